@@ -1,0 +1,44 @@
+//! The sans-IO Kafka wire codec: primitives, request/response headers and one module per API.
+//!
+//! The producer encodes requests and decodes responses; the mock broker decodes requests and
+//! encodes responses — with the same types. Nothing here touches a socket or a clock.
+//!
+//! # References
+//! - <https://kafka.apache.org/protocol>
+//! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
+
+pub mod wire;
+
+pub use wire::{DecodeError, DecodeResult};
+
+use bytes::{Bytes, BytesMut};
+
+/// A message (request or response body) that can be written at a given version.
+pub trait Encode {
+    /// Appends the body at `version` to `out`. The caller has checked that `version` is supported.
+    fn encode(&self, out: &mut BytesMut, version: i16);
+}
+
+/// A message (request or response body) that can be read at a given version.
+pub trait Decode: Sized {
+    /// Reads the body at `version` from `buf`, never panicking on hostile input.
+    fn decode(buf: &mut Bytes, version: i16) -> DecodeResult<Self>;
+}
+
+/// Static facts of one API: its key, the versions this codec implements and the first flexible one.
+pub trait ApiMessage {
+    /// The API key of this message.
+    const API_KEY: i16;
+    /// Lowest version implemented here.
+    const MIN_VERSION: i16;
+    /// Highest version implemented here.
+    const MAX_VERSION: i16;
+    /// First version that uses the flexible (compact + tagged fields) encoding; `i16::MAX` if none.
+    const FIRST_FLEXIBLE: i16;
+
+    /// True when `version` uses the flexible encoding.
+    #[inline]
+    fn is_flexible(version: i16) -> bool {
+        version >= Self::FIRST_FLEXIBLE
+    }
+}
