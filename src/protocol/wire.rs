@@ -328,10 +328,10 @@ pub fn put_bytes(out: &mut impl BufMut, b: &[u8], flexible: bool) {
 /// caller may safely `Vec::with_capacity` it.
 pub fn read_array_len(buf: &mut Bytes, flexible: bool, field: &'static str) -> DecodeResult<Option<usize>> {
     let len = read_len(buf, flexible, true, field)?;
-    if let Some(n) = len {
-        if n > buf.remaining() {
-            return Err(DecodeError::InvalidLength { field, len: n as i64 });
-        }
+    if let Some(n) = len
+        && n > buf.remaining()
+    {
+        return Err(DecodeError::InvalidLength { field, len: n as i64 });
     }
     Ok(len)
 }
