@@ -1,0 +1,547 @@
+//! The record accumulator: one queue of batches per partition, records encoded straight into the open batch of
+//! their partition, and the `ready()` / `drain()` pair the sender polls — following Java's `RecordAccumulator`.
+//!
+//! Sans-IO: every method that needs time takes `now: Instant` (the injected clock), nothing sleeps, nothing
+//! touches tokio. The async front door waits for memory and wakes the sender; the sender owns the network.
+//!
+//! Concurrency: a read-mostly topic table (`RwLock`) of per-topic partition arrays, each partition queue behind
+//! its own `Mutex` (Java synchronises on the deque the same way), so appends to different partitions from many
+//! threads do not contend.
+
+pub mod batch;
+pub mod pool;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+pub use batch::{BatchAck, BatchCompletion, Callback, DeliveryFuture, ProducerBatch, RecordInfo};
+pub use pool::BufferPool;
+
+use crate::producer::record::TopicPartition;
+use crate::record::{BatchBuilder, Compression, Header};
+
+/// Settings of the accumulator, from the producer config.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+    pub delivery_timeout: Duration,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub buffer_memory: u64,
+}
+
+/// One partition's queue of batches.
+#[derive(Debug, Default)]
+pub struct PartitionQueue {
+    pub batches: VecDeque<ProducerBatch>,
+    /// Muted while a request for this partition is in flight and ordering must be kept (in-flight = 1).
+    pub muted: bool,
+}
+
+/// All partition queues of one topic.
+#[derive(Debug)]
+pub struct TopicQueues {
+    pub name: Arc<str>,
+    pub partitions: Box<[Mutex<PartitionQueue>]>,
+    /// Running compression-ratio estimate (f32 bits), as Java's `CompressionRatioEstimator`.
+    compression_ratio: AtomicU32,
+}
+
+impl TopicQueues {
+    fn new(name: Arc<str>, n: usize) -> Self {
+        TopicQueues {
+            name,
+            partitions: (0..n).map(|_| Mutex::new(PartitionQueue::default())).collect(),
+            compression_ratio: AtomicU32::new(1.0f32.to_bits()),
+        }
+    }
+
+    pub fn num_partitions(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    pub fn compression_ratio(&self) -> f32 {
+        f32::from_bits(self.compression_ratio.load(Ordering::Relaxed))
+    }
+
+    /// Java's estimator: step down slowly when batches compress better, jump up when worse.
+    pub fn observe_compression_ratio(&self, observed: f32) {
+        let cur = self.compression_ratio();
+        let next = if observed > cur { (cur + 0.05).max(observed) } else { (cur - 0.005).max(observed) };
+        self.compression_ratio.store(next.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn lock(&self, partition: u32) -> MutexGuard<'_, PartitionQueue> {
+        self.partitions[partition as usize].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Everything one append needs besides the partition.
+pub struct AppendRecord<'a> {
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [Header],
+    pub user_data: u64,
+}
+
+/// The outcome of one append.
+#[derive(Debug)]
+pub enum AppendOutcome {
+    Appended {
+        /// A new batch was created for this record.
+        new_batch: bool,
+        /// The batch is full after this record (or an older batch is waiting): wake the sender.
+        batch_full: bool,
+        /// Bytes the record added to its batch (for the sticky partitioner).
+        appended_bytes: usize,
+        /// Index of the record in its batch.
+        index: u32,
+        /// The batch's completion slot, when the caller asked for it.
+        completion: Option<Arc<BatchCompletion>>,
+    },
+    /// No memory for a new batch of `size` bytes; wait for a release and try again.
+    NeedMemory { size: usize },
+    /// A new batch would be needed and the caller asked to be told first (custom `on_new_batch`).
+    AbortedForNewBatch,
+}
+
+/// Which nodes have sendable data, and when to look again.
+#[derive(Debug, Default)]
+pub struct ReadyCheck {
+    pub ready_nodes: BTreeSet<i32>,
+    /// Time until the earliest batch becomes sendable (linger or backoff), if any batch waits.
+    pub next_ready_in: Option<Duration>,
+    /// Topics with a partition whose leader is unknown: metadata must be refreshed.
+    pub unknown_leader_topics: BTreeSet<Arc<str>>,
+}
+
+/// What the accumulator needs to know of the cluster.
+pub trait LeaderView {
+    /// The leader of a partition, if known.
+    fn leader(&self, topic: &str, partition: i32) -> Option<i32>;
+    /// Partitions led by `node`, in a stable order.
+    fn partitions_for_node(&self, node: i32) -> &[TopicPartition];
+}
+
+/// Lets the sender veto and stamp batches during a drain (idempotence, ordering).
+pub trait DrainGate {
+    /// May the first batch of `tp` be drained now?
+    fn can_drain(&mut self, tp: &TopicPartition, first: &ProducerBatch) -> bool;
+    /// Called once the batch is closed and removed from its queue: stamp producer id / epoch / sequence.
+    fn on_drained(&mut self, batch: &mut ProducerBatch);
+}
+
+/// A gate that allows everything and stamps nothing (no idempotence).
+pub struct OpenGate;
+impl DrainGate for OpenGate {
+    fn can_drain(&mut self, _: &TopicPartition, _: &ProducerBatch) -> bool {
+        true
+    }
+    fn on_drained(&mut self, _: &mut ProducerBatch) {}
+}
+
+/// The record accumulator.
+#[derive(Debug)]
+pub struct RecordAccumulator {
+    cfg: AccumulatorConfig,
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    pub pool: BufferPool,
+    next_batch_id: AtomicU64,
+    /// Ids of batches not yet completed, for `flush`.
+    incomplete: Mutex<BTreeSet<u64>>,
+    flushes_in_progress: AtomicUsize,
+    closing: AtomicBool,
+    /// Rotating drain start per node, so no partition starves.
+    drain_index: Mutex<HashMap<i32, usize>>,
+}
+
+impl RecordAccumulator {
+    pub fn new(cfg: AccumulatorConfig) -> Self {
+        let pool = BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(crate::record::RECORD_BATCH_OVERHEAD + 64));
+        RecordAccumulator {
+            cfg,
+            topics: RwLock::new(HashMap::new()),
+            pool,
+            next_batch_id: AtomicU64::new(0),
+            incomplete: Mutex::new(BTreeSet::new()),
+            flushes_in_progress: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+            drain_index: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &AccumulatorConfig {
+        &self.cfg
+    }
+
+    /// The queues of `topic`, created (or grown) to `num_partitions`.
+    pub fn topic(&self, topic: &str, num_partitions: u32) -> Arc<TopicQueues> {
+        if let Some(t) = self.topics.read().unwrap_or_else(|e| e.into_inner()).get(topic)
+            && t.num_partitions() >= num_partitions
+        {
+            return t.clone();
+        }
+        let mut w = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = w.get(topic)
+            && t.num_partitions() >= num_partitions
+        {
+            return t.clone();
+        }
+        // Partition counts only grow; carry existing queues over.
+        let name: Arc<str> = Arc::from(topic);
+        let fresh = TopicQueues::new(name.clone(), num_partitions as usize);
+        if let Some(old) = w.get(topic) {
+            for (i, q) in old.partitions.iter().enumerate() {
+                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                *fresh.lock(i as u32) = std::mem::take(&mut *q);
+            }
+            fresh.compression_ratio.store(old.compression_ratio.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let t = Arc::new(fresh);
+        w.insert(name, t.clone());
+        t
+    }
+
+    /// All topic queues (a snapshot of the table).
+    pub fn topics(&self) -> Vec<Arc<TopicQueues>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Appends one record to `partition` of `topic`, encoding it straight into the open batch.
+    ///
+    /// `abort_on_new_batch` asks to be told instead of creating a batch (for a custom `on_new_batch`).
+    /// `callback` is taken only when the record is appended.
+    pub fn append(
+        &self,
+        topic: &TopicQueues,
+        partition: u32,
+        rec: &AppendRecord<'_>,
+        callback: &mut Option<Callback>,
+        want_completion: bool,
+        abort_on_new_batch: bool,
+        now: Instant,
+    ) -> AppendOutcome {
+        let ratio = topic.compression_ratio();
+        let mut q = topic.lock(partition);
+        let q = &mut *q;
+        let older_waiting = q.batches.len() > 1;
+        if let Some(last) = q.batches.back_mut()
+            && let Some(mut out) = self.try_append(last, rec, callback, want_completion, ratio)
+        {
+            if let AppendOutcome::Appended { batch_full, .. } = &mut out {
+                *batch_full |= older_waiting;
+            }
+            return out;
+        }
+        if abort_on_new_batch {
+            return AppendOutcome::AbortedForNewBatch;
+        }
+        if let Some(last) = q.batches.back_mut() {
+            last.full = true;
+        }
+        let needed = crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
+        let size = needed.max(self.cfg.batch_size);
+        let Some(buf) = self.pool.try_allocate(size) else {
+            return AppendOutcome::NeedMemory { size };
+        };
+        let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        let builder = BatchBuilder::new(buf, self.cfg.compression, rec.timestamp_ms);
+        let mut batch = ProducerBatch {
+            tp: TopicPartition { topic: topic.name.clone(), partition: partition as i32 },
+            id,
+            bytes: batch::BatchBytes::Open(builder),
+            records: Vec::new(),
+            callbacks: Vec::new(),
+            completion: Arc::new(BatchCompletion::default()),
+            reserved_bytes: size,
+            full: false,
+            created: now,
+            last_attempt: None,
+            drained_at: None,
+            attempts: 0,
+            retry_at: None,
+            stamped: None,
+            in_retry: false,
+        };
+        let out = self.try_append(&mut batch, rec, callback, want_completion, ratio);
+        q.batches.push_back(batch);
+        match out {
+            Some(AppendOutcome::Appended { batch_full, appended_bytes, index, completion, .. }) => {
+                AppendOutcome::Appended {
+                    new_batch: true,
+                    batch_full: batch_full || q.batches.len() > 1,
+                    appended_bytes,
+                    index,
+                    completion,
+                }
+            }
+            // The first record of a batch always fits (the buffer was sized for it).
+            _ => unreachable!("first record of a new batch always fits"),
+        }
+    }
+
+    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not.
+    fn try_append(
+        &self,
+        batch: &mut ProducerBatch,
+        rec: &AppendRecord<'_>,
+        callback: &mut Option<Callback>,
+        want_completion: bool,
+        ratio: f32,
+    ) -> Option<AppendOutcome> {
+        if batch.full {
+            return None;
+        }
+        let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
+        let size = b.record_size(rec.timestamp_ms, rec.key, rec.value, rec.headers);
+        if !b.is_empty() && batch::estimate_written(b.uncompressed_bytes() + size, ratio) > self.cfg.batch_size {
+            batch.full = true;
+            return None;
+        }
+        let index = b.append(rec.timestamp_ms, rec.key, rec.value, rec.headers) as u32;
+        let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= self.cfg.batch_size;
+        batch.full = full;
+        batch.records.push(RecordInfo {
+            timestamp_ms: rec.timestamp_ms,
+            key_size: rec.key.map_or(-1, |k| k.len() as i32),
+            value_size: rec.value.map_or(-1, |v| v.len() as i32),
+            user_data: rec.user_data,
+        });
+        if let Some(cb) = callback.take() {
+            batch.callbacks.push((index, cb));
+        }
+        Some(AppendOutcome::Appended {
+            new_batch: false,
+            batch_full: full,
+            appended_bytes: size,
+            index,
+            completion: want_completion.then(|| batch.completion.clone()),
+        })
+    }
+
+    /// Java's `ready()`: the nodes that lead a partition with a sendable batch, and when to check again.
+    pub fn ready(&self, cluster: &dyn LeaderView, now: Instant) -> ReadyCheck {
+        let mut out = ReadyCheck::default();
+        let exhausted = self.pool.is_exhausted();
+        let flushing = self.flushes_in_progress.load(Ordering::Acquire) > 0;
+        let closing = self.closing.load(Ordering::Acquire);
+        for t in self.topics() {
+            for (p, q) in t.partitions.iter().enumerate() {
+                let q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(first) = q.batches.front() else { continue };
+                let Some(leader) = cluster.leader(&t.name, p as i32) else {
+                    out.unknown_leader_topics.insert(t.name.clone());
+                    continue;
+                };
+                if q.muted || out.ready_nodes.contains(&leader) {
+                    continue;
+                }
+                if let Some(at) = first.retry_at
+                    && at > now
+                {
+                    let wait = at - now;
+                    out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
+                    continue;
+                }
+                let full = q.batches.len() > 1 || first.full;
+                let waited = now.saturating_duration_since(first.created);
+                let linger_done = waited >= self.cfg.linger || first.attempts > 0;
+                if full || linger_done || exhausted || flushing || closing {
+                    out.ready_nodes.insert(leader);
+                } else {
+                    let wait = self.cfg.linger - waited;
+                    out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Java's `drain()` for one node: at most one batch per partition, up to `max_request_bytes`, starting from
+    /// a rotating position so no partition starves. Batches are closed (compressed) here, on the sender's task.
+    pub fn drain(
+        &self,
+        cluster: &dyn LeaderView,
+        node: i32,
+        max_request_bytes: usize,
+        gate: &mut dyn DrainGate,
+        now: Instant,
+    ) -> Vec<ProducerBatch> {
+        let parts = cluster.partitions_for_node(node);
+        if parts.is_empty() {
+            return Vec::new();
+        }
+        let start = {
+            let mut idx = self.drain_index.lock().unwrap_or_else(|e| e.into_inner());
+            let e = idx.entry(node).or_insert(0);
+            let s = *e % parts.len();
+            *e = (s + 1) % parts.len();
+            s
+        };
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut size = 0usize;
+        let mut out = Vec::new();
+        for i in 0..parts.len() {
+            let tp = &parts[(start + i) % parts.len()];
+            let Some(t) = topics.get(&*tp.topic) else { continue };
+            if tp.partition as u32 >= t.num_partitions() {
+                continue;
+            }
+            let mut q = t.lock(tp.partition as u32);
+            if q.muted {
+                continue;
+            }
+            let Some(first) = q.batches.front() else { continue };
+            if let Some(at) = first.retry_at
+                && at > now
+            {
+                continue;
+            }
+            let est = first.size_bytes(t.compression_ratio());
+            if !out.is_empty() && size + est > max_request_bytes {
+                break;
+            }
+            if !gate.can_drain(tp, first) {
+                continue;
+            }
+            let mut batch = q.batches.pop_front().expect("front checked");
+            drop(q);
+            let uncompressed = match &batch.bytes {
+                batch::BatchBytes::Open(b) => b.uncompressed_bytes(),
+                _ => 0,
+            };
+            if let Err(e) = batch.close() {
+                // Closing only fails on a compressor error; fail the batch rather than lose it silently.
+                tracing::error!(topic_partition = %batch.tp, error = %e, "closing batch failed");
+            }
+            if let Some(b) = batch.wire_bytes()
+                && uncompressed > 0
+                && self.cfg.compression != Compression::None
+            {
+                t.observe_compression_ratio(b.len() as f32 / uncompressed as f32);
+            }
+            size += batch.wire_bytes().map_or(est, |b| b.len());
+            batch.drained_at = Some(now);
+            gate.on_drained(&mut batch);
+            out.push(batch);
+        }
+        out
+    }
+
+    /// Puts a failed batch back at the front of its queue, to be retried after a backoff. With idempotence the
+    /// batch goes before every batch with a higher sequence, keeping the partition in sequence order.
+    pub fn reenqueue(&self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
+        batch.attempts += 1;
+        batch.retry_at = Some(now + backoff);
+        batch.last_attempt = Some(now);
+        batch.in_retry = true;
+        let t = self.topic(&batch.tp.topic.clone(), batch.tp.partition as u32 + 1);
+        let mut q = t.lock(batch.tp.partition as u32);
+        let seq = batch.stamped.map(|s| s.2);
+        let pos = match seq {
+            Some(s) => q
+                .batches
+                .iter()
+                .position(|b| match b.stamped {
+                    Some((_, _, other)) => other > s,
+                    None => true,
+                })
+                .unwrap_or(q.batches.len()),
+            None => 0,
+        };
+        q.batches.insert(pos, batch);
+    }
+
+    /// Removes and returns batches older than `delivery.timeout.ms` that are still queued.
+    pub fn expired_batches(&self, now: Instant) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for t in self.topics() {
+            for q in t.partitions.iter() {
+                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                while let Some(first) = q.batches.front() {
+                    if now.saturating_duration_since(first.created) >= self.cfg.delivery_timeout {
+                        out.push(q.batches.pop_front().expect("front checked"));
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes every queued batch (close without draining, or a fatal error).
+    pub fn drain_all(&self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for t in self.topics() {
+            for q in t.partitions.iter() {
+                out.extend(q.lock().unwrap_or_else(|e| e.into_inner()).batches.drain(..));
+            }
+        }
+        out
+    }
+
+    /// Mutes or unmutes a partition (ordering with in-flight = 1).
+    pub fn set_muted(&self, tp: &TopicPartition, muted: bool) {
+        if let Some(t) = self.topics.read().unwrap_or_else(|e| e.into_inner()).get(&*tp.topic)
+            && (tp.partition as u32) < t.num_partitions()
+        {
+            t.lock(tp.partition as u32).muted = muted;
+        }
+    }
+
+    /// Marks a batch complete for `flush` bookkeeping and returns its memory to the pool.
+    pub fn deallocate(&self, batch: &mut ProducerBatch) {
+        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).remove(&batch.id);
+        let buf = batch.take_buffer();
+        self.pool.release(batch.reserved_bytes, buf);
+        batch.reserved_bytes = 0;
+    }
+
+    /// True when no batch created before `flush_mark` is still incomplete.
+    pub fn flushed_up_to(&self, flush_mark: u64) -> bool {
+        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).first().is_none_or(|&id| id >= flush_mark)
+    }
+
+    /// Begins a flush: every batch becomes ready at once. Returns the mark to wait for.
+    pub fn begin_flush(&self) -> u64 {
+        self.flushes_in_progress.fetch_add(1, Ordering::AcqRel);
+        self.next_batch_id.load(Ordering::Acquire)
+    }
+
+    pub fn end_flush(&self) {
+        self.flushes_in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// True if any batch is queued (not counting in-flight ones).
+    pub fn has_queued(&self) -> bool {
+        self.topics().iter().any(|t| t.partitions.iter().any(|q| !q.lock().unwrap_or_else(|e| e.into_inner()).batches.is_empty()))
+    }
+
+    /// True if any batch has not completed (queued or in flight).
+    pub fn has_incomplete(&self) -> bool {
+        !self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// Queue depth (batches) per partition of a topic, for the adaptive partitioner.
+    pub fn queue_sizes(&self, topic: &TopicQueues) -> Vec<u32> {
+        topic.partitions.iter().map(|q| q.lock().unwrap_or_else(|e| e.into_inner()).batches.len() as u32).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

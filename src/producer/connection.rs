@@ -1,0 +1,227 @@
+//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, then a writer task and a
+//! reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
+//! frames. Responses come back in request order (Kafka guarantees it per connection) as `ConnEvent`s.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::producer::accumulator::ProducerBatch;
+use crate::producer::error::ProducerError;
+use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::error::ErrorCode;
+use crate::protocol::header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
+use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
+use crate::protocol::{Decode, Encode};
+
+/// Largest response frame accepted; a bigger size prefix closes the connection (hostile or corrupt peer).
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+/// What the connection tasks tell the sender.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// A connection attempt finished.
+    Connected { node: i32, result: Result<Connection, ProducerError> },
+    /// One response frame (after the size prefix) arrived.
+    Response { conn_id: u64, frame: Bytes },
+    /// The connection is gone; everything in flight on it failed.
+    Closed { conn_id: u64, reason: String },
+}
+
+/// What a request in flight was for, so its response can be routed.
+#[derive(Debug)]
+pub enum InFlightKind {
+    Produce { batches: Vec<ProducerBatch>, records: usize, bytes: usize },
+    Metadata { topics: Vec<std::sync::Arc<str>> },
+    InitProducerId,
+}
+
+/// A request waiting for its response.
+#[derive(Debug)]
+pub struct InFlight {
+    pub correlation_id: i32,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub sent: Instant,
+    pub kind: InFlightKind,
+}
+
+/// A live connection, owned by the sender.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: u64,
+    pub node: i32,
+    pub address: String,
+    pub versions: NegotiatedVersions,
+    tx: mpsc::UnboundedSender<Bytes>,
+    next_correlation_id: i32,
+    pub in_flight: VecDeque<InFlight>,
+    client_id: Option<String>,
+    /// The reader task; aborted when the sender drops the connection (timeout, shutdown).
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Connection {
+    /// Encodes a request (size prefix + header + body) and queues it for the writer task. Returns the
+    /// correlation id. Fails only if the connection is already gone.
+    pub fn send<T: Encode>(&mut self, api: ApiKey, version: i16, body: &T, size_hint: usize) -> Result<(i32, usize), ()> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        let frame = encode_request_frame(api, version, correlation_id, self.client_id.as_deref(), body, size_hint);
+        let len = frame.len();
+        self.tx.send(frame).map_err(|_| ())?;
+        Ok((correlation_id, len))
+    }
+
+    /// True when the writer task is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Writes `[size][header][body]` for one request.
+pub fn encode_request_frame<T: Encode>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &T,
+    size_hint: usize,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(64 + size_hint);
+    out.put_i32(0);
+    let header = RequestHeader {
+        api_key: api.key(),
+        api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_string),
+    };
+    header.encode(&mut out, request_header_version(api.key(), version));
+    body.encode(&mut out, version);
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}
+
+/// Reads the response header of `frame` and decodes its body.
+pub fn decode_response<T: Decode>(mut frame: Bytes, api: ApiKey, version: i16) -> Result<(i32, T), String> {
+    let h = ResponseHeader::decode(&mut frame, response_header_version(api.key(), version)).map_err(|e| e.to_string())?;
+    let body = T::decode(&mut frame, version).map_err(|e| format!("{} v{version} response: {e}", api.name()))?;
+    Ok((h.correlation_id, body))
+}
+
+/// Settings for connecting.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub client_id: Option<String>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Connects to `address`, negotiates versions, and starts the reader and writer tasks. The reader reports to
+/// `events`. Errors name the address.
+pub async fn connect(
+    id: u64,
+    node: i32,
+    address: String,
+    settings: ConnectSettings,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) -> Result<Connection, ProducerError> {
+    let err = |reason: String| ProducerError::Connection { address: address.clone(), reason };
+    let mut stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&address))
+        .await
+        .map_err(|_| err(format!("connect timed out after {} ms", settings.connect_timeout.as_millis())))?
+        .map_err(|e| err(e.to_string()))?;
+    stream.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+    // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
+    let mut versions = None;
+    for v in [3i16, 0] {
+        let req = ApiVersionsRequest {
+            client_software_name: "kprod".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let frame = encode_request_frame(ApiKey::ApiVersions, v, 0, settings.client_id.as_deref(), &req, 64);
+        let resp = tokio::time::timeout(settings.request_timeout, async {
+            stream.write_all(&frame).await?;
+            read_frame(&mut stream).await
+        })
+        .await
+        .map_err(|_| err("ApiVersions timed out".into()))?
+        .map_err(|e| err(format!("ApiVersions failed: {e}")))?;
+        let (_, body): (i32, ApiVersionsResponse) = decode_response(resp, ApiKey::ApiVersions, v).map_err(err)?;
+        if body.error_code == ErrorCode::UnsupportedVersion && v > 0 {
+            continue;
+        }
+        versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
+        break;
+    }
+    let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
+    let (read_half, write_half) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(writer(write_half, rx));
+    let reader = tokio::spawn(reader(id, read_half, events)).abort_handle();
+    Ok(Connection {
+        reader,
+        id,
+        node,
+        address,
+        versions,
+        tx,
+        next_correlation_id: 1,
+        in_flight: VecDeque::new(),
+        client_id: settings.client_id,
+    })
+}
+
+/// Reads one `[size][payload]` frame, refusing sizes beyond `MAX_RESPONSE_BYTES`.
+async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Bytes> {
+    let size = r.read_i32().await?;
+    if size < 0 || size as usize > MAX_RESPONSE_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response size {size} out of bounds")));
+    }
+    let mut buf = BytesMut::zeroed(size as usize);
+    r.read_exact(&mut buf).await?;
+    Ok(buf.freeze())
+}
+
+async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(frame) = rx.recv().await {
+        if w.write_all(&frame).await.is_err() {
+            break;
+        }
+        while let Ok(more) = rx.try_recv() {
+            if w.write_all(&more).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn reader(id: u64, mut r: tokio::net::tcp::OwnedReadHalf, events: mpsc::UnboundedSender<ConnEvent>) {
+    let mut r = tokio::io::BufReader::with_capacity(64 * 1024, &mut r);
+    loop {
+        match read_frame(&mut r).await {
+            Ok(frame) => {
+                if events.send(ConnEvent::Response { conn_id: id, frame }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof { "connection closed by broker".into() } else { e.to_string() };
+                let _ = events.send(ConnEvent::Closed { conn_id: id, reason });
+                return;
+            }
+        }
+    }
+}

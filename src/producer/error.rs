@@ -1,0 +1,55 @@
+//! The producer's errors. Every variant names its culprit (topic, partition, broker, key).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::protocol::error::ErrorCode;
+
+/// Why a send, flush or close failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    #[error("record of {size} bytes is larger than {limit_name}={limit}")]
+    RecordTooLarge { size: usize, limit: usize, limit_name: &'static str },
+    #[error("buffer.memory exhausted: no {requested} bytes free after waiting max.block.ms={max_block_ms} ms")]
+    BufferExhausted { requested: usize, max_block_ms: u64 },
+    #[error("topic '{topic}' not present in metadata after {waited_ms} ms (max.block.ms){}", last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    TopicNotFound { topic: String, waited_ms: u64, last_error: Option<String> },
+    #[error("partition {partition} of topic '{topic}' is out of range: the topic has {num_partitions} partitions")]
+    InvalidPartition { topic: String, partition: i32, num_partitions: u32 },
+    #[error("serializing the {what} for topic '{topic}' failed: {reason}")]
+    Serialization { topic: String, what: &'static str, reason: String },
+    #[error("expiring {records} record(s) for {topic_partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms={delivery_timeout_ms})")]
+    DeliveryTimeout { topic_partition: String, records: usize, elapsed_ms: u64, delivery_timeout_ms: u64 },
+    #[error("broker error {code} for {topic_partition}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker { topic_partition: String, code: ErrorCode, message: Option<String> },
+    #[error("retries exhausted for {topic_partition} after {attempts} attempts: last error {last}")]
+    RetriesExhausted { topic_partition: String, attempts: u32, last: ErrorCode },
+    #[error("cannot reach {address}: {reason}")]
+    Connection { address: String, reason: String },
+    #[error("request to broker {broker} timed out after {timeout_ms} ms (request.timeout.ms)")]
+    RequestTimeout { broker: String, timeout_ms: u64 },
+    #[error("producer is closed")]
+    Closed,
+    #[error("producer closed before the record was delivered ({reason})")]
+    Aborted { reason: String },
+    #[error("flush or close timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("idempotent producer state is fatal: {0}")]
+    Fatal(Arc<str>),
+    #[error("protocol error talking to {broker}: {reason}")]
+    Protocol { broker: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl ProducerError {
+    /// True when retrying the same record later might succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ProducerError::Broker { code, .. } => code.is_retriable(),
+            ProducerError::Connection { .. } | ProducerError::RequestTimeout { .. } => true,
+            _ => false,
+        }
+    }
+}
