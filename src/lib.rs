@@ -18,4 +18,6 @@
 //!
 //! See `DESIGN.md` for the file map.
 
+pub mod murmur2;
 pub mod protocol;
+pub mod record;

@@ -1,0 +1,40 @@
+//! zstd: a standard zstd frame, as Java's zstd-jni `ZstdOutputStream` writes.
+//!
+//! Reading bounds the output and also the window a frame may ask for, so that a tiny hostile frame
+//! cannot make the decoder allocate a 128 MiB window.
+//!
+//! # References
+//! - RFC 8878; Apache Kafka `ZstdCompression` (KIP-110, levels KIP-390).
+
+use super::{Codec, compress_error, read_bounded};
+use crate::record::RecordError;
+use bytes::{BufMut, BytesMut};
+use std::io::Write;
+
+/// The zstd codec.
+pub struct Zstd;
+
+/// Largest window (log2) accepted when reading: zstd's own default limit is 27.
+const WINDOW_LOG_MAX: u32 = 27;
+/// Smallest window limit we set (zstd's minimum window log is 10).
+const WINDOW_LOG_MIN: u32 = 10;
+
+impl Codec for Zstd {
+    const NAME: &'static str = "zstd";
+
+    fn compress(input: &[u8], level: i32, out: &mut BytesMut) -> Result<(), RecordError> {
+        let mut enc = zstd::stream::write::Encoder::new(out.writer(), level).map_err(compress_error(Self::NAME))?;
+        enc.write_all(input).map_err(compress_error(Self::NAME))?;
+        enc.finish().map_err(compress_error(Self::NAME))?;
+        Ok(())
+    }
+
+    fn decompress(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, RecordError> {
+        let err = |e: std::io::Error| RecordError::Decompress { codec: Self::NAME, reason: e.to_string() };
+        let mut dec = zstd::stream::read::Decoder::with_buffer(input).map_err(err)?;
+        // A window larger than the output limit is never needed by an honest frame.
+        let window_log = (usize::BITS - max_bytes.max(1).leading_zeros()).clamp(WINDOW_LOG_MIN, WINDOW_LOG_MAX);
+        dec.window_log_max(window_log).map_err(err)?;
+        read_bounded(dec, max_bytes, Self::NAME)
+    }
+}

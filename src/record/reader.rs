@@ -1,0 +1,366 @@
+//! The record batch reader and validator: what the mock broker runs on every produce request, and
+//! what tests use to check the writer.
+//!
+//! [`RecordBatch::parse`] slices one batch off a record set (zero-copy) after checking the magic and
+//! the length; records stay unparsed until [`RecordBatch::records`] (which decompresses, bounded) or
+//! [`RecordBatch::validate_full`]. Every length and varint read is bounds-checked; nothing read from
+//! the input sizes an allocation beyond the input itself or the decompression limit.
+//!
+//! # References
+//! - Apache Kafka `DefaultRecordBatch`, `DefaultRecord.readFrom`, `LogValidator` (the broker's checks).
+
+use super::offsets as off;
+use super::{
+    ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, CompressionType, DEFAULT_MAX_DECOMPRESSED_BYTES, Header,
+    MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordError, compression,
+};
+use crate::protocol::wire::{read_varint_slice, read_varlong_slice};
+use bytes::{Buf, Bytes};
+
+/// One record batch: the parsed header and the raw bytes (header included).
+#[derive(Clone, Debug)]
+pub struct RecordBatch {
+    raw: Bytes,
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    crc: u32,
+    attributes: i16,
+    last_offset_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    record_count: i32,
+}
+
+/// One record read from a batch. Key and value are zero-copy slices of the (decompressed) records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<Header>,
+    pub attributes: i8,
+}
+
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+impl RecordBatch {
+    /// Parses one batch from the front of `buf`, advancing it past the batch. Checks the magic and
+    /// that batchLength covers a header and fits in `buf`; the records are left unparsed.
+    pub fn parse(buf: &mut Bytes) -> Result<RecordBatch, RecordError> {
+        let remaining = buf.len();
+        if remaining < off::LOG_OVERHEAD {
+            return Err(RecordError::Truncated { field: "batch_length", needed: off::LOG_OVERHEAD, remaining });
+        }
+        let batch_length = be_i32(buf, off::LENGTH);
+        if remaining > off::MAGIC {
+            let magic = buf[off::MAGIC] as i8;
+            if magic != MAGIC_V2 {
+                return Err(RecordError::BadMagic(magic));
+            }
+        }
+        if batch_length < (RECORD_BATCH_OVERHEAD - off::LOG_OVERHEAD) as i32 {
+            return Err(RecordError::InvalidLength { field: "batch_length", len: batch_length as i64 });
+        }
+        let total = off::LOG_OVERHEAD + batch_length as usize;
+        if total > remaining {
+            return Err(RecordError::Truncated { field: "record_batch", needed: total, remaining });
+        }
+        let raw = buf.split_to(total);
+        let h = &raw[..];
+        Ok(RecordBatch {
+            base_offset: be_i64(h, off::BASE_OFFSET),
+            partition_leader_epoch: be_i32(h, off::PARTITION_LEADER_EPOCH),
+            crc: be_i32(h, off::CRC) as u32,
+            attributes: be_i16(h, off::ATTRIBUTES),
+            last_offset_delta: be_i32(h, off::LAST_OFFSET_DELTA),
+            base_timestamp: be_i64(h, off::BASE_TIMESTAMP),
+            max_timestamp: be_i64(h, off::MAX_TIMESTAMP),
+            producer_id: be_i64(h, off::PRODUCER_ID),
+            producer_epoch: be_i16(h, off::PRODUCER_EPOCH),
+            base_sequence: be_i32(h, off::BASE_SEQUENCE),
+            record_count: be_i32(h, off::RECORDS_COUNT),
+            raw,
+        })
+    }
+
+    /// Checks the stored CRC-32C against the bytes from attributes to the end.
+    pub fn validate_crc(&self) -> Result<(), RecordError> {
+        let actual = crc32c::crc32c(&self.raw[off::ATTRIBUTES..]);
+        if actual != self.crc {
+            return Err(RecordError::CrcMismatch { expected: self.crc, actual });
+        }
+        Ok(())
+    }
+
+    /// Full validation with the default decompression limit ([`DEFAULT_MAX_DECOMPRESSED_BYTES`]).
+    pub fn validate_full(&self) -> Result<(), RecordError> {
+        self.validate_full_bounded(DEFAULT_MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// Full validation: CRC, then decompress (at most `max_decompressed_bytes`) and walk every record:
+    /// the count matches recordsCount, offset deltas run 0..count-1 in order, every length and varint
+    /// is in bounds, no bytes trail the last record, and lastOffsetDelta is count - 1.
+    pub fn validate_full_bounded(&self, max_decompressed_bytes: usize) -> Result<(), RecordError> {
+        self.validate_crc()?;
+        let mut records = self.records_bounded(max_decompressed_bytes)?;
+        for (index, record) in (&mut records).enumerate() {
+            let record = record?;
+            // The iterator yields at most recordsCount (an i32) items.
+            let index = index as i32;
+            if record.offset_delta != index {
+                return Err(RecordError::OffsetDelta { index, found: record.offset_delta });
+            }
+        }
+        if !records.data.is_empty() {
+            return Err(RecordError::TrailingBytes { field: "last record", remaining: records.data.len() });
+        }
+        // Empty batches only exist after compaction; then lastOffsetDelta keeps the removed records' span.
+        if self.record_count > 0 && self.last_offset_delta != self.record_count - 1 {
+            return Err(RecordError::LastOffsetDelta {
+                header: self.last_offset_delta,
+                expected: self.record_count - 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Iterates the records, decompressing with the default limit.
+    pub fn records(&self) -> Result<RecordIter, RecordError> {
+        self.records_bounded(DEFAULT_MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// Iterates the records, refusing to decompress more than `max_decompressed_bytes`.
+    pub fn records_bounded(&self, max_decompressed_bytes: usize) -> Result<RecordIter, RecordError> {
+        if self.record_count < 0 {
+            return Err(RecordError::InvalidLength { field: "records_count", len: self.record_count as i64 });
+        }
+        let body = self.raw.slice(RECORD_BATCH_OVERHEAD..);
+        let data = match self.compression()? {
+            CompressionType::None => body,
+            kind => Bytes::from(compression::decompress(kind, &body, max_decompressed_bytes)?),
+        };
+        Ok(RecordIter { data, header_count: self.record_count, index: 0, failed: false })
+    }
+
+    /// Writes a base offset into a batch (the broker assigns offsets; the field is not under the CRC).
+    /// A slice shorter than 8 bytes is left untouched.
+    pub fn set_base_offset(bytes: &mut [u8], base_offset: i64) {
+        if let Some(slot) = bytes.get_mut(off::BASE_OFFSET..off::BASE_OFFSET + 8) {
+            slot.copy_from_slice(&base_offset.to_be_bytes());
+        }
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    /// Offset of the last record: base offset + lastOffsetDelta.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
+    }
+    pub fn last_offset_delta(&self) -> i32 {
+        self.last_offset_delta
+    }
+    pub fn record_count(&self) -> i32 {
+        self.record_count
+    }
+    pub fn producer_id(&self) -> i64 {
+        self.producer_id
+    }
+    pub fn producer_epoch(&self) -> i16 {
+        self.producer_epoch
+    }
+    pub fn base_sequence(&self) -> i32 {
+        self.base_sequence
+    }
+    pub fn attributes(&self) -> i16 {
+        self.attributes
+    }
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
+    /// The codec from the attributes; an unknown codec id is an error.
+    pub fn compression(&self) -> Result<CompressionType, RecordError> {
+        CompressionType::from_attributes(self.attributes)
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+    /// True if timestamps are LogAppendTime (attributes bit 3), false for CreateTime.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_LOG_APPEND_TIME != 0
+    }
+    pub fn base_timestamp(&self) -> i64 {
+        self.base_timestamp
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn partition_leader_epoch(&self) -> i32 {
+        self.partition_leader_epoch
+    }
+    /// Size of the whole batch in bytes (header included).
+    pub fn size_bytes(&self) -> usize {
+        self.raw.len()
+    }
+    /// The raw batch bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+}
+
+/// Iterates batches laid back-to-back (a produce request's record set). Stops after the first error.
+pub fn iter_batches(records: Bytes) -> impl Iterator<Item = Result<RecordBatch, RecordError>> {
+    let mut rest = records;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || rest.is_empty() {
+            return None;
+        }
+        let r = RecordBatch::parse(&mut rest);
+        failed = r.is_err();
+        Some(r)
+    })
+}
+
+/// Iterator over a batch's records; yields at most recordsCount items and stops after an error.
+#[derive(Debug)]
+pub struct RecordIter {
+    /// Records not yet read (decompressed).
+    data: Bytes,
+    /// recordsCount from the header.
+    header_count: i32,
+    /// Records read so far.
+    index: i32,
+    /// Set after an error, so the iterator is fused.
+    failed: bool,
+}
+
+impl RecordIter {
+    /// Bytes left after the records read so far (non-zero after the last record means trailing garbage).
+    pub fn remaining_bytes(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl Iterator for RecordIter {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.index >= self.header_count {
+            return None;
+        }
+        let r = if self.data.is_empty() {
+            Err(RecordError::CountMismatch { header: self.header_count, actual: self.index })
+        } else {
+            read_record(&mut self.data)
+        };
+        self.failed = r.is_err();
+        self.index += 1;
+        Some(r)
+    }
+}
+
+/// A bounds-checked cursor over one record's body that hands out zero-copy slices.
+struct Cursor<'a> {
+    data: &'a Bytes,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn rest(&self) -> &[u8] {
+        &self.data[self.pos..]
+    }
+    fn varint(&mut self, field: &'static str) -> Result<i32, RecordError> {
+        let mut s = self.rest();
+        let before = s.len();
+        let v = read_varint_slice(&mut s, field)?;
+        self.pos += before - s.len();
+        Ok(v)
+    }
+    fn varlong(&mut self, field: &'static str) -> Result<i64, RecordError> {
+        let mut s = self.rest();
+        let before = s.len();
+        let v = read_varlong_slice(&mut s, field)?;
+        self.pos += before - s.len();
+        Ok(v)
+    }
+    fn i8(&mut self, field: &'static str) -> Result<i8, RecordError> {
+        let b = *self.rest().first().ok_or(RecordError::Truncated { field, needed: 1, remaining: 0 })?;
+        self.pos += 1;
+        Ok(b as i8)
+    }
+    /// A varint length (-1 = null) and that many bytes.
+    fn nullable(&mut self, field: &'static str) -> Result<Option<Bytes>, RecordError> {
+        let len = self.varint(field)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 {
+            return Err(RecordError::InvalidLength { field, len: len as i64 });
+        }
+        let len = len as usize;
+        let remaining = self.data.len() - self.pos;
+        if len > remaining {
+            return Err(RecordError::Truncated { field, needed: len, remaining });
+        }
+        let b = self.data.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(Some(b))
+    }
+}
+
+/// Reads one record (length-prefixed) from the front of `data`.
+fn read_record(data: &mut Bytes) -> Result<Record, RecordError> {
+    let mut s: &[u8] = data;
+    let before = s.len();
+    let len = read_varint_slice(&mut s, "record_length")?;
+    let prefix = before - s.len();
+    if len < 0 {
+        return Err(RecordError::InvalidLength { field: "record_length", len: len as i64 });
+    }
+    let len = len as usize;
+    if len > s.len() {
+        return Err(RecordError::Truncated { field: "record", needed: len, remaining: s.len() });
+    }
+    let body = data.slice(prefix..prefix + len);
+    data.advance(prefix + len);
+    let mut c = Cursor { data: &body, pos: 0 };
+    let attributes = c.i8("record_attributes")?;
+    let timestamp_delta = c.varlong("timestamp_delta")?;
+    let offset_delta = c.varint("offset_delta")?;
+    let key = c.nullable("key")?;
+    let value = c.nullable("value")?;
+    let header_count = c.varint("header_count")?;
+    // Each header takes at least two bytes, which bounds the allocation by the input.
+    if header_count < 0 || header_count as usize > c.rest().len() / 2 {
+        return Err(RecordError::InvalidLength { field: "header_count", len: header_count as i64 });
+    }
+    let mut headers = Vec::with_capacity(header_count as usize);
+    for _ in 0..header_count {
+        let key = c.nullable("header_key")?.ok_or(RecordError::InvalidLength { field: "header_key", len: -1 })?;
+        let key = String::from_utf8(key.to_vec()).map_err(|_| RecordError::InvalidUtf8 { field: "header_key" })?;
+        let value = c.nullable("header_value")?;
+        headers.push(Header { key, value });
+    }
+    if c.pos != body.len() {
+        return Err(RecordError::TrailingBytes { field: "record", remaining: body.len() - c.pos });
+    }
+    Ok(Record { offset_delta, timestamp_delta, key, value, headers, attributes })
+}
