@@ -18,4 +18,5 @@
 //!
 //! See `DESIGN.md` for the file map.
 
+pub mod producer;
 pub mod protocol;
