@@ -19,5 +19,6 @@
 //! See `DESIGN.md` for the file map.
 
 pub mod murmur2;
+pub mod producer;
 pub mod protocol;
 pub mod record;

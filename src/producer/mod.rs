@@ -1,0 +1,27 @@
+//! The producer: Java's `KafkaProducer` in Rust.
+//!
+//! `client` is the front door (`send`, `flush`, `close`); `accumulator` batches records (sans-IO);
+//! `sender` is the one tokio task that talks to brokers through `connection`s using `metadata`.
+
+pub mod accumulator;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod hooks;
+pub mod interceptor;
+pub mod metadata;
+pub mod metrics;
+pub mod partitioner;
+pub mod record;
+pub(crate) mod sender;
+pub mod serializer;
+
+pub use accumulator::DeliveryFuture;
+pub use client::{Producer, ProducerBuilder};
+pub use config::{Acks, ProducerConfig};
+pub use error::ProducerError;
+pub use hooks::{BatchEvent, ProducerHooks, RequestEvent};
+pub use interceptor::ProducerInterceptor;
+pub use record::{Header, ProducerRecord, RecordMetadata, TopicPartition};
+pub use serializer::{BytesSerializer, Serializer, StringSerializer};
