@@ -7,9 +7,27 @@
 //! - <https://kafka.apache.org/protocol>
 //! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
 
+pub mod api_versions;
+pub mod error;
+pub mod header;
+pub mod metadata;
+pub mod produce;
+pub mod versions;
 pub mod wire;
 
+#[cfg(test)]
+mod testutil;
+
+pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use error::ErrorCode;
+pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
+pub use metadata::{MetadataRequest, MetadataResponse};
+pub use produce::{ProduceRequest, ProduceResponse};
+pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate};
 pub use wire::{DecodeError, DecodeResult};
+
+/// A 16-byte topic id (KIP-516); all zeros means "none".
+pub type Uuid = [u8; 16];
 
 use bytes::{Bytes, BytesMut};
 
