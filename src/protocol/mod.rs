@@ -9,7 +9,11 @@
 
 pub mod api_versions;
 pub mod error;
+pub mod fetch;
+pub mod find_coordinator;
 pub mod header;
+pub mod init_producer_id;
+pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod versions;
@@ -20,7 +24,11 @@ mod testutil;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 pub use error::ErrorCode;
+pub use fetch::{FetchRequest, FetchResponse};
+pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
+pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 pub use metadata::{MetadataRequest, MetadataResponse};
 pub use produce::{ProduceRequest, ProduceResponse};
 pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate};
