@@ -103,7 +103,8 @@ impl Decode for FindCoordinatorRequest {
             r.key_type = wire::read_i8(buf, "key_type")?;
         }
         if version >= 4 {
-            r.coordinator_keys = wire::read_array(buf, flex, "coordinator_keys", |b| wire::read_string(b, flex, "coordinator_key"))?;
+            r.coordinator_keys =
+                wire::read_array(buf, flex, "coordinator_keys", |b| wire::read_string(b, flex, "coordinator_key"))?;
         }
         if flex {
             wire::skip_tagged_fields(buf)?;
@@ -186,8 +187,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_request() -> impl Strategy<Value = FindCoordinatorRequest> {
-        (string(), any::<i8>(), vec(string(), 4))
-            .prop_map(|(key, key_type, coordinator_keys)| FindCoordinatorRequest { key, key_type, coordinator_keys })
+        (string(), any::<i8>(), vec(string(), 4)).prop_map(|(key, key_type, coordinator_keys)| FindCoordinatorRequest {
+            key,
+            key_type,
+            coordinator_keys,
+        })
     }
 
     fn norm_request(mut m: FindCoordinatorRequest, v: i16) -> FindCoordinatorRequest {
@@ -214,22 +218,27 @@ mod tests {
                 error_message,
             },
         );
-        ((any::<i32>(), error_code(), opt_string(), any::<i32>()), (string(), any::<i32>(), vec(coordinator, 3))).prop_map(
-            |((throttle_time_ms, error_code, error_message, node_id), (host, port, coordinators))| FindCoordinatorResponse {
-                throttle_time_ms,
-                error_code,
-                error_message,
-                node_id,
-                host,
-                port,
-                coordinators,
-            },
-        )
+        ((any::<i32>(), error_code(), opt_string(), any::<i32>()), (string(), any::<i32>(), vec(coordinator, 3)))
+            .prop_map(|((throttle_time_ms, error_code, error_message, node_id), (host, port, coordinators))| {
+                FindCoordinatorResponse {
+                    throttle_time_ms,
+                    error_code,
+                    error_message,
+                    node_id,
+                    host,
+                    port,
+                    coordinators,
+                }
+            })
     }
 
     fn norm_response(m: FindCoordinatorResponse, v: i16) -> FindCoordinatorResponse {
         if v >= 4 {
-            FindCoordinatorResponse { throttle_time_ms: m.throttle_time_ms, coordinators: m.coordinators, ..Default::default() }
+            FindCoordinatorResponse {
+                throttle_time_ms: m.throttle_time_ms,
+                coordinators: m.coordinators,
+                ..Default::default()
+            }
         } else {
             FindCoordinatorResponse {
                 throttle_time_ms: if v >= 1 { m.throttle_time_ms } else { 0 },

@@ -157,7 +157,12 @@ mod tests {
 
     #[test]
     fn request_fixtures() {
-        let r = InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: 60_000, producer_id: 5, producer_epoch: 2 };
+        let r = InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+            producer_id: 5,
+            producer_epoch: 2,
+        };
         let mut out = BytesMut::new();
         r.encode(&mut out, 1);
         assert_eq!(&out[..], &[0xff, 0xff, 0, 0, 0xea, 0x60]);

@@ -82,7 +82,13 @@ pub struct ListOffsetsPartitionResponse {
 
 impl Default for ListOffsetsPartitionResponse {
     fn default() -> Self {
-        ListOffsetsPartitionResponse { partition_index: 0, error_code: ErrorCode::None, timestamp: -1, offset: -1, leader_epoch: -1 }
+        ListOffsetsPartitionResponse {
+            partition_index: 0,
+            error_code: ErrorCode::None,
+            timestamp: -1,
+            offset: -1,
+            leader_epoch: -1,
+        }
     }
 }
 
@@ -210,12 +216,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_request() -> impl Strategy<Value = ListOffsetsRequest> {
-        let partition = (any::<i32>(), any::<i32>(), any::<i64>()).prop_map(|(partition_index, current_leader_epoch, timestamp)| {
-            ListOffsetsPartition { partition_index, current_leader_epoch, timestamp }
-        });
+        let partition = (any::<i32>(), any::<i32>(), any::<i64>()).prop_map(
+            |(partition_index, current_leader_epoch, timestamp)| ListOffsetsPartition {
+                partition_index,
+                current_leader_epoch,
+                timestamp,
+            },
+        );
         let topic = (string(), vec(partition, 4)).prop_map(|(name, partitions)| ListOffsetsTopic { name, partitions });
-        (any::<i32>(), any::<i8>(), vec(topic, 3))
-            .prop_map(|(replica_id, isolation_level, topics)| ListOffsetsRequest { replica_id, isolation_level, topics })
+        (any::<i32>(), any::<i8>(), vec(topic, 3)).prop_map(|(replica_id, isolation_level, topics)| {
+            ListOffsetsRequest { replica_id, isolation_level, topics }
+        })
     }
 
     fn norm_request(mut m: ListOffsetsRequest, v: i16) -> ListOffsetsRequest {
@@ -238,8 +249,10 @@ mod tests {
                 leader_epoch,
             },
         );
-        let topic = (string(), vec(partition, 4)).prop_map(|(name, partitions)| ListOffsetsTopicResponse { name, partitions });
-        (any::<i32>(), vec(topic, 3)).prop_map(|(throttle_time_ms, topics)| ListOffsetsResponse { throttle_time_ms, topics })
+        let topic =
+            (string(), vec(partition, 4)).prop_map(|(name, partitions)| ListOffsetsTopicResponse { name, partitions });
+        (any::<i32>(), vec(topic, 3))
+            .prop_map(|(throttle_time_ms, topics)| ListOffsetsResponse { throttle_time_ms, topics })
     }
 
     fn norm_response(mut m: ListOffsetsResponse, v: i16) -> ListOffsetsResponse {
@@ -262,13 +275,18 @@ mod tests {
             isolation_level: 1, // not carried by v1
             topics: vec![ListOffsetsTopic {
                 name: "t".into(),
-                partitions: vec![ListOffsetsPartition { partition_index: 0, current_leader_epoch: 9, timestamp: EARLIEST_TIMESTAMP }],
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: 0,
+                    current_leader_epoch: 9,
+                    timestamp: EARLIEST_TIMESTAMP,
+                }],
             }],
         };
         let mut out = BytesMut::new();
         r.encode(&mut out, 1);
         let expected: &[u8] = &[
-            0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+            0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xfe,
         ];
         assert_eq!(&out[..], expected);
     }

@@ -361,15 +361,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_request() -> impl Strategy<Value = MetadataRequest> {
-        let topic = (any::<[u8; 16]>(), opt_string()).prop_map(|(topic_id, name)| MetadataRequestTopic { topic_id, name });
-        (proptest::option::of(vec(topic, 4)), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(topics, a, c, t)| {
-            MetadataRequest {
+        let topic =
+            (any::<[u8; 16]>(), opt_string()).prop_map(|(topic_id, name)| MetadataRequestTopic { topic_id, name });
+        (proptest::option::of(vec(topic, 4)), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(topics, a, c, t)| MetadataRequest {
                 topics,
                 allow_auto_topic_creation: a,
                 include_cluster_authorized_operations: c,
                 include_topic_authorized_operations: t,
-            }
-        })
+            },
+        )
     }
 
     fn norm_request(mut m: MetadataRequest, v: i16) -> MetadataRequest {
@@ -394,35 +395,53 @@ mod tests {
     }
 
     fn arb_partition() -> impl Strategy<Value = MetadataResponsePartition> {
-        (error_code(), any::<i32>(), any::<i32>(), any::<i32>(), vec(any::<i32>(), 4), vec(any::<i32>(), 4), vec(any::<i32>(), 3))
-            .prop_map(|(error_code, partition_index, leader_id, leader_epoch, replica_nodes, isr_nodes, offline_replicas)| {
-                MetadataResponsePartition {
-                    error_code,
-                    partition_index,
-                    leader_id,
-                    leader_epoch,
-                    replica_nodes,
-                    isr_nodes,
-                    offline_replicas,
-                }
-            })
+        (
+            error_code(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            vec(any::<i32>(), 4),
+            vec(any::<i32>(), 4),
+            vec(any::<i32>(), 3),
+        )
+            .prop_map(
+                |(error_code, partition_index, leader_id, leader_epoch, replica_nodes, isr_nodes, offline_replicas)| {
+                    MetadataResponsePartition {
+                        error_code,
+                        partition_index,
+                        leader_id,
+                        leader_epoch,
+                        replica_nodes,
+                        isr_nodes,
+                        offline_replicas,
+                    }
+                },
+            )
     }
 
     fn arb_response() -> impl Strategy<Value = MetadataResponse> {
         let broker = (any::<i32>(), string(), any::<i32>(), opt_string())
             .prop_map(|(node_id, host, port, rack)| MetadataResponseBroker { node_id, host, port, rack });
-        let topic = (error_code(), opt_string(), any::<[u8; 16]>(), any::<bool>(), vec(arb_partition(), 3), any::<i32>())
-            .prop_map(|(error_code, name, topic_id, is_internal, partitions, ops)| MetadataResponseTopic {
-                error_code,
-                name,
-                topic_id,
-                is_internal,
-                partitions,
-                topic_authorized_operations: ops,
-            });
+        let topic =
+            (error_code(), opt_string(), any::<[u8; 16]>(), any::<bool>(), vec(arb_partition(), 3), any::<i32>())
+                .prop_map(|(error_code, name, topic_id, is_internal, partitions, ops)| MetadataResponseTopic {
+                    error_code,
+                    name,
+                    topic_id,
+                    is_internal,
+                    partitions,
+                    topic_authorized_operations: ops,
+                });
         (any::<i32>(), vec(broker, 3), opt_string(), any::<i32>(), vec(topic, 3), any::<i32>()).prop_map(
             |(throttle_time_ms, brokers, cluster_id, controller_id, topics, cluster_authorized_operations)| {
-                MetadataResponse { throttle_time_ms, brokers, cluster_id, controller_id, topics, cluster_authorized_operations }
+                MetadataResponse {
+                    throttle_time_ms,
+                    brokers,
+                    cluster_id,
+                    controller_id,
+                    topics,
+                    cluster_authorized_operations,
+                }
             },
         )
     }

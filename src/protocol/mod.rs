@@ -11,6 +11,7 @@ pub mod api_versions;
 pub mod error;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod frame;
 pub mod header;
 pub mod init_producer_id;
 pub mod list_offsets;
@@ -26,6 +27,10 @@ pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 pub use error::ErrorCode;
 pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
+pub use frame::{
+    DEFAULT_MAX_FRAME_BYTES, FrameError, RequestBody, RequestFrame, decode_response, encode_request, encode_response,
+    split_frame,
+};
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};

@@ -12,7 +12,11 @@ use super::{Decode, Encode};
 /// Encodes `msg` at `v`, decodes it back and checks that the result equals `expected` (the message
 /// normalized to what `v` can carry) and that every byte was consumed. Then checks that every
 /// truncation of the encoding is refused rather than misread or panicking.
-pub fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(msg: &T, expected: &T, v: i16) -> Result<(), TestCaseError> {
+pub fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(
+    msg: &T,
+    expected: &T,
+    v: i16,
+) -> Result<(), TestCaseError> {
     let mut out = BytesMut::new();
     msg.encode(&mut out, v);
     let encoded = out.freeze();
@@ -27,7 +31,12 @@ pub fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(msg: &T, expected
     // A prefix is never a whole message (every message ends in a field that takes at least a byte).
     for cut in [0, encoded.len() / 2, encoded.len().saturating_sub(1)] {
         if cut < encoded.len() {
-            prop_assert!(T::decode(&mut encoded.slice(..cut), v).is_err(), "prefix {} of {} decoded", cut, encoded.len());
+            prop_assert!(
+                T::decode(&mut encoded.slice(..cut), v).is_err(),
+                "prefix {} of {} decoded",
+                cut,
+                encoded.len()
+            );
         }
     }
     Ok(())

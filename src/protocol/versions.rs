@@ -211,7 +211,10 @@ mod tests {
 
     fn response(keys: &[(i16, i16, i16)]) -> ApiVersionsResponse {
         ApiVersionsResponse {
-            api_keys: keys.iter().map(|&(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version }).collect(),
+            api_keys: keys
+                .iter()
+                .map(|&(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version })
+                .collect(),
             ..Default::default()
         }
     }

@@ -6,23 +6,29 @@ use proptest::prelude::*;
 
 fn arb_request() -> impl Strategy<Value = FetchRequest> {
     let partition = (any::<i32>(), any::<i32>(), any::<i64>(), any::<i32>(), any::<i64>(), any::<i32>()).prop_map(
-        |(partition, current_leader_epoch, fetch_offset, last_fetched_epoch, log_start_offset, partition_max_bytes)| FetchPartition {
-            partition,
-            current_leader_epoch,
-            fetch_offset,
-            last_fetched_epoch,
-            log_start_offset,
-            partition_max_bytes,
+        |(partition, current_leader_epoch, fetch_offset, last_fetched_epoch, log_start_offset, partition_max_bytes)| {
+            FetchPartition {
+                partition,
+                current_leader_epoch,
+                fetch_offset,
+                last_fetched_epoch,
+                log_start_offset,
+                partition_max_bytes,
+            }
         },
     );
     let topic = (string(), vec(partition, 3)).prop_map(|(topic, partitions)| FetchTopic { topic, partitions });
-    let forgotten = (string(), vec(any::<i32>(), 3)).prop_map(|(topic, partitions)| ForgottenTopic { topic, partitions });
+    let forgotten =
+        (string(), vec(any::<i32>(), 3)).prop_map(|(topic, partitions)| ForgottenTopic { topic, partitions });
     (
         (any::<i32>(), any::<i32>(), any::<i32>(), any::<i32>(), any::<i8>()),
         (any::<i32>(), any::<i32>(), vec(topic, 3), vec(forgotten, 2), string()),
     )
         .prop_map(
-            |((replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level), (session_id, session_epoch, topics, forgotten_topics_data, rack_id))| {
+            |(
+                (replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level),
+                (session_id, session_epoch, topics, forgotten_topics_data, rack_id),
+            )| {
                 FetchRequest {
                     replica_id,
                     max_wait_ms,
@@ -63,14 +69,17 @@ fn norm_request(mut m: FetchRequest, v: i16) -> FetchRequest {
 }
 
 fn arb_response() -> impl Strategy<Value = FetchResponse> {
-    let aborted =
-        (any::<i64>(), any::<i64>()).prop_map(|(producer_id, first_offset)| AbortedTransaction { producer_id, first_offset });
+    let aborted = (any::<i64>(), any::<i64>())
+        .prop_map(|(producer_id, first_offset)| AbortedTransaction { producer_id, first_offset });
     let partition = (
         (any::<i32>(), error_code(), any::<i64>(), any::<i64>()),
         (any::<i64>(), proptest::option::of(vec(aborted, 3)), any::<i32>(), proptest::option::of(bytes(64))),
     )
         .prop_map(
-            |((partition_index, error_code, high_watermark, last_stable_offset), (log_start_offset, aborted_transactions, preferred_read_replica, records))| {
+            |(
+                (partition_index, error_code, high_watermark, last_stable_offset),
+                (log_start_offset, aborted_transactions, preferred_read_replica, records),
+            )| {
                 FetchPartitionData {
                     partition_index,
                     error_code,
@@ -83,10 +92,16 @@ fn arb_response() -> impl Strategy<Value = FetchResponse> {
                 }
             },
         );
-    let topic = (string(), vec(partition, 3)).prop_map(|(topic, partitions)| FetchableTopicResponse { topic, partitions });
-    (any::<i32>(), error_code(), any::<i32>(), vec(topic, 3)).prop_map(|(throttle_time_ms, error_code, session_id, responses)| {
-        FetchResponse { throttle_time_ms, error_code, session_id, responses }
-    })
+    let topic =
+        (string(), vec(partition, 3)).prop_map(|(topic, partitions)| FetchableTopicResponse { topic, partitions });
+    (any::<i32>(), error_code(), any::<i32>(), vec(topic, 3)).prop_map(
+        |(throttle_time_ms, error_code, session_id, responses)| FetchResponse {
+            throttle_time_ms,
+            error_code,
+            session_id,
+            responses,
+        },
+    )
 }
 
 fn norm_response(mut m: FetchResponse, v: i16) -> FetchResponse {
@@ -115,7 +130,7 @@ fn response_v12_skips_replica_tags_and_keeps_records_zero_copy() {
         0, 0, // error
         0, 0, 0, 0, // session
         2, 2, b't', // one topic "t"
-        2, // one partition
+        2,    // one partition
         0, 0, 0, 0, // index
         0, 0, // error
         0, 0, 0, 0, 0, 0, 0, 9, // high watermark 9
@@ -147,7 +162,12 @@ fn request_v4_fixture() {
         max_bytes: 1024,
         topics: vec![FetchTopic {
             topic: "t".into(),
-            partitions: vec![FetchPartition { partition: 0, fetch_offset: 7, partition_max_bytes: 256, ..Default::default() }],
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 7,
+                partition_max_bytes: 256,
+                ..Default::default()
+            }],
         }],
         ..Default::default()
     };

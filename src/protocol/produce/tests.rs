@@ -7,10 +7,16 @@ use proptest::prelude::*;
 fn arb_request() -> impl Strategy<Value = ProduceRequest> {
     let partition = (any::<i32>(), proptest::option::of(bytes(64)))
         .prop_map(|(index, records)| PartitionProduceData { index, records });
-    let topic = (string(), vec(partition, 4)).prop_map(|(name, partition_data)| TopicProduceData { name, partition_data });
-    (opt_string(), any::<i16>(), any::<i32>(), vec(topic, 4)).prop_map(|(transactional_id, acks, timeout_ms, topic_data)| {
-        ProduceRequest { transactional_id, acks, timeout_ms, topic_data }
-    })
+    let topic =
+        (string(), vec(partition, 4)).prop_map(|(name, partition_data)| TopicProduceData { name, partition_data });
+    (opt_string(), any::<i16>(), any::<i32>(), vec(topic, 4)).prop_map(
+        |(transactional_id, acks, timeout_ms, topic_data)| ProduceRequest {
+            transactional_id,
+            acks,
+            timeout_ms,
+            topic_data,
+        },
+    )
 }
 
 fn norm_request(m: ProduceRequest, _v: i16) -> ProduceRequest {
@@ -19,15 +25,20 @@ fn norm_request(m: ProduceRequest, _v: i16) -> ProduceRequest {
 }
 
 fn arb_partition_response() -> impl Strategy<Value = PartitionProduceResponse> {
-    let record_error = (any::<i32>(), opt_string())
-        .prop_map(|(batch_index, batch_index_error_message)| BatchIndexAndErrorMessage { batch_index, batch_index_error_message });
-    let leader = (any::<i32>(), any::<i32>()).prop_map(|(leader_id, leader_epoch)| LeaderIdAndEpoch { leader_id, leader_epoch });
+    let record_error = (any::<i32>(), opt_string()).prop_map(|(batch_index, batch_index_error_message)| {
+        BatchIndexAndErrorMessage { batch_index, batch_index_error_message }
+    });
+    let leader =
+        (any::<i32>(), any::<i32>()).prop_map(|(leader_id, leader_epoch)| LeaderIdAndEpoch { leader_id, leader_epoch });
     (
         (any::<i32>(), error_code(), any::<i64>(), any::<i64>(), any::<i64>()),
         (vec(record_error, 3), opt_string(), proptest::option::of(leader)),
     )
         .prop_map(
-            |((index, error_code, base_offset, log_append_time_ms, log_start_offset), (record_errors, error_message, current_leader))| {
+            |(
+                (index, error_code, base_offset, log_append_time_ms, log_start_offset),
+                (record_errors, error_message, current_leader),
+            )| {
                 PartitionProduceResponse {
                     index,
                     error_code,
@@ -47,8 +58,9 @@ fn arb_response() -> impl Strategy<Value = ProduceResponse> {
         .prop_map(|(name, partition_responses)| TopicProduceResponse { name, partition_responses });
     let endpoint = (any::<i32>(), string(), any::<i32>(), opt_string())
         .prop_map(|(node_id, host, port, rack)| NodeEndpoint { node_id, host, port, rack });
-    (vec(topic, 3), any::<i32>(), vec(endpoint, 3))
-        .prop_map(|(responses, throttle_time_ms, node_endpoints)| ProduceResponse { responses, throttle_time_ms, node_endpoints })
+    (vec(topic, 3), any::<i32>(), vec(endpoint, 3)).prop_map(|(responses, throttle_time_ms, node_endpoints)| {
+        ProduceResponse { responses, throttle_time_ms, node_endpoints }
+    })
 }
 
 fn norm_response(mut m: ProduceResponse, v: i16) -> ProduceResponse {
@@ -148,7 +160,7 @@ fn request_v9_flexible_fixture() {
 fn response_v10_tagged_leader_and_endpoints_fixture() {
     let bytes: &[u8] = &[
         2, 2, b't', // one topic "t"
-        2, // one partition
+        2,    // one partition
         0, 0, 0, 1, // index 1
         0, 6, // NOT_LEADER_OR_FOLLOWER
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // base offset -1
