@@ -7,9 +7,40 @@
 //! - <https://kafka.apache.org/protocol>
 //! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
 
+pub mod api_versions;
+pub mod error;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod frame;
+pub mod header;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod versions;
 pub mod wire;
 
+#[cfg(test)]
+mod testutil;
+
+pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use error::ErrorCode;
+pub use fetch::{FetchRequest, FetchResponse};
+pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
+pub use frame::{
+    DEFAULT_MAX_FRAME_BYTES, FrameError, RequestBody, RequestFrame, decode_response, encode_request, encode_response,
+    split_frame,
+};
+pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
+pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
+pub use metadata::{MetadataRequest, MetadataResponse};
+pub use produce::{ProduceRequest, ProduceResponse};
+pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate};
 pub use wire::{DecodeError, DecodeResult};
+
+/// A 16-byte topic id (KIP-516); all zeros means "none".
+pub type Uuid = [u8; 16];
 
 use bytes::{Bytes, BytesMut};
 

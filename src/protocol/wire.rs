@@ -433,6 +433,43 @@ pub fn put_empty_tagged_fields(out: &mut impl BufMut) {
     out.put_u8(0);
 }
 
+/// Writes a 16-byte UUID.
+#[inline]
+pub fn put_uuid(out: &mut impl BufMut, uuid: &[u8; 16]) {
+    out.put_slice(uuid);
+}
+
+/// Reads a tagged-field section, handing each field's tag and zero-copy payload to `field`.
+/// Callers decode the tags they know and ignore the rest (that is what makes tags forward-compatible).
+pub fn read_tagged_fields_with(
+    buf: &mut Bytes,
+    mut field: impl FnMut(u32, Bytes) -> DecodeResult<()>,
+) -> DecodeResult<()> {
+    let n = read_uvarint(buf, "tagged_fields")? as usize;
+    if n > buf.remaining() {
+        return Err(DecodeError::InvalidLength { field: "tagged_fields", len: n as i64 });
+    }
+    for _ in 0..n {
+        let tag = read_uvarint(buf, "tag")?;
+        let size = read_uvarint(buf, "tag_size")? as usize;
+        field(tag, take(buf, size, "tag_data")?)?;
+    }
+    Ok(())
+}
+
+/// Reads a compact (or classic) array of int32.
+pub fn read_i32_array(buf: &mut Bytes, flexible: bool, field: &'static str) -> DecodeResult<Vec<i32>> {
+    read_array(buf, flexible, field, |b| read_i32(b, field))
+}
+
+/// Writes a compact (or classic) array of int32.
+pub fn put_i32_array(out: &mut impl BufMut, items: &[i32], flexible: bool) {
+    put_array_len(out, Some(items.len()), flexible);
+    for v in items {
+        out.put_i32(*v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

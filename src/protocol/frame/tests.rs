@@ -1,0 +1,201 @@
+//! Framing tests: request/response round trips for every API, error paths, hostile sizes.
+
+use super::*;
+use crate::protocol::api_versions::{ApiVersion, ApiVersionsResponse};
+use crate::protocol::error::ErrorCode;
+use crate::protocol::metadata::MetadataRequestTopic;
+use crate::protocol::produce::{
+    PartitionProduceData, PartitionProduceResponse, ProduceResponse, TopicProduceData, TopicProduceResponse,
+};
+use proptest::prelude::*;
+
+fn sample_body(api: ApiKey) -> RequestBody {
+    match api {
+        ApiKey::Produce => RequestBody::Produce(ProduceRequest {
+            transactional_id: None,
+            acks: -1,
+            timeout_ms: 30_000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData { index: 0, records: Some(Bytes::from_static(b"batch")) }],
+            }],
+        }),
+        ApiKey::Fetch => RequestBody::Fetch(FetchRequest { max_wait_ms: 100, ..Default::default() }),
+        ApiKey::ListOffsets => RequestBody::ListOffsets(ListOffsetsRequest { replica_id: -1, ..Default::default() }),
+        ApiKey::Metadata => RequestBody::Metadata(MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic { topic_id: [0; 16], name: Some("t".into()) }]),
+            ..Default::default()
+        }),
+        ApiKey::FindCoordinator => RequestBody::FindCoordinator(FindCoordinatorRequest::default()),
+        ApiKey::ApiVersions => RequestBody::ApiVersions(ApiVersionsRequest::default()),
+        ApiKey::InitProducerId => RequestBody::InitProducerId(InitProducerIdRequest::default()),
+    }
+}
+
+#[test]
+fn every_api_round_trips_through_a_frame_at_every_version() {
+    for api in ApiKey::ALL {
+        let r = api.supported();
+        for version in r.min..=r.max {
+            let frame = RequestFrame {
+                header: RequestHeader {
+                    api_key: api.key(),
+                    api_version: version,
+                    correlation_id: 42,
+                    client_id: Some("c".into()),
+                },
+                body: sample_body(api),
+            };
+            let mut out = BytesMut::new();
+            frame.encode(&mut out);
+            let body = split_frame(&mut out, DEFAULT_MAX_FRAME_BYTES).unwrap().expect("whole frame");
+            assert!(out.is_empty());
+            let got = RequestFrame::decode(body).unwrap_or_else(|e| panic!("{api} v{version}: {e}"));
+            assert_eq!(got, frame, "{api} v{version}");
+        }
+    }
+}
+
+#[test]
+fn encode_request_matches_frame_encode_and_checks_versions() {
+    let header = RequestHeader { api_key: 0, api_version: 9, correlation_id: 1, client_id: None };
+    let RequestBody::Produce(body) = sample_body(ApiKey::Produce) else { unreachable!() };
+    let mut a = BytesMut::new();
+    encode_request(&mut a, &header, &body).unwrap();
+    let mut b = BytesMut::new();
+    RequestFrame { header: header.clone(), body: RequestBody::Produce(body.clone()) }.encode(&mut b);
+    assert_eq!(a, b);
+    assert_eq!(i32::from_be_bytes(a[..4].try_into().unwrap()) as usize, a.len() - 4);
+
+    let old = RequestHeader { api_version: 2, ..header.clone() };
+    assert!(matches!(encode_request(&mut a, &old, &body), Err(FrameError::VersionOutOfRange { version: 2, .. })));
+    let wrong = RequestHeader { api_key: 3, ..header };
+    assert!(matches!(encode_request(&mut a, &wrong, &body), Err(FrameError::ApiKeyMismatch { .. })));
+}
+
+fn raw_request(api_key: i16, api_version: i16, correlation_id: i32, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let h = RequestHeader { api_key, api_version, correlation_id, client_id: None };
+    h.encode(&mut out, request_header_version(api_key, api_version));
+    out.extend_from_slice(body);
+    out.freeze()
+}
+
+#[test]
+fn unknown_api_key_keeps_the_correlation_id() {
+    let e = RequestFrame::decode(raw_request(17, 1, 99, b"whatever")).unwrap_err();
+    assert!(matches!(e, FrameError::UnknownApiKey { .. }), "{e}");
+    assert_eq!(e.header().map(|h| h.correlation_id), Some(99));
+}
+
+#[test]
+fn unsupported_version_keeps_the_correlation_id() {
+    // ApiVersions v4 from a newer client: header v2 (flexible), body not parsed.
+    let e = RequestFrame::decode(raw_request(18, 4, 7, &[0x06, b'x'])).unwrap_err();
+    match &e {
+        FrameError::UnsupportedVersion { header, api, supported } => {
+            assert_eq!(header.correlation_id, 7);
+            assert_eq!(*api, ApiKey::ApiVersions);
+            assert_eq!(supported.max, 3);
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let e = RequestFrame::decode(raw_request(0, 2, 8, &[])).unwrap_err();
+    assert_eq!(e.header().map(|h| h.correlation_id), Some(8));
+}
+
+#[test]
+fn malformed_and_trailing_bodies_are_errors_with_the_header() {
+    let e = RequestFrame::decode(raw_request(22, 0, 5, &[0, 1])).unwrap_err();
+    assert!(matches!(e, FrameError::Body { api: ApiKey::InitProducerId, .. }), "{e}");
+    assert_eq!(e.header().map(|h| h.correlation_id), Some(5));
+    let e = RequestFrame::decode(raw_request(18, 0, 6, &[1, 2, 3])).unwrap_err();
+    assert!(matches!(e, FrameError::TrailingBytes { trailing: 3, .. }), "{e}");
+    let e = RequestFrame::decode(Bytes::from_static(&[0, 3, 0])).unwrap_err();
+    assert!(matches!(e, FrameError::Header(_)) && e.header().is_none(), "{e}");
+}
+
+#[test]
+fn hostile_size_prefixes_are_refused_before_allocating() {
+    let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff, 0][..]);
+    assert!(matches!(split_frame(&mut buf, DEFAULT_MAX_FRAME_BYTES), Err(FrameError::TooLarge { .. })));
+    assert!(buf.capacity() < 1024, "no reservation for a refused frame");
+    let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xfe][..]);
+    assert_eq!(split_frame(&mut buf, DEFAULT_MAX_FRAME_BYTES), Err(FrameError::NegativeSize(-2)));
+    let mut buf = BytesMut::from(&[0, 0, 0, 17][..]);
+    assert!(matches!(split_frame(&mut buf, 16), Err(FrameError::TooLarge { size: 17, max_frame_bytes: 16 })));
+}
+
+#[test]
+fn split_frame_waits_for_whole_frames_and_splits_back_to_back_ones() {
+    let mut buf = BytesMut::new();
+    assert_eq!(split_frame(&mut buf, 100).unwrap(), None);
+    buf.extend_from_slice(&[0, 0, 0]);
+    assert_eq!(split_frame(&mut buf, 100).unwrap(), None);
+    buf.extend_from_slice(&[2, b'a']);
+    assert_eq!(split_frame(&mut buf, 100).unwrap(), None);
+    buf.extend_from_slice(&[b'b', 0, 0, 0, 0, 0, 0, 0, 1, b'c']);
+    assert_eq!(split_frame(&mut buf, 100).unwrap().as_deref(), Some(&b"ab"[..]));
+    assert_eq!(split_frame(&mut buf, 100).unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(split_frame(&mut buf, 100).unwrap().as_deref(), Some(&b"c"[..]));
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn api_versions_response_v3_uses_header_v0() {
+    let body = ApiVersionsResponse {
+        error_code: ErrorCode::None,
+        api_keys: vec![ApiVersion { api_key: 0, min_version: 3, max_version: 11 }],
+        throttle_time_ms: 0,
+    };
+    let mut out = BytesMut::new();
+    encode_response(&mut out, 0x01020304, 3, &body).unwrap();
+    // size, correlation id with no tagged-field byte, then the body.
+    assert_eq!(&out[4..8], &[1, 2, 3, 4]);
+    assert_eq!(&out[8..10], &[0, 0], "error code follows the correlation id directly");
+    let frame = split_frame(&mut out, DEFAULT_MAX_FRAME_BYTES).unwrap().unwrap();
+    let (h, got) = decode_response::<ApiVersionsResponse>(frame, 3).unwrap();
+    assert_eq!(h.correlation_id, 0x01020304);
+    assert_eq!(got, body);
+}
+
+#[test]
+fn produce_response_v9_uses_header_v1() {
+    let body = ProduceResponse {
+        responses: vec![TopicProduceResponse {
+            name: "t".into(),
+            partition_responses: vec![PartitionProduceResponse { index: 0, base_offset: 10, ..Default::default() }],
+        }],
+        ..Default::default()
+    };
+    let mut out = BytesMut::new();
+    encode_response(&mut out, 5, 9, &body).unwrap();
+    assert_eq!(&out[4..9], &[0, 0, 0, 5, 0], "correlation id then empty header tags");
+    let frame = split_frame(&mut out, DEFAULT_MAX_FRAME_BYTES).unwrap().unwrap();
+    let (h, got) = decode_response::<ProduceResponse>(frame.clone(), 9).unwrap();
+    assert_eq!((h.correlation_id, got), (5, body));
+    // Read at the wrong version the bytes do not line up: an error, not garbage.
+    assert!(decode_response::<ProduceResponse>(frame, 8).is_err());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = RequestFrame::decode(Bytes::from(data.clone()));
+        let mut buf = BytesMut::from(&data[..]);
+        while let Ok(Some(_)) = split_frame(&mut buf, 1 << 16) {}
+        for v in 0..12 {
+            let _ = decode_response::<ProduceResponse>(Bytes::from(data.clone()), v);
+        }
+    }
+
+    #[test]
+    fn valid_header_with_arbitrary_body_never_panics(api in 0usize..7, version in 0i16..14, corr in any::<i32>(),
+                                                     body in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let api = ApiKey::ALL[api];
+        match RequestFrame::decode(raw_request(api.key(), version, corr, &body)) {
+            Ok(f) => prop_assert_eq!(f.header.correlation_id, corr),
+            Err(e) => prop_assert_eq!(e.header().map(|h| h.correlation_id), Some(corr)),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! API keys, the versions this codec implements per API, and version negotiation against a
+//! broker's `ApiVersionsResponse`.
+//!
+//! | API              | key | versions | first flexible |
+//! |------------------|-----|----------|----------------|
+//! | Produce          | 0   | 3–11     | 9              |
+//! | Fetch            | 1   | 4–12     | 12             |
+//! | ListOffsets      | 2   | 1–7      | 6              |
+//! | Metadata         | 3   | 1–12     | 9              |
+//! | FindCoordinator  | 10  | 0–4      | 3              |
+//! | ApiVersions      | 18  | 0–3      | 3              |
+//! | InitProducerId   | 22  | 0–4      | 2              |
+//!
+//! # References
+//! - <https://kafka.apache.org/protocol#protocol_api_keys>
+//! - KIP-35 (ApiVersions) and KIP-511 (client software name/version).
+
+use super::api_versions::ApiVersionsResponse;
+use super::error::ErrorCode;
+
+/// An API this codec implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i16)]
+pub enum ApiKey {
+    Produce = 0,
+    Fetch = 1,
+    ListOffsets = 2,
+    Metadata = 3,
+    FindCoordinator = 10,
+    ApiVersions = 18,
+    InitProducerId = 22,
+}
+
+/// An inclusive range of versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionRange {
+    pub min: i16,
+    pub max: i16,
+}
+
+impl VersionRange {
+    /// True when `v` is inside the range.
+    #[inline]
+    pub const fn contains(self, v: i16) -> bool {
+        v >= self.min && v <= self.max
+    }
+}
+
+impl ApiKey {
+    /// Every API this codec implements, by key.
+    pub const ALL: [ApiKey; 7] = [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+        ApiKey::Metadata,
+        ApiKey::FindCoordinator,
+        ApiKey::ApiVersions,
+        ApiKey::InitProducerId,
+    ];
+
+    /// The API from its wire key; `None` for APIs this codec does not implement.
+    pub const fn from_i16(key: i16) -> Option<ApiKey> {
+        Some(match key {
+            0 => ApiKey::Produce,
+            1 => ApiKey::Fetch,
+            2 => ApiKey::ListOffsets,
+            3 => ApiKey::Metadata,
+            10 => ApiKey::FindCoordinator,
+            18 => ApiKey::ApiVersions,
+            22 => ApiKey::InitProducerId,
+            _ => return None,
+        })
+    }
+
+    /// The wire key.
+    #[inline]
+    pub const fn key(self) -> i16 {
+        self as i16
+    }
+
+    /// The name Kafka uses for the API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ApiKey::Produce => "Produce",
+            ApiKey::Fetch => "Fetch",
+            ApiKey::ListOffsets => "ListOffsets",
+            ApiKey::Metadata => "Metadata",
+            ApiKey::FindCoordinator => "FindCoordinator",
+            ApiKey::ApiVersions => "ApiVersions",
+            ApiKey::InitProducerId => "InitProducerId",
+        }
+    }
+
+    /// The versions this codec can encode and decode.
+    pub const fn supported(self) -> VersionRange {
+        let (min, max) = match self {
+            ApiKey::Produce => (3, 11),
+            ApiKey::Fetch => (4, 12),
+            ApiKey::ListOffsets => (1, 7),
+            ApiKey::Metadata => (1, 12),
+            ApiKey::FindCoordinator => (0, 4),
+            ApiKey::ApiVersions => (0, 3),
+            ApiKey::InitProducerId => (0, 4),
+        };
+        VersionRange { min, max }
+    }
+
+    /// The first version of the API that uses the flexible encoding (KIP-482).
+    pub const fn first_flexible(self) -> i16 {
+        match self {
+            ApiKey::Produce => 9,
+            ApiKey::Fetch => 12,
+            ApiKey::ListOffsets => 6,
+            ApiKey::Metadata => 9,
+            ApiKey::FindCoordinator => 3,
+            ApiKey::ApiVersions => 3,
+            ApiKey::InitProducerId => 2,
+        }
+    }
+
+    /// True when `version` of this API uses the flexible encoding.
+    #[inline]
+    pub const fn is_flexible(self, version: i16) -> bool {
+        version >= self.first_flexible()
+    }
+}
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why no usable version could be agreed with a broker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionError {
+    #[error("broker answered ApiVersions with error {0}")]
+    Broker(ErrorCode),
+    #[error("broker does not support {api}")]
+    NotSupportedByBroker { api: ApiKey },
+    #[error("no common version of {api}: we support {ours_min}..={ours_max}, broker {theirs_min}..={theirs_max}")]
+    NoCommonVersion { api: ApiKey, ours_min: i16, ours_max: i16, theirs_min: i16, theirs_max: i16 },
+}
+
+/// The version to use per API with one broker, as agreed by [`negotiate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NegotiatedVersions {
+    versions: [Option<i16>; ApiKey::ALL.len()],
+}
+
+fn slot(api: ApiKey) -> usize {
+    ApiKey::ALL.iter().position(|k| *k == api).unwrap_or(0)
+}
+
+impl NegotiatedVersions {
+    /// The agreed version of `api`, or `None` when the broker does not offer it.
+    #[inline]
+    pub fn get(&self, api: ApiKey) -> Option<i16> {
+        self.versions[slot(api)]
+    }
+}
+
+/// The highest version in both `ours` and `theirs`, if any.
+pub const fn highest_common(ours: VersionRange, theirs: VersionRange) -> Option<i16> {
+    let max = if ours.max < theirs.max { ours.max } else { theirs.max };
+    let min = if ours.min > theirs.min { ours.min } else { theirs.min };
+    if min <= max { Some(max) } else { None }
+}
+
+/// Picks, for every API we implement, the highest version both sides support.
+///
+/// Every API in `required` must have a common version or this fails naming the first that does
+/// not; other APIs are recorded when possible and left `None` otherwise.
+pub fn negotiate(response: &ApiVersionsResponse, required: &[ApiKey]) -> Result<NegotiatedVersions, VersionError> {
+    let error = response.error_code;
+    if !error.is_ok() {
+        return Err(VersionError::Broker(error));
+    }
+    let mut out = NegotiatedVersions::default();
+    for api in ApiKey::ALL {
+        let ours = api.supported();
+        let theirs = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == api.key())
+            .map(|k| VersionRange { min: k.min_version, max: k.max_version });
+        let chosen = theirs.and_then(|t| highest_common(ours, t));
+        out.versions[slot(api)] = chosen;
+        if chosen.is_none() && required.contains(&api) {
+            return Err(match theirs {
+                None => VersionError::NotSupportedByBroker { api },
+                Some(t) => VersionError::NoCommonVersion {
+                    api,
+                    ours_min: ours.min,
+                    ours_max: ours.max,
+                    theirs_min: t.min,
+                    theirs_max: t.max,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::api_versions::ApiVersion;
+    use proptest::prelude::*;
+
+    fn response(keys: &[(i16, i16, i16)]) -> ApiVersionsResponse {
+        ApiVersionsResponse {
+            api_keys: keys
+                .iter()
+                .map(|&(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn kafka_4_broker_picks_our_maxima_or_theirs() {
+        // Shape of a Kafka 4.0 broker: Produce 3-12, Fetch 4-17, Metadata 0-13, ApiVersions 0-4.
+        let r = response(&[(0, 3, 12), (1, 4, 17), (2, 1, 10), (3, 0, 13), (10, 0, 6), (18, 0, 4), (22, 0, 5)]);
+        let v = negotiate(&r, &[ApiKey::Produce, ApiKey::Metadata]).unwrap();
+        assert_eq!(v.get(ApiKey::Produce), Some(11));
+        assert_eq!(v.get(ApiKey::Fetch), Some(12));
+        assert_eq!(v.get(ApiKey::ListOffsets), Some(7));
+        assert_eq!(v.get(ApiKey::Metadata), Some(12));
+        assert_eq!(v.get(ApiKey::ApiVersions), Some(3));
+        assert_eq!(v.get(ApiKey::InitProducerId), Some(4));
+    }
+
+    #[test]
+    fn old_broker_limits_the_version() {
+        let r = response(&[(0, 0, 7), (3, 0, 8)]);
+        let v = negotiate(&r, &[ApiKey::Produce]).unwrap();
+        assert_eq!(v.get(ApiKey::Produce), Some(7));
+        assert_eq!(v.get(ApiKey::Metadata), Some(8));
+        assert_eq!(v.get(ApiKey::Fetch), None);
+    }
+
+    #[test]
+    fn no_overlap_is_an_error_naming_the_api() {
+        let r = response(&[(0, 0, 2)]);
+        let e = negotiate(&r, &[ApiKey::Produce]).unwrap_err();
+        assert!(matches!(e, VersionError::NoCommonVersion { api: ApiKey::Produce, theirs_max: 2, .. }), "{e}");
+        let e = negotiate(&r, &[ApiKey::InitProducerId]).unwrap_err();
+        assert_eq!(e, VersionError::NotSupportedByBroker { api: ApiKey::InitProducerId });
+        let mut r = response(&[(0, 3, 11)]);
+        r.error_code = ErrorCode::UnsupportedVersion;
+        assert_eq!(negotiate(&r, &[]).unwrap_err(), VersionError::Broker(ErrorCode::UnsupportedVersion));
+    }
+
+    #[test]
+    fn api_key_round_trips() {
+        for api in ApiKey::ALL {
+            assert_eq!(ApiKey::from_i16(api.key()), Some(api));
+            let r = api.supported();
+            assert!(r.min <= r.max);
+        }
+        assert_eq!(ApiKey::from_i16(4), None);
+    }
+
+    proptest! {
+        #[test]
+        fn highest_common_is_in_both_and_maximal(a in 0i16..20, b in 0i16..20, c in 0i16..20, d in 0i16..20) {
+            let ours = VersionRange { min: a.min(b), max: a.max(b) };
+            let theirs = VersionRange { min: c.min(d), max: c.max(d) };
+            match highest_common(ours, theirs) {
+                Some(v) => {
+                    prop_assert!(ours.contains(v) && theirs.contains(v));
+                    prop_assert!(!ours.contains(v + 1) || !theirs.contains(v + 1));
+                }
+                None => prop_assert!((0..20).all(|v| !(ours.contains(v) && theirs.contains(v)))),
+            }
+        }
+    }
+}
