@@ -18,7 +18,11 @@ use crate::producer::hooks::ProducerHooks;
 use crate::producer::interceptor::{ProducerInterceptor, run_on_send};
 use crate::producer::metadata::{Cluster, MetadataHandle};
 use crate::producer::metrics::ProducerMetrics;
-use crate::producer::partitioner::{BuiltInPartitioner, Partitioner, TopicView};
+
+use crate::producer::partitioner::{
+    BuiltInPartitioner, BuiltinKind, Partitioner, PartitionerChoice as Choice, PartitionerRegistry,
+    RoundRobinPartitioner, TopicView,
+};
 use crate::producer::record::{ProducerRecord, RecordMetadata, TopicPartition};
 use crate::producer::serializer::{BytesSerializer, Serializer};
 use crate::record::Compression;
@@ -96,6 +100,7 @@ pub struct ProducerBuilder<K, V> {
     interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
     hooks: Option<Arc<dyn ProducerHooks>>,
     partitioner: Option<Arc<dyn Partitioner>>,
+    registry: PartitionerRegistry,
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
@@ -110,6 +115,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     /// A custom partitioner; overrides `partitioner.class`.
     pub fn partitioner(mut self, p: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
+        self
+    }
+    /// Registers a custom partitioner under a name that `partitioner.class` can then select.
+    pub fn register_partitioner(mut self, name: impl Into<String>, p: Arc<dyn Partitioner>) -> Self {
+        self.registry.register(name, p);
         self
     }
     pub fn key_serializer(mut self, s: impl Serializer<K>) -> Self {
@@ -135,19 +145,28 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             cfg.compression_zstd_level,
         )
         .map_err(|e| ProducerError::Config(e.to_string()))?;
+        let builtin = |ignore_keys: bool| {
+            PartitionerChoice::BuiltIn(BuiltInPartitioner::new(
+                cfg.batch_size,
+                cfg.partitioner_adaptive_partitioning_enable,
+                cfg.partitioner_availability_timeout,
+                ignore_keys,
+                0x6b70726f64,
+            ))
+        };
         let partitioner = match self.partitioner {
             Some(p) => PartitionerChoice::Custom(p),
-            None => match crate::producer::partitioner::partitioner_from_config(&cfg)
+            None => match self
+                .registry
+                .resolve(cfg.partitioner_class.as_deref())
                 .map_err(|e| ProducerError::Config(e.to_string()))?
             {
-                Some(p) => PartitionerChoice::Custom(p),
-                None => PartitionerChoice::BuiltIn(BuiltInPartitioner::new(
-                    cfg.batch_size,
-                    cfg.partitioner_adaptive_partitioning_enable,
-                    cfg.partitioner_availability_timeout,
-                    cfg.partitioner_ignore_keys,
-                    0x6b70726f64,
-                )),
+                Choice::Builtin(BuiltinKind::Sticky) => builtin(cfg.partitioner_ignore_keys),
+                Choice::Builtin(BuiltinKind::UniformSticky) => builtin(true),
+                Choice::Builtin(BuiltinKind::RoundRobin) => {
+                    PartitionerChoice::Custom(Arc::new(RoundRobinPartitioner::new()))
+                }
+                Choice::Custom(p) => PartitionerChoice::Custom(p),
             },
         };
         let acc = RecordAccumulator::new(AccumulatorConfig {
@@ -215,6 +234,7 @@ impl<K: AsRef<[u8]> + Send + Sync + 'static, V: AsRef<[u8]> + Send + Sync + 'sta
             interceptors: Vec::new(),
             hooks: None,
             partitioner: None,
+            registry: PartitionerRegistry::new(),
         }
     }
 }
@@ -233,6 +253,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             interceptors: Vec::new(),
             hooks: None,
             partitioner: None,
+            registry: PartitionerRegistry::new(),
         }
     }
 
@@ -322,11 +343,19 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             });
         }
         if size as u64 > sh.config.buffer_memory {
-            return Err(ProducerError::RecordTooLarge { size, limit: sh.config.buffer_memory as usize, limit_name: "buffer.memory" });
+            return Err(ProducerError::RecordTooLarge {
+                size,
+                limit: sh.config.buffer_memory as usize,
+                limit_name: "buffer.memory",
+            });
         }
         let cluster = self.wait_on_metadata(&record.topic, record.partition, start, max_block).await?;
         let tinfo = cluster.topic(&record.topic).expect("wait_on_metadata checked the topic");
-        let view = TopicView { topic: &record.topic, num_partitions: tinfo.partitions.len() as u32, available: &tinfo.available };
+        let view = TopicView {
+            topic: &record.topic,
+            num_partitions: tinfo.partitions.len() as u32,
+            available: &tinfo.available,
+        };
         let queues = sh.acc.topic(&record.topic, view.num_partitions);
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
         let rec = AppendRecord { timestamp_ms, key, value, headers: &headers, user_data: record.user_data };
@@ -353,7 +382,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                     let waited = start.elapsed();
                     if waited >= max_block {
                         sh.acc.pool.remove_waiter();
-                        return Err(ProducerError::BufferExhausted { requested: size, max_block_ms: max_block.as_millis() as u64 });
+                        return Err(ProducerError::BufferExhausted {
+                            requested: size,
+                            max_block_ms: max_block.as_millis() as u64,
+                        });
                     }
                     let t0 = Instant::now();
                     let _ = tokio::time::timeout((max_block - waited).min(Duration::from_millis(50)), notified).await;
@@ -378,7 +410,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             b.after_append(&view, partition, appended_bytes, batch_full);
         }
         if let Some(h) = &sh.hooks {
-            h.on_record_buffered(&TopicPartition { topic: queues.name.clone(), partition: partition as i32 }, appended_bytes);
+            h.on_record_buffered(
+                &TopicPartition { topic: queues.name.clone(), partition: partition as i32 },
+                appended_bytes,
+            );
         }
         if new_batch || batch_full {
             sh.wakeup.notify_one();
@@ -396,7 +431,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         }))
     }
 
-    fn choose_partition(&self, explicit: Option<i32>, view: &TopicView<'_>, key: Option<&[u8]>, value: Option<&[u8]>) -> u32 {
+    fn choose_partition(
+        &self,
+        explicit: Option<i32>,
+        view: &TopicView<'_>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> u32 {
         if let Some(p) = explicit {
             return p as u32;
         }
@@ -511,7 +552,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     }
 
     /// Partitions of `topic`, waiting for metadata like `send` does (Java's `partitionsFor`).
-    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<crate::producer::metadata::PartitionInfo>, ProducerError> {
+    pub async fn partitions_for(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<crate::producer::metadata::PartitionInfo>, ProducerError> {
         let c = self.wait_on_metadata(topic, None, Instant::now(), self.shared.config.max_block).await?;
         Ok(c.topic(topic).map(|t| t.partitions.clone()).unwrap_or_default())
     }

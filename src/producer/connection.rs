@@ -74,7 +74,13 @@ impl Drop for Connection {
 impl Connection {
     /// Encodes a request (size prefix + header + body) and queues it for the writer task. Returns the
     /// correlation id. Fails only if the connection is already gone.
-    pub fn send<T: Encode>(&mut self, api: ApiKey, version: i16, body: &T, size_hint: usize) -> Result<(i32, usize), ()> {
+    pub fn send<T: Encode>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &T,
+        size_hint: usize,
+    ) -> Result<(i32, usize), ()> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         let frame = encode_request_frame(api, version, correlation_id, self.client_id.as_deref(), body, size_hint);
@@ -115,7 +121,8 @@ pub fn encode_request_frame<T: Encode>(
 
 /// Reads the response header of `frame` and decodes its body.
 pub fn decode_response<T: Decode>(mut frame: Bytes, api: ApiKey, version: i16) -> Result<(i32, T), String> {
-    let h = ResponseHeader::decode(&mut frame, response_header_version(api.key(), version)).map_err(|e| e.to_string())?;
+    let h =
+        ResponseHeader::decode(&mut frame, response_header_version(api.key(), version)).map_err(|e| e.to_string())?;
     let body = T::decode(&mut frame, version).map_err(|e| format!("{} v{version} response: {e}", api.name()))?;
     Ok((h.correlation_id, body))
 }
@@ -187,7 +194,10 @@ pub async fn connect(
 async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Bytes> {
     let size = r.read_i32().await?;
     if size < 0 || size as usize > MAX_RESPONSE_BYTES {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response size {size} out of bounds")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("response size {size} out of bounds"),
+        ));
     }
     let mut buf = BytesMut::zeroed(size as usize);
     r.read_exact(&mut buf).await?;
@@ -218,7 +228,11 @@ async fn reader(id: u64, mut r: tokio::net::tcp::OwnedReadHalf, events: mpsc::Un
                 }
             }
             Err(e) => {
-                let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof { "connection closed by broker".into() } else { e.to_string() };
+                let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "connection closed by broker".into()
+                } else {
+                    e.to_string()
+                };
                 let _ = events.send(ConnEvent::Closed { conn_id: id, reason });
                 return;
             }

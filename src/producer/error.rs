@@ -19,7 +19,9 @@ pub enum ProducerError {
     InvalidPartition { topic: String, partition: i32, num_partitions: u32 },
     #[error("serializing the {what} for topic '{topic}' failed: {reason}")]
     Serialization { topic: String, what: &'static str, reason: String },
-    #[error("expiring {records} record(s) for {topic_partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms={delivery_timeout_ms})")]
+    #[error(
+        "expiring {records} record(s) for {topic_partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms={delivery_timeout_ms})"
+    )]
     DeliveryTimeout { topic_partition: String, records: usize, elapsed_ms: u64, delivery_timeout_ms: u64 },
     #[error("broker error {code} for {topic_partition}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Broker { topic_partition: String, code: ErrorCode, message: Option<String> },

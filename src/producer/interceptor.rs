@@ -24,7 +24,7 @@ pub trait ProducerInterceptor<K, V>: Send + Sync + 'static {
 }
 
 /// Runs the chain in order, as Java's `ProducerInterceptors.onSend`.
-pub fn run_on_send<K, V>(
+pub fn run_on_send<K: 'static, V: 'static>(
     chain: &[std::sync::Arc<dyn ProducerInterceptor<K, V>>],
     mut record: ProducerRecord<K, V>,
 ) -> ProducerRecord<K, V> {

@@ -69,7 +69,10 @@ impl Cluster {
         for t in &topics {
             for p in &t.partitions {
                 if p.leader >= 0 {
-                    by_node.entry(p.leader).or_default().push(TopicPartition { topic: t.name.clone(), partition: p.partition });
+                    by_node
+                        .entry(p.leader)
+                        .or_default()
+                        .push(TopicPartition { topic: t.name.clone(), partition: p.partition });
                 }
             }
         }
@@ -89,8 +92,12 @@ impl Cluster {
 
     /// Merges a fresh partial response into this snapshot: topics in `fresh` replace ours, others are kept.
     pub fn merged_with(&self, fresh: Cluster, keep: &BTreeSet<Arc<str>>) -> Cluster {
-        let mut topics: Vec<TopicInfo> =
-            self.topics.values().filter(|t| !fresh.topics.contains_key(&t.name) && keep.contains(&t.name)).cloned().collect();
+        let mut topics: Vec<TopicInfo> = self
+            .topics
+            .values()
+            .filter(|t| !fresh.topics.contains_key(&t.name) && keep.contains(&t.name))
+            .cloned()
+            .collect();
         topics.extend(fresh.topics.into_values());
         Cluster::new(fresh.brokers.into_values().collect(), topics, fresh.cluster_id, fresh.fetched_at)
     }
@@ -177,7 +184,8 @@ mod tests {
 
     #[test]
     fn leaders_and_node_index() {
-        let brokers = vec![BrokerInfo { id: 1, host: "h".into(), port: 1 }, BrokerInfo { id: 2, host: "h".into(), port: 2 }];
+        let brokers =
+            vec![BrokerInfo { id: 1, host: "h".into(), port: 1 }, BrokerInfo { id: 2, host: "h".into(), port: 2 }];
         let c = Cluster::new(brokers, vec![topic("a", &[1, 2, -1, 1])], None, None);
         assert_eq!(c.leader("a", 1), Some(2));
         assert_eq!(c.leader("a", 2), None, "no leader");

@@ -16,7 +16,12 @@ pub struct SerializeError(pub String);
 
 /// Java's `Serializer<T>`: may look at the topic and add headers.
 pub trait Serializer<T: ?Sized>: Send + Sync + 'static {
-    fn serialize<'a>(&self, topic: &str, headers: &mut Vec<Header>, data: &'a T) -> Result<Cow<'a, [u8]>, SerializeError>;
+    fn serialize<'a>(
+        &self,
+        topic: &str,
+        headers: &mut Vec<Header>,
+        data: &'a T,
+    ) -> Result<Cow<'a, [u8]>, SerializeError>;
 }
 
 /// Serializes anything that is already bytes (`Bytes`, `Vec<u8>`, `&[u8]`, `String`, `&str`) by borrowing it.
@@ -25,7 +30,12 @@ pub struct BytesSerializer;
 
 impl<T: AsRef<[u8]> + ?Sized> Serializer<T> for BytesSerializer {
     #[inline]
-    fn serialize<'a>(&self, _topic: &str, _headers: &mut Vec<Header>, data: &'a T) -> Result<Cow<'a, [u8]>, SerializeError> {
+    fn serialize<'a>(
+        &self,
+        _topic: &str,
+        _headers: &mut Vec<Header>,
+        data: &'a T,
+    ) -> Result<Cow<'a, [u8]>, SerializeError> {
         Ok(Cow::Borrowed(data.as_ref()))
     }
 }
@@ -36,7 +46,12 @@ pub struct StringSerializer;
 
 impl<T: AsRef<str> + ?Sized> Serializer<T> for StringSerializer {
     #[inline]
-    fn serialize<'a>(&self, _topic: &str, _headers: &mut Vec<Header>, data: &'a T) -> Result<Cow<'a, [u8]>, SerializeError> {
+    fn serialize<'a>(
+        &self,
+        _topic: &str,
+        _headers: &mut Vec<Header>,
+        data: &'a T,
+    ) -> Result<Cow<'a, [u8]>, SerializeError> {
         Ok(Cow::Borrowed(data.as_ref().as_bytes()))
     }
 }
@@ -65,7 +80,12 @@ mod tests {
 
     struct Json;
     impl Serializer<u32> for Json {
-        fn serialize<'a>(&self, _t: &str, headers: &mut Vec<Header>, v: &'a u32) -> Result<Cow<'a, [u8]>, SerializeError> {
+        fn serialize<'a>(
+            &self,
+            _t: &str,
+            headers: &mut Vec<Header>,
+            v: &'a u32,
+        ) -> Result<Cow<'a, [u8]>, SerializeError> {
             headers.push(Header { key: "content-type".into(), value: Some(Bytes::from_static(b"json")) });
             Ok(Cow::Owned(format!("{{\"v\":{v}}}").into_bytes()))
         }

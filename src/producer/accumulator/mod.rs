@@ -244,7 +244,8 @@ impl RecordAccumulator {
         if let Some(last) = q.batches.back_mut() {
             last.full = true;
         }
-        let needed = crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
+        let needed =
+            crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
         let size = needed.max(self.cfg.batch_size);
         let Some(buf) = self.pool.try_allocate(size) else {
             return AppendOutcome::NeedMemory { size };
@@ -529,7 +530,9 @@ impl RecordAccumulator {
 
     /// True if any batch is queued (not counting in-flight ones).
     pub fn has_queued(&self) -> bool {
-        self.topics().iter().any(|t| t.partitions.iter().any(|q| !q.lock().unwrap_or_else(|e| e.into_inner()).batches.is_empty()))
+        self.topics()
+            .iter()
+            .any(|t| t.partitions.iter().any(|q| !q.lock().unwrap_or_else(|e| e.into_inner()).batches.is_empty()))
     }
 
     /// True if any batch has not completed (queued or in flight).

@@ -87,11 +87,6 @@ impl Idempotence {
             self.partitions.entry(batch.tp.clone()).or_default().retrying.insert(seq);
         }
     }
-
-    /// True when any produce request is in flight for any partition.
-    pub fn any_in_flight(&self) -> bool {
-        self.partitions.values().any(|p| !p.in_flight.is_empty())
-    }
 }
 
 impl DrainGate for Idempotence {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-pub use idempotence::{Idempotence, PartitionSequences};
+pub use idempotence::Idempotence;
 
 use crate::producer::accumulator::ProducerBatch;
 use crate::producer::client::Shared;
@@ -64,10 +64,10 @@ pub(crate) struct Sender {
 /// Runs the sender until the producer closes (everything completed) or aborts (everything failed).
 pub(crate) async fn run(sh: Arc<Shared>) {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let idem = sh.config.enable_idempotence.then(|| Idempotence {
-        transactional: sh.config.transactional_id.is_some(),
-        ..Idempotence::default()
-    });
+    let idem = sh
+        .config
+        .enable_idempotence
+        .then(|| Idempotence { transactional: sh.config.transactional_id.is_some(), ..Idempotence::default() });
     let mut s = Sender {
         guarantee_order: sh.config.max_in_flight == 1 && idem.is_none(),
         bootstrap: sh.config.bootstrap_servers.clone(),
@@ -258,9 +258,18 @@ impl Sender {
         self.sh.metrics.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
         let address = conn.address.clone();
         match req.kind {
-            InFlightKind::Produce { batches, records, bytes } => {
-                self.handle_produce_response(node, &address, req.correlation_id, req.version, req.sent, batches, records, bytes, frame, now)
-            }
+            InFlightKind::Produce { batches, records, bytes } => self.handle_produce_response(
+                node,
+                &address,
+                req.correlation_id,
+                req.version,
+                req.sent,
+                batches,
+                records,
+                bytes,
+                frame,
+                now,
+            ),
             InFlightKind::Metadata { .. } => {
                 self.metadata_in_flight = false;
                 match connection::decode_response::<MetadataResponse>(frame, ApiKey::Metadata, req.version) {
@@ -272,7 +281,8 @@ impl Sender {
                 }
             }
             InFlightKind::InitProducerId => {
-                match connection::decode_response::<InitProducerIdResponse>(frame, ApiKey::InitProducerId, req.version) {
+                match connection::decode_response::<InitProducerIdResponse>(frame, ApiKey::InitProducerId, req.version)
+                {
                     Ok((_, resp)) => self.apply_init_producer_id(resp, &address, now),
                     Err(e) => {
                         if let Some(i) = &mut self.idem {
@@ -288,7 +298,8 @@ impl Sender {
     /// A connected node with the fewest requests in flight, else one to connect to (a known broker or the next
     /// bootstrap address).
     fn least_loaded_node(&mut self, now: Instant) -> Option<i32> {
-        if let Some((&n, _)) = self.conns.iter().filter(|(_, c)| !c.is_closed()).min_by_key(|(_, c)| c.in_flight.len()) {
+        if let Some((&n, _)) = self.conns.iter().filter(|(_, c)| !c.is_closed()).min_by_key(|(_, c)| c.in_flight.len())
+        {
             return Some(n);
         }
         let mut candidates: Vec<i32> = self.cluster.brokers.keys().copied().collect();
@@ -337,7 +348,9 @@ impl Sender {
         let Some(version) = conn.versions.get(ApiKey::Metadata) else { return };
         let topics: Vec<Arc<str>> = wanted.into_iter().collect();
         let req = MetadataRequest {
-            topics: Some(topics.iter().map(|t| MetadataRequestTopic { topic_id: [0; 16], name: Some(t.to_string()) }).collect()),
+            topics: Some(
+                topics.iter().map(|t| MetadataRequestTopic { topic_id: [0; 16], name: Some(t.to_string()) }).collect(),
+            ),
             allow_auto_topic_creation: true,
             include_cluster_authorized_operations: false,
             include_topic_authorized_operations: false,
@@ -370,11 +383,15 @@ impl Sender {
             let mut partitions: Vec<PartitionInfo> = Vec::with_capacity(t.partitions.len());
             if t.error_code.is_ok() {
                 let n = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
-                partitions = (0..n as i32).map(|p| PartitionInfo { partition: p, leader: -1, leader_epoch: -1 }).collect();
+                partitions =
+                    (0..n as i32).map(|p| PartitionInfo { partition: p, leader: -1, leader_epoch: -1 }).collect();
                 for p in &t.partitions {
                     if p.partition_index >= 0 {
-                        partitions[p.partition_index as usize] =
-                            PartitionInfo { partition: p.partition_index, leader: p.leader_id, leader_epoch: p.leader_epoch };
+                        partitions[p.partition_index as usize] = PartitionInfo {
+                            partition: p.partition_index,
+                            leader: p.leader_id,
+                            leader_epoch: p.leader_epoch,
+                        };
                     }
                 }
             } else {
@@ -401,7 +418,9 @@ impl Sender {
             .conns
             .keys()
             .copied()
-            .filter(|n| (*n < 0 && !self.cluster.brokers.is_empty()) || (*n >= 0 && !self.cluster.brokers.contains_key(n)))
+            .filter(|n| {
+                (*n < 0 && !self.cluster.brokers.is_empty()) || (*n >= 0 && !self.cluster.brokers.contains_key(n))
+            })
             .filter(|n| self.conns[n].in_flight.is_empty())
             .collect();
         for n in gone {

@@ -46,7 +46,9 @@ impl Sender {
             }
             let Some(version) = conn.versions.get(ApiKey::Produce) else { continue };
             let batches = match &mut self.idem {
-                Some(idem) => self.sh.acc.drain(&*cluster, node, self.sh.config.max_request_size, idem as &mut dyn DrainGate, now),
+                Some(idem) => {
+                    self.sh.acc.drain(&*cluster, node, self.sh.config.max_request_size, idem as &mut dyn DrainGate, now)
+                }
                 None => self.sh.acc.drain(&*cluster, node, self.sh.config.max_request_size, &mut OpenGate, now),
             };
             if batches.is_empty() {
@@ -111,7 +113,14 @@ impl Sender {
             return;
         };
         if let Some(h) = &sh.hooks {
-            h.on_request_sent(&RequestEvent { broker: node, batches: batches.len(), records, bytes, sent: now, completed: None });
+            h.on_request_sent(&RequestEvent {
+                broker: node,
+                batches: batches.len(),
+                records,
+                bytes,
+                sent: now,
+                completed: None,
+            });
         }
         if acks == 0 {
             // No response will come: the batches are done once written (offsets unknown).
@@ -119,7 +128,13 @@ impl Sender {
                 if let Some(idem) = &mut self.idem {
                     idem.on_response(&b);
                 }
-                complete_batch(&sh, b, Ok(BatchAck { base_offset: -1, log_append_time_ms: -1 }), now, self.guarantee_order);
+                complete_batch(
+                    &sh,
+                    b,
+                    Ok(BatchAck { base_offset: -1, log_append_time_ms: -1 }),
+                    now,
+                    self.guarantee_order,
+                );
             }
             return;
         }
@@ -150,19 +165,27 @@ impl Sender {
         let latency_us = now.saturating_duration_since(sent).as_micros() as u64;
         self.sh.metrics.record_latency(latency_us);
         if let Some(h) = &self.sh.hooks {
-            h.on_request_completed(&RequestEvent { broker: node, batches: batches.len(), records, bytes, sent, completed: Some(now) });
+            h.on_request_completed(&RequestEvent {
+                broker: node,
+                batches: batches.len(),
+                records,
+                bytes,
+                sent,
+                completed: Some(now),
+            });
         }
-        let resp = match crate::producer::connection::decode_response::<ProduceResponse>(frame, ApiKey::Produce, version) {
-            Ok((_, r)) => r,
-            Err(e) => {
-                tracing::warn!(broker = %address, error = %e, "undecodable produce response");
-                for b in batches {
-                    self.handle_batch_error(b, ErrorCode::NetworkException, Some(e.clone()), now);
+        let resp =
+            match crate::producer::connection::decode_response::<ProduceResponse>(frame, ApiKey::Produce, version) {
+                Ok((_, r)) => r,
+                Err(e) => {
+                    tracing::warn!(broker = %address, error = %e, "undecodable produce response");
+                    for b in batches {
+                        self.handle_batch_error(b, ErrorCode::NetworkException, Some(e.clone()), now);
+                    }
+                    self.on_connection_lost(node, e, now);
+                    return;
                 }
-                self.on_connection_lost(node, e, now);
-                return;
-            }
-        };
+            };
         let mut by_tp: HashMap<(&str, i32), &crate::protocol::produce::PartitionProduceResponse> = HashMap::new();
         for t in &resp.responses {
             for p in &t.partition_responses {
@@ -171,20 +194,31 @@ impl Sender {
         }
         let mut outcomes = Vec::with_capacity(batches.len());
         for b in batches {
-            let r = by_tp.get(&(&*b.tp.topic, b.tp.partition)).map(|p| {
-                (p.error_code, p.base_offset, p.log_append_time_ms, p.error_message.clone())
-            });
+            let r = by_tp
+                .get(&(&*b.tp.topic, b.tp.partition))
+                .map(|p| (p.error_code, p.base_offset, p.log_append_time_ms, p.error_message.clone()));
             outcomes.push((b, r));
         }
         drop(by_tp);
         for (b, r) in outcomes {
             match r {
-                None => self.handle_batch_error(b, ErrorCode::NetworkException, Some("partition missing from response".into()), now),
+                None => self.handle_batch_error(
+                    b,
+                    ErrorCode::NetworkException,
+                    Some("partition missing from response".into()),
+                    now,
+                ),
                 Some((ErrorCode::None, base_offset, log_append_time_ms, _)) => {
                     if let Some(idem) = &mut self.idem {
                         idem.on_response(&b);
                     }
-                    complete_batch(&self.sh, b, Ok(BatchAck { base_offset, log_append_time_ms }), now, self.guarantee_order)
+                    complete_batch(
+                        &self.sh,
+                        b,
+                        Ok(BatchAck { base_offset, log_append_time_ms }),
+                        now,
+                        self.guarantee_order,
+                    )
                 }
                 Some((code, _, _, msg)) => self.handle_batch_error(b, code, msg, now),
             }
@@ -192,7 +226,13 @@ impl Sender {
     }
 
     /// Java's `completeBatch` error path: retry, split, bump the epoch, or fail.
-    pub(super) fn handle_batch_error(&mut self, batch: ProducerBatch, code: ErrorCode, message: Option<String>, now: Instant) {
+    pub(super) fn handle_batch_error(
+        &mut self,
+        batch: ProducerBatch,
+        code: ErrorCode,
+        message: Option<String>,
+        now: Instant,
+    ) {
         let cfg = &self.sh.config;
         let timed_out = now.saturating_duration_since(batch.created) >= cfg.delivery_timeout;
         if code == ErrorCode::DuplicateSequenceNumber {
@@ -200,10 +240,19 @@ impl Sender {
             if let Some(idem) = &mut self.idem {
                 idem.on_response(&batch);
             }
-            complete_batch(&self.sh, batch, Ok(BatchAck { base_offset: -1, log_append_time_ms: -1 }), now, self.guarantee_order);
+            complete_batch(
+                &self.sh,
+                batch,
+                Ok(BatchAck { base_offset: -1, log_append_time_ms: -1 }),
+                now,
+                self.guarantee_order,
+            );
             return;
         }
-        if matches!(code, ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge) && batch.record_count() > 1 && !timed_out {
+        if matches!(code, ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge)
+            && batch.record_count() > 1
+            && !timed_out
+        {
             if let Some(idem) = &mut self.idem {
                 idem.on_response(&batch);
                 // New batches get new sequences: restart the sequence space under a new epoch.
@@ -244,7 +293,11 @@ impl Sender {
         let err = if timed_out {
             self.timeout_error(&batch, now)
         } else if retriable {
-            ProducerError::RetriesExhausted { topic_partition: batch.tp.to_string(), attempts: batch.attempts + 1, last: code }
+            ProducerError::RetriesExhausted {
+                topic_partition: batch.tp.to_string(),
+                attempts: batch.attempts + 1,
+                last: code,
+            }
         } else {
             ProducerError::Broker { topic_partition: batch.tp.to_string(), code, message }
         };
@@ -312,9 +365,16 @@ fn split_batch(
         if !fits && let Some((start, b, infos)) = builder.take() {
             out.push((start, piece(batch, b, infos, now)?));
         }
-        let (_, b, infos) = builder.get_or_insert_with(|| (i as u32, BatchBuilder::new(BytesMut::with_capacity(batch_size), compression, ts), Vec::new()));
+        let (_, b, infos) = builder.get_or_insert_with(|| {
+            (i as u32, BatchBuilder::new(BytesMut::with_capacity(batch_size), compression, ts), Vec::new())
+        });
         b.append(ts, key, value, &r.headers);
-        infos.push(batch.records.get(i).copied().unwrap_or(RecordInfo { timestamp_ms: ts, key_size: -1, value_size: -1, user_data: 0 }));
+        infos.push(batch.records.get(i).copied().unwrap_or(RecordInfo {
+            timestamp_ms: ts,
+            key_size: -1,
+            value_size: -1,
+            user_data: 0,
+        }));
     }
     if let Some((start, b, infos)) = builder.take() {
         out.push((start, piece(batch, b, infos, now)?));
@@ -322,7 +382,12 @@ fn split_batch(
     Ok(out)
 }
 
-fn piece(parent: &ProducerBatch, b: BatchBuilder, records: Vec<RecordInfo>, _now: Instant) -> Result<ProducerBatch, crate::record::RecordError> {
+fn piece(
+    parent: &ProducerBatch,
+    b: BatchBuilder,
+    records: Vec<RecordInfo>,
+    _now: Instant,
+) -> Result<ProducerBatch, crate::record::RecordError> {
     let closed = b.close()?;
     Ok(ProducerBatch {
         tp: parent.tp.clone(),
@@ -381,7 +446,8 @@ pub(crate) fn complete_batch(
             }
         }
     }
-    for (i, cb) in batch.callbacks.drain(..) {
+    let callbacks = std::mem::take(&mut batch.callbacks);
+    for (i, cb) in callbacks {
         cb(match &result {
             Ok(ack) => Ok(batch.record_metadata(i as usize, ack)),
             Err(e) => Err(e.clone()),
