@@ -133,8 +133,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
 
     /// Validates the config, starts the sender task on the current tokio runtime and returns the producer.
     pub fn build(self) -> Result<Producer<K, V>, ProducerError> {
-        let cfg = self.config;
-        cfg.validate().map_err(|e| ProducerError::Config(e.to_string()))?;
+        let mut cfg = self.config;
+        for w in cfg.resolve().map_err(|e| ProducerError::Config(e.to_string()))? {
+            tracing::warn!("{w}");
+        }
         if cfg.bootstrap_servers.is_empty() {
             return Err(ProducerError::Config("bootstrap.servers is empty: give at least one host:port".into()));
         }

@@ -80,12 +80,12 @@ impl Connection {
         version: i16,
         body: &T,
         size_hint: usize,
-    ) -> Result<(i32, usize), ()> {
+    ) -> Result<(i32, usize), ConnectionClosed> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         let frame = encode_request_frame(api, version, correlation_id, self.client_id.as_deref(), body, size_hint);
         let len = frame.len();
-        self.tx.send(frame).map_err(|_| ())?;
+        self.tx.send(frame).map_err(|_| ConnectionClosed)?;
         Ok((correlation_id, len))
     }
 
@@ -94,6 +94,11 @@ impl Connection {
         self.tx.is_closed()
     }
 }
+
+/// The writer task is gone; the connection must be dropped.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("connection closed")]
+pub struct ConnectionClosed;
 
 /// Writes `[size][header][body]` for one request.
 pub fn encode_request_frame<T: Encode>(

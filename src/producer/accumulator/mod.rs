@@ -216,6 +216,7 @@ impl RecordAccumulator {
     ///
     /// `abort_on_new_batch` asks to be told instead of creating a batch (for a custom `on_new_batch`).
     /// `callback` is taken only when the record is appended.
+    #[allow(clippy::too_many_arguments)] // the hot path: a struct here would cost a copy per record
     pub fn append(
         &self,
         topic: &TopicQueues,

@@ -369,7 +369,7 @@ impl Sender {
                 self.sh.metrics.requests_in_flight.fetch_add(1, Ordering::Relaxed);
                 self.metadata_in_flight = true;
             }
-            Err(()) => self.on_connection_lost(node, "writer stopped".into(), now),
+            Err(_) => self.on_connection_lost(node, "writer stopped".into(), now),
         }
     }
 
@@ -473,7 +473,7 @@ impl Sender {
                 self.sh.metrics.requests_in_flight.fetch_add(1, Ordering::Relaxed);
                 idem.init_in_flight = true;
             }
-            Err(()) => self.on_connection_lost(node, "writer stopped".into(), now),
+            Err(_) => self.on_connection_lost(node, "writer stopped".into(), now),
         }
     }
 
