@@ -310,7 +310,8 @@ fn suggest(key: &str) -> Option<String> {
 }
 
 impl ProducerConfig {
-    /// Parses Java `.properties` text (`java.util.Properties` syntax: comments, `=`/`:`/space separators, `\\` continuations, `\\uXXXX` escapes) and resolves it.
+    /// Parses Java `.properties` text and resolves it. Syntax as `java.util.Properties.load`: `#`/`!` comments,
+    /// `=`, `:` or whitespace separators, trailing-`\` continuation lines, `\t \n \uXXXX` escapes.
     pub fn from_properties_str(text: &str) -> Result<Self, ConfigError> {
         Self::from_properties_inner(text, None)
     }
