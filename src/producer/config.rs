@@ -25,6 +25,7 @@
 //! for now and the sender rejects other protocols. `client.id` defaults to `""`, as Java's definition does;
 //! [`ProducerConfig::resolved_client_id`] gives the `producer-N` name Java would use.
 
+mod builder;
 mod keys;
 mod properties;
 #[cfg(test)]
@@ -33,6 +34,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use builder::ProducerConfigBuilder;
 
 /// `acks`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,7 +310,8 @@ fn suggest(key: &str) -> Option<String> {
 }
 
 impl ProducerConfig {
-    /// Parses Java `.properties` text (see [`properties`] for the syntax) and resolves it.
+    /// Parses Java `.properties` text and resolves it. Syntax as `java.util.Properties.load`: `#`/`!` comments,
+    /// `=`, `:` or whitespace separators, trailing-`\` continuation lines, `\t \n \uXXXX` escapes.
     pub fn from_properties_str(text: &str) -> Result<Self, ConfigError> {
         Self::from_properties_inner(text, None)
     }
@@ -669,123 +673,5 @@ impl ProducerConfig {
             put(k.name, v);
         }
         m
-    }
-}
-
-/// Typed builder; every method marks its Java key as explicitly set. `build` runs [`ProducerConfig::resolve`].
-#[derive(Debug, Default)]
-pub struct ProducerConfigBuilder {
-    config: ProducerConfig,
-    error: Option<ConfigError>,
-}
-
-macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident, $field:ident, $key:literal, $ty:ty) => {
-        $(#[$doc])*
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.config.$field = value.into();
-            self.config.explicitly_set.insert($key.to_string());
-            self
-        }
-    };
-}
-
-impl ProducerConfigBuilder {
-    pub fn bootstrap_servers<I, S>(mut self, servers: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.config.bootstrap_servers = servers.into_iter().map(Into::into).collect();
-        self.config.explicitly_set.insert("bootstrap.servers".to_string());
-        self
-    }
-    setter!(client_id, client_id, "client.id", &str);
-    setter!(acks, acks, "acks", Acks);
-    setter!(batch_size, batch_size, "batch.size", usize);
-    setter!(linger, linger, "linger.ms", Duration);
-    setter!(buffer_memory, buffer_memory, "buffer.memory", u64);
-    setter!(max_block, max_block, "max.block.ms", Duration);
-    setter!(max_request_size, max_request_size, "max.request.size", usize);
-    setter!(enable_idempotence, enable_idempotence, "enable.idempotence", bool);
-    setter!(retries, retries, "retries", u32);
-    setter!(max_in_flight, max_in_flight, "max.in.flight.requests.per.connection", usize);
-    setter!(delivery_timeout, delivery_timeout, "delivery.timeout.ms", Duration);
-    setter!(request_timeout, request_timeout, "request.timeout.ms", Duration);
-    setter!(retry_backoff, retry_backoff, "retry.backoff.ms", Duration);
-    setter!(retry_backoff_max, retry_backoff_max, "retry.backoff.max.ms", Duration);
-    setter!(reconnect_backoff, reconnect_backoff, "reconnect.backoff.ms", Duration);
-    setter!(reconnect_backoff_max, reconnect_backoff_max, "reconnect.backoff.max.ms", Duration);
-    setter!(metadata_max_age, metadata_max_age, "metadata.max.age.ms", Duration);
-    setter!(metadata_max_idle, metadata_max_idle, "metadata.max.idle.ms", Duration);
-    setter!(compression_type, compression_type, "compression.type", &str);
-    setter!(compression_gzip_level, compression_gzip_level, "compression.gzip.level", i32);
-    setter!(compression_lz4_level, compression_lz4_level, "compression.lz4.level", i32);
-    setter!(compression_zstd_level, compression_zstd_level, "compression.zstd.level", i32);
-    setter!(
-        partitioner_adaptive,
-        partitioner_adaptive_partitioning_enable,
-        "partitioner.adaptive.partitioning.enable",
-        bool
-    );
-    setter!(
-        partitioner_availability_timeout,
-        partitioner_availability_timeout,
-        "partitioner.availability.timeout.ms",
-        Duration
-    );
-    setter!(partitioner_ignore_keys, partitioner_ignore_keys, "partitioner.ignore.keys", bool);
-    setter!(transaction_timeout, transaction_timeout, "transaction.timeout.ms", Duration);
-    setter!(connections_max_idle, connections_max_idle, "connections.max.idle.ms", Duration);
-    setter!(send_buffer_bytes, send_buffer_bytes, "send.buffer.bytes", i32);
-    setter!(receive_buffer_bytes, receive_buffer_bytes, "receive.buffer.bytes", i32);
-
-    pub fn partitioner_class(mut self, name: &str) -> Self {
-        self.config.partitioner_class = Some(name.to_string());
-        self.config.explicitly_set.insert("partitioner.class".to_string());
-        self
-    }
-
-    pub fn transactional_id(mut self, id: &str) -> Self {
-        self.config.transactional_id = Some(id.to_string());
-        self.config.explicitly_set.insert("transactional.id".to_string());
-        self
-    }
-
-    /// `security.protocol`, case-insensitive.
-    pub fn security_protocol(mut self, protocol: &str) -> Self {
-        self.config.security_protocol = protocol.to_ascii_uppercase();
-        self.config.explicitly_set.insert("security.protocol".to_string());
-        self
-    }
-
-    pub fn interceptor_classes<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.config.interceptor_classes = names.into_iter().map(Into::into).collect();
-        self.config.explicitly_set.insert("interceptor.classes".to_string());
-        self
-    }
-
-    /// Any key by its Java name; the first error is reported by [`build`](Self::build).
-    pub fn set(mut self, key: &str, value: &str) -> Self {
-        if self.error.is_none()
-            && let Err(e) = self.config.set(key, value)
-        {
-            self.error = Some(e);
-        }
-        self
-    }
-
-    /// Validates and resolves.
-    pub fn build(self) -> Result<ProducerConfig, ConfigError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let mut config = self.config;
-        config.resolve()?;
-        Ok(config)
     }
 }

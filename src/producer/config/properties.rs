@@ -216,4 +216,44 @@ mod tests {
         assert!(err.message.contains("\\u"), "{}", err.message);
         assert!(parse("bad=\\uD83D").is_err());
     }
+
+    /// Escapes like `Properties.store`: separators and specials in keys, leading spaces in values, controls and
+    /// non-ASCII as escapes (non-BMP chars as surrogate pairs).
+    fn escape(s: &str, is_key: bool) -> String {
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\u{c}' => out.push_str("\\f"),
+                '=' | ':' | '#' | '!' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                ' ' if is_key || i == 0 => out.push_str("\\ "),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn store_then_load_round_trips(entries in proptest::collection::vec((".{1,12}", ".{0,20}"), 1..8)) {
+            let mut text = String::from("# generated\n");
+            for (k, v) in &entries {
+                text.push_str(&format!("{}={}\n", escape(k, true), escape(v, false)));
+            }
+            let got = kv(&text);
+            proptest::prop_assert_eq!(got, entries.clone());
+        }
+    }
 }

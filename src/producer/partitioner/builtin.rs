@@ -57,6 +57,16 @@ fn unpack(word: u64) -> Option<(u32, u32)> {
     if word == NONE { None } else { Some((((word >> 32) - 1) as u32, word as u32)) }
 }
 
+/// A cached reference to one topic's partitioner state (see [`BuiltInPartitioner::topic_handle`]).
+#[derive(Clone)]
+pub struct TopicHandle(Arc<TopicState>);
+
+impl std::fmt::Debug for TopicHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicHandle")
+    }
+}
+
 /// The built-in partitioner. Cheap to share (`&self` everywhere); the accumulator calls it on the append path.
 pub struct BuiltInPartitioner {
     sticky_batch_size: u32,
@@ -109,18 +119,40 @@ impl BuiltInPartitioner {
         {
             let map = self.topics.read().unwrap_or_else(|e| e.into_inner());
             if let Some(state) = map.get(topic.topic)
-                && let Some((p, _)) = unpack(state.sticky.load(Ordering::Acquire))
-                && p < topic.num_partitions
+                && let Some(p) = Self::current(state, topic)
             {
                 return p;
             }
         }
-        self.partition_slow(topic)
+        self.sticky_slow(&self.state_or_insert(topic.topic), topic)
+    }
+
+    /// The per-topic state, for callers that keep their own per-topic entry (the accumulator): with it,
+    /// [`partition_with`](Self::partition_with) skips the map lookup and lock (one atomic load when keyless).
+    pub fn topic_handle(&self, topic: &str) -> TopicHandle {
+        TopicHandle(self.state_or_insert(topic))
+    }
+
+    /// [`partition`](Self::partition) through a cached [`TopicHandle`] of the same topic.
+    pub fn partition_with(&self, handle: &TopicHandle, topic: &TopicView<'_>, key: Option<&[u8]>) -> u32 {
+        if let Some(key) = key
+            && !self.ignore_keys
+        {
+            return default_partition_for_key(key, topic.num_partitions);
+        }
+        match Self::current(&handle.0, topic) {
+            Some(p) => p,
+            None => self.sticky_slow(&handle.0, topic),
+        }
+    }
+
+    #[inline]
+    fn current(state: &TopicState, topic: &TopicView<'_>) -> Option<u32> {
+        unpack(state.sticky.load(Ordering::Acquire)).map(|(p, _)| p).filter(|&p| p < topic.num_partitions)
     }
 
     #[cold]
-    fn partition_slow(&self, topic: &TopicView<'_>) -> u32 {
-        let state = self.state_or_insert(topic.topic);
+    fn sticky_slow(&self, state: &TopicState, topic: &TopicView<'_>) -> u32 {
         loop {
             let cur = state.sticky.load(Ordering::Acquire);
             if let Some((p, _)) = unpack(cur)
@@ -128,7 +160,7 @@ impl BuiltInPartitioner {
             {
                 return p;
             }
-            let next = self.next_partition(&state, topic);
+            let next = self.next_partition(state, topic);
             if state.sticky.compare_exchange(cur, pack(next, 0), Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 return next;
             }
@@ -180,8 +212,25 @@ impl BuiltInPartitioner {
     /// nothing when `partition` is no longer the topic's sticky partition.
     pub fn after_append(&self, topic: &TopicView<'_>, partition: u32, appended_bytes: usize, batch_full: bool) {
         let map = self.topics.read().unwrap_or_else(|e| e.into_inner());
-        let Some(state) = map.get(topic.topic) else { return };
-        let appended = appended_bytes.min(u32::MAX as usize) as u32;
+        if let Some(state) = map.get(topic.topic) {
+            self.update_sticky(state, topic, partition, appended_bytes, batch_full);
+        }
+    }
+
+    /// [`after_append`](Self::after_append) through a cached [`TopicHandle`] of the same topic.
+    pub fn after_append_with(
+        &self,
+        handle: &TopicHandle,
+        topic: &TopicView<'_>,
+        partition: u32,
+        appended_bytes: usize,
+        batch_full: bool,
+    ) {
+        self.update_sticky(&handle.0, topic, partition, appended_bytes, batch_full);
+    }
+
+    fn update_sticky(&self, state: &TopicState, topic: &TopicView<'_>, partition: u32, appended: usize, full: bool) {
+        let appended = appended.min(u32::MAX as usize) as u32;
         loop {
             let cur = state.sticky.load(Ordering::Acquire);
             let Some((p, produced)) = unpack(cur) else { return };
@@ -189,7 +238,7 @@ impl BuiltInPartitioner {
                 return;
             }
             let produced = produced.saturating_add(appended);
-            let switch = (produced >= self.sticky_batch_size && batch_full) || produced >= self.sticky_batch_size * 2;
+            let switch = (produced >= self.sticky_batch_size && full) || produced >= self.sticky_batch_size * 2;
             let new = if switch { pack(self.next_partition(state, topic), 0) } else { pack(p, produced) };
             if state.sticky.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 return;
@@ -323,6 +372,21 @@ mod tests {
     }
 
     #[test]
+    fn handle_path_shares_state_with_map_path() {
+        let p = BuiltInPartitioner::new(100, false, Duration::ZERO, false, 9);
+        let v = view(50);
+        let h = p.topic_handle("t");
+        let cur = p.partition_with(&h, &v, None);
+        assert_eq!(p.partition(&v, None), cur);
+        assert_eq!(p.partition_with(&h, &v, Some(b"abc")), default_partition_for_key(b"abc", 50));
+        p.after_append_with(&h, &v, cur, 150, true);
+        assert_eq!(p.sticky_state("t").unwrap().1, 0, "switch through the handle is seen by the map path");
+        let next = p.partition(&v, None);
+        p.after_append(&v, next, 30, false);
+        assert_eq!(p.sticky_state("t"), Some((p.partition_with(&h, &v, None), 30)));
+    }
+
+    #[test]
     fn stale_partition_does_not_update() {
         let p = BuiltInPartitioner::new(100, false, Duration::ZERO, false, 3);
         let v = view(50);
@@ -429,5 +493,12 @@ mod tests {
         }
         let ns = t.elapsed().as_nanos() as f64 / f64::from(n);
         println!("keyless partition: {ns:.2} ns/call (acc {acc})");
+        let h = p.topic_handle("benchmark-topic");
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            acc += u64::from(p.partition_with(std::hint::black_box(&h), std::hint::black_box(&v), None));
+        }
+        let ns = t.elapsed().as_nanos() as f64 / f64::from(n);
+        println!("keyless partition_with(handle): {ns:.2} ns/call (acc {acc})");
     }
 }

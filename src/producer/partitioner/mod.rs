@@ -19,7 +19,7 @@ mod round_robin;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use builtin::{BuiltInPartitioner, PartitionLoad};
+pub use builtin::{BuiltInPartitioner, PartitionLoad, TopicHandle};
 pub use round_robin::RoundRobinPartitioner;
 
 /// What a partitioner may know of a topic (from metadata).
