@@ -258,7 +258,8 @@ impl RecordAccumulator {
             tp: TopicPartition { topic: topic.name.clone(), partition: partition as i32 },
             id,
             bytes: batch::BatchBytes::Open(builder),
-            records: Vec::new(),
+            // One allocation per batch, sized for ~100-byte records, instead of a doubling series.
+            records: Vec::with_capacity((self.cfg.batch_size / 96).clamp(16, 4096)),
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
             reserved_bytes: size,
@@ -386,7 +387,8 @@ impl RecordAccumulator {
             *e = (s + 1) % parts.len();
             s
         };
-        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // Hold the table's read lock (appends hold it too; only a new topic takes the write lock).
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let mut size = 0usize;
         let mut out = Vec::new();
         for i in 0..parts.len() {
