@@ -242,7 +242,7 @@ public final class PeerProducer {
 
     // ---- result JSON ---------------------------------------------------------------------------------------
 
-    private String toJson(long sent, long warmupSent, double durationS, Map<String, Object> metrics) {
+    String toJson(long sent, long warmupSent, double durationS, Map<String, Object> metrics) {
         long ok = acked.sum();
         StringBuilder b = new StringBuilder(16_384).append('{');
         field(b, "driver", "kafka-clients KafkaProducer (kprod java peer)");
