@@ -56,6 +56,9 @@ public final class PeerProducer {
     // Failures may complete on the calling thread (send() reports some errors through the callback at once).
     private final LongAdder failed = new LongAdder();
     private final LongAdder ackedAll = new LongAdder();
+    private final LongAdder failedAll = new LongAdder();
+    /** Set by a completion once failedAll reaches --max-failed-records; read by the send loop each record. */
+    private volatile boolean tooManyFailures;
     private final AtomicLong lastMeasuredAckNs = new AtomicLong(Long.MIN_VALUE);
     private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
 
@@ -77,7 +80,11 @@ public final class PeerProducer {
             return;
         }
         try {
-            System.out.println(new PeerProducer(spec).run());
+            PeerProducer p = new PeerProducer(spec);
+            System.out.println(p.run());
+            if (p.tooManyFailures) {
+                System.exit(1);
+            }
         } catch (Exception e) {
             System.err.println("kprod-java-peer: error: " + e);
             System.exit(1);
@@ -101,6 +108,10 @@ public final class PeerProducer {
             long ackNs = System.nanoTime();
             if (exception != null) {
                 errors.computeIfAbsent(exception.getClass().getSimpleName(), k -> new LongAdder()).increment();
+                failedAll.increment();
+                if (!tooManyFailures && failedAll.sum() >= spec.maxFailedRecords) {
+                    tooManyFailures = true;
+                }
                 if (measured) {
                     failed.increment();
                     lastMeasuredAckNs.accumulateAndGet(ackNs, Math::max);
@@ -141,6 +152,7 @@ public final class PeerProducer {
         long warmupSent = 0;
         long measureStartNs = 0;
         long endSendNs;
+        boolean aborted = false;
         Map<String, Object> metrics = new TreeMap<>();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
             long startNs = System.nanoTime();
@@ -176,6 +188,12 @@ public final class PeerProducer {
                 byte[] value = payloads[(int) (i % payloads.length)];
                 producer.send(new ProducerRecord<>(spec.topic, null, key, value),
                         new Completion(intendedNs, sendNs, measured));
+                if (tooManyFailures) {
+                    System.err.printf("kprod-java-peer: stopping: %d records failed (--max-failed-records %d): %s%n",
+                            failedAll.sum(), spec.maxFailedRecords, errors.keySet());
+                    aborted = true;
+                    break;
+                }
                 if (progressNs > 0 && sendNs >= lastProgressNs + progressNs) {
                     long a = ackedAll.sum();
                     System.err.printf("kprod-java-peer: %.0fs sent %d (+%d warm-up) acked %d failed %d, %.0f acks/s%n",
@@ -197,7 +215,7 @@ public final class PeerProducer {
         }
         long endNs = lastMeasuredAckNs.get() == Long.MIN_VALUE ? endSendNs : lastMeasuredAckNs.get();
         double durationS = sent == 0 ? 0 : Math.max(0, endNs - measureStartNs) / 1e9;
-        return toJson(sent, warmupSent, durationS, metrics);
+        return toJson(sent, warmupSent, durationS, metrics, aborted);
     }
 
     /** Sleeps most of a long wait, then spins the last stretch so the send lands close to its intended time. */
@@ -242,7 +260,7 @@ public final class PeerProducer {
 
     // ---- result JSON ---------------------------------------------------------------------------------------
 
-    String toJson(long sent, long warmupSent, double durationS, Map<String, Object> metrics) {
+    String toJson(long sent, long warmupSent, double durationS, Map<String, Object> metrics, boolean aborted) {
         long ok = acked.sum();
         StringBuilder b = new StringBuilder(16_384).append('{');
         field(b, "driver", "kafka-clients KafkaProducer (kprod java peer)");
@@ -268,6 +286,7 @@ public final class PeerProducer {
         field(b, "records_sent", sent);
         field(b, "records_acked", ok);
         field(b, "records_failed", failed.sum());
+        field(b, "aborted_on_failures", aborted);
         field(b, "duration_s", durationS);
         field(b, "rate_records_per_s", durationS > 0 ? ok / durationS : 0.0);
         field(b, "rate_mb_per_s", durationS > 0 ? ok * (double) spec.recordSizeBytes / MIB / durationS : 0.0);

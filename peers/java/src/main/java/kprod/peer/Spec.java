@@ -47,6 +47,8 @@ final class Spec {
     /** Distinct payloads cycled through, so the broker does not see one value repeated. */
     int payloadPoolSize = 64;
     double progressIntervalS = 5.0;
+    /** Stop sending once this many records (warm-up included) have failed: a dead broker ends the run. */
+    long maxFailedRecords = 1000;
     final Map<String, String> producerProps = new LinkedHashMap<>();
 
     static String usage() {
@@ -67,6 +69,7 @@ final class Spec {
                 "  --producer-prop K=V          a producer setting; repeatable",
                 "  --producer-config FILE       producer settings from a properties file",
                 "  --progress-interval-s S      stderr progress period, 0 = off (default 5)",
+                "  --max-failed-records N       stop sending after N failed records (default 1000)",
                 "",
                 "Prints one JSON object on stdout when done; progress goes to stderr.");
     }
@@ -106,6 +109,7 @@ final class Spec {
             case "--warmup-records" -> warmupRecords = parseLong(flag, value, 0);
             case "--seed" -> seed = parseLong(flag, value, Long.MIN_VALUE);
             case "--progress-interval-s" -> progressIntervalS = parseDouble(flag, value, 0);
+            case "--max-failed-records" -> maxFailedRecords = parseLong(flag, value, 1);
             case "--key-mode" -> parseKeyMode(value);
             case "--payload" -> payload = switch (value) {
                 case "random" -> Payload.RANDOM;

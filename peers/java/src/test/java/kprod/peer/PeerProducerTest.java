@@ -21,7 +21,7 @@ class PeerProducerTest {
         Spec s = parse("--bootstrap", "h:1", "--topic=t", "--num-records", "1_000", "--duration-s", "2.5",
                 "--record-size", "512", "--rate=100", "--key-mode", "random:7", "--warmup-records", "10",
                 "--payload", "letters", "--seed", "-3", "--producer-prop", "acks=all",
-                "--producer-prop=linger.ms=5");
+                "--producer-prop=linger.ms=5", "--max-failed-records", "9");
         assertEquals("h:1", s.bootstrap);
         assertEquals("t", s.topic);
         assertEquals(1000, s.numRecords);
@@ -33,6 +33,7 @@ class PeerProducerTest {
         assertEquals(10, s.warmupRecords);
         assertEquals(Spec.Payload.LETTERS, s.payload);
         assertEquals(-3, s.seed);
+        assertEquals(9, s.maxFailedRecords);
         assertEquals(Map.of("acks", "all", "linger.ms", "5"), s.producerProps);
     }
 
@@ -87,7 +88,7 @@ class PeerProducerTest {
     @Test
     void emptyResultIsWellFormedJson() throws Exception {
         Spec s = parse("--bootstrap", "h:1", "--topic", "q\"t", "--num-records", "1", "--producer-prop", "acks=1");
-        String json = new PeerProducer(s).toJson(0, 0, 0.0, Map.of("batch-size-avg", 3.5));
+        String json = new PeerProducer(s).toJson(0, 0, 0.0, Map.of("batch-size-avg", 3.5), true);
         assertTrue(json.startsWith("{") && json.endsWith("}"), json);
         assertFalse(json.contains(",}") || json.contains(",,") || json.contains("NaN"), json);
         assertTrue(json.contains("\"topic\":\"q\\\"t\""), json);
@@ -95,5 +96,6 @@ class PeerProducerTest {
         assertTrue(json.contains("\"response_time_us_p99\":0,"), json);
         assertTrue(json.contains("\"producer_metrics\":{\"batch-size-avg\":3.5}"), json);
         assertTrue(json.contains("\"errors\":{}"), json);
+        assertTrue(json.contains("\"aborted_on_failures\":true,"), json);
     }
 }
