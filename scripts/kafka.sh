@@ -1,0 +1,542 @@
+#!/usr/bin/env bash
+# kafka.sh — run a real Apache Kafka 4.x (KRaft) cluster on loopback, with jars from Maven Central only.
+#
+# Why this shape: the machines this project runs on reach Maven Central but not kafka.apache.org and have
+# no Docker, so the broker is assembled from its Maven artifacts (kafka_2.13 + kafka-tools + a log4j2
+# slf4j binding) into a cached lib/ directory and started with `java -cp 'lib/*' kafka.Kafka`.
+# Every node is a combined broker+controller; an N-node cluster has a static N-voter quorum and
+# replication-factor defaults (default.replication.factor, internal topics) of min(N, 3).
+#
+# Run `scripts/kafka.sh --help` for the commands and environment variables.
+set -euo pipefail
+
+# ---- pinned versions ---------------------------------------------------------------------------------
+# Kafka 4.3.1: the newest 4.x patch release whose artifacts Maven Central serves in full here.
+KAFKA_VERSION="${KPROD_KAFKA_VERSION:-4.3.1}"
+# log4j2 backend: kafka 4.x logs through slf4j-api 1.7.x, so the binding is log4j-slf4j-impl (not ...slf4j2...).
+LOG4J_VERSION="${KPROD_LOG4J_VERSION:-2.25.4}"
+DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+# ---- locations and ports -----------------------------------------------------------------------------
+CACHE_ROOT="${KPROD_CACHE:-$HOME/.cache/kprod}"
+DIST="$CACHE_ROOT/kafka-$KAFKA_VERSION"
+LIB="$DIST/lib"
+RUN="${KPROD_KAFKA_RUN:-$CACHE_ROOT/kafka-run}"
+PORT_BASE="${KPROD_KAFKA_PORT:-9092}"
+CONTROLLER_PORT_BASE="${KPROD_KAFKA_CONTROLLER_PORT:-$((PORT_BASE + 10000))}"
+READY_TIMEOUT_S="${KPROD_KAFKA_TIMEOUT_S:-120}"
+STOP_TIMEOUT_S="${KPROD_KAFKA_STOP_TIMEOUT_S:-60}"
+JAVA="${JAVA:-java}"
+# 1 GiB per node: three nodes fit easily in 24 GiB and the page cache keeps the rest.
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
+KAFKA_JVM_PERFORMANCE_OPTS="${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true}"
+# Command-line tools: start fast on 2 cores (C1 only, serial GC); they run for seconds.
+TOOL_JVM_OPTS="${KPROD_KAFKA_TOOL_OPTS:--Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
+
+# ---- Java main classes (Kafka 4.x) ---------------------------------------------------------------------
+MAIN_BROKER="kafka.Kafka"
+MAIN_STORAGE="kafka.tools.StorageTool"
+MAIN_TOPICS="org.apache.kafka.tools.TopicCommand"
+MAIN_CONSOLE_PRODUCER="org.apache.kafka.tools.ConsoleProducer"
+MAIN_CONSOLE_CONSUMER="org.apache.kafka.tools.consumer.ConsoleConsumer"
+MAIN_API_VERSIONS="org.apache.kafka.tools.BrokerApiVersionsCommand"
+MAIN_PERF_TEST="org.apache.kafka.tools.ProducerPerformance"
+MAIN_QUORUM="org.apache.kafka.tools.MetadataQuorumCommand"
+
+usage() {
+    cat <<EOF
+Usage: scripts/kafka.sh COMMAND [ARGS...]
+
+Runs Apache Kafka $KAFKA_VERSION (KRaft, combined broker+controller nodes) on 127.0.0.1, built from
+Maven Central artifacts cached in $DIST.
+
+Cluster commands:
+  up [--brokers N]        fetch jars if needed, format storage, start N nodes (1..5; default 1) and wait
+                          until every broker answers ApiVersions. Broker i listens on PLAINTEXT
+                          127.0.0.1:\$((PORT+i-1)), its controller on 127.0.0.1:\$((CONTROLLER_PORT+i-1)).
+                          Replication factor defaults are min(N,3); use --brokers 3 for a quorum of 3.
+  down                    stop every node this script started, then delete their data directories.
+  status                  print what runs where (exit 0 if every node runs, 1 otherwise).
+  restart-broker N        stop node N (1-based) and start it again on its existing data; wait until ready.
+  logs [N] [LINES]        print the tail of node N's server.log (default node 1, 50 lines).
+  bootstrap               print the bootstrap servers of the running cluster.
+  smoke                   create a topic, produce 5 keyed records and consume them back with the Java
+                          console tools; fails unless the same records come back.
+  fetch                   only download the jars into the cache (idempotent).
+
+Tool passthroughs (run the Java tools' main classes with the cached classpath; --bootstrap-server of the
+running cluster is added when no argument mentions "bootstrap"):
+  topics ARGS...            $MAIN_TOPICS          (kafka-topics)
+  console-producer ARGS...  $MAIN_CONSOLE_PRODUCER       (kafka-console-producer)
+  console-consumer ARGS...  $MAIN_CONSOLE_CONSUMER (kafka-console-consumer)
+  api-versions ARGS...      $MAIN_API_VERSIONS (kafka-broker-api-versions)
+  perf-test ARGS...         $MAIN_PERF_TEST   (kafka-producer-perf-test)
+  quorum ARGS...            $MAIN_QUORUM  (kafka-metadata-quorum)
+  java-class CLASS ARGS...  any main class on the Kafka classpath
+
+Environment:
+  KPROD_CACHE                  cache root (default \$HOME/.cache/kprod); jars in kafka-<version>/lib
+  KPROD_KAFKA_RUN              run directory: configs, data, logs, pid files (default \$KPROD_CACHE/kafka-run)
+  KPROD_KAFKA_VERSION          Kafka version to fetch (default 4.3.1)
+  KPROD_KAFKA_PORT             first broker port (default 9092)
+  KPROD_KAFKA_CONTROLLER_PORT  first controller port (default broker port + 10000)
+  KPROD_KAFKA_PARTITIONS       num.partitions for auto-created topics (default 1)
+  KPROD_KAFKA_TIMEOUT_S        readiness timeout in seconds (default 120)
+  KAFKA_HEAP_OPTS              broker heap (default "-Xms1g -Xmx1g")
+  KAFKA_JVM_PERFORMANCE_OPTS   broker GC/JIT flags (default: G1, as Kafka's own scripts)
+  KPROD_KAFKA_TOOL_OPTS        JVM flags for the short-lived tools
+  KPROD_KAFKA_PERF_OPTS        JVM flags for perf-test (default "-Xms1g -Xmx1g -XX:+UseG1GC")
+  JAVA                         java executable (default: java on PATH; Java 17+ required)
+EOF
+}
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# ---- jars from Maven Central -----------------------------------------------------------------------------
+
+write_pom() {
+    cat >"$DIST/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by kprod scripts/kafka.sh: the runtime classpath of an Apache Kafka $KAFKA_VERSION broker. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kprod.local</groupId>
+  <artifactId>kafka-dist</artifactId>
+  <version>$KAFKA_VERSION</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+}
+
+write_tools_log4j() {
+    # Tools log warnings to stderr only, so their stdout stays machine-readable.
+    cat >"$DIST/tools-log4j2.properties" <<'EOF'
+status = warn
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+EOF
+}
+
+fetch_jars() {
+    if [[ -f "$DIST/.complete" && -d "$LIB" ]]; then
+        return 0
+    fi
+    command -v mvn >/dev/null || die "mvn not found on PATH (Maven 3.6.3+ is needed to fetch the Kafka jars)"
+    mkdir -p "$DIST"
+    write_pom
+    log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $LIB ..."
+    local tmp="$DIST/lib.tmp"
+    rm -rf "$tmp"
+    if ! mvn -q -B -f "$DIST/pom.xml" "$DEPENDENCY_PLUGIN:copy-dependencies" \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$DIST/mvn.log" 2>&1; then
+        tail -n 40 "$DIST/mvn.log" >&2
+        die "mvn could not fetch Kafka $KAFKA_VERSION (pom: $DIST/pom.xml, full log: $DIST/mvn.log)"
+    fi
+    [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" && -f "$tmp/kafka-tools-$KAFKA_VERSION.jar" ]] ||
+        die "mvn finished but $tmp lacks kafka_2.13-$KAFKA_VERSION.jar or kafka-tools-$KAFKA_VERSION.jar"
+    rm -rf "$LIB"
+    mv "$tmp" "$LIB"
+    write_tools_log4j
+    printf 'version=%s\njars=%s\n' "$KAFKA_VERSION" "$(find "$LIB" -name '*.jar' | wc -l)" >"$DIST/.complete"
+    log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars"
+}
+
+check_java() {
+    command -v "$JAVA" >/dev/null || die "java not found (set JAVA=/path/to/java; Kafka 4.x brokers need Java 17+)"
+    local v
+    v="$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+    [[ "${v%%.*}" =~ ^[0-9]+$ && "${v%%.*}" -ge 17 ]] ||
+        die "Kafka $KAFKA_VERSION brokers need Java 17 or newer; $JAVA reports specification version '${v:-unknown}'"
+}
+
+# Runs a short-lived Kafka tool main class with the cached classpath (in this process: exec).
+run_tool() {
+    fetch_jars
+    exec_tool=1 tool "$@"
+}
+
+# Runs a Kafka tool main class as a child process (or in place when exec_tool=1).
+tool() {
+    local main="$1"
+    shift
+    # shellcheck disable=SC2086 # the option strings are meant to split into words
+    if [[ "${exec_tool:-0}" == 1 ]]; then
+        exec "$JAVA" $TOOL_JVM_OPTS -Dlog4j2.configurationFile="$DIST/tools-log4j2.properties" \
+            -cp "$LIB/*" "$main" "$@"
+    fi
+    # shellcheck disable=SC2086
+    "$JAVA" $TOOL_JVM_OPTS -Dlog4j2.configurationFile="$DIST/tools-log4j2.properties" -cp "$LIB/*" "$main" "$@"
+}
+
+# ---- cluster state -----------------------------------------------------------------------------------------
+
+node_dir() { printf '%s/node-%s' "$RUN" "$1"; }
+broker_port() { echo $((PORT_BASE + $1 - 1)); }
+controller_port() { echo $((CONTROLLER_PORT_BASE + $1 - 1)); }
+
+# Loads cluster.env (written by `up`) so later commands use the ports the cluster was started with.
+load_cluster() {
+    [[ -f "$RUN/cluster.env" ]] || return 1
+    # shellcheck disable=SC1091
+    source "$RUN/cluster.env"
+    PORT_BASE="$CLUSTER_PORT_BASE"
+    CONTROLLER_PORT_BASE="$CLUSTER_CONTROLLER_PORT_BASE"
+    return 0
+}
+
+bootstrap_servers() {
+    local n="$1" i out=""
+    for ((i = 1; i <= n; i++)); do
+        out+="${out:+,}127.0.0.1:$(broker_port "$i")"
+    done
+    printf '%s' "$out"
+}
+
+# Prints the pid of node N if it is alive and really is our broker (guards against a recycled pid).
+node_pid() {
+    local pidfile pid
+    pidfile="$(node_dir "$1")/pid"
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(cat "$pidfile")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$MAIN_BROKER $(node_dir "$1")/server.properties" ||
+        return 1
+    printf '%s' "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+write_server_properties() {
+    local i="$1" n="$2" dir voters="" j rf min_isr
+    dir="$(node_dir "$i")"
+    for ((j = 1; j <= n; j++)); do
+        voters+="${voters:+,}$j@127.0.0.1:$(controller_port "$j")"
+    done
+    rf=$((n >= 3 ? 3 : n))
+    min_isr=$((rf >= 3 ? 2 : 1))
+    cat >"$dir/server.properties" <<EOF
+# Generated by kprod scripts/kafka.sh: node $i of a $n-node KRaft cluster (combined broker+controller).
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i")
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=${KPROD_KAFKA_PARTITIONS:-1}
+auto.create.topics.enable=true
+default.replication.factor=$rf
+min.insync.replicas=1
+offsets.topic.replication.factor=$rf
+# 50 partitions (the default) make the first consumer group slow to start on 2 cores.
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+group.initial.rebalance.delay.ms=0
+# Short-lived test cluster: keep at most 1 GiB per partition on disk.
+log.retention.bytes=1073741824
+EOF
+    cat >"$dir/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $dir/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+EOF
+}
+
+format_node() {
+    local i="$1" dir
+    dir="$(node_dir "$i")"
+    # shellcheck disable=SC2086
+    if ! "$JAVA" $TOOL_JVM_OPTS -Dlog4j2.configurationFile="$DIST/tools-log4j2.properties" -cp "$LIB/*" \
+        "$MAIN_STORAGE" format -t "$CLUSTER_ID" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
+        cat "$dir/format.log" >&2
+        die "formatting storage of node $i failed (log: $dir/format.log)"
+    fi
+}
+
+start_node() {
+    local i="$1" dir
+    dir="$(node_dir "$i")"
+    : >"$dir/stdout.log"
+    # setsid+nohup: the broker outlives this shell and a Ctrl-C aimed at the caller; `down` stops it.
+    # shellcheck disable=SC2086
+    setsid nohup "$JAVA" $KAFKA_HEAP_OPTS $KAFKA_JVM_PERFORMANCE_OPTS \
+        -Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkafka.logs.dir="$dir" \
+        -cp "$LIB/*" "$MAIN_BROKER" "$dir/server.properties" </dev/null >>"$dir/stdout.log" 2>&1 9>&- &
+    echo $! >"$dir/pid"
+}
+
+stop_node() {
+    local i="$1" pid waited=0
+    pid="$(node_pid "$i")" || { rm -f "$(node_dir "$i")/pid"; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((waited >= STOP_TIMEOUT_S * 10)); then
+            log "node $i (pid $pid) did not stop within ${STOP_TIMEOUT_S}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    rm -f "$(node_dir "$i")/pid"
+}
+
+show_log_tail() {
+    local i="$1" dir
+    dir="$(node_dir "$i")"
+    {
+        echo "---- node $i: last lines of $dir/server.log ----"
+        tail -n 30 "$dir/server.log" 2>/dev/null || echo "(no server.log)"
+        echo "---- node $i: last lines of $dir/stdout.log ----"
+        tail -n 15 "$dir/stdout.log" 2>/dev/null || true
+    } >&2
+}
+
+# Waits until every node in 1..n runs, listens, and answers ApiVersions as an unfenced broker.
+wait_ready() {
+    local n="$1" deadline i out ok
+    deadline=$((SECONDS + READY_TIMEOUT_S))
+    while true; do
+        ok=1
+        for ((i = 1; i <= n; i++)); do
+            if ! node_pid "$i" >/dev/null; then
+                show_log_tail "$i"
+                die "node $i exited during startup (see above; logs in $(node_dir "$i"))"
+            fi
+            port_open "$(broker_port "$i")" || ok=0
+        done
+        if ((ok)); then
+            # The real check: every broker is in the metadata and answers ApiVersions.
+            # shellcheck disable=SC2086
+            out="$(timeout 60 "$JAVA" $TOOL_JVM_OPTS -Dlog4j2.configurationFile="$DIST/tools-log4j2.properties" \
+                -cp "$LIB/*" "$MAIN_API_VERSIONS" --bootstrap-server "$(bootstrap_servers "$n")" 2>/dev/null)" ||
+                true
+            for ((i = 1; i <= n; i++)); do
+                grep "(id: $i rack: [^)]*) -> ($" <<<"$out" | grep -vq "isFenced: true" || ok=0
+            done
+            ((ok)) && return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            for ((i = 1; i <= n; i++)); do show_log_tail "$i"; done
+            die "cluster not ready after ${READY_TIMEOUT_S}s (raise KPROD_KAFKA_TIMEOUT_S; logs in $RUN)"
+        fi
+        sleep 1
+    done
+}
+
+any_running() {
+    local i
+    load_cluster || return 1
+    for ((i = 1; i <= CLUSTER_BROKERS; i++)); do
+        node_pid "$i" >/dev/null && return 0
+    done
+    return 1
+}
+
+# ---- commands ------------------------------------------------------------------------------------------
+
+cmd_up() {
+    local n=1 i port t0=$SECONDS
+    while (($#)); do
+        case "$1" in
+        --brokers) n="${2:-}"; shift 2 || die "--brokers needs a value" ;;
+        --brokers=*) n="${1#--brokers=}"; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "up: unknown argument '$1' (expected --brokers N)" ;;
+        esac
+    done
+    [[ "$n" =~ ^[1-5]$ ]] || die "up: --brokers must be 1..5 (got '$n')"
+    if any_running; then
+        if [[ "$CLUSTER_BROKERS" == "$n" ]]; then
+            log "a $n-node cluster is already running; reusing it"
+            cmd_status
+            return 0
+        fi
+        die "a $CLUSTER_BROKERS-node cluster is running; run 'scripts/kafka.sh down' first"
+    fi
+    check_java
+    fetch_jars
+    for ((i = 1; i <= n; i++)); do
+        for port in "$(broker_port "$i")" "$(controller_port "$i")"; do
+            port_open "$port" && die "port 127.0.0.1:$port is already in use (set KPROD_KAFKA_PORT / KPROD_KAFKA_CONTROLLER_PORT)"
+        done
+    done
+    rm -rf "$RUN"
+    mkdir -p "$RUN"
+    # A Kafka Uuid is 16 random bytes in URL-safe base64 without padding (22 characters).
+    CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    cat >"$RUN/cluster.env" <<EOF
+CLUSTER_BROKERS=$n
+CLUSTER_ID=$CLUSTER_ID
+CLUSTER_VERSION=$KAFKA_VERSION
+CLUSTER_PORT_BASE=$PORT_BASE
+CLUSTER_CONTROLLER_PORT_BASE=$CONTROLLER_PORT_BASE
+EOF
+    for ((i = 1; i <= n; i++)); do
+        mkdir -p "$(node_dir "$i")/data"
+        write_server_properties "$i" "$n"
+    done
+    log "formatting storage (cluster id $CLUSTER_ID) ..."
+    local pids=()
+    for ((i = 1; i <= n; i++)); do
+        format_node "$i" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || die "formatting failed"; done
+    for ((i = 1; i <= n; i++)); do start_node "$i"; done
+    log "started $n node(s); waiting up to ${READY_TIMEOUT_S}s for readiness ..."
+    wait_ready "$n"
+    log "ready in $((SECONDS - t0))s: bootstrap $(bootstrap_servers "$n")"
+    cmd_status
+}
+
+cmd_down() {
+    local i
+    if ! load_cluster; then
+        log "no cluster state in $RUN; nothing to stop"
+        return 0
+    fi
+    for ((i = 1; i <= CLUSTER_BROKERS; i++)); do
+        # Stop nodes in parallel: the last voters otherwise wait for a quorum that is gone.
+        stop_node "$i" &
+    done
+    wait
+    for ((i = 1; i <= CLUSTER_BROKERS; i++)); do
+        rm -rf "$(node_dir "$i")/data"
+    done
+    rm -f "$RUN/cluster.env"
+    log "stopped $CLUSTER_BROKERS node(s) and deleted their data (logs kept in $RUN)"
+}
+
+cmd_status() {
+    local i pid all=1
+    if ! load_cluster; then
+        echo "no cluster (state dir $RUN)"
+        return 1
+    fi
+    echo "Apache Kafka $CLUSTER_VERSION, $CLUSTER_BROKERS node(s), cluster id $CLUSTER_ID"
+    echo "bootstrap: $(bootstrap_servers "$CLUSTER_BROKERS")"
+    for ((i = 1; i <= CLUSTER_BROKERS; i++)); do
+        if pid="$(node_pid "$i")"; then
+            printf 'node %s: running pid %s broker 127.0.0.1:%s controller 127.0.0.1:%s dir %s\n' \
+                "$i" "$pid" "$(broker_port "$i")" "$(controller_port "$i")" "$(node_dir "$i")"
+        else
+            all=0
+            printf 'node %s: NOT running (broker port %s, dir %s)\n' "$i" "$(broker_port "$i")" "$(node_dir "$i")"
+        fi
+    done
+    ((all))
+}
+
+cmd_restart_broker() {
+    local i="${1:-}" t0=$SECONDS
+    load_cluster || die "restart-broker: no cluster is running"
+    if ! [[ "$i" =~ ^[0-9]+$ ]] || ((i < 1 || i > CLUSTER_BROKERS)); then
+        die "restart-broker: node must be 1..$CLUSTER_BROKERS (got '$i')"
+    fi
+    log "stopping node $i ..."
+    stop_node "$i"
+    log "starting node $i ..."
+    start_node "$i"
+    wait_ready "$CLUSTER_BROKERS"
+    log "node $i restarted and the cluster is ready in $((SECONDS - t0))s"
+}
+
+# End-to-end check of the running cluster with the Java tools: create a topic, produce, consume, compare.
+cmd_smoke() {
+    local bs topic rf expected got
+    load_cluster || die "smoke: no cluster is running (run 'scripts/kafka.sh up' first)"
+    fetch_jars
+    bs="$(bootstrap_servers "$CLUSTER_BROKERS")"
+    rf=$((CLUSTER_BROKERS >= 3 ? 3 : CLUSTER_BROKERS))
+    topic="kprod-smoke-$$-$RANDOM"
+    expected="$(printf 'k%s:v%s\n' 1 1 2 2 3 3 4 4 5 5)"
+    tool "$MAIN_TOPICS" --bootstrap-server "$bs" --create --topic "$topic" --partitions 3 \
+        --replication-factor "$rf" >/dev/null || die "smoke: creating topic $topic failed"
+    printf '%s\n' "$expected" | tool "$MAIN_CONSOLE_PRODUCER" --bootstrap-server "$bs" --topic "$topic" \
+        --reader-property parse.key=true --reader-property key.separator=: --command-property acks=all ||
+        die "smoke: producing to $topic failed"
+    got="$(tool "$MAIN_CONSOLE_CONSUMER" --bootstrap-server "$bs" --topic "$topic" --from-beginning \
+        --max-messages 5 --timeout-ms 30000 --formatter-property print.key=true \
+        --formatter-property key.separator=: 2>/dev/null | sort)" || true
+    tool "$MAIN_TOPICS" --bootstrap-server "$bs" --delete --topic "$topic" >/dev/null 2>&1 || true
+    [[ "$got" == "$expected" ]] || die "smoke: consumed records differ from produced ones: got '${got//$'\n'/ }'"
+    echo "smoke: ok (5 records through $topic, replication factor $rf, bootstrap $bs)"
+}
+
+cmd_logs() {
+    local i="${1:-1}" lines="${2:-50}"
+    load_cluster || true
+    tail -n "$lines" "$(node_dir "$i")/server.log"
+}
+
+# Runs a tool, adding the running cluster's --bootstrap-server unless an argument mentions bootstrap.
+run_client_tool() {
+    local main="$1" a
+    shift
+    for a in "$@"; do
+        [[ "$a" == *bootstrap* || "$a" == -h || "$a" == --help ]] && run_tool "$main" "$@"
+    done
+    local n=1
+    load_cluster && n="$CLUSTER_BROKERS"
+    run_tool "$main" --bootstrap-server "$(bootstrap_servers "$n")" "$@"
+}
+
+with_lock() {
+    mkdir -p "$CACHE_ROOT"
+    exec 9>"$CACHE_ROOT/kafka.lock"
+    flock -w 300 9 || die "another kafka.sh has held $CACHE_ROOT/kafka.lock for 300s"
+}
+
+main() {
+    local cmd="${1:-}"
+    (($#)) && shift
+    case "$cmd" in
+    up) with_lock; cmd_up "$@" ;;
+    down) with_lock; cmd_down ;;
+    status) cmd_status ;;
+    restart-broker) with_lock; cmd_restart_broker "$@" ;;
+    logs) cmd_logs "$@" ;;
+    smoke) cmd_smoke ;;
+    bootstrap) load_cluster || die "no cluster is running"; bootstrap_servers "$CLUSTER_BROKERS"; echo ;;
+    fetch) with_lock; fetch_jars; echo "$LIB" ;;
+    topics) run_client_tool "$MAIN_TOPICS" "$@" ;;
+    console-producer) run_client_tool "$MAIN_CONSOLE_PRODUCER" "$@" ;;
+    console-consumer) run_client_tool "$MAIN_CONSOLE_CONSUMER" "$@" ;;
+    api-versions) run_client_tool "$MAIN_API_VERSIONS" "$@" ;;
+    perf-test) TOOL_JVM_OPTS="${KPROD_KAFKA_PERF_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC}"; run_tool "$MAIN_PERF_TEST" "$@" ;;
+    quorum) run_client_tool "$MAIN_QUORUM" "$@" ;;
+    java-class) (($#)) || die "java-class needs a main class"; run_tool "$@" ;;
+    -h | --help | help) usage ;;
+    "") usage >&2; exit 2 ;;
+    *) die "unknown command '$cmd' (see --help)" ;;
+    esac
+}
+
+main "$@"
