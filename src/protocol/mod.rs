@@ -26,6 +26,8 @@ pub mod versions;
 pub mod wire;
 
 #[cfg(test)]
+mod java_compat;
+#[cfg(test)]
 mod testutil;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
