@@ -22,3 +22,4 @@ pub mod murmur2;
 pub mod producer;
 pub mod protocol;
 pub mod record;
+pub mod verify;
