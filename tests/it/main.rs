@@ -1,2 +1,3 @@
 mod alloc;
 mod real_broker;
+mod real_cluster;
