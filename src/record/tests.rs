@@ -372,6 +372,22 @@ fn bomb_inside_a_batch_fails_validation() {
 }
 
 #[test]
+fn zstd_window_is_bounded_relative_to_the_limit() {
+    use std::io::Write;
+    // A streaming encoder that does not know the input size declares its configured window (16 MiB here).
+    let mut out = Vec::new();
+    let mut e = zstd::stream::write::Encoder::new(&mut out, 1).unwrap();
+    e.set_parameter(zstd::stream::raw::CParameter::WindowLog(24)).unwrap();
+    e.write_all(b"a small payload in a frame that declares a 16 MiB window").unwrap();
+    e.finish().unwrap();
+    let r = compression::decompress(CompressionType::Zstd, &out, 1 << 20);
+    assert!(matches!(r, Err(RecordError::Decompress { codec: "zstd", .. })), "{r:?}");
+    let ok = compression::decompress(CompressionType::Zstd, &out, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap();
+    assert_eq!(&ok[..], b"a small payload in a frame that declares a 16 MiB window");
+    assert!(compression::decompress(CompressionType::Zstd, &out, usize::MAX).is_ok());
+}
+
+#[test]
 fn snappy_refuses_a_lying_length() {
     // A raw block whose preamble claims 1 GiB from 3 bytes.
     let block = [0x80, 0x80, 0x80, 0x04, 0x00];
