@@ -466,6 +466,29 @@ proptest! {
     }
 
     #[test]
+    fn mutated_compressed_streams_never_panic(
+        data in proptest::collection::vec(0u8..4, 0..2000),
+        codec in 1usize..5,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut stream = BytesMut::new();
+        compression::compress(ALL_CODECS[codec], &data, &mut stream).unwrap();
+        let mut stream = stream.to_vec();
+        prop_assert_eq!(&compression::decompress(ALL_CODECS[codec].kind(), &stream, 1 << 20).unwrap(), &data);
+        for (at, x) in flips {
+            let i = at.index(stream.len());
+            stream[i] ^= x;
+        }
+        let keep = cut.index(stream.len() + 1);
+        for input in [&stream[..], &stream[..keep]] {
+            if let Ok(out) = compression::decompress(ALL_CODECS[codec].kind(), input, 1 << 16) {
+                prop_assert!(out.len() <= 1 << 16);
+            }
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_behind_a_valid_header_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), codec in 0usize..5, count in -2i32..20) {
         // A well-formed header with garbage records and a correct CRC: reaches the record parser.
         let mut b = build(Compression::None, 0, &[TestRecord { timestamp_ms: 0, key: None, value: None, headers: vec![] }]).bytes.to_vec();
