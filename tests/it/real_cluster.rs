@@ -19,7 +19,18 @@ fn kafka_sh(args: &[&str]) -> std::process::Output {
 async fn real_cluster_broker_restart_loses_and_duplicates_nothing() {
     let bootstrap = std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("restart-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
-    let out = kafka_sh(&["topics", "--create", "--topic", &topic, "--partitions", "6", "--replication-factor", "3", "--bootstrap-server", &bootstrap]);
+    let out = kafka_sh(&[
+        "topics",
+        "--create",
+        "--topic",
+        &topic,
+        "--partitions",
+        "6",
+        "--replication-factor",
+        "3",
+        "--bootstrap-server",
+        &bootstrap,
+    ]);
     assert!(out.status.success(), "create topic: {}", String::from_utf8_lossy(&out.stderr));
     let config = ProducerConfig::from_pairs([
         ("bootstrap.servers", bootstrap.as_str()),
