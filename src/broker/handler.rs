@@ -144,3 +144,6 @@ fn refuse(error: FrameError, out: &mut BytesMut) -> Handled {
     tracing::debug!(%error, "mock broker closing connection on a bad request");
     Handled::now(Outcome::Close)
 }
+
+#[cfg(test)]
+mod tests;
