@@ -76,3 +76,45 @@ pub async fn run_cli(args: BrokerArgs) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        broker: BrokerArgs,
+    }
+
+    #[tokio::test]
+    async fn flags_parse_and_start_the_described_cluster() {
+        let cli = Cli::try_parse_from([
+            "kprod",
+            "--port",
+            "0",
+            "--brokers",
+            "2",
+            "--partitions",
+            "3",
+            "--mode",
+            "retain",
+            "--retain-bytes",
+            "1000",
+            "--validate",
+            "full",
+        ])
+        .unwrap();
+        let cluster = cli.broker.builder().start().await.unwrap();
+        assert_eq!(cluster.addresses().len(), 2);
+        assert!(cluster.addresses().iter().all(|a| a.port() != 0 && a.ip().is_loopback()));
+        let c = &cluster.state().config;
+        assert_eq!(
+            (c.default_partitions, c.mode, c.validation),
+            (3, StorageMode::Retain { max_bytes: 1000 }, Validation::Full)
+        );
+        cluster.shutdown().await;
+        assert!(Cli::try_parse_from(["kprod", "--mode", "keep"]).is_err());
+    }
+}

@@ -102,3 +102,57 @@ async fn librdkafka_produces_every_codec_idempotently_and_consumes_back() {
     assert!(cluster.stats().fetch_requests > 0);
     cluster.shutdown().await;
 }
+
+/// Connections dropped after the append and injected retriable errors make librdkafka retry; the
+/// mock's duplicate detection must keep every record exactly once, in order per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_retries_through_drops_and_errors_exactly_once() {
+    use kprod::broker::{DropPoint, ErrorTarget};
+    use kprod::protocol::ErrorCode;
+    let cluster = MockCluster::builder().brokers(1).default_partitions(1).start().await.unwrap();
+    cluster.create_topic("retry", 1).unwrap();
+    let f = cluster.faults();
+    f.drop_connections(0, DropPoint::AfterAppend, 3).unwrap();
+    f.fail_produce(ErrorTarget::Partition { topic: "retry".into(), partition: 0 }, ErrorCode::NotEnoughReplicas, 2)
+        .unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "10")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    const N: usize = 500;
+    let mut futures = Vec::new();
+    for i in 0..N {
+        let value = format!("{i:05}");
+        futures.push(
+            producer.send_result(FutureRecord::<(), _>::to("retry").payload(&value)).map_err(|(e, _)| e).unwrap(),
+        );
+        if i % 50 == 49 {
+            // Waves, so several batches (and requests) are in flight across the faults.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for f in futures {
+        let d = f.await.unwrap();
+        assert!(d.is_ok(), "{:?}", d.err().map(|e| e.0));
+    }
+    let values: Vec<String> = cluster
+        .state()
+        .records("retry", 0)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("{i:05}")).collect();
+    assert_eq!(values, expected, "exactly once, in order");
+    let stats = cluster.stats();
+    assert!(stats.produce_partition_errors >= 2, "{stats:?}");
+    assert!(stats.connections_closed_by_broker >= 3, "{stats:?}");
+    assert!(stats.produce_duplicates >= 1, "retries of appended batches were recognised: {stats:?}");
+    eprintln!("{stats:?}");
+    cluster.shutdown().await;
+}

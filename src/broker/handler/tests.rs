@@ -1,6 +1,7 @@
 use super::*;
 use crate::broker::log::{StorageMode, Validation};
 use crate::broker::state::ClusterConfig;
+use crate::protocol::ErrorCode;
 use crate::protocol::produce::{PartitionProduceData, TopicProduceData};
 use crate::protocol::{ProduceRequest, ProduceResponse, RequestHeader, decode_response, encode_request, split_frame};
 use crate::record::{BatchBuilder, Compression};
@@ -89,4 +90,119 @@ proptest! {
             }
         }
     }
+}
+
+/// Sends `req` at every version the codec has and decodes the answer at the same version.
+fn round_trip_all<Q, R>(s: &ClusterState, req: &Q) -> Vec<R>
+where
+    Q: crate::protocol::Encode + ApiMessage,
+    R: crate::protocol::Decode + ApiMessage,
+{
+    (Q::MIN_VERSION..=Q::MAX_VERSION)
+        .map(|version| {
+            let header = RequestHeader {
+                api_key: Q::API_KEY,
+                api_version: version,
+                correlation_id: version as i32,
+                client_id: None,
+            };
+            let mut frame = BytesMut::new();
+            encode_request(&mut frame, &header, req).unwrap();
+            let mut out = BytesMut::new();
+            let h = handle_frame(s, 0, frame.freeze().slice(4..), &mut out);
+            assert_eq!(h.outcome, Outcome::Respond, "api {} v{version}", Q::API_KEY);
+            let frame = split_frame(&mut out, usize::MAX).unwrap().unwrap();
+            let (rh, r) = decode_response::<R>(frame, version).unwrap();
+            assert_eq!(rh.correlation_id, version as i32);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn every_advertised_version_of_every_api_answers_decodably() {
+    use crate::protocol::fetch::{FetchPartition, FetchTopic};
+    use crate::protocol::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
+    use crate::protocol::metadata::MetadataRequestTopic;
+    use crate::protocol::*;
+    let s = state();
+    let mut out = BytesMut::new();
+    handle_frame(&s, 0, produce_frame(11, 1), &mut out);
+    let req = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic { name: Some("t".into()), ..Default::default() }]),
+        ..Default::default()
+    };
+    for m in round_trip_all::<_, MetadataResponse>(&s, &req) {
+        assert_eq!(m.topics[0].partitions.len(), 2);
+        assert_eq!(m.brokers.len(), 2);
+    }
+    for v in round_trip_all::<_, ApiVersionsResponse>(&s, &ApiVersionsRequest::default()) {
+        assert_eq!(v.api_keys.len(), ApiKey::ALL.len());
+    }
+    for r in round_trip_all::<_, InitProducerIdResponse>(&s, &InitProducerIdRequest::default()) {
+        assert!(r.producer_id >= crate::broker::state::FIRST_PRODUCER_ID);
+    }
+    let fc = FindCoordinatorRequest { key: "g".into(), key_type: 0, coordinator_keys: vec!["g".into()] };
+    for r in round_trip_all::<_, FindCoordinatorResponse>(&s, &fc) {
+        assert!(r.node_id >= 0 || r.coordinators.iter().all(|c| c.node_id >= 0 && c.port > 0));
+    }
+    let lo = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: 0,
+        topics: vec![ListOffsetsTopic {
+            name: "t".into(),
+            partitions: vec![ListOffsetsPartition { partition_index: 0, current_leader_epoch: -1, timestamp: -1 }],
+        }],
+    };
+    for r in round_trip_all::<_, ListOffsetsResponse>(&s, &lo) {
+        assert_eq!(r.topics[0].partitions[0].offset, 1);
+    }
+    let fetch = FetchRequest {
+        topics: vec![FetchTopic {
+            topic: "t".into(),
+            partitions: vec![FetchPartition { partition: 0, partition_max_bytes: 1 << 20, ..Default::default() }],
+        }],
+        ..Default::default()
+    };
+    for r in round_trip_all::<_, FetchResponse>(&s, &fetch) {
+        let p = &r.responses[0].partitions[0];
+        assert_eq!((p.error_code, p.high_watermark), (ErrorCode::None, 1));
+        assert!(!p.records.as_ref().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn transactional_init_producer_id_bumps_the_epoch_and_fences_stale_callers() {
+    use crate::protocol::{InitProducerIdRequest, InitProducerIdResponse};
+    let s = state();
+    let call = |version: i16, req: &InitProducerIdRequest| -> InitProducerIdResponse {
+        let header = RequestHeader { api_key: 22, api_version: version, correlation_id: 1, client_id: None };
+        let mut frame = BytesMut::new();
+        encode_request(&mut frame, &header, req).unwrap();
+        let mut out = BytesMut::new();
+        handle_frame(&s, 0, frame.freeze().slice(4..), &mut out);
+        decode_response::<InitProducerIdResponse>(split_frame(&mut out, usize::MAX).unwrap().unwrap(), version)
+            .unwrap()
+            .1
+    };
+    let tx = |pid, epoch| InitProducerIdRequest {
+        transactional_id: Some("tx".into()),
+        transaction_timeout_ms: 1000,
+        producer_id: pid,
+        producer_epoch: epoch,
+    };
+    let a = call(4, &tx(-1, -1));
+    let b = call(4, &tx(a.producer_id, a.producer_epoch));
+    assert_eq!((b.producer_id, b.producer_epoch), (a.producer_id, a.producer_epoch + 1));
+    let stale = call(4, &tx(a.producer_id, a.producer_epoch));
+    assert_eq!(stale.error_code, crate::protocol::ErrorCode::ProducerFenced);
+    assert_eq!(
+        call(3, &tx(a.producer_id, a.producer_epoch)).error_code,
+        crate::protocol::ErrorCode::InvalidProducerEpoch
+    );
+    // Idempotent (no transactional id): a fresh id every time, as Kafka.
+    let i1 = call(4, &InitProducerIdRequest::default());
+    let i2 = call(4, &InitProducerIdRequest { producer_id: i1.producer_id, producer_epoch: 0, ..Default::default() });
+    assert_ne!(i1.producer_id, i2.producer_id);
+    assert_eq!(i2.producer_epoch, 0);
 }
