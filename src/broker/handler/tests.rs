@@ -1,7 +1,6 @@
 use super::*;
 use crate::broker::log::{StorageMode, Validation};
 use crate::broker::state::ClusterConfig;
-use crate::protocol::ErrorCode;
 use crate::protocol::produce::{PartitionProduceData, TopicProduceData};
 use crate::protocol::{ProduceRequest, ProduceResponse, RequestHeader, decode_response, encode_request, split_frame};
 use crate::record::{BatchBuilder, Compression};
