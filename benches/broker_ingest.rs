@@ -1,7 +1,8 @@
 //! Mock-broker ingest: one ProduceRequest carrying 1 MiB of 100-byte-record batches (16 KiB each,
 //! one partition per batch), handled in sink mode with CRC validation.
 //!
-//! - `handler`: the sans-IO path (frame decode, validation, offset assignment, response encode).
+//! - `handler_*`: the sans-IO path (frame decode, validation, offset assignment, response encode),
+//!   with CRC-only and with full (every record walked) validation.
 //! - `loopback`: the same request over a 127.0.0.1 socket to a running mock cluster, acks=1.
 //!
 //! Throughput is in bytes of record batches per request.
@@ -52,28 +53,28 @@ fn request(acks: i16) -> (Bytes, usize) {
     (out.freeze(), payload)
 }
 
-fn config() -> ClusterConfig {
-    ClusterConfig {
-        default_partitions: PARTITIONS,
-        mode: StorageMode::Sink,
-        validation: Validation::Crc,
-        ..Default::default()
-    }
+fn config(validation: Validation) -> ClusterConfig {
+    ClusterConfig { default_partitions: PARTITIONS, mode: StorageMode::Sink, validation, ..Default::default() }
 }
 
 fn handler(c: &mut Criterion) {
     let (frame, payload) = request(1);
-    let state = ClusterState::new(config(), vec!["127.0.0.1:9092".parse().unwrap()]);
     let body = frame.slice(4..);
     let mut out = BytesMut::with_capacity(64 << 10);
     let mut g = c.benchmark_group("broker_ingest");
     g.throughput(Throughput::Bytes(payload as u64));
-    g.bench_function("handler_sink_crc_1MiB", |b| {
-        b.iter(|| {
-            out.clear();
-            black_box(handle_frame(&state, 0, body.clone(), &mut out));
-        })
-    });
+    for (name, validation) in [("handler_sink_crc_1MiB", Validation::Crc), ("handler_sink_full_1MiB", Validation::Full)]
+    {
+        let state = ClusterState::new(config(validation), vec!["127.0.0.1:9092".parse().unwrap()]);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                let handled = handle_frame(&state, 0, body.clone(), &mut out);
+                assert_eq!(handled.outcome, kprod::broker::Outcome::Respond);
+                black_box(handled)
+            })
+        });
+    }
     g.finish();
 }
 
@@ -81,7 +82,7 @@ fn loopback(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (frame, payload) = request(1);
     let (cluster, mut socket) = rt.block_on(async {
-        let cluster = MockCluster::builder().config(config()).start().await.unwrap();
+        let cluster = MockCluster::builder().config(config(Validation::Crc)).start().await.unwrap();
         let socket = tokio::net::TcpStream::connect(cluster.addresses()[0]).await.unwrap();
         socket.set_nodelay(true).unwrap();
         (cluster, socket)
