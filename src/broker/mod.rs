@@ -215,6 +215,11 @@ impl MockCluster {
         self.state.create_topic(name, partitions).map(|_| ())
     }
 
+    /// Every retained record of a partition, decoded, in offset order (retain mode).
+    pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, crate::record::RecordError> {
+        self.state.records(topic, partition)
+    }
+
     /// Counters summed over the brokers.
     pub fn stats(&self) -> StatsSnapshot {
         self.state.total_stats()

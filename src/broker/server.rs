@@ -7,7 +7,8 @@
 //! writer half (queue → socket, waiting until each response's due time).
 //!
 //! Limits: a frame larger than `ClusterConfig::max_frame_bytes` or with a negative size closes
-//! the connection before anything is allocated; at most [`RESPONSES_QUEUED_MAX`] responses wait
+//! the connection before anything is allocated; the read buffer grows with the bytes received (at
+//! most 4 MiB ahead), never with the size a prefix merely claims; at most [`RESPONSES_QUEUED_MAX`] responses wait
 //! per connection (the reader stops reading beyond that, pushing back on the client).
 
 use std::future::Future;
@@ -25,12 +26,15 @@ use tokio::time::Instant;
 
 use super::handler::{Outcome, handle_frame};
 use super::state::ClusterState;
+use crate::protocol::frame::{SIZE_PREFIX_BYTES, peek_frame_size};
 use crate::protocol::split_frame;
 
 /// Responses waiting to be written on one connection.
 pub const RESPONSES_QUEUED_MAX: usize = 256;
 /// Read buffer grown by at least this much before each read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Largest single growth of the read buffer while a big frame trickles in.
+const FRAME_GROWTH_MAX_BYTES: usize = 4 << 20;
 
 /// One queued response (or the order to close).
 struct Outgoing {
@@ -90,6 +94,20 @@ async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Outgoing>, state: &Cl
     };
     loop {
         loop {
+            // Grow the buffer with the bytes that arrive, not with what the size prefix claims:
+            // a peer announcing 100 MiB and sending nothing costs us nothing.
+            match peek_frame_size(&buf, max_frame_bytes) {
+                Ok(Some(size)) if buf.len() >= SIZE_PREFIX_BYTES + size => {}
+                Ok(Some(size)) => {
+                    buf.reserve((SIZE_PREFIX_BYTES + size - buf.len()).min(FRAME_GROWTH_MAX_BYTES));
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(close(&e)).await;
+                    return;
+                }
+            }
             let frame = match split_frame(&mut buf, max_frame_bytes) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,

@@ -398,3 +398,29 @@ async fn hostile_frames_close_the_connection_and_the_broker_survives() {
     assert_eq!(c.stats().connections_closed_by_broker, cases.len() as u64);
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn frames_split_across_reads_and_pipelined_requests_are_answered_in_order() {
+    let c = cluster(1, 1).await;
+    let mut conn = Conn::open(c.addresses()[0]).await;
+    // Three requests encoded back to back, written one byte at a time.
+    let mut wire = BytesMut::new();
+    for (i, version) in [0i16, 2, 3].into_iter().enumerate() {
+        let header =
+            RequestHeader { api_key: 18, api_version: version, correlation_id: 100 + i as i32, client_id: None };
+        encode_request(&mut wire, &header, &ApiVersionsRequest::default()).unwrap();
+    }
+    for b in wire.iter() {
+        conn.raw(&[*b]).await;
+    }
+    for (i, version) in [0i16, 2, 3].into_iter().enumerate() {
+        let r: ApiVersionsResponse = conn.recv(version, 100 + i as i32).await;
+        assert!(r.error_code.is_ok());
+    }
+    // A size prefix just under the limit with no body: the broker waits, then sees the close.
+    let mut idle = Conn::open(c.addresses()[0]).await;
+    idle.raw(&(100_000_000i32).to_be_bytes()).await;
+    drop(idle);
+    let _: ApiVersionsResponse = conn.call(3, &ApiVersionsRequest::default()).await;
+    c.shutdown().await;
+}
