@@ -63,6 +63,11 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
         Ok(r) => r,
         Err(e) => return refuse(e, out),
     };
+    let api = request.body.api_key();
+    tracing::trace!(broker_id, %api, version = request.header.api_version, "mock broker request");
+    if let Some(stats) = state.stats(broker_id) {
+        stats.count_api(api);
+    }
     let armed = state.faults.broker_armed(broker_id);
     let throttle_ms = if armed { state.faults.with_broker(broker_id, |f| f.throttle_ms).unwrap_or(0) } else { 0 };
     let ctx = Ctx { state, broker_id, version: request.header.api_version, throttle_ms };

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::faults::FaultState;
 use super::log::{PartitionLog, StorageMode, StoredBatch, Validation};
-use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, ErrorCode, Uuid};
+use crate::protocol::{ApiKey, DEFAULT_MAX_FRAME_BYTES, ErrorCode, Uuid};
 use crate::record::{Header, RecordError};
 use bytes::Bytes;
 
@@ -130,6 +130,8 @@ pub struct Topic {
 #[derive(Debug, Default)]
 pub struct BrokerStats {
     pub requests: AtomicU64,
+    /// Decoded requests per API, in [`ApiKey::ALL`] order.
+    pub api_requests: [AtomicU64; ApiKey::ALL.len()],
     pub produce_requests: AtomicU64,
     pub produce_batches: AtomicU64,
     pub produce_records: AtomicU64,
@@ -147,6 +149,8 @@ pub struct BrokerStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StatsSnapshot {
     pub requests: u64,
+    /// Decoded requests per API, in [`ApiKey::ALL`] order (see [`StatsSnapshot::requests_of`]).
+    pub api_requests: [u64; ApiKey::ALL.len()],
     pub produce_requests: u64,
     pub produce_batches: u64,
     pub produce_records: u64,
@@ -163,6 +167,7 @@ impl BrokerStats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
             requests: l(&self.requests),
+            api_requests: std::array::from_fn(|i| l(&self.api_requests[i])),
             produce_requests: l(&self.produce_requests),
             produce_batches: l(&self.produce_batches),
             produce_records: l(&self.produce_records),
@@ -176,11 +181,28 @@ impl BrokerStats {
     }
 }
 
+impl StatsSnapshot {
+    /// Decoded requests of one API.
+    pub fn requests_of(&self, api: ApiKey) -> u64 {
+        ApiKey::ALL.iter().position(|k| *k == api).map_or(0, |i| self.api_requests[i])
+    }
+}
+
+impl BrokerStats {
+    /// Counts one decoded request of `api`.
+    pub fn count_api(&self, api: ApiKey) {
+        if let Some(i) = ApiKey::ALL.iter().position(|k| *k == api) {
+            self.api_requests[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl std::ops::Add for StatsSnapshot {
     type Output = StatsSnapshot;
     fn add(self, o: StatsSnapshot) -> StatsSnapshot {
         StatsSnapshot {
             requests: self.requests + o.requests,
+            api_requests: std::array::from_fn(|i| self.api_requests[i] + o.api_requests[i]),
             produce_requests: self.produce_requests + o.produce_requests,
             produce_batches: self.produce_batches + o.produce_batches,
             produce_records: self.produce_records + o.produce_records,

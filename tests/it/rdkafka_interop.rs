@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kprod::broker::{MockCluster, StorageMode, Validation};
+use kprod::protocol::ApiKey;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -99,7 +100,11 @@ async fn librdkafka_produces_every_codec_idempotently_and_consumes_back() {
     }
     // librdkafka asked for nothing the mock does not serve: no request made it close a connection.
     assert_eq!(cluster.stats().connections_closed_by_broker, 0);
-    assert!(cluster.stats().fetch_requests > 0);
+    let stats = cluster.stats();
+    assert!(stats.fetch_requests > 0);
+    eprintln!("librdkafka requests per API: {:?}", ApiKey::ALL.map(|a| (a.name(), stats.requests_of(a))));
+    assert!(stats.requests_of(ApiKey::InitProducerId) >= CODECS.len() as u64, "one per idempotent producer");
+    assert!(stats.requests_of(ApiKey::ListOffsets) > 0, "offset reset to the beginning");
     cluster.shutdown().await;
 }
 
