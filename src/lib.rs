@@ -18,6 +18,7 @@
 //!
 //! See `DESIGN.md` for the file map.
 
+pub mod broker;
 pub mod murmur2;
 pub mod producer;
 pub mod protocol;

@@ -1,3 +1,9 @@
+//! The project's one integration-test binary.
+
 mod alloc;
+mod broker;
+mod java_interop;
+#[cfg(feature = "peer-rdkafka")]
+mod rdkafka_interop;
 mod real_broker;
 mod real_cluster;
