@@ -12,6 +12,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# librdkafka 2.12 (rdkafka-sys, feature peer-rdkafka) includes curl/curl.h even with curl off: the header only.
+[[ -f /usr/include/x86_64-linux-gnu/curl/curl.h || -f /usr/include/curl/curl.h ]] || need+=(libcurl4-openssl-dev)
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]} with apt-get"
     SUDO=""

@@ -3,6 +3,7 @@
 mod alloc;
 mod broker;
 mod java_interop;
+mod producer;
 #[cfg(feature = "peer-rdkafka")]
 mod rdkafka_interop;
 mod real_broker;
