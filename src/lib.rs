@@ -19,3 +19,4 @@
 //! See `DESIGN.md` for the file map.
 
 pub mod protocol;
+pub mod workbench;
