@@ -95,10 +95,27 @@ pub struct PointRun {
     pub intervals: IntervalLogs,
 }
 
+impl PointRun {
+    /// Writes the interval logs to `run_dir/intervals/<point>-r<repeat>/<metric>.hlog`.
+    pub fn save_intervals(&self, run_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let safe: String = self
+            .result
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=') { c } else { '_' })
+            .collect();
+        let dir = run_dir.join("intervals").join(format!("{safe}-r{}", self.result.repeat));
+        self.intervals.write_to(&dir)?;
+        Ok(dir)
+    }
+}
+
 /// Everything a task and its in-flight acks update, under one lock so each ack is counted exactly once.
 #[derive(Debug, Default)]
 struct TaskState {
     rec: Recorder,
+    /// Records due during the warm-up: interval logs and time series only, never the totals.
+    warm_rec: Recorder,
     sent: u64,
     acked: u64,
     failed: u64,
@@ -208,9 +225,8 @@ async fn run_task<T: LoadTarget>(
         sent += 1;
         let mut s = lock(&state);
         s.sent += 1;
-        if measured {
-            s.rec.record_duration(Metric::ScheduleLag, t_send - intended);
-        }
+        let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+        rec.record_duration(Metric::ScheduleLag, t_send - intended);
         match outcome {
             Err(e) => {
                 s.failed += 1;
@@ -230,10 +246,9 @@ async fn run_task<T: LoadTarget>(
                             Ok(()) => {
                                 s.acked += 1;
                                 s.bytes_acked += bytes;
-                                if measured {
-                                    s.rec.record_duration(Metric::ResponseTime, t_ack - intended);
-                                    s.rec.record_duration(Metric::ServiceTime, t_ack - t_send);
-                                }
+                                let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+                                rec.record_duration(Metric::ResponseTime, t_ack - intended);
+                                rec.record_duration(Metric::ServiceTime, t_ack - t_send);
                             }
                             Err(e) => {
                                 s.failed += 1;
@@ -357,6 +372,9 @@ pub async fn run_point<T: LoadTarget>(
     result.start_time_unix_ms = unix_ms(start_wall);
     result.time_series = std::mem::take(&mut c.series);
     result.warnings = w.warnings.clone();
+    if !warm {
+        result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
+    }
     Ok(PointRun { result, intervals: c.logs })
 }
 
@@ -365,6 +383,7 @@ struct Collector {
     logs: IntervalLogs,
     total: Recorder,
     interval: Recorder,
+    warm: Recorder,
     series: Vec<TimePoint>,
     start: Instant,
     last: Instant,
@@ -394,6 +413,7 @@ impl Collector {
             logs: IntervalLogs::new(start_wall),
             total: Recorder::new(),
             interval: Recorder::new(),
+            warm: Recorder::new(),
             series: Vec::new(),
             start,
             last: start,
@@ -408,14 +428,23 @@ impl Collector {
 
     fn tick<T: LoadTarget>(&mut self, states: &[Arc<Mutex<TaskState>>], target: &T, now: Instant, measured: bool) {
         for s in states {
-            lock(s).rec.drain_into(&mut self.interval);
+            let mut s = lock(s);
+            s.rec.drain_into(&mut self.interval);
+            s.warm_rec.drain_into(&mut self.warm);
         }
         target.collect_hooks(&mut self.interval);
+        if !measured {
+            // Everything seen so far is warm-up, whenever the record was due.
+            self.warm.add(&self.interval);
+            self.interval.reset();
+        }
         let span = now.saturating_duration_since(self.last);
         let counts = totals(states);
         let delta = diff(&counts, &self.last_counts);
         let secs = span.as_secs_f64().max(1e-9);
-        let rt = self.interval.get(Metric::ResponseTime);
+        let mut shown = self.interval.clone();
+        shown.add(&self.warm);
+        let rt = shown.get(Metric::ResponseTime);
         let point = TimePoint {
             t_s: now.saturating_duration_since(self.start).as_secs_f64(),
             records_per_s: delta.records_acked as f64 / secs,
@@ -426,7 +455,8 @@ impl Collector {
         };
         if !span.is_zero() {
             let from = self.last.saturating_duration_since(self.start);
-            self.logs.append(&self.interval, from, span, (!measured).then_some("warmup"));
+            self.logs.append(&self.interval, from, span, None);
+            self.logs.append(&self.warm, from, span, Some("warmup"));
         }
         // A short tail (the drain after the last full second) would show a distorted rate: log it, do not plot it.
         if span >= self.tick_min {
@@ -437,6 +467,7 @@ impl Collector {
             self.total.add(&self.interval);
         }
         self.interval.reset();
+        self.warm.reset();
         self.last = now;
         self.last_counts = counts;
     }

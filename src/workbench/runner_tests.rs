@@ -44,11 +44,11 @@ impl LoadTarget for FakeTarget {
     async fn send(&self, record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
         assert!(!record.value.is_empty());
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.fail_send_every > 0 && n % self.fail_send_every == 0 {
+        if self.fail_send_every > 0 && n.is_multiple_of(self.fail_send_every) {
             return Err(TargetError { kind: "buffer_full".into(), message: "no room".into() });
         }
         let delay = if self.start.elapsed() < self.slow_until { self.slow_delay } else { self.delay };
-        let fail = self.fail_ack_every > 0 && n % self.fail_ack_every == 0;
+        let fail = self.fail_ack_every > 0 && n.is_multiple_of(self.fail_ack_every);
         let never = self.never_ack;
         Ok(Box::pin(async move {
             if never {
@@ -161,7 +161,7 @@ async fn warmup_is_discarded() {
     t.slow_until = Duration::from_secs(1);
     let p = workload(Some(500.0), StopAfter::Duration(Duration::from_secs(2)), Duration::from_secs(1), 1000);
     let run = run_point(Arc::new(t), &p, &opts()).await.unwrap();
-    let r = run.result;
+    let r = &run.result;
     // Records sent in the slow first second acked during warm-up; none of their 50 ms shows.
     assert!(r.response_time_us_max < 50_000, "{}", r.response_time_us_max);
     assert!((r.rate_records_per_s - 500.0).abs() < 30.0, "{}", r.rate_records_per_s);
@@ -173,6 +173,10 @@ async fn warmup_is_discarded() {
     // The interval log still has the warm-up interval, tagged.
     let log = String::from_utf8_lossy(run.intervals.log(Metric::ResponseTime)).into_owned();
     assert!(log.contains("Tag=warmup"), "{log}");
+    let dir = std::env::temp_dir().join(format!("kprod-runner-{}", std::process::id()));
+    let written = run.save_intervals(&dir).unwrap();
+    assert!(written.ends_with("intervals/p-r0") && written.join("response_time_us.hlog").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,4 +188,13 @@ async fn closed_loop_is_bounded_by_outstanding_records() {
     assert!((r.rate_records_per_s - 400.0).abs() < 20.0, "{}", r.rate_records_per_s);
     assert_eq!(r.schedule_lag_us_max, 0, "closed loop: intended = send time");
     assert_eq!(r.response_time_us_p50, r.service_time_us_p50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_ending_in_its_warmup_says_so() {
+    let t = FakeTarget::new(Duration::from_millis(1));
+    let p = workload(Some(1000.0), StopAfter::Records(10), Duration::from_secs(5), 100);
+    let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
+    assert_eq!(r.records_acked, 10, "counted from the start when the warm-up never ended");
+    assert!(r.warnings.iter().any(|w| w.contains("warm-up")), "{:?}", r.warnings);
 }
