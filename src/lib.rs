@@ -24,3 +24,4 @@ pub mod producer;
 pub mod protocol;
 pub mod record;
 pub mod verify;
+pub mod workbench;
