@@ -39,6 +39,16 @@ step "build (all targets)" cargo build --all-targets --locked
 step "unit + integration tests" cargo test --all-targets --locked
 step "doc tests" cargo test --doc --locked
 
+java_interop() {
+    scripts/kafka.sh fetch >/dev/null
+    local lib="${KPROD_CACHE:-$HOME/.cache/kprod}/kafka-${KPROD_KAFKA_VERSION:-4.3.1}/lib"
+    KPROD_JAVA_CLASSPATH="$lib/*" cargo test --locked --test it -- --ignored java_
+}
+step "librdkafka producer + consumer against the mock broker (peer-rdkafka)" \
+    cargo test --locked --features peer-rdkafka --test it rdkafka
+step "Java kafka-clients producer + consumer against the mock broker" java_interop
+step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
+
 real_broker() {
     scripts/kafka.sh up
     cargo test --locked --test it -- --ignored real_broker_
