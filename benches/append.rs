@@ -43,8 +43,11 @@ fn append_n(acc: &RecordAccumulator, c: &Cluster, partition: u32, n: usize, key:
     let value = [7u8; 100];
     let now = Instant::now();
     for i in 0..n {
-        let rec = AppendRecord { timestamp_ms: 1_700_000_000_000, key, value: Some(&value), headers, user_data: i as u64 };
-        if let AppendOutcome::Appended { batch_full: true, .. } = acc.append(&t, partition, &rec, &mut None, false, false, now) {
+        let rec =
+            AppendRecord { timestamp_ms: 1_700_000_000_000, key, value: Some(&value), headers, user_data: i as u64 };
+        if let AppendOutcome::Appended { batch_full: true, .. } =
+            acc.append(&t, partition, &rec, &mut None, false, false, now)
+        {
             // The drain, stubbed: take full batches and give their memory back.
             for mut b in acc.drain(c, 1, usize::MAX, &mut OpenGate, now) {
                 acc.deallocate(&mut b);
@@ -58,9 +61,11 @@ fn bench_append(cr: &mut Criterion) {
     g.throughput(Throughput::Elements(RECORDS as u64));
     let c = cluster(1);
     let headers = [Header { key: "trace-id".into(), value: Some(bytes::Bytes::from_static(b"0123456789abcdef")) }];
-    for (name, key, hdrs) in
-        [("keyless_100B", None, &[][..]), ("keyed16_100B", Some(&[1u8; 16][..]), &[][..]), ("headers_100B", None, &headers[..])]
-    {
+    for (name, key, hdrs) in [
+        ("keyless_100B", None, &[][..]),
+        ("keyed16_100B", Some(&[1u8; 16][..]), &[][..]),
+        ("headers_100B", None, &headers[..]),
+    ] {
         let acc = accumulator();
         append_n(&acc, &c, 0, RECORDS, key, hdrs); // warm the pool
         g.bench_function(name, |b| b.iter(|| append_n(&acc, &c, 0, RECORDS, key, hdrs)));

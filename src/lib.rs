@@ -18,7 +18,10 @@
 //!
 //! See `DESIGN.md` for the file map.
 
+pub mod broker;
 pub mod murmur2;
 pub mod producer;
 pub mod protocol;
 pub mod record;
+pub mod verify;
+pub mod workbench;

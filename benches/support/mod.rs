@@ -26,7 +26,11 @@ impl FlamegraphProfiler<'_> {
 
 impl Profiler for FlamegraphProfiler<'_> {
     fn start_profiling(&mut self, _benchmark_id: &str, _benchmark_dir: &Path) {
-        match pprof::ProfilerGuardBuilder::default().frequency(self.frequency_hz).blocklist(&["libc", "libgcc", "pthread", "vdso"]).build() {
+        match pprof::ProfilerGuardBuilder::default()
+            .frequency(self.frequency_hz)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+        {
             Ok(g) => self.guard = Some(g),
             Err(e) => eprintln!("flamegraph: cannot start the profiler: {e}"),
         }

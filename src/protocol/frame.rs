@@ -153,6 +153,19 @@ pub fn encode_response<T: Encode + ApiMessage>(
     Ok(())
 }
 
+/// The correlation id at the front of a response frame, read before the body so the client can
+/// find which in-flight request (and so which API and version) the frame answers.
+pub fn response_correlation_id(frame: &[u8]) -> Result<i32, FrameError> {
+    match frame.get(..4) {
+        Some(b) => Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+        None => Err(FrameError::ResponseHeader(DecodeError::Truncated {
+            field: "correlation_id",
+            needed: 4,
+            remaining: frame.len(),
+        })),
+    }
+}
+
 /// Decodes a response frame (as cut by [`split_frame`], without the size prefix) of the request
 /// that was sent at `version`. The caller matches the correlation id to its in-flight request.
 pub fn decode_response<T: Decode + ApiMessage>(frame: Bytes, version: i16) -> Result<(ResponseHeader, T), FrameError> {

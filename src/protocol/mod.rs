@@ -3,6 +3,11 @@
 //! The producer encodes requests and decodes responses; the mock broker decodes requests and
 //! encodes responses — with the same types. Nothing here touches a socket or a clock.
 //!
+//! Map: [`wire`] primitives → [`header`] → one module per API ([`produce`], [`fetch`],
+//! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`]) →
+//! [`frame`] (size prefix, dispatch of request bodies). [`versions`] holds the supported versions
+//! and negotiation; [`error`] the error codes.
+//!
 //! # References
 //! - <https://kafka.apache.org/protocol>
 //! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
@@ -21,6 +26,8 @@ pub mod versions;
 pub mod wire;
 
 #[cfg(test)]
+mod java_compat;
+#[cfg(test)]
 mod testutil;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
@@ -29,14 +36,14 @@ pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameError, RequestBody, RequestFrame, decode_response, encode_request, encode_response,
-    split_frame,
+    peek_frame_size, response_correlation_id, split_frame,
 };
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 pub use metadata::{MetadataRequest, MetadataResponse};
 pub use produce::{ProduceRequest, ProduceResponse};
-pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate};
+pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate, supported_api_versions};
 pub use wire::{DecodeError, DecodeResult};
 
 /// A 16-byte topic id (KIP-516); all zeros means "none".

@@ -15,7 +15,7 @@
 //! - <https://kafka.apache.org/protocol#protocol_api_keys>
 //! - KIP-35 (ApiVersions) and KIP-511 (client software name/version).
 
-use super::api_versions::ApiVersionsResponse;
+use super::api_versions::{ApiVersion, ApiVersionsResponse};
 use super::error::ErrorCode;
 
 /// An API this codec implements.
@@ -161,6 +161,17 @@ impl NegotiatedVersions {
     }
 }
 
+/// This codec's supported versions as ApiVersions entries (what the mock broker advertises).
+pub fn supported_api_versions() -> Vec<ApiVersion> {
+    ApiKey::ALL
+        .iter()
+        .map(|api| {
+            let r = api.supported();
+            ApiVersion { api_key: api.key(), min_version: r.min, max_version: r.max }
+        })
+        .collect()
+}
+
 /// The highest version in both `ours` and `theirs`, if any.
 pub const fn highest_common(ours: VersionRange, theirs: VersionRange) -> Option<i16> {
     let max = if ours.max < theirs.max { ours.max } else { theirs.max };
@@ -206,7 +217,6 @@ pub fn negotiate(response: &ApiVersionsResponse, required: &[ApiKey]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::api_versions::ApiVersion;
     use proptest::prelude::*;
 
     fn response(keys: &[(i16, i16, i16)]) -> ApiVersionsResponse {
@@ -251,6 +261,15 @@ mod tests {
         let mut r = response(&[(0, 3, 11)]);
         r.error_code = ErrorCode::UnsupportedVersion;
         assert_eq!(negotiate(&r, &[]).unwrap_err(), VersionError::Broker(ErrorCode::UnsupportedVersion));
+    }
+
+    #[test]
+    fn negotiating_with_ourselves_picks_our_maxima() {
+        let r = ApiVersionsResponse { api_keys: supported_api_versions(), ..Default::default() };
+        let v = negotiate(&r, &ApiKey::ALL).unwrap();
+        for api in ApiKey::ALL {
+            assert_eq!(v.get(api), Some(api.supported().max), "{api}");
+        }
     }
 
     #[test]

@@ -143,6 +143,16 @@ impl BatchBuilder {
         self.record_count == 0
     }
 
+    /// The batch's base timestamp (record timestamps are stored relative to it).
+    pub fn base_timestamp_ms(&self) -> i64 {
+        self.base_timestamp_ms
+    }
+
+    /// Largest record timestamp appended so far (`i64::MIN` while empty).
+    pub fn max_timestamp_ms(&self) -> i64 {
+        self.max_timestamp_ms
+    }
+
     /// The codec applied at close.
     pub fn compression(&self) -> Compression {
         self.compression

@@ -33,6 +33,7 @@
 pub mod builder;
 pub mod compression;
 pub mod reader;
+mod walk;
 
 #[cfg(test)]
 mod tests;

@@ -12,9 +12,8 @@
 use super::offsets as off;
 use super::{
     ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, CompressionType, DEFAULT_MAX_DECOMPRESSED_BYTES, Header,
-    MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordError, compression,
+    MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordError, compression, walk,
 };
-use crate::protocol::wire::{read_varint_slice, read_varlong_slice};
 use bytes::{Buf, Bytes};
 
 /// One record batch: the parsed header and the raw bytes (header included).
@@ -116,17 +115,16 @@ impl RecordBatch {
     /// is in bounds, no bytes trail the last record, and lastOffsetDelta is count - 1.
     pub fn validate_full_bounded(&self, max_decompressed_bytes: usize) -> Result<(), RecordError> {
         self.validate_crc()?;
-        let mut records = self.records_bounded(max_decompressed_bytes)?;
-        for (index, record) in (&mut records).enumerate() {
-            let record = record?;
-            // The iterator yields at most recordsCount (an i32) items.
-            let index = index as i32;
-            if record.offset_delta != index {
-                return Err(RecordError::OffsetDelta { index, found: record.offset_delta });
-            }
+        if self.record_count < 0 {
+            return Err(RecordError::InvalidLength { field: "records_count", len: self.record_count as i64 });
         }
-        if !records.data.is_empty() {
-            return Err(RecordError::TrailingBytes { field: "last record", remaining: records.data.len() });
+        let body = &self.raw[RECORD_BATCH_OVERHEAD..];
+        match self.compression()? {
+            CompressionType::None => walk::validate_records(body, self.record_count)?,
+            kind => {
+                let data = compression::decompress(kind, body, max_decompressed_bytes)?;
+                walk::validate_records(&data, self.record_count)?
+            }
         }
         // Empty batches only exist after compaction; then lastOffsetDelta keeps the removed records' span.
         if self.record_count > 0 && self.last_offset_delta != self.record_count - 1 {
@@ -277,90 +275,22 @@ impl Iterator for RecordIter {
     }
 }
 
-/// A bounds-checked cursor over one record's body that hands out zero-copy slices.
-struct Cursor<'a> {
-    data: &'a Bytes,
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn rest(&self) -> &[u8] {
-        &self.data[self.pos..]
-    }
-    fn varint(&mut self, field: &'static str) -> Result<i32, RecordError> {
-        let mut s = self.rest();
-        let before = s.len();
-        let v = read_varint_slice(&mut s, field)?;
-        self.pos += before - s.len();
-        Ok(v)
-    }
-    fn varlong(&mut self, field: &'static str) -> Result<i64, RecordError> {
-        let mut s = self.rest();
-        let before = s.len();
-        let v = read_varlong_slice(&mut s, field)?;
-        self.pos += before - s.len();
-        Ok(v)
-    }
-    fn i8(&mut self, field: &'static str) -> Result<i8, RecordError> {
-        let b = *self.rest().first().ok_or(RecordError::Truncated { field, needed: 1, remaining: 0 })?;
-        self.pos += 1;
-        Ok(b as i8)
-    }
-    /// A varint length (-1 = null) and that many bytes.
-    fn nullable(&mut self, field: &'static str) -> Result<Option<Bytes>, RecordError> {
-        let len = self.varint(field)?;
-        if len == -1 {
-            return Ok(None);
-        }
-        if len < 0 {
-            return Err(RecordError::InvalidLength { field, len: len as i64 });
-        }
-        let len = len as usize;
-        let remaining = self.data.len() - self.pos;
-        if len > remaining {
-            return Err(RecordError::Truncated { field, needed: len, remaining });
-        }
-        let b = self.data.slice(self.pos..self.pos + len);
-        self.pos += len;
-        Ok(Some(b))
-    }
-}
-
-/// Reads one record (length-prefixed) from the front of `data`.
+/// Reads one record (length-prefixed) from the front of `data`, slicing key, value and header values
+/// out of it without copying.
 fn read_record(data: &mut Bytes) -> Result<Record, RecordError> {
-    let mut s: &[u8] = data;
-    let before = s.len();
-    let len = read_varint_slice(&mut s, "record_length")?;
-    let prefix = before - s.len();
-    if len < 0 {
-        return Err(RecordError::InvalidLength { field: "record_length", len: len as i64 });
-    }
-    let len = len as usize;
-    if len > s.len() {
-        return Err(RecordError::Truncated { field: "record", needed: len, remaining: s.len() });
-    }
+    let (prefix, len) = walk::split_record(data)?;
     let body = data.slice(prefix..prefix + len);
     data.advance(prefix + len);
-    let mut c = Cursor { data: &body, pos: 0 };
-    let attributes = c.i8("record_attributes")?;
-    let timestamp_delta = c.varlong("timestamp_delta")?;
-    let offset_delta = c.varint("offset_delta")?;
-    let key = c.nullable("key")?;
-    let value = c.nullable("value")?;
-    let header_count = c.varint("header_count")?;
-    // Each header takes at least two bytes, which bounds the allocation by the input.
-    if header_count < 0 || header_count as usize > c.rest().len() / 2 {
-        return Err(RecordError::InvalidLength { field: "header_count", len: header_count as i64 });
-    }
-    let mut headers = Vec::with_capacity(header_count as usize);
-    for _ in 0..header_count {
-        let key = c.nullable("header_key")?.ok_or(RecordError::InvalidLength { field: "header_key", len: -1 })?;
-        let key = String::from_utf8(key.to_vec()).map_err(|_| RecordError::InvalidUtf8 { field: "header_key" })?;
-        let value = c.nullable("header_value")?;
-        headers.push(Header { key, value });
-    }
-    if c.pos != body.len() {
-        return Err(RecordError::TrailingBytes { field: "record", remaining: body.len() - c.pos });
-    }
-    Ok(Record { offset_delta, timestamp_delta, key, value, headers, attributes })
+    let mut headers = Vec::new();
+    let layout = walk::parse_body(&body, |key, value| {
+        headers.push(Header { key: key.to_owned(), value: value.map(|r| body.slice(r)) })
+    })?;
+    Ok(Record {
+        offset_delta: layout.offset_delta,
+        timestamp_delta: layout.timestamp_delta,
+        key: layout.key.map(|r| body.slice(r)),
+        value: layout.value.map(|r| body.slice(r)),
+        headers,
+        attributes: layout.attributes,
+    })
 }

@@ -372,6 +372,22 @@ fn bomb_inside_a_batch_fails_validation() {
 }
 
 #[test]
+fn zstd_window_is_bounded_relative_to_the_limit() {
+    use std::io::Write;
+    // A streaming encoder that does not know the input size declares its configured window (16 MiB here).
+    let mut out = Vec::new();
+    let mut e = zstd::stream::write::Encoder::new(&mut out, 1).unwrap();
+    e.set_parameter(zstd::stream::raw::CParameter::WindowLog(24)).unwrap();
+    e.write_all(b"a small payload in a frame that declares a 16 MiB window").unwrap();
+    e.finish().unwrap();
+    let r = compression::decompress(CompressionType::Zstd, &out, 1 << 20);
+    assert!(matches!(r, Err(RecordError::Decompress { codec: "zstd", .. })), "{r:?}");
+    let ok = compression::decompress(CompressionType::Zstd, &out, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap();
+    assert_eq!(&ok[..], b"a small payload in a frame that declares a 16 MiB window");
+    assert!(compression::decompress(CompressionType::Zstd, &out, usize::MAX).is_ok());
+}
+
+#[test]
 fn snappy_refuses_a_lying_length() {
     // A raw block whose preamble claims 1 GiB from 3 bytes.
     let block = [0x80, 0x80, 0x80, 0x04, 0x00];
@@ -450,6 +466,29 @@ proptest! {
     }
 
     #[test]
+    fn mutated_compressed_streams_never_panic(
+        data in proptest::collection::vec(0u8..4, 0..2000),
+        codec in 1usize..5,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut stream = BytesMut::new();
+        compression::compress(ALL_CODECS[codec], &data, &mut stream).unwrap();
+        let mut stream = stream.to_vec();
+        prop_assert_eq!(&compression::decompress(ALL_CODECS[codec].kind(), &stream, 1 << 20).unwrap(), &data);
+        for (at, x) in flips {
+            let i = at.index(stream.len());
+            stream[i] ^= x;
+        }
+        let keep = cut.index(stream.len() + 1);
+        for input in [&stream[..], &stream[..keep]] {
+            if let Ok(out) = compression::decompress(ALL_CODECS[codec].kind(), input, 1 << 16) {
+                prop_assert!(out.len() <= 1 << 16);
+            }
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_behind_a_valid_header_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), codec in 0usize..5, count in -2i32..20) {
         // A well-formed header with garbage records and a correct CRC: reaches the record parser.
         let mut b = build(Compression::None, 0, &[TestRecord { timestamp_ms: 0, key: None, value: None, headers: vec![] }]).bytes.to_vec();
@@ -468,4 +507,71 @@ proptest! {
             prop_assert!(n <= count.max(0) as usize);
         }
     }
+}
+
+/// The 61-byte header shared by the third-party fixtures below: base timestamp 1479847795000, every
+/// other field zero except length, CRC, attributes and recordsCount = 1.
+fn sarama_header(length: i32, crc: [u8; 4], codec: u8) -> Vec<u8> {
+    let mut h = vec![0u8; 8];
+    h.extend_from_slice(&length.to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0, 0, 2]);
+    h.extend_from_slice(&crc);
+    h.extend_from_slice(&[0, codec, 0, 0, 0, 0]);
+    h.extend_from_slice(&1_479_847_795_000i64.to_be_bytes());
+    h.extend_from_slice(&[0u8; 8 + 8 + 2 + 4]);
+    h.extend_from_slice(&1i32.to_be_bytes());
+    h
+}
+
+/// Batches encoded by another client (IBM/sarama's record batch test vectors, CRCs computed there):
+/// one record, key [1,2,3,4], value [5,6,7], header [8,9,10] = [11,12], timestamp delta 5 ms.
+/// The snappy one is a bare raw block (no xerial framing); the LZ4 one carries a content checksum.
+fn foreign_fixtures() -> Vec<(&'static str, Vec<u8>)> {
+    let records: &[u8] = &[40, 0, 10, 0, 8, 1, 2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9, 10, 4, 11, 12];
+    let mut none = sarama_header(70, [84, 121, 97, 253], 0);
+    none.extend_from_slice(records);
+    let mut gzip = sarama_header(95, [231, 74, 206, 165], 1);
+    gzip.extend_from_slice(&[
+        31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 0, 21, 0, 234, 255, 40, 0, 10, 0, 8, 1, 2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9,
+        10, 4, 11, 12, 3, 0, 173, 201, 88, 103, 21, 0, 0, 0,
+    ]);
+    let mut snappy = sarama_header(72, [21, 0, 159, 97], 2);
+    snappy.extend_from_slice(&[21, 80, 40, 0, 10, 0, 8, 1, 2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9, 10, 4, 11, 12]);
+    let mut lz4 = sarama_header(89, [169, 74, 119, 197], 3);
+    lz4.extend_from_slice(&[
+        4, 34, 77, 24, 100, 112, 185, 21, 0, 0, 128, 40, 0, 10, 0, 8, 1, 2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9, 10, 4, 11,
+        12, 0, 0, 0, 0, 12, 59, 239, 146,
+    ]);
+    vec![("none", none), ("gzip", gzip), ("snappy", snappy), ("lz4", lz4)]
+}
+
+#[test]
+fn foreign_batches_parse_validate_and_decode() {
+    for (name, bytes) in foreign_fixtures() {
+        let batch = parse_one(&bytes);
+        batch.validate_full().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got: Vec<Record> = batch.records().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(got.len(), 1, "{name}");
+        let r = &got[0];
+        assert_eq!((r.offset_delta, r.timestamp_delta), (0, 5), "{name}");
+        assert_eq!(r.key.as_deref(), Some(&[1u8, 2, 3, 4][..]), "{name}");
+        assert_eq!(r.value.as_deref(), Some(&[5u8, 6, 7][..]), "{name}");
+        assert_eq!(r.headers, vec![Header { key: "\u{8}\t\n".into(), value: Some(Bytes::from_static(&[11, 12])) }]);
+    }
+}
+
+#[test]
+fn builder_reproduces_a_foreign_uncompressed_batch_byte_for_byte() {
+    let (_, want) = foreign_fixtures().remove(0);
+    let headers = [Header { key: "\u{8}\t\n".into(), value: Some(Bytes::from_static(&[11, 12])) }];
+    let base_ts = 1_479_847_795_000;
+    let mut b = BatchBuilder::new(BytesMut::new(), Compression::None, base_ts);
+    b.append(base_ts + 5, Some(&[1, 2, 3, 4]), Some(&[5, 6, 7]), &headers);
+    let mut got = b.close().unwrap().bytes;
+    // The fixture was written with zeros where a producer writes "none" (-1) and maxTimestamp 0;
+    // align those fields, then the CRC recomputed by set_producer_state must equal the foreign one.
+    got[12..16].copy_from_slice(&0i32.to_be_bytes());
+    got[35..43].copy_from_slice(&0i64.to_be_bytes());
+    set_producer_state(&mut got, 0, 0, 0, false);
+    assert_eq!(&got[..], &want[..]);
 }

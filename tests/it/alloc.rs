@@ -63,7 +63,13 @@ fn run(acc: &RecordAccumulator, c: &Cluster, n: usize, key: Option<&[u8]>, heade
     let mut batches = 0;
     let ((), allocs) = counted(|| {
         for i in 0..n {
-            let rec = AppendRecord { timestamp_ms: 1_700_000_000_000 + i as i64, key, value: Some(&value), headers, user_data: i as u64 };
+            let rec = AppendRecord {
+                timestamp_ms: 1_700_000_000_000 + i as i64,
+                key,
+                value: Some(&value),
+                headers,
+                user_data: i as u64,
+            };
             match acc.append(&t, 0, &rec, &mut None, false, false, now) {
                 AppendOutcome::Appended { new_batch, batch_full, .. } => {
                     batches += new_batch as u64;
@@ -95,7 +101,9 @@ fn append_path_has_no_per_record_allocation() {
     // Warm up: buffers go to the pool's free list, tables are built.
     run(&acc, &c, 20_000, None, &[]);
     let headers = [Header { key: "h".into(), value: Some(bytes::Bytes::from_static(b"v")) }];
-    for (name, key, hdrs) in [("keyless", None, &[][..]), ("keyed", Some(&[1u8; 16][..]), &[][..]), ("headers", None, &headers[..])] {
+    for (name, key, hdrs) in
+        [("keyless", None, &[][..]), ("keyed", Some(&[1u8; 16][..]), &[][..]), ("headers", None, &headers[..])]
+    {
         let n = 100_000;
         let (allocs, batches) = run(&acc, &c, n, key, hdrs);
         assert!(batches > 100, "{name}: the run must cross many batches");
@@ -103,7 +111,10 @@ fn append_path_has_no_per_record_allocation() {
         // a record costs none: allocations stay bounded by batches, not records.
         let per_batch = allocs as f64 / batches as f64;
         eprintln!("{name}: {allocs} allocations for {n} records in {batches} batches ({per_batch:.2}/batch)");
-        assert!(allocs <= batches * 4, "{name}: {allocs} allocations for {batches} batches — something allocates per record");
+        assert!(
+            allocs <= batches * 4,
+            "{name}: {allocs} allocations for {batches} batches — something allocates per record"
+        );
         assert!((allocs as f64) < n as f64 * 0.05, "{name}: {allocs} allocations for {n} records");
     }
 }

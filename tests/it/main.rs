@@ -1,1 +1,10 @@
+//! The project's one integration-test binary.
+
 mod alloc;
+mod broker;
+mod java_interop;
+mod producer;
+#[cfg(feature = "peer-rdkafka")]
+mod rdkafka_interop;
+mod real_broker;
+mod real_cluster;

@@ -42,44 +42,8 @@ pub trait Partitioner: Send + Sync + 'static {
     fn name(&self) -> &str;
 }
 
-/// Java's `Utils.murmur2` (seed `0x9747b28c`), bit for bit. Returns Java's signed `int`.
-// TODO(lead): dedupe with src/murmur2.rs once it lands.
-pub(crate) fn murmur2(data: &[u8]) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let len = data.len();
-    // Java computes `seed ^ length` on an int; lengths beyond i32 do not occur for keys.
-    let mut h: u32 = 0x9747_b28c ^ (len as u32);
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        if tail.len() == 3 {
-            h ^= u32::from(tail[2]) << 16;
-        }
-        if tail.len() >= 2 {
-            h ^= u32::from(tail[1]) << 8;
-        }
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
-/// Java's `Utils.toPositive`: clears the sign bit (not `abs`, so `i32::MIN` maps to 0).
-pub(crate) fn to_positive(n: i32) -> u32 {
-    (n & 0x7fff_ffff) as u32
-}
+#[cfg(test)]
+use crate::murmur2::murmur2;
 
 /// Keyed placement exactly as Java: `toPositive(murmur2(key)) % num_partitions`, over all partitions.
 /// Returns 0 when `num_partitions` is 0 (no metadata: the caller must not use the result).
@@ -87,7 +51,7 @@ pub fn default_partition_for_key(key: &[u8], num_partitions: u32) -> u32 {
     if num_partitions == 0 {
         return 0;
     }
-    to_positive(murmur2(key)) % num_partitions
+    crate::murmur2::partition_for_key(key, num_partitions)
 }
 
 /// The partitioners built into kprod, by name.
@@ -246,13 +210,6 @@ mod tests {
                 assert_ne!(hs[i], hs[j]);
             }
         }
-    }
-
-    #[test]
-    fn to_positive_clears_sign_bit() {
-        assert_eq!(to_positive(-1), 0x7fff_ffff);
-        assert_eq!(to_positive(i32::MIN), 0);
-        assert_eq!(to_positive(5), 5);
     }
 
     #[test]

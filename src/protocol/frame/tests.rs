@@ -172,6 +172,8 @@ fn produce_response_v9_uses_header_v1() {
     encode_response(&mut out, 5, 9, &body).unwrap();
     assert_eq!(&out[4..9], &[0, 0, 0, 5, 0], "correlation id then empty header tags");
     let frame = split_frame(&mut out, DEFAULT_MAX_FRAME_BYTES).unwrap().unwrap();
+    assert_eq!(response_correlation_id(&frame), Ok(5));
+    assert!(response_correlation_id(&frame[..3]).is_err());
     let (h, got) = decode_response::<ProduceResponse>(frame.clone(), 9).unwrap();
     assert_eq!((h.correlation_id, got), (5, body));
     // Read at the wrong version the bytes do not line up: an error, not garbage.

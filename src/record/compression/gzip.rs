@@ -25,6 +25,6 @@ impl Codec for Gzip {
     }
 
     fn decompress(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, RecordError> {
-        read_bounded(flate2::read::MultiGzDecoder::new(input), max_bytes, Self::NAME)
+        read_bounded(flate2::read::MultiGzDecoder::new(input), input.len(), max_bytes, Self::NAME)
     }
 }

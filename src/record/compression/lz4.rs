@@ -40,6 +40,6 @@ impl Codec for Lz4 {
     }
 
     fn decompress(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, RecordError> {
-        read_bounded(FrameDecoder::new(input), max_bytes, Self::NAME)
+        read_bounded(FrameDecoder::new(input), input.len(), max_bytes, Self::NAME)
     }
 }

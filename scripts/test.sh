@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
+#   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode;
+#   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node, then a 3-node cluster with a restart);
+#   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
+#   4. the instruction-count regression gate (valgrind/callgrind) on the append and encode paths.
+# `.ci/run` calls exactly this. Each step is bounded in time; the whole run takes ~15-25 min on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+step() {
+    local name=$1
+    shift
+    echo
+    echo "==> $name"
+    local t0=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "==> $name: ok ($((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1))
+        echo "==> $name: FAILED ($((SECONDS - t0)) s)"
+        [[ ${KPROD_KEEP_GOING:-0} == 1 ]] || finish
+    fi
+}
+finish() {
+    scripts/kafka.sh down >/dev/null 2>&1 || true
+    echo
+    echo "kprod suite: $passed passed, $failed failed"
+    [[ $failed -eq 0 ]]
+    exit $?
+}
+trap 'scripts/kafka.sh down >/dev/null 2>&1 || true' EXIT
+
+step "setup (system packages)" scripts/setup.sh
+step "build (all targets)" cargo build --all-targets --locked
+step "unit + integration tests" cargo test --all-targets --locked
+step "doc tests" cargo test --doc --locked
+
+java_interop() {
+    scripts/kafka.sh fetch >/dev/null
+    local lib="${KPROD_CACHE:-$HOME/.cache/kprod}/kafka-${KPROD_KAFKA_VERSION:-4.3.1}/lib"
+    KPROD_JAVA_CLASSPATH="$lib/*" cargo test --locked --test it -- --ignored java_
+}
+step "librdkafka producer + consumer against the mock broker (peer-rdkafka)" \
+    cargo test --locked --features peer-rdkafka --test it rdkafka
+step "Java kafka-clients producer + consumer against the mock broker" java_interop
+step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
+
+real_broker() {
+    scripts/kafka.sh up
+    cargo test --locked --test it -- --ignored real_broker_
+    scripts/kafka.sh down
+}
+real_cluster() {
+    scripts/kafka.sh up --brokers 3
+    cargo test --locked --test it -- --ignored real_cluster_
+    scripts/kafka.sh down
+}
+step "real Kafka broker: codecs, acks, idempotence, placement, headers" real_broker
+step "real Kafka 3-node cluster: broker restart mid-run" real_cluster
+
+finish

@@ -1,0 +1,236 @@
+//! A small Fetch-based reader: reads back what a partition holds, to verify a producer's guarantees (every record
+//! once, in order, in the right partition, with its headers and timestamp) against the mock broker or a real one.
+//!
+//! Deliberately simple: one request at a time over a plain socket, from the earliest offset to the high watermark
+//! observed at the start. Not a consumer: no groups, no commits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::producer::connection::{decode_response, encode_request_frame};
+use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
+use crate::protocol::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic};
+use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
+use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
+use crate::protocol::{Decode, Encode};
+use crate::record::{Header, iter_batches};
+
+/// One record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Sequence of this record (batch base sequence + index), -1 without idempotence.
+    pub sequence: i32,
+    pub transactional: bool,
+}
+
+/// Why reading back failed; names the broker or partition.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{address}: {reason}")]
+    Io { address: String, reason: String },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("partition {topic}-{partition}: {reason}")]
+    Partition { topic: String, partition: i32, reason: String },
+}
+
+struct Conn {
+    stream: TcpStream,
+    address: String,
+    versions: NegotiatedVersions,
+    correlation_id: i32,
+}
+
+impl Conn {
+    async fn open(address: &str) -> Result<Conn, VerifyError> {
+        let io = |e: std::io::Error| VerifyError::Io { address: address.to_string(), reason: e.to_string() };
+        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
+            .await
+            .map_err(|_| VerifyError::Io { address: address.into(), reason: "connect timed out".into() })?
+            .map_err(io)?;
+        let mut c =
+            Conn { stream, address: address.to_string(), versions: NegotiatedVersions::default(), correlation_id: 0 };
+        let req =
+            ApiVersionsRequest { client_software_name: "kprod-verify".into(), client_software_version: "1".into() };
+        let resp: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &req).await?;
+        c.versions = negotiate(&resp, &[ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets])
+            .map_err(|e| VerifyError::Protocol(format!("{address}: {e}")))?;
+        Ok(c)
+    }
+
+    async fn call<Req: Encode, Resp: Decode>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Result<Resp, VerifyError> {
+        self.correlation_id += 1;
+        let frame = encode_request_frame(api, version, self.correlation_id, Some("kprod-verify"), req, 256);
+        let io = |e: std::io::Error| VerifyError::Io { address: self.address.clone(), reason: e.to_string() };
+        self.stream.write_all(&frame).await.map_err(io)?;
+        let size = self.stream.read_i32().await.map_err(io)?;
+        if !(0..=256 << 20).contains(&size) {
+            return Err(VerifyError::Protocol(format!("{}: response size {size} out of bounds", self.address)));
+        }
+        let mut buf = BytesMut::zeroed(size as usize);
+        self.stream.read_exact(&mut buf).await.map_err(io)?;
+        let (_, resp) = decode_response::<Resp>(buf.freeze(), api, version)
+            .map_err(|e| VerifyError::Protocol(format!("{}: {e}", self.address)))?;
+        Ok(resp)
+    }
+
+    fn version(&self, api: ApiKey) -> Result<i16, VerifyError> {
+        self.versions
+            .get(api)
+            .ok_or_else(|| VerifyError::Protocol(format!("{} does not support {}", self.address, api.name())))
+    }
+}
+
+/// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
+pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
+    let mut boot = Conn::open(first).await?;
+    let v = boot.version(ApiKey::Metadata)?;
+    let md: MetadataResponse = boot
+        .call(
+            ApiKey::Metadata,
+            v,
+            &MetadataRequest {
+                topics: Some(vec![MetadataRequestTopic { topic_id: [0; 16], name: Some(topic.to_string()) }]),
+                allow_auto_topic_creation: false,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let brokers: BTreeMap<i32, String> =
+        md.brokers.iter().map(|b| (b.node_id, format!("{}:{}", b.host, b.port))).collect();
+    let t = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some(topic))
+        .ok_or_else(|| VerifyError::Protocol(format!("topic '{topic}' not in metadata")))?;
+    if !t.error_code.is_ok() {
+        return Err(VerifyError::Protocol(format!("topic '{topic}': {}", t.error_code)));
+    }
+    let mut out = BTreeMap::new();
+    for p in &t.partitions {
+        let addr = brokers.get(&p.leader_id).ok_or_else(|| VerifyError::Partition {
+            topic: topic.into(),
+            partition: p.partition_index,
+            reason: format!("leader {} unknown", p.leader_id),
+        })?;
+        let mut conn = Conn::open(addr).await?;
+        out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index).await?);
+    }
+    Ok(out)
+}
+
+async fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i64) -> Result<i64, VerifyError> {
+    let v = conn.version(ApiKey::ListOffsets)?;
+    let req = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: 0,
+        topics: vec![ListOffsetsTopic {
+            name: topic.into(),
+            partitions: vec![ListOffsetsPartition { partition_index: partition, current_leader_epoch: -1, timestamp }],
+        }],
+    };
+    let resp: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, v, &req).await?;
+    let p = resp.topics.first().and_then(|t| t.partitions.first()).ok_or_else(|| VerifyError::Partition {
+        topic: topic.into(),
+        partition,
+        reason: "empty ListOffsets response".into(),
+    })?;
+    if !p.error_code.is_ok() {
+        return Err(VerifyError::Partition {
+            topic: topic.into(),
+            partition,
+            reason: format!("ListOffsets: {}", p.error_code),
+        });
+    }
+    Ok(p.offset)
+}
+
+async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, VerifyError> {
+    let mut offset = list_offset(conn, topic, partition, -2).await?;
+    let end = list_offset(conn, topic, partition, -1).await?;
+    let v = conn.version(ApiKey::Fetch)?;
+    let mut out = Vec::new();
+    let perr = |reason: String| VerifyError::Partition { topic: topic.into(), partition, reason };
+    let mut empty_fetches = 0;
+    while offset < end {
+        let req = FetchRequest {
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: 16 << 20,
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                partitions: vec![FetchPartition {
+                    partition,
+                    current_leader_epoch: -1,
+                    fetch_offset: offset,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: 8 << 20,
+                }],
+            }],
+            ..Default::default()
+        };
+        let resp: FetchResponse = conn.call(ApiKey::Fetch, v, &req).await?;
+        let pd = resp
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| perr("empty fetch response".into()))?;
+        if !pd.error_code.is_ok() {
+            return Err(perr(format!("Fetch: {}", pd.error_code)));
+        }
+        let before = offset;
+        for batch in iter_batches(pd.records.clone().unwrap_or_default()) {
+            let Ok(batch) = batch else { break }; // a partial batch at the end of the response
+            batch.validate_crc().map_err(|e| perr(e.to_string()))?;
+            if batch.is_control() {
+                offset = offset.max(batch.last_offset() + 1);
+                continue;
+            }
+            for (i, r) in batch.records().map_err(|e| perr(e.to_string()))?.enumerate() {
+                let r = r.map_err(|e| perr(e.to_string()))?;
+                let o = batch.base_offset() + r.offset_delta as i64;
+                if o < offset {
+                    continue;
+                }
+                out.push(StoredRecord {
+                    offset: o,
+                    timestamp_ms: batch.base_timestamp() + r.timestamp_delta,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers.into_iter().map(|Header { key, value }| (key, value)).collect(),
+                    producer_id: batch.producer_id(),
+                    producer_epoch: batch.producer_epoch(),
+                    sequence: if batch.base_sequence() < 0 { -1 } else { batch.base_sequence().wrapping_add(i as i32) },
+                    transactional: batch.is_transactional(),
+                });
+            }
+            offset = offset.max(batch.last_offset() + 1);
+        }
+        if offset == before {
+            empty_fetches += 1;
+            if empty_fetches > 50 {
+                return Err(perr(format!("no progress fetching at offset {offset} (end {end})")));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,267 @@
+//! `index.html`: one self-contained page (inline CSS and SVG, no scripts, no network).
+//!
+//! Charts carry `class="chart"` and a stable id (`tput-vs-latency-<dim>`, `spectrum`, `rate-over-time`,
+//! `p99-over-time`, `heatmap-throughput-<d1>-<d2>`, `heatmap-p99-<d1>-<d2>`); table rows `class="point"`, so a
+//! headless browser test can find them.
+
+use std::fmt::Write;
+
+use super::svg::{Axis, Chart, Heatmap, Series, esc, fmt_num, slug};
+use super::{Row, merged_quantile};
+use crate::workbench::histograms::Metric;
+use crate::workbench::result::{PointResult, RunResult, SPECTRUM_PERCENTILES};
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}\
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}\
+h2{margin-top:32px}.charts{display:flex;flex-wrap:wrap;gap:12px}svg.chart{background:#fff;border:1px solid #ddd}\
+.meta{color:#555;font-size:13px}";
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Dimension names in order of first appearance.
+pub fn dim_names(rows: &[Row]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for r in rows {
+        for (k, _) in &r.dims {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    names
+}
+
+fn dim_value<'a>(r: &'a Row, dim: &str) -> Option<&'a str> {
+    r.dims.iter().find(|(k, _)| k == dim).map(|(_, v)| v.as_str())
+}
+
+fn tput_vs_latency(rows: &[Row], dim: Option<&str>) -> String {
+    let labels: Vec<String> =
+        rows.iter().map(|r| dim.and_then(|d| dim_value(r, d)).map_or(r.name.clone(), |v| v.to_string())).collect();
+    let series = |name: &str, f: fn(&Row) -> u64| Series {
+        name: name.into(),
+        points: rows.iter().map(|r| (r.rate.mean, ms(f(r)))).collect(),
+        labels: labels.clone(),
+        line: false,
+    };
+    Chart {
+        id: dim.map_or("tput-vs-latency".into(), |d| format!("tput-vs-latency-{}", slug(d))),
+        title: format!("Throughput vs response time{}", dim.map_or(String::new(), |d| format!(" by {d}"))),
+        x: Axis::linear("throughput (records/s)"),
+        y: Axis::log("response time (ms)"),
+        series: vec![
+            series("p50", |r| r.response_time_us_p50),
+            series("p99", |r| r.response_time_us_p99),
+            series("p99.9", |r| r.response_time_us_p99_9),
+        ],
+    }
+    .render()
+}
+
+fn spectrum(run: &RunResult, rows: &[Row]) -> String {
+    let x = |p: f64| 1.0 / (1.0 - p / 100.0);
+    let ticks = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999]
+        .iter()
+        .map(|p| (x(*p), if *p == 0.0 { "0%".to_string() } else { format!("{p}%") }))
+        .collect();
+    let series = rows
+        .iter()
+        .map(|r| {
+            let ps: Vec<&PointResult> = run.points.iter().filter(|p| p.name == r.name).collect();
+            Series {
+                name: r.name.clone(),
+                points: SPECTRUM_PERCENTILES
+                    .iter()
+                    .map(|p| {
+                        (x(*p), ms(merged_quantile(&ps, Metric::ResponseTime, p / 100.0, |q| q.response_time_us_max)))
+                    })
+                    .collect(),
+                labels: vec![],
+                line: true,
+            }
+        })
+        .collect();
+    Chart {
+        id: "spectrum".into(),
+        title: "Response time percentile spectrum".into(),
+        x: Axis { label: "percentile (1/(1−p) scale)".into(), log: true, ticks: Some(ticks) },
+        y: Axis::log("response time (ms)"),
+        series,
+    }
+    .render()
+}
+
+fn over_time(
+    run: &RunResult,
+    rows: &[Row],
+    id: &str,
+    title: &str,
+    y: Axis,
+    f: fn(&crate::workbench::result::TimePoint) -> f64,
+) -> String {
+    let series = rows
+        .iter()
+        .filter_map(|r| run.points.iter().find(|p| p.name == r.name))
+        .map(|p| Series {
+            name: p.name.clone(),
+            points: p.time_series.iter().map(|t| (t.t_s, f(t))).collect(),
+            labels: vec![],
+            line: true,
+        })
+        .collect();
+    Chart { id: id.into(), title: title.into(), x: Axis::linear("time since point start (s)"), y, series }.render()
+}
+
+fn heatmaps(rows: &[Row], d0: &str, d1: &str) -> String {
+    let mut xs: Vec<String> = Vec::new();
+    let mut ys: Vec<String> = Vec::new();
+    for r in rows {
+        if let (Some(a), Some(b)) = (dim_value(r, d0), dim_value(r, d1)) {
+            if !xs.iter().any(|x| x == a) {
+                xs.push(a.into());
+            }
+            if !ys.iter().any(|y| y == b) {
+                ys.push(b.into());
+            }
+        }
+    }
+    let cells = |f: fn(&Row) -> f64| -> Vec<Vec<Option<f64>>> {
+        ys.iter()
+            .map(|y| {
+                xs.iter()
+                    .map(|x| rows.iter().find(|r| dim_value(r, d0) == Some(x) && dim_value(r, d1) == Some(y)).map(f))
+                    .collect()
+            })
+            .collect()
+    };
+    let mk = |kind: &str, title: &str, f: fn(&Row) -> f64, higher_is_better: bool| {
+        Heatmap {
+            id: format!("heatmap-{kind}-{}-{}", slug(d0), slug(d1)),
+            title: title.into(),
+            x_label: d0.into(),
+            y_label: d1.into(),
+            x_values: xs.clone(),
+            y_values: ys.clone(),
+            cells: cells(f),
+            higher_is_better,
+        }
+        .render()
+    };
+    mk("throughput", "Throughput (records/s)", |r| r.rate.mean, true)
+        + &mk("p99", "Response time p99 (ms)", |r| ms(r.response_time_us_p99), false)
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "<table id=\"points\"><thead><tr><th>point</th><th>repeats</th><th>records/s</th><th>MB/s</th>\
+         <th>noise RSD %</th><th>min–max records/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th>\
+         <th>service p99 ms</th><th>batch bytes avg</th><th>records/request</th><th>compression ratio</th>\
+         <th>CPU ns/record</th><th>errors</th></tr></thead><tbody>",
+    );
+    for r in rows {
+        let _ = write!(
+            s,
+            "<tr class=\"point\" data-name=\"{}\"><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.1}</td>\
+             <td>{}–{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.name),
+            esc(&r.name),
+            r.repeats,
+            r.rate.mean,
+            r.mb_per_s,
+            r.rate.rsd * 100.0,
+            fmt_num(r.rate_min),
+            fmt_num(r.rate_max),
+            ms(r.response_time_us_p50),
+            ms(r.response_time_us_p99),
+            ms(r.response_time_us_p99_9),
+            ms(r.response_time_us_max),
+            ms(r.service_time_us_p99),
+            opt(r.batch_bytes_avg, 0),
+            opt(r.records_per_request_avg, 1),
+            opt(r.compression_ratio_avg, 2),
+            opt(r.cpu_time_ns_per_record, 0),
+            r.errors
+        );
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// The whole page.
+pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kprod: {}</title><style>{CSS}</style></head><body>",
+        esc(&run.name)
+    );
+    let _ = write!(
+        s,
+        "<h1>kprod run: {}</h1><p class=\"meta\">kprod {} · commit {} · {} ({} CPUs, {}/{}) · {} points</p>",
+        esc(&run.name),
+        esc(&run.kprod_version),
+        esc(run.git_commit.as_deref().unwrap_or("unknown")),
+        esc(&run.machine.hostname),
+        run.machine.cpus,
+        esc(&run.machine.os),
+        esc(&run.machine.arch),
+        run.points.len()
+    );
+    if flamegraph {
+        s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
+    }
+    s.push_str("<h2>Throughput vs latency</h2><div class=\"charts\">");
+    let dims = dim_names(rows);
+    if dims.is_empty() {
+        s.push_str(&tput_vs_latency(rows, None));
+    }
+    for d in &dims {
+        s.push_str(&tput_vs_latency(rows, Some(d)));
+    }
+    s.push_str("</div><h2>Percentile spectrum</h2><div class=\"charts\">");
+    s.push_str(&spectrum(run, rows));
+    s.push_str("</div><h2>Over time</h2><div class=\"charts\">");
+    s.push_str(&over_time(run, rows, "rate-over-time", "Acknowledged rate", Axis::linear("rate (records/s)"), |t| {
+        t.records_per_s
+    }));
+    s.push_str(&over_time(
+        run,
+        rows,
+        "p99-over-time",
+        "Response time p99 per second",
+        Axis::log("p99 response time (ms)"),
+        |t| t.response_time_us_p99 as f64 / 1000.0,
+    ));
+    s.push_str("</div>");
+    if dims.len() >= 2 {
+        let _ = write!(s, "<h2>{} × {}</h2><div class=\"charts\">", esc(&dims[0]), esc(&dims[1]));
+        s.push_str(&heatmaps(rows, &dims[0], &dims[1]));
+        s.push_str("</div>");
+    }
+    s.push_str("<h2>Points</h2>");
+    s.push_str(&table(rows));
+    let warnings: Vec<&String> = run.points.iter().flat_map(|p| &p.warnings).collect();
+    if !warnings.is_empty() {
+        s.push_str("<h2>Warnings</h2><ul>");
+        let mut seen: Vec<&String> = Vec::new();
+        for w in warnings {
+            if !seen.contains(&w) {
+                seen.push(w);
+                let _ = write!(s, "<li class=\"warning\">{}</li>", esc(w));
+            }
+        }
+        s.push_str("</ul>");
+    }
+    s.push_str(
+        "<p class=\"meta\">Response time = intended send → ack (includes schedule lag: free of coordinated \
+                omission). Percentiles come from merged HDR histograms; warm-up excluded.</p></body></html>\n",
+    );
+    s
+}

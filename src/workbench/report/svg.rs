@@ -1,0 +1,407 @@
+//! Inline SVG charts generated in Rust: line/scatter charts with linear or log axes, and heatmaps.
+//! No scripts, no external resources: the report opens offline.
+
+use std::fmt::Write;
+
+const W: f64 = 720.0;
+const H: f64 = 360.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 160.0;
+const TOP: f64 = 36.0;
+const BOTTOM: f64 = 56.0;
+const COLORS: [&str; 10] =
+    ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+/// Escapes text for XML/HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Makes an HTML id from free text.
+pub fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// An axis: label with unit, scale, and optional custom tick labels.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub label: String,
+    pub log: bool,
+    /// Custom ticks (value, label), e.g. percentile labels on a 1/(1−p) axis.
+    pub ticks: Option<Vec<(f64, String)>>,
+}
+
+impl Axis {
+    pub fn linear(label: &str) -> Axis {
+        Axis { label: label.into(), log: false, ticks: None }
+    }
+
+    pub fn log(label: &str) -> Axis {
+        Axis { label: label.into(), log: true, ticks: None }
+    }
+}
+
+/// One series: points with optional labels drawn beside them.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub labels: Vec<String>,
+    /// Draw lines between points (else markers only).
+    pub line: bool,
+}
+
+/// A line or scatter chart.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub id: String,
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub series: Vec<Series>,
+}
+
+struct Scale {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    from: f64,
+    to: f64,
+}
+
+impl Scale {
+    fn new(values: impl Iterator<Item = f64>, log: bool, from: f64, to: f64) -> Scale {
+        let vals: Vec<f64> = values.filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        let (mut lo, mut hi) = vals.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        if vals.is_empty() {
+            (lo, hi) = (1.0, 10.0);
+        }
+        if log {
+            lo = 10f64.powf(lo.log10().floor());
+            hi = 10f64.powf(hi.log10().ceil());
+            if hi <= lo {
+                hi = lo * 10.0;
+            }
+        } else {
+            lo = lo.min(0.0);
+            if hi <= lo {
+                hi = lo + 1.0;
+            }
+            hi *= 1.05;
+        }
+        Scale { lo, hi, log, from, to }
+    }
+
+    fn map(&self, v: f64) -> f64 {
+        let f = if self.log {
+            (v.max(self.lo).log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        };
+        self.from + f * (self.to - self.from)
+    }
+
+    fn ticks(&self) -> Vec<(f64, String)> {
+        if self.log {
+            let mut t = Vec::new();
+            let mut v = self.lo;
+            while v <= self.hi * 1.0001 {
+                t.push((v, fmt_num(v)));
+                v *= 10.0;
+            }
+            t
+        } else {
+            let step = nice_step((self.hi - self.lo) / 5.0);
+            let mut t = Vec::new();
+            let mut v = (self.lo / step).ceil() * step;
+            while v <= self.hi {
+                t.push((v, fmt_num(v)));
+                v += step;
+            }
+            t
+        }
+    }
+}
+
+fn nice_step(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    mag * if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    }
+}
+
+/// Compact number: 1.5k, 2M, 0.25.
+pub fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{}G", trim(v / 1e9))
+    } else if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl Chart {
+    /// Renders the chart as an `<svg class="chart" id=...>` element.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let xs = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.x.log, LEFT, W - RIGHT);
+        let ys = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.y.log, H - BOTTOM, TOP);
+        let _ = write!(
+            s,
+            r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{}</title>"#,
+            esc(&self.id),
+            esc(&self.title)
+        );
+        let _ = write!(
+            s,
+            r#"<text class="chart-title" x="{}" y="20" text-anchor="middle">{}</text>"#,
+            (LEFT + W - RIGHT) / 2.0,
+            esc(&self.title)
+        );
+        self.axes(&mut s, &xs, &ys);
+        for (i, series) in self.series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = series
+                .points
+                .iter()
+                .filter(|(x, y)| {
+                    x.is_finite() && y.is_finite() && (!self.x.log || *x > 0.0) && (!self.y.log || *y > 0.0)
+                })
+                .map(|(x, y)| (xs.map(*x), ys.map(*y)))
+                .collect();
+            let _ = write!(s, r#"<g class="series" data-name="{}">"#, esc(&series.name));
+            if series.line && pts.len() > 1 {
+                let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+                let _ = write!(
+                    s,
+                    r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
+                    path.join(" ")
+                );
+            }
+            for (j, (x, y)) in pts.iter().enumerate() {
+                let _ = write!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#);
+                if let Some(l) = series.labels.get(j) {
+                    let _ = write!(
+                        s,
+                        r#"<text class="point-label" x="{:.1}" y="{:.1}" font-size="9">{}</text>"#,
+                        x + 4.0,
+                        y - 4.0,
+                        esc(l)
+                    );
+                }
+            }
+            let ly = TOP + 14.0 * i as f64;
+            let _ = write!(
+                s,
+                r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/><text class="legend" x="{}" y="{}" font-size="11">{}</text></g>"#,
+                W - RIGHT + 12.0,
+                ly,
+                W - RIGHT + 26.0,
+                ly + 9.0,
+                esc(&series.name)
+            );
+        }
+        s.push_str("</svg>");
+        s
+    }
+
+    fn axes(&self, s: &mut String, xs: &Scale, ys: &Scale) {
+        let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
+        let _ = write!(
+            s,
+            r##"<g class="axes" stroke="#444"><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}"/><line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}"/></g>"##
+        );
+        let xt = self.x.ticks.clone().unwrap_or_else(|| xs.ticks());
+        for (v, label) in xt {
+            let x = xs.map(v);
+            if !(x0 - 0.5..=x1 + 0.5).contains(&x) {
+                continue;
+            }
+            let _ = write!(
+                s,
+                r##"<line x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{y1}" stroke="#eee"/><text x="{x:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"##,
+                y0 + 14.0,
+                esc(&label)
+            );
+        }
+        for (v, label) in self.y.ticks.clone().unwrap_or_else(|| ys.ticks()) {
+            let y = ys.map(v);
+            if !(y1 - 0.5..=y0 + 0.5).contains(&y) {
+                continue;
+            }
+            let _ = write!(
+                s,
+                r##"<line x1="{x0}" y1="{y:.1}" x2="{x1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
+                x0 - 4.0,
+                y + 3.0,
+                esc(&label)
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text class="axis-label x" x="{}" y="{}" text-anchor="middle" font-size="12">{}</text>"#,
+            (x0 + x1) / 2.0,
+            H - 12.0,
+            esc(&self.x.label)
+        );
+        let _ = write!(
+            s,
+            r#"<text class="axis-label y" transform="translate(16,{}) rotate(-90)" text-anchor="middle" font-size="12">{}</text>"#,
+            (y0 + y1) / 2.0,
+            esc(&self.y.label)
+        );
+    }
+}
+
+/// A heatmap: `cells[y][x]`, colored from low (light) to high (dark); values printed in cells.
+#[derive(Debug, Clone)]
+pub struct Heatmap {
+    pub id: String,
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_values: Vec<String>,
+    pub y_values: Vec<String>,
+    pub cells: Vec<Vec<Option<f64>>>,
+    /// True when higher values are better (throughput): then high is green; else high is red.
+    pub higher_is_better: bool,
+}
+
+impl Heatmap {
+    pub fn render(&self) -> String {
+        let (nx, ny) = (self.x_values.len().max(1), self.y_values.len().max(1));
+        let (cw, ch) = ((W - LEFT - 40.0) / nx as f64, (H - TOP - BOTTOM) / ny as f64);
+        let vals: Vec<f64> = self.cells.iter().flatten().flatten().copied().filter(|v| v.is_finite()).collect();
+        let lo = vals.iter().copied().fold(f64::MAX, f64::min);
+        let hi = vals.iter().copied().fold(f64::MIN, f64::max);
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            r#"<svg class="chart heatmap" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{}</title><text class="chart-title" x="{}" y="20" text-anchor="middle">{}</text>"#,
+            esc(&self.id),
+            esc(&self.title),
+            W / 2.0,
+            esc(&self.title)
+        );
+        for (yi, row) in self.cells.iter().enumerate() {
+            for (xi, cell) in row.iter().enumerate() {
+                let (x, y) = (LEFT + xi as f64 * cw, TOP + yi as f64 * ch);
+                let (fill, text) = match cell {
+                    Some(v) if v.is_finite() => {
+                        let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+                        let good = if self.higher_is_better { f } else { 1.0 - f };
+                        let (r, g) = ((255.0 * (1.0 - good)) as u8, (200.0 * good + 55.0) as u8);
+                        (format!("rgb({r},{g},90)"), fmt_num(*v))
+                    }
+                    _ => ("#ddd".to_string(), "–".to_string()),
+                };
+                let _ = write!(
+                    s,
+                    r#"<rect class="cell" x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="{fill}" stroke="white"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
+                    x + cw / 2.0,
+                    y + ch / 2.0 + 4.0,
+                    esc(&text)
+                );
+            }
+        }
+        for (xi, v) in self.x_values.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
+                LEFT + (xi as f64 + 0.5) * cw,
+                H - BOTTOM + 14.0,
+                esc(v)
+            );
+        }
+        for (yi, v) in self.y_values.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"#,
+                LEFT - 4.0,
+                TOP + (yi as f64 + 0.5) * ch + 3.0,
+                esc(v)
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text class="axis-label x" x="{}" y="{}" text-anchor="middle" font-size="12">{}</text>"#,
+            W / 2.0,
+            H - 12.0,
+            esc(&self.x_label)
+        );
+        let _ = write!(
+            s,
+            r#"<text class="axis-label y" transform="translate(16,{}) rotate(-90)" text-anchor="middle" font-size="12">{}</text></svg>"#,
+            H / 2.0,
+            esc(&self.y_label)
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_scale_maps_decades_evenly() {
+        let s = Scale::new([3.0, 700.0].into_iter(), true, 0.0, 300.0);
+        assert_eq!((s.lo, s.hi), (1.0, 1000.0));
+        assert!((s.map(10.0) - 100.0).abs() < 1e-9 && (s.map(100.0) - 200.0).abs() < 1e-9);
+        assert_eq!(s.ticks().iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["1", "10", "100", "1k"]);
+    }
+
+    #[test]
+    fn chart_has_id_class_labels_and_escapes() {
+        let c = Chart {
+            id: "tput-vs-latency-batch.size".into(),
+            title: "a < b".into(),
+            x: Axis::linear("throughput (records/s)"),
+            y: Axis::log("response time (ms)"),
+            series: vec![Series {
+                name: "p99".into(),
+                points: vec![(1.0, 2.0), (3.0, 40.0)],
+                labels: vec!["16k".into()],
+                line: true,
+            }],
+        };
+        let svg = c.render();
+        assert!(svg.starts_with(r#"<svg class="chart" id="tput-vs-latency-batch.size""#));
+        assert!(svg.contains("throughput (records/s)") && svg.contains("response time (ms)"));
+        assert!(svg.contains("a &lt; b") && svg.contains("<polyline") && svg.contains(">16k<"));
+        assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
+    fn heatmap_cells() {
+        let h = Heatmap {
+            id: "heatmap".into(),
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_values: vec!["a".into(), "b".into()],
+            y_values: vec!["c".into()],
+            cells: vec![vec![Some(1.0), None]],
+            higher_is_better: true,
+        };
+        let svg = h.render();
+        assert_eq!(svg.matches(r#"class="cell""#).count(), 2);
+        assert!(svg.contains("#ddd"));
+    }
+}

@@ -1,0 +1,111 @@
+//! `summary.md` (one row per point, repeats folded) and `results.csv` (one line per point and repeat).
+
+use std::fmt::Write;
+
+use super::Row;
+use crate::workbench::result::RunResult;
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or(String::new(), |v| format!("{v:.digits$}"))
+}
+
+/// Markdown summary.
+pub fn summary(run: &RunResult, rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# kprod run: {}\n", run.name);
+    let _ = writeln!(
+        s,
+        "kprod {} · commit {} · {} ({} CPUs, {}/{}) · {} points\n",
+        run.kprod_version,
+        run.git_commit.as_deref().unwrap_or("unknown"),
+        run.machine.hostname,
+        run.machine.cpus,
+        run.machine.os,
+        run.machine.arch,
+        run.points.len()
+    );
+    s.push_str("| point | repeats | records/s | MB/s | noise RSD % | p50 ms | p99 ms | p99.9 ms | max ms | errors |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {:.2} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            r.name,
+            r.repeats,
+            r.rate.mean,
+            r.mb_per_s,
+            r.rate.rsd * 100.0,
+            r.response_time_us_p50 as f64 / 1e3,
+            r.response_time_us_p99 as f64 / 1e3,
+            r.response_time_us_p99_9 as f64 / 1e3,
+            r.response_time_us_max as f64 / 1e3,
+            r.errors
+        );
+    }
+    s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms.\n");
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// CSV, one line per point result.
+pub fn csv(run: &RunResult) -> String {
+    let mut s = String::from(
+        "name,repeat,dims,duration_s,records_sent,records_acked,records_failed,rate_records_per_s,rate_mb_per_s,\
+         response_time_us_p50,response_time_us_p90,response_time_us_p99,response_time_us_p99_9,response_time_us_max,\
+         response_time_us_mean,service_time_us_p50,service_time_us_p99,schedule_lag_us_p99,queue_time_us_avg,\
+         request_latency_us_p99,batch_bytes_avg,records_per_request_avg,compression_ratio_avg,cpu_time_ns_per_record\n",
+    );
+    for p in &run.points {
+        let dims: Vec<String> = p.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            s,
+            "{},{},{},{:.3},{},{},{},{:.1},{:.3},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{}",
+            csv_field(&p.name),
+            p.repeat,
+            csv_field(&dims.join(";")),
+            p.duration_s,
+            p.records_sent,
+            p.records_acked,
+            p.records_failed,
+            p.rate_records_per_s,
+            p.rate_mb_per_s,
+            p.response_time_us_p50,
+            p.response_time_us_p90,
+            p.response_time_us_p99,
+            p.response_time_us_p99_9,
+            p.response_time_us_max,
+            p.response_time_us_mean,
+            p.service_time_us_p50,
+            p.service_time_us_p99,
+            p.schedule_lag_us_p99,
+            opt(p.queue_time_us_avg, 1),
+            p.request_latency_us_p99.map_or(String::new(), |v| v.to_string()),
+            opt(p.batch_bytes_avg, 1),
+            opt(p.records_per_request_avg, 2),
+            opt(p.compression_ratio_avg, 3),
+            opt(p.cpu_time_ns_per_record, 1),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_counts_columns() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        let run = crate::workbench::report::tests::grid_run();
+        let out = csv(&run);
+        let header_cols = out.lines().next().unwrap().split(',').count();
+        for line in out.lines().skip(1) {
+            assert_eq!(line.split(',').count(), header_cols, "{line}");
+        }
+        assert!(out.contains("batch.size=16384-linger.ms=0,1,batch.size=16384;linger.ms=0,"));
+    }
+}

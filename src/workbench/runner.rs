@@ -1,0 +1,507 @@
+//! The runner: drives one workload point against a [`LoadTarget`] and measures it.
+//!
+//! Each task owns a [`Generator`] and a [`Schedule`]. In open loop it waits for each record's *intended* send time
+//! and, when the target is behind, sends at once without moving the schedule: the delay is counted in the response
+//! time (intended → ack), so coordinated omission shows up instead of hiding. In closed loop (no rate) the intended
+//! time is the send time. Outstanding records per task are bounded (`max_outstanding_per_task`).
+//!
+//! Accounting: every record handed to [`LoadTarget::send`] is counted as sent, then exactly once as acked or
+//! failed (a send error, an ack error, or still outstanding when the drain times out).
+//!
+//! Once a second a collector drains the task recorders into an interval (interval logs, time series, progress
+//! line) and, after the warm-up, into the totals. Everything uses `tokio::time::Instant`, so tests run on paused
+//! time, deterministically and instantly.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::generator::{GenRecord, Generator, GeneratorError, Schedule, SharedData};
+use super::histograms::{IntervalLogs, Metric, Recorder};
+use super::result::{Counts, Machine, PointResult, TimePoint, unix_ms};
+use super::workload::{StopAfter, WorkloadPoint};
+
+/// Why a record failed; `kind` groups errors in results (`"NOT_LEADER_OR_FOLLOWER"`, `"timeout"`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct TargetError {
+    pub kind: String,
+    pub message: String,
+}
+
+/// What the runner sends to: the producer, or a fake in tests.
+///
+/// `send` resolves when the record is accepted (the producer's `send(record).await`, which may wait on
+/// `buffer.memory`); the returned `Ack` resolves when the record is acknowledged (the producer's
+/// `DeliveryFuture`). Service time runs from the `send` call to the ack.
+pub trait LoadTarget: Send + Sync + 'static {
+    type Ack: Future<Output = Result<(), TargetError>> + Send + 'static;
+
+    fn send(&self, record: GenRecord<'_>) -> impl Future<Output = Result<Self::Ack, TargetError>> + Send;
+
+    /// Hands over what producer hooks measured since the last call (queue time, request latency, batch sizes,
+    /// compression sums). Called once a second by the collector; the default has no hooks.
+    fn collect_hooks(&self, _into: &mut Recorder) {}
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Progress {
+    /// A live line on a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    Plain,
+    Off,
+}
+
+/// Runner settings that are not part of the workload.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub progress: Progress,
+    /// How long to wait for outstanding acks after sending stops.
+    pub drain_timeout: Duration,
+    pub interval: Duration,
+    pub git_commit: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            progress: Progress::Auto,
+            drain_timeout: Duration::from_secs(30),
+            interval: Duration::from_secs(1),
+            git_commit: None,
+        }
+    }
+}
+
+/// Errors that stop a point before it runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("point {point}: {source}")]
+    Generator { point: String, source: GeneratorError },
+}
+
+/// A measured point: its result and its interval logs.
+#[derive(Debug)]
+pub struct PointRun {
+    pub result: PointResult,
+    pub intervals: IntervalLogs,
+}
+
+impl PointRun {
+    /// Writes the interval logs to `run_dir/intervals/<point>-r<repeat>/<metric>.hlog`.
+    pub fn save_intervals(&self, run_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let safe: String = self
+            .result
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=') { c } else { '_' })
+            .collect();
+        let dir = run_dir.join("intervals").join(format!("{safe}-r{}", self.result.repeat));
+        self.intervals.write_to(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// Everything a task and its in-flight acks update, under one lock so each ack is counted exactly once.
+#[derive(Debug, Default)]
+struct TaskState {
+    rec: Recorder,
+    /// Records due during the warm-up: interval logs and time series only, never the totals.
+    warm_rec: Recorder,
+    sent: u64,
+    acked: u64,
+    failed: u64,
+    bytes_acked: u64,
+    errors: BTreeMap<String, u64>,
+    /// Set when the drain timed out: late acks are then ignored (already counted as failed).
+    closed: bool,
+}
+
+fn lock(s: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
+    // A panic while holding the lock leaves plain counters; keep measuring.
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn totals(states: &[Arc<Mutex<TaskState>>]) -> Counts {
+    let mut c = Counts::default();
+    for s in states {
+        let s = lock(s);
+        c.records_sent += s.sent;
+        c.records_acked += s.acked;
+        c.records_failed += s.failed;
+        c.bytes_acked += s.bytes_acked;
+        for (k, v) in &s.errors {
+            *c.errors.entry(k.clone()).or_default() += v;
+        }
+    }
+    c
+}
+
+fn diff(now: &Counts, then: &Counts) -> Counts {
+    let mut errors = now.errors.clone();
+    for (k, v) in &then.errors {
+        if let Some(e) = errors.get_mut(k) {
+            *e -= v;
+        }
+    }
+    errors.retain(|_, v| *v > 0);
+    Counts {
+        records_sent: now.records_sent - then.records_sent,
+        records_acked: now.records_acked - then.records_acked,
+        records_failed: now.records_failed - then.records_failed,
+        bytes_acked: now.bytes_acked - then.bytes_acked,
+        errors,
+    }
+}
+
+/// Process CPU time (user + system) from /proc, in nanoseconds; `None` off Linux.
+fn cpu_time_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15 (clock ticks of 10 ms).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000_000)
+}
+
+struct TaskPlan {
+    index: u32,
+    warmup_end: Instant,
+    quota: Option<u64>,
+    deadline: Option<Instant>,
+    schedule: Schedule,
+    max_outstanding: u32,
+}
+
+async fn run_task<T: LoadTarget>(
+    target: Arc<T>,
+    mut records: Generator,
+    plan: TaskPlan,
+    start: Instant,
+    state: Arc<Mutex<TaskState>>,
+    drain_timeout: Duration,
+) {
+    let TaskPlan { quota, deadline, mut schedule, max_outstanding, warmup_end, .. } = plan;
+    let permits = Arc::new(Semaphore::new(max_outstanding as usize));
+    let mut sent = 0u64;
+    loop {
+        if quota.is_some_and(|q| sent >= q) {
+            break;
+        }
+        let scheduled = schedule.next_intended().map(|offset| start + offset);
+        if let (Some(i), Some(d)) = (scheduled, deadline)
+            && i >= d
+        {
+            break;
+        }
+        if let Some(i) = scheduled {
+            tokio::time::sleep_until(i).await;
+        }
+        // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target).
+        let give_up = deadline.map_or(Instant::now() + drain_timeout, |d| d.min(Instant::now() + drain_timeout));
+        let permit = match tokio::time::timeout_at(give_up, permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => break,
+        };
+        // Closed loop: the record is due when there is room for it, so waiting for a permit is not lag.
+        let intended = scheduled.unwrap_or_else(Instant::now);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        // Records due during the warm-up are counted but kept out of the histograms, even if acked after it.
+        let measured = intended >= warmup_end;
+        let record = records.next_record();
+        let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
+        let t_send = Instant::now();
+        let outcome = target.send(record).await;
+        sent += 1;
+        let mut s = lock(&state);
+        s.sent += 1;
+        let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+        rec.record_duration(Metric::ScheduleLag, t_send - intended);
+        match outcome {
+            Err(e) => {
+                s.failed += 1;
+                *s.errors.entry(e.kind).or_default() += 1;
+            }
+            Ok(ack) => {
+                drop(s);
+                let state = state.clone();
+                // One spawned task per in-flight record: simple and exact timing per ack. A per-task slab of
+                // ack futures would avoid the allocation; the producer's per-batch completion makes that moot.
+                tokio::spawn(async move {
+                    let outcome = ack.await;
+                    let t_ack = Instant::now();
+                    let mut s = lock(&state);
+                    if !s.closed {
+                        match outcome {
+                            Ok(()) => {
+                                s.acked += 1;
+                                s.bytes_acked += bytes;
+                                let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+                                rec.record_duration(Metric::ResponseTime, t_ack - intended);
+                                rec.record_duration(Metric::ServiceTime, t_ack - t_send);
+                            }
+                            Err(e) => {
+                                s.failed += 1;
+                                *s.errors.entry(e.kind).or_default() += 1;
+                            }
+                        }
+                    }
+                    drop(s);
+                    drop(permit);
+                });
+            }
+        }
+    }
+    // Drain: every permit back means every ack arrived.
+    let all = permits.acquire_many(max_outstanding);
+    if tokio::time::timeout(drain_timeout, all).await.is_err() {
+        let mut s = lock(&state);
+        let outstanding = s.sent - s.acked - s.failed;
+        s.failed += outstanding;
+        *s.errors.entry("drain_timeout".into()).or_default() += outstanding;
+        s.closed = true;
+    }
+}
+
+/// Runs one point to completion and summarizes it.
+pub async fn run_point<T: LoadTarget>(
+    target: Arc<T>,
+    point: &WorkloadPoint,
+    opts: &RunOptions,
+) -> Result<PointRun, RunError> {
+    let w = &point.workload;
+    let gen_err = |source| RunError::Generator { point: point.name.clone(), source };
+    let shared = SharedData::new(w).map_err(gen_err)?;
+    let tasks = w.tasks();
+    let start_wall = SystemTime::now();
+    let start = Instant::now();
+    let warmup_end = start + w.warmup;
+    let deadline = match w.stop {
+        StopAfter::Duration(d) => Some(warmup_end + d),
+        StopAfter::Records(_) => None,
+    };
+    let rate_per_task = w.rate_records_per_s.map(|r| r / tasks as f64);
+    let mut states = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let quota = match w.stop {
+            StopAfter::Records(n) => Some(n / tasks as u64 + u64::from((i as u64) < n % tasks as u64)),
+            StopAfter::Duration(_) => None,
+        };
+        // Stagger constant schedules so tasks interleave rather than fire together.
+        let offset = w.rate_records_per_s.map_or(Duration::ZERO, |r| Duration::from_secs_f64(i as f64 / r));
+        let seed = w.seed ^ (0xA5A5_0000 + i as u64);
+        let plan = TaskPlan {
+            index: i,
+            warmup_end,
+            quota,
+            deadline,
+            schedule: Schedule::new(rate_per_task, w.arrival, seed, offset),
+            max_outstanding: w.max_outstanding_per_task,
+        };
+        debug_assert_eq!(plan.index, i);
+        let records = Generator::new(w, i, shared.clone()).map_err(gen_err)?;
+        let state = Arc::new(Mutex::new(TaskState::default()));
+        states.push(state.clone());
+        handles.push(tokio::spawn(run_task(target.clone(), records, plan, start, state, opts.drain_timeout)));
+    }
+
+    // One waiter for all tasks, so the collector notices the end at once rather than at its next tick.
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        for h in handles {
+            // A panicking task loses its own records only; the accounting of the others stands.
+            let _ = h.await;
+        }
+        let _ = done_tx.send(());
+    });
+
+    let mut c = Collector::new(point, opts, start_wall, start, w.warmup);
+    let mut warm = w.warmup.is_zero();
+    let mut baseline = Counts::default();
+    let mut cpu_start = cpu_time_ns();
+    let mut measured_start = start;
+    let mut next_tick = start + opts.interval;
+    loop {
+        let wake = if warm { next_tick } else { next_tick.min(warmup_end) };
+        tokio::select! {
+            _ = &mut done_rx => break,
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        let now = Instant::now();
+        if !warm && now >= warmup_end {
+            // End of warm-up: what was recorded so far goes to the interval log only, never to the totals.
+            c.tick(&states, &*target, now, false);
+            baseline = totals(&states);
+            cpu_start = cpu_time_ns();
+            measured_start = now;
+            next_tick = now + opts.interval;
+            warm = true;
+            continue;
+        }
+        c.tick(&states, &*target, now, warm);
+        next_tick += opts.interval;
+    }
+    let end = Instant::now();
+    c.tick(&states, &*target, end, warm);
+    c.finish();
+    let counts = diff(&totals(&states), &baseline);
+    let measured = end.saturating_duration_since(measured_start);
+    let mut result = PointResult::summarize(&c.total, &counts, measured);
+    result.cpu_time_ns_per_record = match (cpu_start, cpu_time_ns()) {
+        (Some(a), Some(b)) if counts.records_acked > 0 => Some((b - a) as f64 / counts.records_acked as f64),
+        _ => None,
+    };
+    result.name = point.name.clone();
+    result.dims = point.dims.clone();
+    result.repeat = point.repeat;
+    result.config = Some(w.clone());
+    result.seed = w.seed;
+    result.git_commit = opts.git_commit.clone();
+    result.machine = Machine::current();
+    result.start_time_unix_ms = unix_ms(start_wall);
+    result.time_series = std::mem::take(&mut c.series);
+    result.warnings = w.warnings.clone();
+    if !warm {
+        result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
+    }
+    Ok(PointRun { result, intervals: c.logs })
+}
+
+/// The once-a-second side of a run: intervals, totals, time series, progress.
+struct Collector {
+    logs: IntervalLogs,
+    total: Recorder,
+    interval: Recorder,
+    warm: Recorder,
+    series: Vec<TimePoint>,
+    start: Instant,
+    last: Instant,
+    last_counts: Counts,
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    planned: Duration,
+    name: String,
+    /// Intervals shorter than this are not plotted.
+    tick_min: Duration,
+}
+
+impl Collector {
+    fn new(point: &WorkloadPoint, opts: &RunOptions, start_wall: SystemTime, start: Instant, warmup: Duration) -> Self {
+        let w = &point.workload;
+        let planned = match w.stop {
+            StopAfter::Duration(d) => warmup + d,
+            StopAfter::Records(_) => Duration::ZERO,
+        };
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (opts.progress == Progress::Auto && terminal).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_message(format!("{}: starting", point.name));
+            b
+        });
+        Collector {
+            logs: IntervalLogs::new(start_wall),
+            total: Recorder::new(),
+            interval: Recorder::new(),
+            warm: Recorder::new(),
+            series: Vec::new(),
+            start,
+            last: start,
+            last_counts: Counts::default(),
+            bar,
+            plain: opts.progress == Progress::Plain || (opts.progress == Progress::Auto && !terminal),
+            planned,
+            name: point.name.clone(),
+            tick_min: opts.interval / 4,
+        }
+    }
+
+    fn tick<T: LoadTarget>(&mut self, states: &[Arc<Mutex<TaskState>>], target: &T, now: Instant, measured: bool) {
+        for s in states {
+            let mut s = lock(s);
+            s.rec.drain_into(&mut self.interval);
+            s.warm_rec.drain_into(&mut self.warm);
+        }
+        target.collect_hooks(&mut self.interval);
+        if !measured {
+            // Everything seen so far is warm-up, whenever the record was due.
+            self.warm.add(&self.interval);
+            self.interval.reset();
+        }
+        let span = now.saturating_duration_since(self.last);
+        let counts = totals(states);
+        let delta = diff(&counts, &self.last_counts);
+        let secs = span.as_secs_f64().max(1e-9);
+        let mut shown = self.interval.clone();
+        shown.add(&self.warm);
+        let rt = shown.get(Metric::ResponseTime);
+        let point = TimePoint {
+            t_s: now.saturating_duration_since(self.start).as_secs_f64(),
+            records_per_s: delta.records_acked as f64 / secs,
+            mb_per_s: delta.bytes_acked as f64 / secs / 1e6,
+            response_time_us_p99: rt.value_at_quantile(0.99),
+            errors: delta.records_failed,
+            warmup: !measured,
+        };
+        if !span.is_zero() {
+            let from = self.last.saturating_duration_since(self.start);
+            self.logs.append(&self.interval, from, span, None);
+            self.logs.append(&self.warm, from, span, Some("warmup"));
+        }
+        // A short tail (the drain after the last full second) would show a distorted rate: log it, do not plot it.
+        if span >= self.tick_min {
+            self.progress(&point, rt.value_at_quantile(0.5), rt.max(), now);
+            self.series.push(point);
+        }
+        if measured {
+            self.total.add(&self.interval);
+        }
+        self.interval.reset();
+        self.warm.reset();
+        self.last = now;
+        self.last_counts = counts;
+    }
+
+    fn progress(&self, p: &TimePoint, p50_us: u64, max_us: u64, now: Instant) {
+        let left = self.planned.saturating_sub(now.saturating_duration_since(self.start));
+        let line = format!(
+            "{}{} {:>6.1}s  {:>10.0} rec/s  {:>8.2} MB/s  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  errors {}  left {}s",
+            self.name,
+            if p.warmup { " (warm-up)" } else { "" },
+            p.t_s,
+            p.records_per_s,
+            p.mb_per_s,
+            p50_us as f64 / 1e3,
+            p.response_time_us_p99 as f64 / 1e3,
+            max_us as f64 / 1e3,
+            p.errors,
+            left.as_secs()
+        );
+        if let Some(b) = &self.bar {
+            b.set_message(line);
+            b.tick();
+        } else if self.plain {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -1,0 +1,200 @@
+//! Runner tests against fake targets, on paused tokio time (deterministic, instant).
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::*;
+use crate::workbench::workload::{
+    Arrival, HeaderSpec, KeySpec, PayloadSpec, ResolvedWorkload, SizeDist, TargetSpec, TopicSpec,
+};
+
+type BoxAck = Pin<Box<dyn Future<Output = Result<(), TargetError>> + Send>>;
+
+/// Acks after `delay` (or `slow_delay` before `slow_until`); fails some sends and some acks on purpose.
+struct FakeTarget {
+    start: Instant,
+    delay: Duration,
+    slow_delay: Duration,
+    slow_until: Duration,
+    fail_send_every: u64,
+    fail_ack_every: u64,
+    never_ack: bool,
+    calls: AtomicU64,
+}
+
+impl FakeTarget {
+    fn new(delay: Duration) -> FakeTarget {
+        FakeTarget {
+            start: Instant::now(),
+            delay,
+            slow_delay: delay,
+            slow_until: Duration::ZERO,
+            fail_send_every: 0,
+            fail_ack_every: 0,
+            never_ack: false,
+            calls: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LoadTarget for FakeTarget {
+    type Ack = BoxAck;
+
+    async fn send(&self, record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
+        assert!(!record.value.is_empty());
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.fail_send_every > 0 && n.is_multiple_of(self.fail_send_every) {
+            return Err(TargetError { kind: "buffer_full".into(), message: "no room".into() });
+        }
+        let delay = if self.start.elapsed() < self.slow_until { self.slow_delay } else { self.delay };
+        let fail = self.fail_ack_every > 0 && n.is_multiple_of(self.fail_ack_every);
+        let never = self.never_ack;
+        Ok(Box::pin(async move {
+            if never {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(delay).await;
+            if fail { Err(TargetError { kind: "NOT_LEADER".into(), message: "moved".into() }) } else { Ok(()) }
+        }))
+    }
+}
+
+fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstanding: u32) -> WorkloadPoint {
+    let workload = ResolvedWorkload {
+        name: "t".into(),
+        label: None,
+        topics: vec![TopicSpec { name: "t".into(), partitions: 1 }],
+        record_size: SizeDist::Fixed(100),
+        payload: PayloadSpec::Random,
+        keys: KeySpec::None,
+        headers: HeaderSpec::default(),
+        stop,
+        warmup,
+        rate_records_per_s: rate,
+        arrival: Arrival::Constant,
+        producers: 1,
+        tasks_per_producer: 1,
+        max_outstanding_per_task: max_outstanding,
+        seed: 1,
+        producer_props: BTreeMap::new(),
+        target: TargetSpec::default(),
+        warnings: vec![],
+    };
+    WorkloadPoint { name: "p".into(), dims: vec![], repeat: 0, workload }
+}
+
+fn opts() -> RunOptions {
+    RunOptions { progress: Progress::Off, drain_timeout: Duration::from_secs(5), ..RunOptions::default() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_target_at_fixed_rate_measures_service_time_only() {
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(2)));
+    let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(3)), Duration::ZERO, 1000);
+    let r = run_point(target, &p, &opts()).await.unwrap().result;
+    assert_eq!(r.records_sent, 3000);
+    assert_eq!(r.records_acked, 3000);
+    assert_eq!(r.records_failed, 0);
+    assert!((r.rate_records_per_s - 1000.0).abs() < 5.0, "{}", r.rate_records_per_s);
+    assert!((r.rate_mb_per_s - 0.1).abs() < 0.001);
+    // Every ack takes 2 ms, the schedule is kept: response = service = 2 ms, no lag.
+    assert!((1990..=2010).contains(&r.response_time_us_p50), "{}", r.response_time_us_p50);
+    assert!(r.response_time_us_max <= 2010);
+    assert_eq!(r.schedule_lag_us_max, 0);
+    assert_eq!(r.time_series.len(), 3, "{:?}", r.time_series);
+    assert!(r.histograms.contains_key("response_time_us"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_target_shows_coordinated_omission_in_response_time() {
+    // Capacity: one outstanding record, 5 ms each = 200 records/s, asked for 1000 records/s.
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(5)));
+    let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(2)), Duration::ZERO, 1);
+    let r = run_point(target, &p, &opts()).await.unwrap().result;
+    assert!((r.rate_records_per_s - 200.0).abs() < 5.0, "{}", r.rate_records_per_s);
+    // The service time stays 5 ms ...
+    assert!((4990..=5010).contains(&r.service_time_us_p99), "{}", r.service_time_us_p99);
+    // ... but records wait for their turn: after 2 s the 400th record was due at 0.4 s, so it waited ~1.6 s.
+    assert!(r.schedule_lag_us_max > 1_500_000, "{}", r.schedule_lag_us_max);
+    assert!(r.response_time_us_p99 > 1_500_000, "{}", r.response_time_us_p99);
+    assert!(r.response_time_us_p50 > 500_000, "{}", r.response_time_us_p50);
+    assert_eq!(r.records_sent, r.records_acked + r.records_failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_record_is_acked_or_counted_as_an_error() {
+    let mut t = FakeTarget::new(Duration::from_millis(1));
+    t.fail_send_every = 11;
+    t.fail_ack_every = 7;
+    let mut p = workload(Some(10_000.0), StopAfter::Records(1000), Duration::ZERO, 100);
+    p.workload.tasks_per_producer = 3;
+    let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
+    assert_eq!(r.records_sent, 1000);
+    assert_eq!(r.records_acked + r.records_failed, 1000);
+    // Calls 1..=1000: multiples of 11 fail at send (90); multiples of 7 not of 11 fail at ack (142 - 12 = 130).
+    assert_eq!(r.errors.get("buffer_full"), Some(&90));
+    assert_eq!(r.errors.get("NOT_LEADER"), Some(&130));
+    assert_eq!(r.records_failed, 220);
+    let hist = r.histogram(Metric::ResponseTime).unwrap().unwrap();
+    assert_eq!(hist.len(), r.records_acked, "one response time per acked record");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unacknowledged_records_fail_at_drain_timeout() {
+    let mut t = FakeTarget::new(Duration::from_millis(1));
+    t.never_ack = true;
+    let p = workload(None, StopAfter::Records(50), Duration::ZERO, 10);
+    let mut o = opts();
+    o.drain_timeout = Duration::from_secs(1);
+    let r = run_point(Arc::new(t), &p, &o).await.unwrap().result;
+    // Closed loop, 10 outstanding at most: 10 sent, then the task waits for permits that never come.
+    assert_eq!(r.records_acked, 0);
+    assert_eq!(r.records_sent, r.records_failed);
+    assert_eq!(r.errors.get("drain_timeout"), Some(&r.records_sent));
+}
+
+#[tokio::test(start_paused = true)]
+async fn warmup_is_discarded() {
+    let mut t = FakeTarget::new(Duration::from_millis(2));
+    t.slow_delay = Duration::from_millis(50);
+    t.slow_until = Duration::from_secs(1);
+    let p = workload(Some(500.0), StopAfter::Duration(Duration::from_secs(2)), Duration::from_secs(1), 1000);
+    let run = run_point(Arc::new(t), &p, &opts()).await.unwrap();
+    let r = &run.result;
+    // Records sent in the slow first second acked during warm-up; none of their 50 ms shows.
+    assert!(r.response_time_us_max < 50_000, "{}", r.response_time_us_max);
+    assert!((r.rate_records_per_s - 500.0).abs() < 30.0, "{}", r.rate_records_per_s);
+    // Throughput counts acks inside the window: 2 s × 500/s, plus the ~25 records due in the last 50 ms of the
+    // warm-up whose (slow) acks land after it.
+    assert!((1015..=1030).contains(&r.records_acked), "{}", r.records_acked);
+    assert!(r.time_series.first().is_some_and(|t| t.warmup));
+    assert!(r.time_series.last().is_some_and(|t| !t.warmup));
+    // The interval log still has the warm-up interval, tagged.
+    let log = String::from_utf8_lossy(run.intervals.log(Metric::ResponseTime)).into_owned();
+    assert!(log.contains("Tag=warmup"), "{log}");
+    let dir = std::env::temp_dir().join(format!("kprod-runner-{}", std::process::id()));
+    let written = run.save_intervals(&dir).unwrap();
+    assert!(written.ends_with("intervals/p-r0") && written.join("response_time_us.hlog").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_loop_is_bounded_by_outstanding_records() {
+    let t = FakeTarget::new(Duration::from_millis(10));
+    let p = workload(None, StopAfter::Duration(Duration::from_secs(1)), Duration::ZERO, 4);
+    let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
+    // 4 outstanding × 100 round trips per second.
+    assert!((r.rate_records_per_s - 400.0).abs() < 20.0, "{}", r.rate_records_per_s);
+    assert_eq!(r.schedule_lag_us_max, 0, "closed loop: intended = send time");
+    assert_eq!(r.response_time_us_p50, r.service_time_us_p50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_ending_in_its_warmup_says_so() {
+    let t = FakeTarget::new(Duration::from_millis(1));
+    let p = workload(Some(1000.0), StopAfter::Records(10), Duration::from_secs(5), 100);
+    let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
+    assert_eq!(r.records_acked, 10, "counted from the start when the warm-up never ended");
+    assert!(r.warnings.iter().any(|w| w.contains("warm-up")), "{:?}", r.warnings);
+}

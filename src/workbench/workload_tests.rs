@@ -1,0 +1,163 @@
+//! Tests for workload loading, resolution and overrides.
+
+use super::*;
+
+fn parse(yaml: &str) -> Result<Workload, WorkloadError> {
+    Workload::parse(yaml, Path::new("dir/test.yaml"))
+}
+
+fn one(yaml: &str) -> ResolvedWorkload {
+    let mut p = parse(yaml).unwrap().expand().unwrap();
+    assert_eq!(p.len(), 1);
+    p.remove(0).workload
+}
+
+#[test]
+fn unknown_field_names_field_file_and_line() {
+    let e = parse("name: x\nrate: 5\nrecrods: 100\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(&e, WorkloadError::UnknownField { field, .. } if field == "recrods"), "{e:?}");
+    assert!(msg.contains("dir/test.yaml") && msg.contains("`recrods`") && msg.contains("line 3"), "{msg}");
+    assert!(msg.contains("did you mean `records`"), "{msg}");
+    // Unknown fields nested inside a kprod field are refused too.
+    let e = parse("headers: {count: 1, key_size: 2, value_size: 3, colour: red}\n").unwrap_err();
+    assert!(e.to_string().contains("colour") && e.to_string().contains("test.yaml"), "{e}");
+}
+
+#[test]
+fn bad_yaml_gives_file_line_and_column() {
+    let e = parse("name: x\nrate: [1, 2\nseed: 3\n").unwrap_err();
+    match &e {
+        WorkloadError::Syntax { file, line, column, .. } => {
+            assert_eq!(file, Path::new("dir/test.yaml"));
+            assert!(*line >= 2 && *column >= 1, "{e}");
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    assert!(e.to_string().starts_with("dir/test.yaml:"), "{e}");
+}
+
+#[test]
+fn omb_fields_map_onto_kprod() {
+    let w = one("name: omb\ntopics: 2\npartitionsPerTopic: 16\nmessageSize: 1024\nuseRandomizedPayloads: true\n\
+         randomBytesRatio: 0.25\nrandomizedPayloadPoolSize: 1000\nkeyDistributor: KEY_ROUND_ROBIN\n\
+         producersPerTopic: 3\nproducerRate: 50000\ntestDurationMinutes: 2\nsubscriptionsPerTopic: 1\n\
+         consumerPerSubscription: 1\nconsumerBacklogSizeGB: 0\n");
+    assert_eq!(w.topics.len(), 2);
+    assert_eq!(w.topics[1], TopicSpec { name: "kprod-bench-1".into(), partitions: 16 });
+    assert_eq!(w.record_size, SizeDist::Fixed(1024));
+    assert_eq!(w.payload, PayloadSpec::Compressibility(0.75));
+    assert_eq!(w.keys, KeySpec::RoundRobin(10_000));
+    assert_eq!(w.producers, 6);
+    assert_eq!(w.rate_records_per_s, Some(50_000.0));
+    assert_eq!(w.stop, StopAfter::Duration(Duration::from_secs(120)));
+    assert_eq!(w.warmup, Duration::from_secs(60), "OMB's default warm-up");
+    let joined = w.warnings.join("\n");
+    for f in ["subscriptionsPerTopic", "consumerPerSubscription", "consumerBacklogSizeGB", "randomizedPayloadPoolSize"]
+    {
+        assert!(joined.contains(f), "{f} missing from {joined}");
+    }
+    // producerRate 0 = as fast as possible (closed loop).
+    assert_eq!(one("producerRate: 0\n").rate_records_per_s, None);
+}
+
+#[test]
+fn kprod_fields_resolve() {
+    let w = one("record_size: {lognormal: {mu: 5.0, sigma: 0.5}}\npayload: {compressibility: 0.5}\n\
+         keys: {zipf: {n: 1000, s: 1.1}}\nheaders: {count: 2, key_size: 4, value_size: 8}\nrecords: 5000\n\
+         rate: 1000\narrival: poisson\nproducers: 2\ntasks_per_producer: 3\nseed: 9\n\
+         producer: {batch.size: 65536, compression.type: lz4, enable.idempotence: true}\n\
+         target: {embedded: {brokers: 3, mode: retain}}\n");
+    assert_eq!(w.record_size, SizeDist::Lognormal { mu: 5.0, sigma: 0.5 });
+    assert_eq!(w.keys, KeySpec::Zipf { n: 1000, s: 1.1 });
+    assert_eq!(w.stop, StopAfter::Records(5000));
+    assert_eq!(w.arrival, Arrival::Poisson);
+    assert_eq!(w.tasks(), 6);
+    assert_eq!(w.producer_props["batch.size"], "65536");
+    assert_eq!(w.producer_props["enable.idempotence"], "true");
+    match &w.target {
+        TargetSpec::Embedded(e) => assert_eq!((e.brokers, e.mode), (3, SinkMode::Retain)),
+        t => panic!("{t:?}"),
+    }
+    assert_eq!(one("target: {bootstrap: 'a:9092,b:9092'}\n").target, TargetSpec::Bootstrap("a:9092,b:9092".into()));
+}
+
+#[test]
+fn conflicting_and_invalid_values_are_refused() {
+    for (yaml, needle) in [
+        ("messageSize: 10\nrecord_size: {fixed: 10}\n", "messageSize"),
+        ("rate: 5\nproducerRate: 5\n", "producerRate"),
+        ("records: 5\nduration_s: 5\n", "records"),
+        ("record_size: {uniform: {min: 9, max: 1}}\n", "record_size"),
+        ("keys: {uniform: 0}\n", "keys"),
+        ("producers: 5000\n", "producers"),
+        ("payload: {compressibility: 1.5}\n", "compressibility"),
+        ("producer: {batch.size: {a: 1}}\n", "batch.size"),
+    ] {
+        let e = parse(yaml).unwrap_err().to_string();
+        assert!(e.contains(needle) && e.contains("test.yaml"), "{yaml:?} -> {e}");
+    }
+}
+
+#[test]
+fn overrides_set_fields_and_dotted_producer_properties() {
+    let mut w = parse("rate: 100\nproducer: {linger.ms: 5}\ntarget: {bootstrap: 'x:1'}\n").unwrap();
+    w.apply_overrides(&["rate=2000", "batch.size=65536", "producer.acks=all", "target.bootstrap=y:2"]).unwrap();
+    let r = &w.expand().unwrap()[0].workload;
+    assert_eq!(r.rate_records_per_s, Some(2000.0));
+    assert_eq!(r.producer_props["batch.size"], "65536");
+    assert_eq!(r.producer_props["acks"], "all");
+    assert_eq!(r.producer_props["linger.ms"], "5");
+    assert_eq!(r.target, TargetSpec::Bootstrap("y:2".into()));
+    // A list value turns the run into a sweep.
+    w.apply_overrides(&["linger.ms=[0, 20]"]).unwrap();
+    let names: Vec<String> = w.expand().unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["linger.ms=0", "linger.ms=20"]);
+    let e = w.apply_overrides(&["nonsense"]).unwrap_err();
+    assert!(e.to_string().contains("nonsense"), "{e}");
+    let e = w.apply_overrides(&["duration_s=-3"]).unwrap_err();
+    assert!(e.to_string().contains("duration_s"), "{e}");
+}
+
+#[test]
+fn sweep_lists_expand_and_unnamed_point_takes_workload_name() {
+    let w = parse("name: grid\nproducer: {batch.size: [16384, 65536], linger.ms: [0, 5]}\n").unwrap();
+    let p = w.expand().unwrap();
+    assert_eq!(p.len(), 4);
+    assert_eq!(p[3].dims, [("batch.size".to_string(), "65536".to_string()), ("linger.ms".into(), "5".into())]);
+    assert_eq!(p[3].workload.producer_props["linger.ms"], "5");
+    assert_eq!(parse("name: solo\n").unwrap().expand().unwrap()[0].name, "solo");
+    let e = parse("producer: {a: [1, 2]}\nsweep: {zip: {b: [1], c: [1, 2]}}\n").unwrap_err().to_string();
+    assert!(e.contains("b=1") && e.contains("c=2") && e.contains("test.yaml"), "{e}");
+}
+
+#[test]
+fn every_shipped_workload_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("sweeps")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 14, "expected the shipped workloads, found {files:?}");
+    for f in files {
+        let w = Workload::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        let points = w.expand().unwrap();
+        assert!(!points.is_empty(), "{}", f.display());
+        let is_omb = f.file_name().unwrap().to_string_lossy().starts_with("omb-");
+        for p in &points {
+            if !is_omb {
+                assert!(p.workload.warnings.is_empty(), "{}: {:?}", f.display(), p.workload.warnings);
+            }
+        }
+        if f.file_name().unwrap() == "quickstart.yaml" {
+            let r = &points[0].workload;
+            let StopAfter::Duration(d) = r.stop else { panic!("quickstart must be time-bound") };
+            assert!(d + r.warmup < Duration::from_secs(60));
+        }
+    }
+}
