@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod partitioner;
 pub mod record;
+pub(crate) mod send_cache;
 pub(crate) mod sender;
 pub mod serializer;
 
