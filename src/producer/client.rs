@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -776,8 +776,5 @@ fn sender_finished(sh: &Shared) -> bool {
     sh.sender_task.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|t| t.is_finished())
 }
 
-/// Wall-clock milliseconds since the epoch (record create time).
-#[inline]
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+/// Wall-clock milliseconds since the epoch (record create time), from the millisecond ticker in `clock`.
+pub use crate::producer::clock::now_ms;

@@ -5,6 +5,7 @@
 
 pub mod accumulator;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod error;
