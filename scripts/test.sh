@@ -61,5 +61,6 @@ real_cluster() {
 }
 step "real Kafka broker: codecs, acks, idempotence, placement, headers" real_broker
 step "real Kafka 3-node cluster: broker restart mid-run" real_cluster
+step "workbench end to end: ci-tiny sweep, report checked in headless Chromium" scripts/report-e2e.sh
 
 finish
