@@ -1,6 +1,7 @@
 //! The `kprod` command: a Kafka producer workbench.
 //!
-//! Subcommands: `broker` (the in-process mock cluster, standalone).
+//! Subcommands: `run`, `report`, `compare` (the workbench), `broker` (the in-process mock cluster, standalone).
+//! Exit codes: 0 success, 1 a failed check (`run`: records unaccounted for; `compare`: a regression), 2 an error.
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +16,12 @@ struct Cli {
 enum Command {
     /// Run the mock Kafka cluster standalone until Ctrl-C (any Kafka client can produce to it).
     Broker(kprod::broker::cli::BrokerArgs),
+    /// Run a workload (or a sweep) and write reports/<timestamp>-<name>/.
+    Run(kprod::workbench::cli::RunArgs),
+    /// Rebuild index.html, summary.md and results.csv of a run folder from its result.json.
+    Report(kprod::workbench::cli::ReportArgs),
+    /// Compare two runs point by point; exit code 1 on a regression.
+    Compare(kprod::workbench::cli::CompareArgs),
 }
 
 fn main() {
@@ -30,13 +37,20 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result: Result<(), String> = rt.block_on(async {
+    let result: Result<i32, String> = rt.block_on(async {
         match cli.command {
-            Command::Broker(args) => kprod::broker::cli::run_cli(args).await,
+            Command::Broker(args) => kprod::broker::cli::run_cli(args).await.map(|()| 0),
+            Command::Run(args) => kprod::workbench::cli::run_cli(args).await,
+            Command::Report(args) => kprod::workbench::cli::report_cli(args),
+            Command::Compare(args) => kprod::workbench::cli::compare_cli(args),
         }
     });
-    if let Err(e) = result {
-        eprintln!("kprod: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("kprod: {e}");
+            std::process::exit(2);
+        }
     }
 }

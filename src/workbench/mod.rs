@@ -7,13 +7,20 @@
 //! ```
 //!
 //! Nothing here needs a network: the runner drives any [`runner::LoadTarget`], which the producer (or a test
-//! fake) implements.
+//! fake) implements. [`producer_target`] is that implementation over the real producer (with the hooks that feed the
+//! histograms); [`run_cmd`] runs a whole workload file (embedded mock cluster or a real one, every sweep point, the
+//! run folder, the accounting check, [`profile`] for flame graphs); [`cli`] holds `kprod run`, `kprod report` and
+//! `kprod compare`.
 
+pub mod cli;
 pub mod compare;
 pub mod generator;
 pub mod histograms;
+pub mod producer_target;
+pub mod profile;
 pub mod report;
 pub mod result;
+pub mod run_cmd;
 pub mod runner;
 pub mod sweep;
 pub mod workload;

@@ -123,6 +123,15 @@ pub struct PointResult {
     /// Metric name (`response_time_us`) → base64 of the V2 + deflate histogram.
     pub histograms: BTreeMap<String, String>,
     pub warnings: Vec<String>,
+    /// The producer's effective configuration (every key, Java names, secrets hidden), from `to_properties()`.
+    #[serde(default)]
+    pub producer_config: BTreeMap<String, String>,
+    /// The producer's Java-named metrics at the end of the point (`record-send-rate`, `batch-size-avg`, ...).
+    #[serde(default)]
+    pub producer_metrics: BTreeMap<String, f64>,
+    /// Whole-point record accounting (warm-up included): every record sent has exactly one outcome.
+    #[serde(default)]
+    pub accounting: Option<super::producer_target::Accounting>,
 }
 
 /// Counts gathered by the runner besides the histograms.

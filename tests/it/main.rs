@@ -8,3 +8,4 @@ mod producer;
 mod rdkafka_interop;
 mod real_broker;
 mod real_cluster;
+mod workbench_run;

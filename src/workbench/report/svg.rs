@@ -156,25 +156,52 @@ fn trim(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Characters of 11 px legend text that fit in the right margin.
+const LEGEND_RIGHT_CHARS: usize = 21;
+/// Characters per column when the legend sits below the plot (two columns).
+const LEGEND_BELOW_CHARS: usize = 52;
+const LEGEND_ROW: f64 = 16.0;
+
+/// Shortens `s` to `max` characters by cutting its middle, where sweep point names differ least.
+fn elide(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let chars: Vec<char> = s.chars().collect();
+    chars[..head].iter().chain(['…'].iter()).chain(chars[n - tail..].iter()).collect()
+}
+
 impl Chart {
+    /// True when the legend goes below the plot: long names (sweep points) or more than fit beside it.
+    fn legend_below(&self) -> bool {
+        self.series.iter().any(|s| s.name.chars().count() > LEGEND_RIGHT_CHARS)
+            || self.series.len() as f64 * 14.0 > H - TOP - BOTTOM
+    }
+
     /// Renders the chart as an `<svg class="chart" id=...>` element.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let xs = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.x.log, LEFT, W - RIGHT);
+        let below = self.legend_below();
+        let right = if below { W - 30.0 } else { W - RIGHT };
+        let height = if below { H + 8.0 + LEGEND_ROW * self.series.len().div_ceil(2) as f64 } else { H };
+        let xs = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.x.log, LEFT, right);
         let ys = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.y.log, H - BOTTOM, TOP);
         let _ = write!(
             s,
-            r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{}</title>"#,
+            r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img"><title>{}</title>"#,
             esc(&self.id),
             esc(&self.title)
         );
         let _ = write!(
             s,
             r#"<text class="chart-title" x="{}" y="20" text-anchor="middle">{}</text>"#,
-            (LEFT + W - RIGHT) / 2.0,
+            (LEFT + right) / 2.0,
             esc(&self.title)
         );
-        self.axes(&mut s, &xs, &ys);
+        self.axes(&mut s, &xs, &ys, right);
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             let pts: Vec<(f64, f64)> = series
@@ -206,23 +233,27 @@ impl Chart {
                     );
                 }
             }
-            let ly = TOP + 14.0 * i as f64;
+            let (lx, ly, chars) = if below {
+                let col = (i % 2) as f64 * (W - 40.0) / 2.0;
+                (20.0 + col, H + 4.0 + LEGEND_ROW * (i / 2) as f64, LEGEND_BELOW_CHARS)
+            } else {
+                (W - RIGHT + 12.0, TOP + 14.0 * i as f64, LEGEND_RIGHT_CHARS)
+            };
             let _ = write!(
                 s,
-                r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/><text class="legend" x="{}" y="{}" font-size="11">{}</text></g>"#,
-                W - RIGHT + 12.0,
-                ly,
-                W - RIGHT + 26.0,
+                r#"<rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/><text class="legend" x="{}" y="{}" font-size="11"><title>{}</title>{}</text></g>"#,
+                lx + 14.0,
                 ly + 9.0,
-                esc(&series.name)
+                esc(&series.name),
+                esc(&elide(&series.name, chars))
             );
         }
         s.push_str("</svg>");
         s
     }
 
-    fn axes(&self, s: &mut String, xs: &Scale, ys: &Scale) {
-        let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
+    fn axes(&self, s: &mut String, xs: &Scale, ys: &Scale, right: f64) {
+        let (x0, x1, y0, y1) = (LEFT, right, H - BOTTOM, TOP);
         let _ = write!(
             s,
             r##"<g class="axes" stroke="#444"><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}"/><line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}"/></g>"##
@@ -269,7 +300,22 @@ impl Chart {
     }
 }
 
-/// A heatmap: `cells[y][x]`, colored from low (light) to high (dark); values printed in cells.
+/// Relative spread (best vs worst) at which a heatmap shows its full colors; smaller spreads are paler, so a
+/// 0.5 % difference (noise) is not painted as red against green.
+pub const HEATMAP_FULL_SPREAD: f64 = 0.2;
+
+/// Light red (bad) → pale yellow (middle) → light green (good), for black text on top.
+fn diverging(good: f64) -> String {
+    const BAD: [f64; 3] = [229.0, 115.0, 115.0];
+    const MID: [f64; 3] = [250.0, 240.0, 190.0];
+    const GOOD: [f64; 3] = [129.0, 199.0, 132.0];
+    let g = good.clamp(0.0, 1.0);
+    let (a, b, t) = if g < 0.5 { (BAD, MID, g * 2.0) } else { (MID, GOOD, g * 2.0 - 1.0) };
+    let c: Vec<u8> = (0..3).map(|i| (a[i] + (b[i] - a[i]) * t).round() as u8).collect();
+    format!("rgb({},{},{})", c[0], c[1], c[2])
+}
+
+/// A heatmap: `cells[y][x]`, colored from worst (red) to best (green); values printed in cells.
 #[derive(Debug, Clone)]
 pub struct Heatmap {
     pub id: String,
@@ -290,6 +336,8 @@ impl Heatmap {
         let vals: Vec<f64> = self.cells.iter().flatten().flatten().copied().filter(|v| v.is_finite()).collect();
         let lo = vals.iter().copied().fold(f64::MAX, f64::min);
         let hi = vals.iter().copied().fold(f64::MIN, f64::max);
+        let top = hi.abs().max(lo.abs());
+        let strength = if top > 0.0 { ((hi - lo) / top / HEATMAP_FULL_SPREAD).min(1.0) } else { 0.0 };
         let mut s = String::new();
         let _ = write!(
             s,
@@ -306,8 +354,7 @@ impl Heatmap {
                     Some(v) if v.is_finite() => {
                         let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
                         let good = if self.higher_is_better { f } else { 1.0 - f };
-                        let (r, g) = ((255.0 * (1.0 - good)) as u8, (200.0 * good + 55.0) as u8);
-                        (format!("rgb({r},{g},90)"), fmt_num(*v))
+                        (diverging(0.5 + (good - 0.5) * strength), fmt_num(*v))
                     }
                     _ => ("#ddd".to_string(), "–".to_string()),
                 };
@@ -403,5 +450,49 @@ mod tests {
         let svg = h.render();
         assert_eq!(svg.matches(r#"class="cell""#).count(), 2);
         assert!(svg.contains("#ddd"));
+    }
+
+    #[test]
+    fn heatmap_colors_follow_the_spread_not_just_the_order() {
+        let h = |a: f64, b: f64| Heatmap {
+            id: "h".into(),
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_values: vec!["a".into(), "b".into()],
+            y_values: vec!["c".into()],
+            cells: vec![vec![Some(a), Some(b)]],
+            higher_is_better: true,
+        };
+        // 0.4 % apart: both cells stay near the neutral middle color.
+        let calm = h(4960.0, 4980.0).render();
+        assert!(calm.contains("rgb(250,237,188)") && calm.contains("rgb(248,239,189)"), "{calm}");
+        // 50 % apart: full red and full green.
+        let loud = h(1000.0, 2000.0).render();
+        assert!(loud.contains("rgb(229,115,115)") && loud.contains("rgb(129,199,132)"), "{loud}");
+        assert_eq!(diverging(0.5), "rgb(250,240,190)");
+    }
+
+    #[test]
+    fn long_legends_go_below_and_are_elided_in_the_middle() {
+        let series = |name: &str| Series { name: name.into(), points: vec![(1.0, 1.0)], labels: vec![], line: true };
+        let mut c = Chart {
+            id: "c".into(),
+            title: "t".into(),
+            x: Axis::linear("x"),
+            y: Axis::linear("y"),
+            series: vec![series("p50"), series("p99")],
+        };
+        assert!(c.render().contains(&format!(r#"height="{H}""#)), "short names: legend at the right");
+        let long = "batch.size=16384-linger.ms=0-compression.type=zstd-acks=all";
+        c.series = vec![series(long), series("b"), series("c")];
+        let svg = c.render();
+        assert!(svg.contains(&format!(r#"height="{}""#, H + 8.0 + 2.0 * LEGEND_ROW)), "{svg}");
+        assert!(svg.contains(&format!("<title>{long}</title>")), "full name kept as a tooltip");
+        let shown = elide(long, LEGEND_BELOW_CHARS);
+        assert_eq!(shown.chars().count(), LEGEND_BELOW_CHARS);
+        assert!(shown.starts_with("batch.size=16384") && shown.ends_with("acks=all") && shown.contains('…'));
+        assert!(svg.contains(&shown));
+        assert_eq!(elide("short", 10), "short");
     }
 }

@@ -1,0 +1,186 @@
+// report-check.mjs — opens a kprod run's index.html in headless Chromium through the DevTools protocol (over
+// --remote-debugging-pipe: no npm packages, no network port) and checks it:
+//   * no uncaught exception, no console error, no browser log error (failed loads, blocked requests);
+//   * every chart the run's result.json calls for is an <svg class="chart"> with its id, drawn at a non-zero size
+//     and holding marks (points, lines or cells);
+//   * one <tr class="point"> per point name, in the table;
+//   * nothing wider than the viewport's page (no horizontal overflow of the body).
+// Saves a full-page screenshot. Usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]
+// Exits 1 with one line per failure.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [runDir, shotPath, chromium = "chromium"] = process.argv.slice(2);
+if (!runDir || !shotPath) {
+  console.error("usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]");
+  process.exit(2);
+}
+const TIMEOUT_MS = 60_000;
+
+// What the page must hold, from result.json (the same rules as src/workbench/report/html.rs).
+const run = JSON.parse(readFileSync(join(runDir, "result.json"), "utf8"));
+const slug = (s) => s.replace(/[^A-Za-z0-9._-]/g, "_");
+const names = [...new Set(run.points.map((p) => p.name))];
+const dims = [];
+for (const p of run.points) for (const [k] of p.dims) if (!dims.includes(k)) dims.push(k);
+const charts = dims.length === 0 ? ["tput-vs-latency"] : dims.map((d) => `tput-vs-latency-${slug(d)}`);
+charts.push("spectrum", "rate-over-time", "p99-over-time");
+if (dims.length >= 2) {
+  charts.push(`heatmap-throughput-${slug(dims[0])}-${slug(dims[1])}`, `heatmap-p99-${slug(dims[0])}-${slug(dims[1])}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "kprod-chromium-"));
+const browser = spawn(
+  chromium,
+  [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    `--user-data-dir=${profile}`,
+    "--remote-debugging-pipe",
+    "about:blank",
+  ],
+  { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] },
+);
+let browserLog = "";
+browser.stderr.on("data", (d) => (browserLog += d));
+
+// The protocol over the pipe: JSON messages separated by NUL bytes; we write to fd 3, Chromium to fd 4.
+let nextId = 1;
+const pending = new Map();
+const listeners = [];
+let buffered = Buffer.alloc(0);
+browser.stdio[4].on("data", (chunk) => {
+  buffered = Buffer.concat([buffered, chunk]);
+  let end;
+  while ((end = buffered.indexOf(0)) >= 0) {
+    const msg = JSON.parse(buffered.subarray(0, end).toString("utf8"));
+    buffered = buffered.subarray(end + 1);
+    if (msg.id && pending.has(msg.id)) {
+      const { ok, fail, method } = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.error) fail(new Error(`${method}: ${msg.error.message}`));
+      else ok(msg.result);
+    } else if (msg.method) {
+      for (const l of listeners) l(msg);
+    }
+  }
+});
+function send(method, params = {}, sessionId) {
+  const id = nextId++;
+  const msg = { id, method, params };
+  if (sessionId) msg.sessionId = sessionId;
+  browser.stdio[3].write(JSON.stringify(msg) + "\0");
+  return new Promise((ok, fail) => pending.set(id, { ok, fail, method }));
+}
+function waitFor(method, sessionId) {
+  return new Promise((ok) => {
+    const l = (msg) => {
+      if (msg.method === method && msg.sessionId === sessionId) {
+        listeners.splice(listeners.indexOf(l), 1);
+        ok(msg.params);
+      }
+    };
+    listeners.push(l);
+  });
+}
+
+const failures = [];
+const timer = setTimeout(() => {
+  console.error(`report-check: FAILED: no answer from ${chromium} within ${TIMEOUT_MS / 1000} s`);
+  console.error(browserLog.split("\n").slice(-20).join("\n"));
+  browser.kill("SIGKILL");
+  process.exit(1);
+}, TIMEOUT_MS);
+browser.on("error", (e) => {
+  console.error(`report-check: FAILED: cannot start ${chromium}: ${e.message}`);
+  process.exit(1);
+});
+
+try {
+  const { targetId } = await send("Target.createTarget", { url: "about:blank" });
+  const { sessionId } = await send("Target.attachToTarget", { targetId, flatten: true });
+  listeners.push((msg) => {
+    if (msg.sessionId !== sessionId) return;
+    const p = msg.params;
+    if (msg.method === "Runtime.exceptionThrown") {
+      failures.push(`uncaught exception: ${p.exceptionDetails.exception?.description ?? p.exceptionDetails.text}`);
+    } else if (msg.method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
+      failures.push(`console.${p.type}: ${p.args.map((a) => a.value ?? a.description).join(" ")}`);
+    } else if (msg.method === "Log.entryAdded" && p.entry.level === "error") {
+      failures.push(`browser error (${p.entry.source}): ${p.entry.text} ${p.entry.url ?? ""}`.trim());
+    }
+  });
+  await send("Runtime.enable", {}, sessionId);
+  await send("Log.enable", {}, sessionId);
+  await send("Page.enable", {}, sessionId);
+  await send("Emulation.setDeviceMetricsOverride", { width: 1400, height: 900, deviceScaleFactor: 1, mobile: false }, sessionId);
+  const loaded = waitFor("Page.loadEventFired", sessionId);
+  const url = pathToFileURL(resolve(runDir, "index.html")).href;
+  const nav = await send("Page.navigate", { url }, sessionId);
+  if (nav.errorText) failures.push(`cannot open ${url}: ${nav.errorText}`);
+  await loaded;
+
+  const probe = `(() => {
+    const charts = ${JSON.stringify(charts)}.map((id) => {
+      const el = document.getElementById(id);
+      if (!el) return { id, found: false };
+      const r = el.getBoundingClientRect();
+      return { id, found: true, tag: el.tagName.toLowerCase(), cls: el.getAttribute("class") || "",
+               width: r.width, height: r.height, marks: el.querySelectorAll("circle,path,polyline,rect,line").length };
+    });
+    const rows = [...document.querySelectorAll("tr.point")].map((tr) => tr.dataset.name);
+    return { charts, rows, title: document.title, scrollWidth: document.documentElement.scrollWidth,
+             clientWidth: document.documentElement.clientWidth, svgs: document.querySelectorAll("svg").length };
+  })()`;
+  const { result } = await send("Runtime.evaluate", { expression: probe, returnByValue: true }, sessionId);
+  const dom = result.value;
+  for (const c of dom.charts) {
+    if (!c.found) failures.push(`chart #${c.id} is missing`);
+    else if (c.tag !== "svg" || !c.cls.split(/\s+/).includes("chart")) failures.push(`#${c.id} is a <${c.tag} class="${c.cls}">, not <svg class="chart">`);
+    else if (!(c.width > 50 && c.height > 50)) failures.push(`chart #${c.id} is drawn at ${c.width}×${c.height} px`);
+    else if (c.marks < 3) failures.push(`chart #${c.id} holds only ${c.marks} marks`);
+  }
+  const missing = names.filter((n) => !dom.rows.includes(n));
+  if (dom.rows.length !== names.length || missing.length) {
+    failures.push(`table has ${dom.rows.length} tr.point rows, expected ${names.length}${missing.length ? `; missing: ${missing.join(", ")}` : ""}`);
+  }
+  if (dom.scrollWidth > dom.clientWidth + 1) failures.push(`the page overflows horizontally: ${dom.scrollWidth} px wide in a ${dom.clientWidth} px window`);
+
+  const { cssContentSize } = await send("Page.getLayoutMetrics", {}, sessionId);
+  const height = Math.min(Math.ceil(cssContentSize.height), 16000);
+  const shot = await send(
+    "Page.captureScreenshot",
+    { format: "png", captureBeyondViewport: true, clip: { x: 0, y: 0, width: 1400, height, scale: 1 } },
+    sessionId,
+  );
+  writeFileSync(shotPath, Buffer.from(shot.data, "base64"));
+  console.log(`report-check: ${dom.svgs} svg, charts ${charts.join(", ")}; ${dom.rows.length} point rows; screenshot ${shotPath} (1400×${height})`);
+  await send("Browser.close").catch(() => {});
+  await new Promise((ok) => {
+    if (browser.exitCode !== null) return ok();
+    browser.once("exit", ok);
+    setTimeout(ok, 5000);
+  });
+} catch (e) {
+  failures.push(`protocol: ${e.message}`);
+  browser.kill("SIGKILL");
+} finally {
+  clearTimeout(timer);
+  rmSync(profile, { recursive: true, force: true });
+}
+if (failures.length) {
+  for (const f of failures) console.error(`report-check: FAILED: ${f}`);
+  process.exit(1);
+}
+console.log("report-check: ok (no console errors)");
+process.exit(0);

@@ -1,0 +1,242 @@
+//! `kprod run`, `kprod report` and `kprod compare`: options and what they print.
+//!
+//! `kprod run` prints the plan (points, estimated duration, warnings), a header per point with the points left and
+//! the ETA, the runner's live line, then a summary table with units and the accounting check. Exit codes: 0 when
+//! every record sent was acknowledged or counted as failed (failures are results, not errors), 1 when a record is
+//! unaccounted for; `kprod compare` exits 1 on a significant regression. Errors (bad file, bad option) are `Err`.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::compare;
+use super::report;
+use super::result::RunResult;
+use super::run_cmd::{self, RunOutcome, RunSettings};
+use super::runner::Progress;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A live line on a terminal, plain lines otherwise.
+    Auto,
+    /// One line per second.
+    Plain,
+    Off,
+}
+
+/// Options of `kprod run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Workload file (kprod or OpenMessaging Benchmark YAML); lists in it make a sweep.
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: PathBuf,
+    /// Produce to this cluster (host:port,...) instead of the embedded mock broker.
+    #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+    /// Override a workload field or producer property; the value is YAML, so `linger.ms=[0,5]` makes a sweep.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Folder in which the run folder `<timestamp>-<name>/` is created.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// Run every point N times (overrides `sweep.repeat`).
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Write flamegraph.svg of the measured phases (CPU samples of every thread) into the run folder.
+    #[arg(long)]
+    pub profile: bool,
+    /// Print the plan and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds a point waits for outstanding acks after sending stops; still outstanding then = failed.
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    pub drain_timeout_s: f64,
+}
+
+impl RunArgs {
+    pub fn settings(&self) -> Result<RunSettings, String> {
+        if !(self.drain_timeout_s.is_finite() && (0.0..=86_400.0).contains(&self.drain_timeout_s)) {
+            return Err(format!("--drain-timeout-s must be within 0..=86400, got {}", self.drain_timeout_s));
+        }
+        let mut s = RunSettings::new(&self.workload);
+        s.sets = self.set.clone();
+        s.bootstrap = self.bootstrap_server.clone();
+        s.out = self.out.clone();
+        s.repeat = self.repeat;
+        s.progress = match self.progress {
+            ProgressArg::Auto => Progress::Auto,
+            ProgressArg::Plain => Progress::Plain,
+            ProgressArg::Off => Progress::Off,
+        };
+        s.profile = self.profile;
+        s.drain_timeout = Duration::from_secs_f64(self.drain_timeout_s);
+        Ok(s)
+    }
+}
+
+/// `kprod run`: returns the process exit code.
+pub async fn run_cli(args: RunArgs) -> Result<i32, String> {
+    let settings = args.settings()?;
+    let plan = run_cmd::plan(&settings).map_err(|e| e.to_string())?;
+    print!("{}", plan.describe());
+    if args.dry_run {
+        return Ok(0);
+    }
+    let outcome = run_cmd::execute(&settings, &plan).await.map_err(|e| e.to_string())?;
+    print!("{}", summary(&outcome));
+    Ok(if outcome.unaccounted() > 0 { 1 } else { 0 })
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1e3
+}
+
+/// The end-of-run text: table with units, per-point details for a single point, accounting, where the files are.
+pub fn summary(outcome: &RunOutcome) -> String {
+    let run = &outcome.result;
+    let rows = report::aggregate(run);
+    let mut s = String::new();
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).clamp(5, 60);
+    let _ = writeln!(
+        s,
+        "\n{:<width$}  {:>12}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}",
+        "point", "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors"
+    );
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:>12.0}  {:>8.2}  {:>9.3}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8}{}",
+            r.name,
+            r.rate.mean,
+            r.mb_per_s,
+            ms(r.response_time_us_p50),
+            ms(r.response_time_us_p99),
+            ms(r.response_time_us_p99_9),
+            ms(r.response_time_us_max),
+            r.errors,
+            if r.repeats > 1 {
+                format!("  ({} repeats, RSD {:.1} %)", r.repeats, r.rate.rsd * 100.0)
+            } else {
+                String::new()
+            }
+        );
+    }
+    s.push_str("(latency = response time: intended send → ack, warm-up excluded)\n");
+    if let [p] = run.points.as_slice() {
+        details(&mut s, p);
+    }
+    let errors = run.points.iter().flat_map(|p| &p.errors).fold(
+        std::collections::BTreeMap::<&str, u64>::new(),
+        |mut m, (k, v)| {
+            *m.entry(k).or_default() += v;
+            m
+        },
+    );
+    if !errors.is_empty() {
+        let kinds: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "errors by kind (measured phase): {}", kinds.join(", "));
+    }
+    let a = outcome.accounting();
+    let unaccounted = outcome.unaccounted();
+    let _ = writeln!(
+        s,
+        "accounting (warm-up included): {} records sent = {} acked + {} failed + {} refused at send; {} unaccounted{}",
+        a.records_sent,
+        a.records_acked,
+        a.records_failed,
+        a.records_refused,
+        unaccounted,
+        if unaccounted == 0 { " — OK" } else { " — FAILED" }
+    );
+    for w in run.points.iter().flat_map(|p| &p.warnings).filter(|w| w.contains("without an outcome")) {
+        let _ = writeln!(s, "  {w}");
+    }
+    if let Some(n) = outcome.profile_samples {
+        let _ = writeln!(s, "flame graph: {} ({n} samples)", outcome.dir.join("flamegraph.svg").display());
+    }
+    let _ = writeln!(s, "report: {}", outcome.dir.join("index.html").display());
+    s
+}
+
+fn details(s: &mut String, p: &super::result::PointResult) {
+    let opt =
+        |v: Option<f64>, unit: &str, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}{unit}"));
+    let _ = writeln!(
+        s,
+        "service time (send → ack): p50 {:.3} ms, p99 {:.3} ms · schedule lag p99 {:.3} ms · {} records acked in {:.1} s",
+        ms(p.service_time_us_p50),
+        ms(p.service_time_us_p99),
+        ms(p.schedule_lag_us_p99),
+        p.records_acked,
+        p.duration_s
+    );
+    let _ = writeln!(
+        s,
+        "producer: queue time avg {} · request latency p50 {} p99 {} · batch {} avg, {} records avg · {} records/request · \
+         compression ratio {} · CPU {} per record",
+        opt(p.queue_time_us_avg.map(|v| v / 1e3), " ms", 3),
+        opt(p.request_latency_us_p50.map(|v| v as f64 / 1e3), " ms", 3),
+        opt(p.request_latency_us_p99.map(|v| v as f64 / 1e3), " ms", 3),
+        opt(p.batch_bytes_avg, " B", 0),
+        opt(p.batch_records_avg, "", 1),
+        opt(p.records_per_request_avg, "", 1),
+        opt(p.compression_ratio_avg, "", 2),
+        opt(p.cpu_time_ns_per_record.map(|v| v / 1e3), " µs", 2),
+    );
+}
+
+/// Options of `kprod report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// A run folder (holding result.json).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `kprod report DIR`: rebuilds index.html, summary.md and results.csv from result.json.
+pub fn report_cli(args: ReportArgs) -> Result<i32, String> {
+    report::regenerate(&args.dir).map_err(|e| e.to_string())?;
+    println!("report: {}", args.dir.join("index.html").display());
+    Ok(0)
+}
+
+/// Options of `kprod compare`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline: a run folder or its result.json.
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// The new run: a run folder or its result.json.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// Smallest change in % that counts (it must also exceed the noise measured from repeats).
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub threshold: f64,
+}
+
+/// `kprod compare BASE NEW`: prints a markdown table; exit code 1 on a significant regression.
+pub fn compare_cli(args: CompareArgs) -> Result<i32, String> {
+    if !(args.threshold.is_finite() && args.threshold >= 0.0) {
+        return Err(format!("--threshold must be a percentage >= 0, got {}", args.threshold));
+    }
+    let base = RunResult::load(&args.base).map_err(|e| e.to_string())?;
+    let new = RunResult::load(&args.new).map_err(|e| e.to_string())?;
+    let c = compare::compare(&base, &new, args.threshold);
+    if c.changes.is_empty() {
+        return Err(format!(
+            "no point of {} has a match (by name) in {}: nothing to compare",
+            args.new.display(),
+            args.base.display()
+        ));
+    }
+    print!("{}", c.to_markdown());
+    if c.has_regression() {
+        println!("\nregression: at least one metric is significantly worse");
+        Ok(1)
+    } else {
+        Ok(0)
+    }
+}

@@ -1,0 +1,346 @@
+//! [`ProducerTarget`]: the runner's [`LoadTarget`] over the real [`Producer`], plus the producer hooks that feed
+//! the workbench histograms (queue time, request latency, batch sizes, records per request, compression).
+//!
+//! The hot path per record is one `ProducerRecord` built without allocating (the topic is a cached `Arc<str>`, key
+//! and value are the generator's `Bytes`; a header `Vec` only when headers are configured), `Producer::send`, and
+//! two relaxed atomic increments for the accounting. Hooks are per batch and per request, never per record.
+//!
+//! Accounting is kept twice, independently of the runner: per record (every `send` call ends as refused, acked or
+//! failed, counted when its ack future resolves) and per batch (records in batches the producer acked or failed,
+//! counted by the hooks before the producer completes them). After the producer is closed both must balance.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use super::generator::GenRecord;
+use super::histograms::{Metric, Recorder};
+use super::runner::{LoadTarget, TargetError};
+use crate::producer::{
+    BatchEvent, DeliveryFuture, Header, Producer, ProducerError, ProducerHooks, ProducerRecord, RequestEvent,
+};
+
+/// The error kind a failed record is grouped under in results: the broker's error code name for broker errors
+/// (`NOT_LEADER_OR_FOLLOWER`), a snake_case name for client-side failures (`delivery_timeout`).
+pub fn error_kind(e: &ProducerError) -> String {
+    let s = match e {
+        ProducerError::Broker { code, .. } => code.name(),
+        // Java surfaces the last broker error when retries run out; so do we, to group with the broker errors.
+        ProducerError::RetriesExhausted { last, .. } => last.name(),
+        ProducerError::RecordTooLarge { .. } => "record_too_large",
+        ProducerError::BufferExhausted { .. } => "buffer_exhausted",
+        ProducerError::TopicNotFound { .. } => "topic_not_found",
+        ProducerError::InvalidPartition { .. } => "invalid_partition",
+        ProducerError::Serialization { .. } => "serialization",
+        ProducerError::DeliveryTimeout { .. } => "delivery_timeout",
+        ProducerError::Connection { .. } => "connection",
+        ProducerError::RequestTimeout { .. } => "request_timeout",
+        ProducerError::Closed => "closed",
+        ProducerError::Aborted { .. } => "aborted",
+        ProducerError::Timeout(_) => "timeout",
+        ProducerError::Fatal(_) => "fatal",
+        ProducerError::Protocol { .. } => "protocol",
+        ProducerError::Config(_) => "config",
+    };
+    s.to_string()
+}
+
+fn target_error(e: &ProducerError) -> TargetError {
+    TargetError { kind: error_kind(e), message: e.to_string() }
+}
+
+/// Record and batch counters of one target (whole point, warm-up included).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// `send` calls.
+    pub sent: AtomicU64,
+    /// `send` refused the record (never appended).
+    pub refused: AtomicU64,
+    /// Ack futures that resolved with success.
+    pub acked: AtomicU64,
+    /// Ack futures that resolved with an error.
+    pub failed: AtomicU64,
+    /// Records in batches acknowledged, as the producer hooks saw them.
+    pub batch_records_acked: AtomicU64,
+    /// Records in batches failed for good, as the producer hooks saw them.
+    pub batch_records_failed: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Accounting {
+    pub records_sent: u64,
+    pub records_refused: u64,
+    pub records_acked: u64,
+    pub records_failed: u64,
+    pub batch_records_acked: u64,
+    pub batch_records_failed: u64,
+}
+
+impl Accounting {
+    /// Records handed to `send` without an outcome (refused, acked or failed) yet.
+    pub fn records_unaccounted(&self) -> u64 {
+        self.records_sent.saturating_sub(self.records_refused + self.records_acked + self.records_failed)
+    }
+
+    /// Records the producer accepted whose batch has not completed (per the hooks).
+    pub fn batch_records_unaccounted(&self) -> u64 {
+        (self.records_sent - self.records_refused.min(self.records_sent))
+            .saturating_sub(self.batch_records_acked + self.batch_records_failed)
+    }
+
+    /// True when every record has exactly one outcome on both levels.
+    pub fn balanced(&self) -> bool {
+        self.records_refused + self.records_acked + self.records_failed == self.records_sent
+            && self.batch_records_acked + self.batch_records_failed + self.records_refused == self.records_sent
+    }
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Accounting {
+        let g = |a: &AtomicU64| a.load(Ordering::Acquire);
+        Accounting {
+            records_sent: g(&self.sent),
+            records_refused: g(&self.refused),
+            records_acked: g(&self.acked),
+            records_failed: g(&self.failed),
+            batch_records_acked: g(&self.batch_records_acked),
+            batch_records_failed: g(&self.batch_records_failed),
+        }
+    }
+}
+
+/// The producer hooks that record into a [`Recorder`] drained once a second by the runner.
+#[derive(Debug)]
+pub struct HookRecorder {
+    rec: Mutex<Recorder>,
+    counters: Arc<Counters>,
+}
+
+impl HookRecorder {
+    pub fn new(counters: Arc<Counters>) -> HookRecorder {
+        HookRecorder { rec: Mutex::new(Recorder::new()), counters }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
+        // A panic in a hook leaves plain histograms behind; keep measuring.
+        f(&mut self.rec.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Moves what the hooks recorded into `into`.
+    pub fn drain_into(&self, into: &mut Recorder) {
+        self.with(|r| r.drain_into(into));
+    }
+}
+
+impl ProducerHooks for HookRecorder {
+    fn on_batch_drained(&self, ev: &BatchEvent<'_>) {
+        // Retries drain a batch again; its size and first wait are counted once.
+        if ev.attempts > 0 {
+            return;
+        }
+        let queued = ev.drained.map(|d| d.saturating_duration_since(ev.created));
+        self.with(|r| {
+            if let Some(q) = queued {
+                r.record_duration(Metric::QueueTime, q);
+            }
+            r.record(Metric::BatchBytes, ev.wire_bytes as u64);
+            r.record(Metric::BatchRecords, ev.records.len() as u64);
+            r.record_compression(ev.uncompressed_bytes as u64, ev.wire_bytes as u64);
+        });
+    }
+
+    fn on_request_sent(&self, ev: &RequestEvent) {
+        self.with(|r| r.record(Metric::RecordsPerRequest, ev.records as u64));
+    }
+
+    fn on_request_completed(&self, ev: &RequestEvent) {
+        if let Some(done) = ev.completed {
+            self.with(|r| r.record_duration(Metric::RequestLatency, done.saturating_duration_since(ev.sent)));
+        }
+    }
+
+    fn on_batch_acked(&self, ev: &BatchEvent<'_>) {
+        self.counters.batch_records_acked.fetch_add(ev.records.len() as u64, Ordering::AcqRel);
+    }
+
+    fn on_batch_failed(&self, ev: &BatchEvent<'_>, _err: &ProducerError) {
+        self.counters.batch_records_failed.fetch_add(ev.records.len() as u64, Ordering::AcqRel);
+    }
+}
+
+/// The runner's target: sends generated records through a [`Producer`].
+pub struct ProducerTarget {
+    producer: Producer,
+    /// The workload's topics, so records reuse one `Arc<str>` instead of allocating a name each.
+    first_topic: Option<Arc<str>>,
+    topics: HashSet<Arc<str>>,
+    hooks: Arc<HookRecorder>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for ProducerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerTarget").field("topics", &self.topics.len()).field("counters", &self.counters).finish()
+    }
+}
+
+impl ProducerTarget {
+    /// A target over `producer`, which must have been built with [`ProducerTarget::hooks`]'s recorder for the
+    /// hook metrics and batch accounting to be filled. Use [`ProducerTarget::build`] to get both right.
+    pub fn new(producer: Producer, topics: &[String], hooks: Arc<HookRecorder>, counters: Arc<Counters>) -> Self {
+        let topics: HashSet<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();
+        let first_topic = if topics.len() == 1 { topics.iter().next().cloned() } else { None };
+        ProducerTarget { producer, first_topic, topics, hooks, counters }
+    }
+
+    /// Builds the producer with the recording hooks and wraps it.
+    pub fn build(config: crate::producer::ProducerConfig, topics: &[String]) -> Result<Self, ProducerError> {
+        let counters = Arc::new(Counters::default());
+        let hooks = Arc::new(HookRecorder::new(counters.clone()));
+        let producer = Producer::<Bytes, Bytes>::builder(config).hooks(hooks.clone()).build()?;
+        Ok(ProducerTarget::new(producer, topics, hooks, counters))
+    }
+
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    pub fn accounting(&self) -> Accounting {
+        self.counters.snapshot()
+    }
+
+    fn topic(&self, name: &str) -> Arc<str> {
+        if let Some(t) = &self.first_topic
+            && &**t == name
+        {
+            return t.clone();
+        }
+        match self.topics.get(name) {
+            Some(t) => t.clone(),
+            // Not a workload topic (cannot happen with the generator): correct, just slower.
+            None => Arc::from(name),
+        }
+    }
+
+    fn record(&self, r: GenRecord<'_>) -> ProducerRecord<Bytes, Bytes> {
+        let headers = if r.headers.is_empty() {
+            Vec::new()
+        } else {
+            r.headers.iter().map(|(k, v)| Header { key: k.clone(), value: Some(v.clone()) }).collect()
+        };
+        ProducerRecord {
+            topic: self.topic(r.topic),
+            partition: r.partition,
+            key: r.key,
+            value: Some(r.value),
+            headers,
+            timestamp_ms: None,
+            user_data: 0,
+        }
+    }
+}
+
+/// A record's acknowledgement: the producer's [`DeliveryFuture`], counted and mapped to the runner's error.
+pub struct ProducerAck {
+    delivery: DeliveryFuture,
+    counters: Arc<Counters>,
+}
+
+impl Future for ProducerAck {
+    type Output = Result<(), TargetError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.delivery).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(_)) => {
+                self.counters.acked.fetch_add(1, Ordering::AcqRel);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                self.counters.failed.fetch_add(1, Ordering::AcqRel);
+                Poll::Ready(Err(target_error(&e)))
+            }
+        }
+    }
+}
+
+impl LoadTarget for ProducerTarget {
+    type Ack = ProducerAck;
+
+    fn send(&self, record: GenRecord<'_>) -> impl Future<Output = Result<ProducerAck, TargetError>> + Send {
+        let record = self.record(record);
+        async move {
+            self.counters.sent.fetch_add(1, Ordering::AcqRel);
+            match self.producer.send(record).await {
+                Ok(delivery) => Ok(ProducerAck { delivery, counters: self.counters.clone() }),
+                Err(e) => {
+                    self.counters.refused.fetch_add(1, Ordering::AcqRel);
+                    Err(target_error(&e))
+                }
+            }
+        }
+    }
+
+    fn collect_hooks(&self, into: &mut Recorder) {
+        self.hooks.drain_into(into);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+
+    #[test]
+    fn error_kinds_name_broker_codes_and_client_failures() {
+        let broker = ProducerError::Broker {
+            topic_partition: "t-0".into(),
+            code: ErrorCode::NotLeaderOrFollower,
+            message: None,
+        };
+        assert_eq!(error_kind(&broker), "NOT_LEADER_OR_FOLLOWER");
+        let exhausted = ProducerError::RetriesExhausted {
+            topic_partition: "t-0".into(),
+            attempts: 3,
+            last: ErrorCode::RequestTimedOut,
+        };
+        assert_eq!(error_kind(&exhausted), "REQUEST_TIMED_OUT");
+        let timeout = ProducerError::DeliveryTimeout {
+            topic_partition: "t-0".into(),
+            records: 1,
+            elapsed_ms: 5,
+            delivery_timeout_ms: 1,
+        };
+        assert_eq!(error_kind(&timeout), "delivery_timeout");
+        let full = ProducerError::BufferExhausted { requested: 10, max_block_ms: 0 };
+        assert_eq!(target_error(&full).kind, "buffer_exhausted");
+        assert!(target_error(&full).message.contains("buffer.memory"));
+    }
+
+    #[test]
+    fn accounting_balances_only_when_every_record_has_one_outcome() {
+        let mut a = Accounting {
+            records_sent: 10,
+            records_refused: 1,
+            records_acked: 7,
+            records_failed: 2,
+            batch_records_acked: 7,
+            batch_records_failed: 2,
+        };
+        assert!(a.balanced());
+        assert_eq!((a.records_unaccounted(), a.batch_records_unaccounted()), (0, 0));
+        a.records_acked = 6;
+        assert!(!a.balanced());
+        assert_eq!(a.records_unaccounted(), 1);
+        a.records_acked = 7;
+        a.batch_records_acked = 5;
+        assert!(!a.balanced());
+        assert_eq!(a.batch_records_unaccounted(), 2);
+    }
+}

@@ -1,0 +1,99 @@
+//! CPU profiling of a run's measured phases into one `flamegraph.svg` (`kprod run --profile`).
+//!
+//! The sampling profiler (pprof, `SIGPROF` at [`FREQUENCY_HZ`]) runs only while a point is measured: it starts when
+//! the point's warm-up ends and stops when the point finishes (drain included), so set-up, warm-up and report
+//! writing stay out of the picture. The reports of all points are merged into one flame graph; every thread of the
+//! process is sampled, the embedded mock broker's included (its frames sit under `kprod::broker`).
+
+use std::path::{Path, PathBuf};
+
+/// Samples per second of CPU time. Prime, so it does not beat with periodic work (the 1 s collector, linger timers).
+pub const FREQUENCY_HZ: i32 = 997;
+
+/// Why profiling failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error("cannot start the CPU profiler: {0}")]
+    Start(String),
+    #[error("cannot build the profile report: {0}")]
+    Report(String),
+    #[error("{path}: cannot write the flame graph: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// Profile samples merged over the measured phases of a run.
+#[derive(Default)]
+pub struct RunProfile {
+    /// The first phase's report, with every later phase's samples and duration added.
+    merged: Option<pprof::Report>,
+}
+
+impl std::fmt::Debug for RunProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunProfile").field("samples", &self.samples()).finish()
+    }
+}
+
+/// A running profiler (one at a time per process).
+pub struct Sampling(pprof::ProfilerGuard<'static>);
+
+impl std::fmt::Debug for Sampling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sampling")
+    }
+}
+
+impl RunProfile {
+    pub fn new() -> RunProfile {
+        RunProfile::default()
+    }
+
+    /// Starts sampling every thread of the process.
+    pub fn start(&self) -> Result<Sampling, ProfileError> {
+        pprof::ProfilerGuardBuilder::default()
+            .frequency(FREQUENCY_HZ)
+            // Unwinding through these from a signal handler can deadlock or crash.
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .map(Sampling)
+            .map_err(|e| ProfileError::Start(e.to_string()))
+    }
+
+    /// Stops sampling and adds the samples to the run's profile.
+    pub fn stop(&mut self, sampling: Sampling) -> Result<(), ProfileError> {
+        let report = sampling.0.report().build().map_err(|e| ProfileError::Report(e.to_string()))?;
+        drop(sampling);
+        match &mut self.merged {
+            None => self.merged = Some(report),
+            Some(m) => {
+                m.timing.duration += report.timing.duration;
+                for (frames, count) in report.data {
+                    *m.data.entry(frames).or_insert(0) += count;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of samples collected.
+    pub fn samples(&self) -> u64 {
+        self.merged.as_ref().map_or(0, |m| m.data.values().map(|c| (*c).max(0) as u64).sum())
+    }
+
+    /// Writes the merged flame graph to `path`.
+    pub fn write_flamegraph(&self, path: &Path, title: &str) -> Result<(), ProfileError> {
+        let write_err = |reason: String| ProfileError::Write { path: path.to_path_buf(), reason };
+        let Some(report) = &self.merged else { return Err(write_err("no samples were taken".into())) };
+        let file = std::fs::File::create(path).map_err(|e| write_err(e.to_string()))?;
+        let mut options = pprof::flamegraph::Options::default();
+        options.title = format!(
+            "{title}: CPU of the measured phases ({:.1} s, {} samples at {FREQUENCY_HZ} Hz)",
+            report.timing.duration.as_secs_f64(),
+            self.samples()
+        );
+        report
+            .flamegraph_with_options(std::io::BufWriter::new(file), &mut options)
+            .map_err(|e| write_err(e.to_string()))
+    }
+}

@@ -1,0 +1,552 @@
+//! The engine of `kprod run`: a workload file from plan to run folder.
+//!
+//! [`plan`] loads the file, applies `--set` overrides, expands the sweep and checks every point up front (producer
+//! config, fault plan), so a typo in point 7 fails before point 1 runs. [`execute`] then runs each point on its own
+//! fresh target — an embedded [`MockCluster`] started per point (so injected faults hit every point alike) or the
+//! given bootstrap servers — with a fresh producer, and writes `reports/<timestamp>-<name>/`: `result.json`,
+//! the reports and the interval logs, rewritten after every point so an interrupted sweep keeps what it measured.
+//!
+//! Where records go, first match wins: `--bootstrap-server`, `target: {bootstrap: ...}`, the producer property
+//! `bootstrap.servers`, else the embedded cluster of `target: {embedded: ...}` (the default).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::producer_target::{Accounting, ProducerTarget};
+use super::profile::{ProfileError, RunProfile};
+use super::report::{self, ReportError};
+use super::result::{self, PointResult, ResultError, RunResult};
+use super::runner::{self, Progress, RunError, RunOptions};
+use super::workload::{
+    EmbeddedTarget, KeySpec, PayloadSpec, SinkMode, SizeDist, StopAfter, TargetSpec, Workload, WorkloadError,
+    WorkloadPoint,
+};
+use crate::broker::{BrokerError, FaultPlan, MockCluster, StorageMode, TopicError};
+use crate::producer::ProducerConfig;
+use crate::producer::ProducerError;
+use crate::producer::config::ConfigError;
+
+/// Bytes an embedded cluster in `retain` mode may keep before refusing produce with POLICY_VIOLATION.
+pub const RETAIN_BYTES_MAX: u64 = 1 << 30;
+
+/// How long to wait, after the producer closed, for the runner's last ack futures to report their outcome.
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Everything `kprod run` needs besides the workload file's content.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub workload: PathBuf,
+    /// `--set key=value` overrides, in order.
+    pub sets: Vec<String>,
+    /// `--bootstrap-server`: run against this cluster instead of the embedded one.
+    pub bootstrap: Option<String>,
+    /// The run folder is created inside.
+    pub out: PathBuf,
+    /// Overrides `sweep.repeat`.
+    pub repeat: Option<u32>,
+    pub progress: Progress,
+    /// Write `flamegraph.svg` of the measured phases.
+    pub profile: bool,
+    /// How long a point waits for outstanding acks after sending stops.
+    pub drain_timeout: Duration,
+    /// How long closing a point's producer may take.
+    pub close_timeout: Duration,
+}
+
+impl RunSettings {
+    pub fn new(workload: impl Into<PathBuf>) -> RunSettings {
+        RunSettings {
+            workload: workload.into(),
+            sets: Vec::new(),
+            bootstrap: None,
+            out: PathBuf::from("reports"),
+            repeat: None,
+            progress: Progress::Auto,
+            profile: false,
+            drain_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a run could not be planned or carried out. Each names the point, file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunCmdError {
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("the workload expands to no points")]
+    Empty,
+    #[error("point {point}: producer config: {source}")]
+    ProducerConfig { point: String, source: ConfigError },
+    #[error("point {point}: target.embedded.faults: {message}")]
+    Faults { point: String, message: String },
+    #[error("point {point}: embedded mock cluster: {source}")]
+    Broker { point: String, source: BrokerError },
+    #[error("point {point}: cannot create topic {topic} on the embedded cluster: {source}")]
+    Topic { point: String, topic: String, source: TopicError },
+    #[error("point {point}: cannot start the producer: {source}")]
+    Producer { point: String, source: ProducerError },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Result(#[from] ResultError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Where one point's records go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// A mock cluster started for the point.
+    Embedded(EmbeddedTarget),
+    /// `bootstrap.servers` of a running cluster.
+    External(String),
+}
+
+/// The endpoint of `point`; `bootstrap` is `--bootstrap-server`.
+pub fn endpoint(point: &WorkloadPoint, bootstrap: Option<&str>) -> Endpoint {
+    if let Some(b) = bootstrap {
+        return Endpoint::External(b.to_string());
+    }
+    match &point.workload.target {
+        TargetSpec::Bootstrap(b) => Endpoint::External(b.clone()),
+        TargetSpec::Embedded(e) => match point.workload.producer_props.get("bootstrap.servers") {
+            Some(b) => Endpoint::External(b.clone()),
+            None => Endpoint::Embedded(e.clone()),
+        },
+    }
+}
+
+/// The producer config of a point: its properties, with `bootstrap.servers` set to where the point runs.
+pub fn producer_config(point: &WorkloadPoint, bootstrap: &str) -> Result<ProducerConfig, RunCmdError> {
+    let props = point.workload.producer_props.iter().filter(|(k, _)| k.as_str() != "bootstrap.servers");
+    let pairs = props.map(|(k, v)| (k.as_str(), v.as_str())).chain([("bootstrap.servers", bootstrap)]);
+    ProducerConfig::from_pairs(pairs)
+        .map_err(|source| RunCmdError::ProducerConfig { point: point.name.clone(), source })
+}
+
+/// The fault plan of an embedded target (`target.embedded.faults`), checked against the broker's format.
+pub fn fault_plan(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<FaultPlan, RunCmdError> {
+    if e.faults.is_empty() {
+        return Ok(FaultPlan::default());
+    }
+    let map: Mapping = e.faults.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect();
+    serde_yaml_ng::from_value(Value::Mapping(map))
+        .map_err(|err| RunCmdError::Faults { point: point.name.clone(), message: err.to_string() })
+}
+
+/// A checked, expanded workload.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub file: PathBuf,
+    pub points: Vec<WorkloadPoint>,
+    /// Distinct warnings of all points (unused OMB fields, producer config notes, ignored faults).
+    pub warnings: Vec<String>,
+    pub bootstrap: Option<String>,
+}
+
+fn push_unique(v: &mut Vec<String>, s: String) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+/// Loads, overrides, expands and checks the workload of `settings`.
+pub fn plan(settings: &RunSettings) -> Result<Plan, RunCmdError> {
+    let mut w = Workload::load(&settings.workload)?;
+    let mut sets = settings.sets.clone();
+    if let Some(r) = settings.repeat {
+        sets.push(format!("sweep.repeat={r}"));
+    }
+    if !sets.is_empty() {
+        w.apply_overrides(&sets)?;
+    }
+    let points = w.expand()?;
+    let first = points.first().ok_or(RunCmdError::Empty)?;
+    let name = first.workload.name.clone();
+    let mut warnings = Vec::new();
+    for p in &points {
+        for warning in &p.workload.warnings {
+            push_unique(&mut warnings, warning.clone());
+        }
+        let cfg = producer_config(p, "127.0.0.1:9092")?;
+        for warning in cfg.warnings {
+            push_unique(&mut warnings, format!("producer: {warning}"));
+        }
+        match (endpoint(p, settings.bootstrap.as_deref()), &p.workload.target) {
+            (Endpoint::Embedded(e), _) => {
+                fault_plan(p, &e)?;
+            }
+            (Endpoint::External(b), TargetSpec::Embedded(e)) => {
+                if !e.faults.is_empty() {
+                    push_unique(&mut warnings, format!("target.embedded.faults are ignored: records go to {b}"));
+                }
+            }
+            (Endpoint::External(_), TargetSpec::Bootstrap(_)) => {}
+        }
+        if let Endpoint::External(b) = endpoint(p, settings.bootstrap.as_deref()) {
+            let topics: Vec<String> =
+                p.workload.topics.iter().map(|t| format!("{} ({} partitions)", t.name, t.partitions)).collect();
+            push_unique(
+                &mut warnings,
+                format!(
+                    "topics are not created on {b}: {} must exist, or the brokers must auto-create them",
+                    topics.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(Plan { name, file: settings.workload.clone(), points, warnings, bootstrap: settings.bootstrap.clone() })
+}
+
+/// Warm-up plus measured time of a point, when it can be known before running it.
+pub fn point_estimate(p: &WorkloadPoint) -> Option<Duration> {
+    let w = &p.workload;
+    match w.stop {
+        StopAfter::Duration(d) => Some(w.warmup + d),
+        StopAfter::Records(n) => w.rate_records_per_s.map(|r| w.warmup + Duration::from_secs_f64(n as f64 / r)),
+    }
+}
+
+/// `13 s`, `4 min 05 s`, `1 h 02 min`.
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn describe_size(d: &SizeDist) -> String {
+    match d {
+        SizeDist::Fixed(n) => format!("{n} B"),
+        SizeDist::Uniform { min, max } => format!("uniform {min}..{max} B"),
+        SizeDist::Normal { mean, stddev } => format!("normal mean {mean} B, stddev {stddev} B"),
+        SizeDist::Lognormal { mu, sigma } => format!("lognormal mu {mu}, sigma {sigma}"),
+        SizeDist::Histogram(h) => format!("histogram of {} sizes", h.len()),
+    }
+}
+
+impl Plan {
+    /// Sum of the points' estimates; `false` when some point's length is unknown (closed loop, record count).
+    pub fn estimate(&self) -> (Duration, bool) {
+        let known: Vec<Option<Duration>> = self.points.iter().map(point_estimate).collect();
+        (known.iter().flatten().sum(), known.iter().all(Option::is_some))
+    }
+
+    /// What will run, for the terminal.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let n = self.points.len();
+        let (est, complete) = self.estimate();
+        let _ = writeln!(s, "kprod run: {} ({})", self.name, self.file.display());
+        let _ = writeln!(
+            s,
+            "  {n} point{}, estimated {}{}",
+            if n == 1 { "" } else { "s" },
+            if complete { "" } else { "at least " },
+            fmt_duration(est)
+        );
+        let w = &self.points[0].workload;
+        let target = match endpoint(&self.points[0], self.bootstrap.as_deref()) {
+            Endpoint::Embedded(e) => format!(
+                "embedded mock cluster ({} broker{}, {}{})",
+                e.brokers,
+                if e.brokers == 1 { "" } else { "s" },
+                match e.mode {
+                    SinkMode::Sink => "sink",
+                    SinkMode::Retain => "retain",
+                },
+                if e.faults.is_empty() { "" } else { ", with faults" }
+            ),
+            Endpoint::External(b) => format!("bootstrap.servers={b}"),
+        };
+        let topics = if w.topics.len() == 1 {
+            format!("topic {} ({} partitions)", w.topics[0].name, w.topics[0].partitions)
+        } else {
+            format!(
+                "{} topics {}..{} ({} partitions each)",
+                w.topics.len(),
+                w.topics[0].name,
+                w.topics[w.topics.len() - 1].name,
+                w.topics[0].partitions
+            )
+        };
+        let _ = writeln!(s, "  target: {target}, {topics}");
+        let rate = match w.rate_records_per_s {
+            Some(r) => format!("{r:.0} records/s ({:?} arrivals)", w.arrival).to_lowercase(),
+            None => "closed loop (as fast as acks allow)".into(),
+        };
+        let stop = match w.stop {
+            StopAfter::Duration(d) => format!("{} measured", fmt_duration(d)),
+            StopAfter::Records(r) => format!("{r} records"),
+        };
+        let keys = match &w.keys {
+            KeySpec::None => "no keys".to_string(),
+            k => format!("keys {}", serde_json::to_string(k).unwrap_or_default().replace('"', "")),
+        };
+        let payload = match &w.payload {
+            PayloadSpec::File(f) => format!("payload from {}", f.display()),
+            p => format!("payload {}", serde_json::to_string(p).unwrap_or_default().replace('"', "")),
+        };
+        let _ = writeln!(
+            s,
+            "  load: {rate}, {stop} after {} warm-up, {} task{}, records {}, {payload}, {keys}",
+            fmt_duration(w.warmup),
+            w.tasks(),
+            if w.tasks() == 1 { "" } else { "s" },
+            describe_size(&w.record_size)
+        );
+        if !w.producer_props.is_empty() && n == 1 {
+            let props: Vec<String> = w.producer_props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(s, "  producer: {}", props.join(" "));
+        }
+        if n > 1 {
+            const SHOWN: usize = 12;
+            let names: Vec<String> = self
+                .points
+                .iter()
+                .take(SHOWN)
+                .map(|p| if p.repeat > 0 { format!("{} (repeat {})", p.name, p.repeat + 1) } else { p.name.clone() })
+                .collect();
+            let more = if n > SHOWN { format!(", ... ({} more)", n - SHOWN) } else { String::new() };
+            let _ = writeln!(s, "  points: {}{more}", names.join(", "));
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        s
+    }
+
+    /// `[2/4] name · 2 points left · ETA 3 s`; `elapsed` is the time spent on the points before `i`.
+    pub fn progress_header(&self, i: usize, elapsed: Duration) -> String {
+        let n = self.points.len();
+        let p = &self.points[i];
+        let left = n - i - 1;
+        // Points of unknown length are guessed from the average so far.
+        let avg = (i > 0).then(|| elapsed / i as u32);
+        let eta: Option<Duration> = self.points[i..].iter().map(|p| point_estimate(p).or(avg)).sum();
+        let repeat = if p.repeat > 0 { format!(" (repeat {})", p.repeat + 1) } else { String::new() };
+        format!(
+            "[{}/{n}] {}{repeat} · {left} point{} left after this · ETA {}",
+            i + 1,
+            p.name,
+            if left == 1 { "" } else { "s" },
+            eta.map_or_else(|| "unknown".to_string(), fmt_duration)
+        )
+    }
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub result: RunResult,
+    /// Samples in `flamegraph.svg`, with `--profile`.
+    pub profile_samples: Option<u64>,
+}
+
+impl RunOutcome {
+    /// Records without an outcome, over all points (record level and batch level, whichever is worse).
+    pub fn unaccounted(&self) -> u64 {
+        self.result
+            .points
+            .iter()
+            .map(|p| p.accounting.map_or(0, |a| a.records_unaccounted().max(a.batch_records_unaccounted())))
+            .sum()
+    }
+
+    /// Whole-run totals of the per-point accounting.
+    pub fn accounting(&self) -> Accounting {
+        let mut t = Accounting::default();
+        for a in self.result.points.iter().filter_map(|p| p.accounting) {
+            t.records_sent += a.records_sent;
+            t.records_refused += a.records_refused;
+            t.records_acked += a.records_acked;
+            t.records_failed += a.records_failed;
+            t.batch_records_acked += a.batch_records_acked;
+            t.batch_records_failed += a.batch_records_failed;
+        }
+        t
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunCmdError + '_ {
+    move |source| RunCmdError::Io { path: path.to_path_buf(), source }
+}
+
+/// Runs every point of `plan` and writes the run folder.
+pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, RunCmdError> {
+    let dir = result::run_dir(&settings.out, &plan.name, SystemTime::now());
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let copy = dir.join("workload.yaml");
+    std::fs::copy(&plan.file, &copy).map_err(io_err(&copy))?;
+    let mut run = RunResult::new(&plan.name);
+    run.workload_file = Some(plan.file.clone());
+    let opts = RunOptions {
+        progress: settings.progress,
+        drain_timeout: settings.drain_timeout,
+        git_commit: run.git_commit.clone(),
+        ..RunOptions::default()
+    };
+    let mut profile = settings.profile.then(RunProfile::new);
+    let started = Instant::now();
+    for (i, point) in plan.points.iter().enumerate() {
+        if settings.progress != Progress::Off {
+            eprintln!("{}", plan.progress_header(i, started.elapsed()));
+        }
+        let (result, intervals) = run_point(point, plan, settings, &opts, profile.as_mut()).await?;
+        intervals.save_intervals(&dir).map_err(io_err(&dir))?;
+        run.points.push(result);
+        // After every point, so an interrupted sweep leaves a readable report of what it measured.
+        run.save(&dir)?;
+        report::write_report(&run, &dir)?;
+    }
+    let mut profile_samples = None;
+    if let Some(p) = &profile {
+        p.write_flamegraph(&dir.join("flamegraph.svg"), &plan.name)?;
+        profile_samples = Some(p.samples());
+        report::write_report(&run, &dir)?;
+    }
+    Ok(RunOutcome { dir, result: run, profile_samples })
+}
+
+/// Starts the embedded cluster of a point: brokers, topics, faults.
+async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<MockCluster, RunCmdError> {
+    let w = &point.workload;
+    let broker_err = |source| RunCmdError::Broker { point: point.name.clone(), source };
+    let mode = match e.mode {
+        SinkMode::Sink => StorageMode::Sink,
+        SinkMode::Retain => StorageMode::Retain { max_bytes: RETAIN_BYTES_MAX },
+    };
+    let partitions = w.topics.first().map_or(1, |t| t.partitions);
+    let mut cluster = MockCluster::builder()
+        .brokers(e.brokers as usize)
+        .default_partitions(i32::try_from(partitions).unwrap_or(i32::MAX))
+        .mode(mode)
+        .start()
+        .await
+        .map_err(broker_err)?;
+    for t in &w.topics {
+        let n = i32::try_from(t.partitions).unwrap_or(i32::MAX);
+        if let Err(source) = cluster.create_topic(&t.name, n) {
+            cluster.shutdown().await;
+            return Err(RunCmdError::Topic { point: point.name.clone(), topic: t.name.clone(), source });
+        }
+    }
+    let faults = fault_plan(point, e)?;
+    if faults != FaultPlan::default()
+        && let Err(source) = cluster.apply_faults(&faults).await
+    {
+        cluster.shutdown().await;
+        return Err(broker_err(source));
+    }
+    Ok(cluster)
+}
+
+/// Runs one point on its own target and producer.
+async fn run_point(
+    point: &WorkloadPoint,
+    plan: &Plan,
+    settings: &RunSettings,
+    opts: &RunOptions,
+    profile: Option<&mut RunProfile>,
+) -> Result<(PointResult, runner::PointRun), RunCmdError> {
+    let (bootstrap, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
+        Endpoint::External(b) => (b, None),
+        Endpoint::Embedded(e) => {
+            let c = start_cluster(point, &e).await?;
+            (c.bootstrap(), Some(c))
+        }
+    };
+    let outcome = measure(point, &bootstrap, settings, opts, profile).await;
+    if let Some(c) = cluster {
+        c.shutdown().await;
+    }
+    outcome
+}
+
+async fn measure(
+    point: &WorkloadPoint,
+    bootstrap: &str,
+    settings: &RunSettings,
+    opts: &RunOptions,
+    profile: Option<&mut RunProfile>,
+) -> Result<(PointResult, runner::PointRun), RunCmdError> {
+    let w = &point.workload;
+    let cfg = producer_config(point, bootstrap)?;
+    let topics: Vec<String> = w.topics.iter().map(|t| t.name.clone()).collect();
+    let target = Arc::new(
+        ProducerTarget::build(cfg, &topics)
+            .map_err(|source| RunCmdError::Producer { point: point.name.clone(), source })?,
+    );
+    // The profiler samples the measured phase only: it starts when the warm-up ends.
+    let run = runner::run_point(target.clone(), point, opts);
+    tokio::pin!(run);
+    let warm = tokio::time::sleep(w.warmup);
+    tokio::pin!(warm);
+    let mut sampling = None;
+    let measured = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            _ = &mut warm, if profile.is_some() && sampling.is_none() => {
+                if let Some(p) = profile.as_deref() {
+                    sampling = Some(p.start()?);
+                }
+            }
+        }
+    };
+    if let (Some(p), Some(s)) = (profile, sampling) {
+        p.stop(s)?;
+    }
+    let point_run = measured?;
+    let producer = target.producer();
+    let close_err = producer.close(settings.close_timeout).await.err();
+    let accounting = settle(&target).await;
+    let mut result = point_run.result.clone();
+    result.producer_config = producer.config().to_properties();
+    result.producer_metrics =
+        producer.metrics().into_iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.to_string(), v)).collect();
+    result.accounting = Some(accounting);
+    if let Some(e) = close_err {
+        result.warnings.push(format!("point {}: closing the producer: {e}", point.name));
+    }
+    if !accounting.balanced() {
+        result.warnings.push(format!(
+            "point {}: {} record(s) without an outcome ({} sent, {} refused, {} acked, {} failed; batches: {} acked, \
+             {} failed)",
+            point.name,
+            accounting.records_unaccounted().max(accounting.batch_records_unaccounted()),
+            accounting.records_sent,
+            accounting.records_refused,
+            accounting.records_acked,
+            accounting.records_failed,
+            accounting.batch_records_acked,
+            accounting.batch_records_failed
+        ));
+    }
+    Ok((result, point_run))
+}
+
+/// Waits (bounded) until every ack future handed to the runner has reported, then snapshots the accounting.
+async fn settle(target: &ProducerTarget) -> Accounting {
+    let deadline = tokio::time::Instant::now() + SETTLE_MAX;
+    loop {
+        let a = target.accounting();
+        if a.balanced() || tokio::time::Instant::now() >= deadline {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
