@@ -10,8 +10,10 @@
 //! fake) implements.
 
 pub mod compare;
+pub mod console_producer;
 pub mod generator;
 pub mod histograms;
+pub mod perf_test;
 pub mod report;
 pub mod result;
 pub mod runner;
