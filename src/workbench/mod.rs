@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod generator;
 pub mod histograms;
+pub mod peers;
 pub mod report;
 pub mod result;
 pub mod runner;
