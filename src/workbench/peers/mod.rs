@@ -102,6 +102,9 @@ pub struct PeerOptions {
     pub java_script: PathBuf,
     /// Extra time a Java run may take beyond warm-up + duration (JVM start, metadata, drain) before it is killed.
     pub java_slack: Duration,
+    /// Bootstrap servers that replace every point's target for the peers (as `kprod run --bootstrap` does for
+    /// kprod); `None` = the point's own target.
+    pub bootstrap: Option<String>,
 }
 
 impl PeerOptions {
@@ -111,6 +114,7 @@ impl PeerOptions {
             run,
             java_script: repo_root.into().join("scripts/java-peer.sh"),
             java_slack: Duration::from_secs(180),
+            bootstrap: None,
         }
     }
 }
@@ -158,7 +162,10 @@ where
 
 /// Measures one non-kprod peer at one point, on a fresh embedded cluster or the point's bootstrap servers.
 pub async fn run_peer(peer: Peer, point: &WorkloadPoint, opts: &PeerOptions) -> Result<PointResult, PeerError> {
-    let target = PeerTarget::start(peer, point).await?;
+    let target = match &opts.bootstrap {
+        Some(b) => PeerTarget { bootstrap: b.clone(), cluster: None },
+        None => PeerTarget::start(peer, point).await?,
+    };
     let result = match peer {
         Peer::Kprod => Err(PeerError::Unsupported {
             point: point.name.clone(),
