@@ -87,12 +87,24 @@ pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, Str
     flag("--warmup-s", w.warmup.as_secs_f64().to_string());
     flag("--key-mode", keys);
     flag("--payload", payload.to_string());
+    // The driver cycles through a pool of distinct values; too small a pool repeats values inside a batch and
+    // lz4/zstd compress them away, which kprod's generator (slices of a large random buffer) never does.
+    flag("--payload-pool", payload_pool(size).to_string());
     flag("--seed", w.seed.to_string());
     flag("--progress-interval-s", "0".into());
     for (k, v) in java_producer_props(&w.producer_props)? {
         flag("--producer-prop", format!("{k}={v}"));
     }
     Ok(JavaArgs { args: a, warnings })
+}
+
+/// Bytes of distinct payload the driver should hold: well above a batch and any codec window (zstd's default
+/// window at low levels is a few MiB).
+const PAYLOAD_POOL_BYTES: u64 = 16 << 20;
+
+/// Distinct values for the driver's payload pool at `size` bytes each (at least its default 64).
+pub fn payload_pool(size: u32) -> u64 {
+    PAYLOAD_POOL_BYTES.div_ceil(u64::from(size.max(1))).clamp(64, 1_000_000)
 }
 
 /// Every producer property with its effective value as kprod resolves it: the typed keys always, the other

@@ -178,6 +178,9 @@ fn java_args_pass_the_point_and_every_resolved_property() {
     assert_eq!(flag("--key-mode"), "roundrobin:7");
     assert_eq!(flag("--payload"), "random");
     assert_eq!(flag("--seed"), "9");
+    assert_eq!(flag("--payload-pool"), "16384", "16 MiB of distinct 1 KiB values: nothing repeats in a batch");
+    assert_eq!(super::java::payload_pool(100), 167_773);
+    assert_eq!(super::java::payload_pool(64 << 20), 64);
     let passed: Vec<&str> = a.args.windows(2).filter(|w| w[0] == "--producer-prop").map(|w| w[1].as_str()).collect();
     for want in [
         "linger.ms=2",

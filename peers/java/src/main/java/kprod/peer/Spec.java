@@ -69,6 +69,8 @@ final class Spec {
                 "  --warmup-s S                 records due in the first S seconds are warm-up too (default 0)",
                 "  --payload P                  random | letters | zeros (default random)",
                 "  --seed N                     seed for payloads and random keys (default 42)",
+                "  --payload-pool N             distinct values cycled through (default 64); make N x size exceed",
+                "                               a batch and the codec's window, or compression sees repeats",
                 "  --producer-prop K=V          a producer setting; repeatable",
                 "  --producer-config FILE       producer settings from a properties file",
                 "  --progress-interval-s S      stderr progress period, 0 = off (default 5)",
@@ -111,6 +113,7 @@ final class Spec {
             case "--rate" -> rateRecordsPerS = parseDouble(flag, value, 0);
             case "--warmup-records" -> warmupRecords = parseLong(flag, value, 0);
             case "--warmup-s" -> warmupS = parseDouble(flag, value, 0);
+            case "--payload-pool" -> payloadPoolSize = (int) parseLong(flag, value, 1, 10_000_000);
             case "--seed" -> seed = parseLong(flag, value, Long.MIN_VALUE);
             case "--progress-interval-s" -> progressIntervalS = parseDouble(flag, value, 0);
             case "--max-failed-records" -> maxFailedRecords = parseLong(flag, value, 1);
