@@ -83,39 +83,37 @@ fn error(e: KafkaError) -> TargetError {
 impl LoadTarget for RdkafkaTarget {
     type Ack = RdAck;
 
-    fn send(&self, record: GenRecord<'_>) -> impl Future<Output = Result<RdAck, TargetError>> + Send {
-        async move {
-            let headers = (!record.headers.is_empty()).then(|| {
-                record
-                    .headers
-                    .iter()
-                    .fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(&v[..]) }))
-            });
-            let started = tokio::time::Instant::now();
-            loop {
-                let mut r = FutureRecord::<[u8], [u8]>::to(record.topic).payload(&record.value[..]);
-                if let Some(k) = &record.key {
-                    r = r.key(&k[..]);
-                }
-                if let Some(p) = record.partition {
-                    r = r.partition(p);
-                }
-                if let Some(h) = &headers {
-                    r = r.headers(h.clone());
-                }
-                match self.producer.send_result(r) {
-                    Ok(f) => return Ok(RdAck(f)),
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        if started.elapsed() >= self.max_block {
-                            return Err(TargetError {
-                                kind: "buffer_exhausted".into(),
-                                message: format!("librdkafka queue full for max.block.ms ({:?})", self.max_block),
-                            });
-                        }
-                        tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+    async fn send(&self, record: GenRecord<'_>) -> Result<RdAck, TargetError> {
+        let headers = (!record.headers.is_empty()).then(|| {
+            record
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(&v[..]) }))
+        });
+        let started = tokio::time::Instant::now();
+        loop {
+            let mut r = FutureRecord::<[u8], [u8]>::to(record.topic).payload(&record.value[..]);
+            if let Some(k) = &record.key {
+                r = r.key(&k[..]);
+            }
+            if let Some(p) = record.partition {
+                r = r.partition(p);
+            }
+            if let Some(h) = &headers {
+                r = r.headers(h.clone());
+            }
+            match self.producer.send_result(r) {
+                Ok(f) => return Ok(RdAck(f)),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if started.elapsed() >= self.max_block {
+                        return Err(TargetError {
+                            kind: "buffer_exhausted".into(),
+                            message: format!("librdkafka queue full for max.block.ms ({:?})", self.max_block),
+                        });
                     }
-                    Err((e, _)) => return Err(error(e)),
+                    tokio::time::sleep(QUEUE_FULL_PAUSE).await;
                 }
+                Err((e, _)) => return Err(error(e)),
             }
         }
     }

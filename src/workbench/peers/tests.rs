@@ -263,3 +263,30 @@ fn java_output_fixture_parses_into_a_point_result_with_merged_histograms() {
     assert!(parse_output(&short.to_string(), &p[0]).unwrap_err().contains("acked"));
     assert!(parse_output("not json", &p[0]).unwrap_err().contains("JSON"));
 }
+
+/// librdkafka through the shared runner against a fresh embedded cluster: every record acknowledged, tagged.
+#[cfg(feature = "peer-rdkafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_peer_measures_a_point_on_the_embedded_cluster() {
+    let p =
+        points("records: 3000\nrate: 3000\nwarmup_s: 0.3\npeers: [librdkafka]\nproducer: {compression.type: lz4}\n");
+    let opts = PeerOptions::new(
+        ".",
+        RunOptions { progress: crate::workbench::runner::Progress::Off, ..RunOptions::default() },
+    );
+    let r = run_peer(Peer::Librdkafka, &p[0], &opts).await.unwrap();
+    assert_eq!(r.peer, Peer::Librdkafka);
+    assert_eq!(r.records_failed, 0, "{:?}", r.errors);
+    // Counts are after the warm-up: acks of records sent just before its end land in the measured part.
+    assert!(
+        r.records_acked.abs_diff(r.records_sent) * 20 <= r.records_sent,
+        "{} vs {}",
+        r.records_acked,
+        r.records_sent
+    );
+    assert!(r.records_acked > 2000, "warm-up excluded, the rest measured: {}", r.records_acked);
+    // The runner's counts start at the first tick after the warm-up, its histograms with the records due after
+    // it: the two differ by the records of that boundary only.
+    let h = r.histogram(Metric::ResponseTime).unwrap().unwrap();
+    assert!(h.len().abs_diff(r.records_acked) * 20 <= r.records_acked, "{} vs {}", h.len(), r.records_acked);
+}
