@@ -114,10 +114,19 @@ fn verdict(change: f64, noise: f64, threshold: f64, better: Better) -> Verdict {
     }
 }
 
-fn group(run: &RunResult) -> BTreeMap<&str, Vec<&PointResult>> {
-    let mut m: BTreeMap<&str, Vec<&PointResult>> = BTreeMap::new();
+/// The name a point is compared under: its name, with the peer appended for librdkafka and Java results so
+/// peers never mix.
+fn key(p: &PointResult) -> String {
+    match p.peer {
+        crate::workbench::peers::Peer::Kprod => p.name.clone(),
+        peer => format!("{} [{peer}]", p.name),
+    }
+}
+
+fn group(run: &RunResult) -> BTreeMap<String, Vec<&PointResult>> {
+    let mut m: BTreeMap<String, Vec<&PointResult>> = BTreeMap::new();
     for p in &run.points {
-        m.entry(p.name.as_str()).or_default().push(p);
+        m.entry(key(p)).or_default().push(p);
     }
     m
 }
@@ -129,12 +138,12 @@ pub fn compare(base: &RunResult, new: &RunResult, threshold_pct: f64) -> Compari
     // Keep the new run's point order (sweep order), not alphabetical.
     let mut seen = Vec::new();
     for p in &new.points {
-        let name = p.name.as_str();
+        let name = key(p);
         if seen.contains(&name) {
             continue;
         }
-        seen.push(name);
-        let (Some(b), Some(n)) = (gb.get(name), gn.get(name)) else { continue };
+        seen.push(name.clone());
+        let (Some(b), Some(n)) = (gb.get(&name), gn.get(&name)) else { continue };
         for (metric, better, get) in METRICS {
             let bv: Vec<f64> = b.iter().map(|p| get(p)).collect();
             let nv: Vec<f64> = n.iter().map(|p| get(p)).collect();
@@ -211,6 +220,21 @@ mod tests {
 
     fn find<'a>(c: &'a Comparison, point: &str, metric: &str) -> &'a MetricChange {
         c.changes.iter().find(|m| m.point == point && m.metric == metric).unwrap()
+    }
+
+    #[test]
+    fn peers_are_compared_with_themselves_only() {
+        use crate::workbench::peers::Peer;
+        let mut java = point("a", 100.0, 9000);
+        java.peer = Peer::Java;
+        let base = run(vec![point("a", 1000.0, 100), java.clone()]);
+        let mut java_new = java.clone();
+        java_new.rate_records_per_s = 50.0;
+        let new = run(vec![point("a", 1000.0, 100), java_new]);
+        let c = compare(&base, &new, 5.0);
+        assert_eq!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Noise, "kprod unchanged");
+        assert_eq!(find(&c, "a [java]", "rate_records_per_s").change_pct, -50.0);
+        assert!(c.only_in_base.is_empty() && c.only_in_new.is_empty());
     }
 
     #[test]

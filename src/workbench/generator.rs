@@ -550,6 +550,7 @@ mod tests {
             seed: 11,
             producer_props: BTreeMap::new(),
             target: TargetSpec::default(),
+            peers: crate::workbench::workload::default_peers(),
             warnings: vec![],
         };
         let shared = SharedData::new(&w).unwrap();

@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::histograms::{self, Metric, Recorder};
+use super::peers::Peer;
 use super::workload::ResolvedWorkload;
 
 /// Where a result came from.
@@ -73,6 +74,9 @@ pub const SPECTRUM_PERCENTILES: [f64; 12] =
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {
     pub name: String,
+    /// Which producer was measured; results written before peers existed are kprod's.
+    #[serde(default)]
+    pub peer: Peer,
     /// Swept dimensions and their values, in sweep order.
     pub dims: Vec<(String, String)>,
     pub repeat: u32,

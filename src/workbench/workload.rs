@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 
+use super::peers::Peer;
 use super::sweep::{self, SweepError, SweepSpec};
 
 /// Errors from loading, overriding and resolving a workload. Each names the file and the culprit.
@@ -246,6 +247,9 @@ pub struct WorkloadSpec {
     /// Java producer properties (`batch.size: 65536`); `null` leaves a property at the producer's default.
     pub producer: Option<BTreeMap<String, Value>>,
     pub target: Option<TargetSpec>,
+    /// Producers measured at every point, alternating (`[kprod, librdkafka, java]`); default `[kprod]`.
+    /// A list by nature, so never a sweep dimension.
+    pub peers: Option<Vec<Peer>>,
     pub sweep: Option<SweepSpec>,
 }
 
@@ -293,6 +297,7 @@ pub const WORKLOAD_FIELDS: &[&str] = &[
     "seed",
     "producer",
     "target",
+    "peers",
     "sweep",
 ];
 
@@ -338,6 +343,9 @@ pub struct ResolvedWorkload {
     /// Java producer properties, values as strings (`"65536"`, `"lz4"`).
     pub producer_props: BTreeMap<String, String>,
     pub target: TargetSpec,
+    /// Producers measured at this point, in run order (see [`crate::workbench::peers`]).
+    #[serde(default = "default_peers")]
+    pub peers: Vec<Peer>,
     /// Fields given but not used (OMB consumer fields, ...).
     pub warnings: Vec<String>,
 }
@@ -435,11 +443,16 @@ impl Workload {
         let spec = self.sweep_spec()?;
         let mut body = self.doc.clone();
         body.remove("sweep");
+        // `peers` is a list that every point runs in turn, not a sweep dimension: keep it out of the expansion.
+        let peers = body.remove("peers");
         let seed = body.get("seed").and_then(Value::as_u64).unwrap_or(0);
         let raw = sweep::expand(&body, &spec, seed, is_workload_field)
             .map_err(|source| WorkloadError::Sweep { file: self.path.clone(), source })?;
         raw.into_iter()
-            .map(|p| {
+            .map(|mut p| {
+                if let Some(v) = &peers {
+                    p.doc.insert(Value::String("peers".into()), v.clone());
+                }
                 let workload = self.resolve_doc(p.doc, &p.name)?;
                 // A file without sweep lists is one point named after the workload.
                 let name = if p.name.is_empty() { workload.name.clone() } else { p.name };
@@ -647,6 +660,13 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     if producers == 0 || tasks_per_producer == 0 || producers.saturating_mul(tasks_per_producer) > TASKS_MAX {
         return Err(format!("producers × tasks_per_producer must be 1..={TASKS_MAX}"));
     }
+    let peers = spec.peers.clone().unwrap_or_else(default_peers);
+    if peers.is_empty() {
+        return Err("`peers` must name at least one producer (kprod, librdkafka, java)".into());
+    }
+    if let Some(dup) = peers.iter().enumerate().find(|(i, p)| peers[..*i].contains(p)) {
+        return Err(format!("`peers` lists {} twice", dup.1));
+    }
     let mut producer_props = BTreeMap::new();
     for (k, v) in spec.producer.iter().flatten() {
         if v.is_null() {
@@ -676,8 +696,14 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         seed: spec.seed.unwrap_or(0),
         producer_props,
         target: spec.target.clone().unwrap_or_default(),
+        peers,
         warnings,
     })
+}
+
+/// `[kprod]`: a workload without `peers` measures kprod alone.
+pub fn default_peers() -> Vec<Peer> {
+    vec![Peer::Kprod]
 }
 
 fn check_size(d: &SizeDist) -> Result<(), String> {

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use super::svg::{Axis, Chart, Heatmap, Series, esc, fmt_num, slug};
 use super::{Row, merged_quantile};
 use crate::workbench::histograms::Metric;
+use crate::workbench::peers::Peer;
 use crate::workbench::result::{PointResult, RunResult, SPECTRUM_PERCENTILES};
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}\
@@ -38,8 +39,13 @@ fn dim_value<'a>(r: &'a Row, dim: &str) -> Option<&'a str> {
 }
 
 fn tput_vs_latency(rows: &[Row], dim: Option<&str>) -> String {
-    let labels: Vec<String> =
-        rows.iter().map(|r| dim.and_then(|d| dim_value(r, d)).map_or(r.name.clone(), |v| v.to_string())).collect();
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let l = dim.and_then(|d| dim_value(r, d)).map_or(r.name.clone(), |v| v.to_string());
+            if r.peer == Peer::Kprod { l } else { format!("{l} [{}]", r.peer) }
+        })
+        .collect();
     // Only p99 carries point labels: three labelled clusters overlap when points share a throughput.
     let series = |name: &str, f: fn(&Row) -> u64| Series {
         name: name.into(),
@@ -70,9 +76,9 @@ fn spectrum(run: &RunResult, rows: &[Row]) -> String {
     let series = rows
         .iter()
         .map(|r| {
-            let ps: Vec<&PointResult> = run.points.iter().filter(|p| p.name == r.name).collect();
+            let ps: Vec<&PointResult> = r.points(run);
             Series {
-                name: r.name.clone(),
+                name: r.label(),
                 points: SPECTRUM_PERCENTILES
                     .iter()
                     .map(|p| {
@@ -104,9 +110,9 @@ fn over_time(
 ) -> String {
     let series = rows
         .iter()
-        .filter_map(|r| run.points.iter().find(|p| p.name == r.name))
-        .map(|p| Series {
-            name: p.name.clone(),
+        .filter_map(|r| r.points(run).first().map(|p| (r.label(), *p)))
+        .map(|(name, p)| Series {
+            name,
             points: p.time_series.iter().map(|t| (t.t_s, f(t))).collect(),
             labels: vec![],
             line: true,
@@ -160,7 +166,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "<table id=\"points\"><thead><tr><th>point</th><th>repeats</th><th>records/s</th><th>MB/s</th>\
+        "<table id=\"points\"><thead><tr><th>point</th><th>peer</th><th>repeats</th><th>records/s</th><th>MB/s</th>\
          <th>noise RSD %</th><th>min–max records/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th>\
          <th>service p99 ms</th><th>batch bytes avg</th><th>records/request</th><th>compression ratio</th>\
          <th>CPU ns/record</th><th>errors</th></tr></thead><tbody>",
@@ -168,11 +174,13 @@ fn table(rows: &[Row]) -> String {
     for r in rows {
         let _ = write!(
             s,
-            "<tr class=\"point\" data-name=\"{}\"><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.1}</td>\
+            "<tr class=\"point\" data-name=\"{}\" data-peer=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.1}</td>\
              <td>{}–{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.name),
+            r.peer,
             esc(&r.name),
+            r.peer,
             r.repeats,
             r.rate.mean,
             r.mb_per_s,
@@ -218,6 +226,7 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     if flamegraph {
         s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
     }
+    s.push_str(&super::peers::section(rows));
     s.push_str("<h2>Throughput vs latency</h2><div class=\"charts\">");
     let dims = dim_names(rows);
     if dims.is_empty() {

@@ -5,6 +5,7 @@
 //! [`regenerate`] rebuilds every file from `result.json`, which is what `kprod report DIR` calls.
 
 pub mod html;
+pub mod peers;
 pub mod svg;
 pub mod text;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::compare::Sample;
 use super::histograms::Metric;
+use super::peers::Peer;
 use super::result::{PointResult, ResultError, RunResult};
 
 /// Errors writing or regenerating a report.
@@ -28,6 +30,8 @@ pub enum ReportError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub name: String,
+    /// The producer measured (one row per point and peer).
+    pub peer: Peer,
     pub dims: Vec<(String, String)>,
     pub repeats: usize,
     pub rate: Sample,
@@ -74,22 +78,38 @@ fn merged_quantile(points: &[&PointResult], metric: Metric, q: f64, stored: fn(&
     }
 }
 
-/// Folds repeats into rows, in order of first appearance.
+impl Row {
+    /// The point name, with the peer appended for librdkafka and Java (`bs=16k [java]`).
+    pub fn label(&self) -> String {
+        match self.peer {
+            Peer::Kprod => self.name.clone(),
+            p => format!("{} [{p}]", self.name),
+        }
+    }
+
+    /// The results this row folds.
+    pub fn points<'a>(&self, run: &'a RunResult) -> Vec<&'a PointResult> {
+        run.points.iter().filter(|p| p.name == self.name && p.peer == self.peer).collect()
+    }
+}
+
+/// Folds repeats into rows (one per point and peer), in order of first appearance.
 pub fn aggregate(run: &RunResult) -> Vec<Row> {
-    let mut order: Vec<&str> = Vec::new();
+    let mut order: Vec<(&str, Peer)> = Vec::new();
     for p in &run.points {
-        if !order.contains(&p.name.as_str()) {
-            order.push(&p.name);
+        if !order.contains(&(p.name.as_str(), p.peer)) {
+            order.push((&p.name, p.peer));
         }
     }
     order
         .into_iter()
-        .map(|name| {
-            let ps: Vec<&PointResult> = run.points.iter().filter(|p| p.name == name).collect();
+        .map(|(name, peer)| {
+            let ps: Vec<&PointResult> = run.points.iter().filter(|p| p.name == name && p.peer == peer).collect();
             let rates: Vec<f64> = ps.iter().map(|p| p.rate_records_per_s).collect();
             let rate = Sample::of(&rates).unwrap_or(Sample { mean: 0.0, rsd: 0.0, spread: 0.0, n: 0 });
             Row {
                 name: name.to_string(),
+                peer,
                 dims: ps[0].dims.clone(),
                 repeats: ps.len(),
                 rate,

@@ -24,13 +24,16 @@ pub fn summary(run: &RunResult, rows: &[Row]) -> String {
         run.machine.arch,
         run.points.len()
     );
-    s.push_str("| point | repeats | records/s | MB/s | noise RSD % | p50 ms | p99 ms | p99.9 ms | max ms | errors |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str(
+        "| point | peer | repeats | records/s | MB/s | noise RSD % | p50 ms | p99 ms | p99.9 ms | max ms | errors |\n",
+    );
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {:.2} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
             r.name,
+            r.peer,
             r.repeats,
             r.rate.mean,
             r.mb_per_s,
@@ -42,6 +45,7 @@ pub fn summary(run: &RunResult, rows: &[Row]) -> String {
             r.errors
         );
     }
+    s.push_str(&super::peers::markdown(rows));
     s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms.\n");
     s
 }
@@ -56,13 +60,13 @@ pub fn csv(run: &RunResult) -> String {
         "name,repeat,dims,duration_s,records_sent,records_acked,records_failed,rate_records_per_s,rate_mb_per_s,\
          response_time_us_p50,response_time_us_p90,response_time_us_p99,response_time_us_p99_9,response_time_us_max,\
          response_time_us_mean,service_time_us_p50,service_time_us_p99,schedule_lag_us_p99,queue_time_us_avg,\
-         request_latency_us_p99,batch_bytes_avg,records_per_request_avg,compression_ratio_avg,cpu_time_ns_per_record\n",
+         request_latency_us_p99,batch_bytes_avg,records_per_request_avg,compression_ratio_avg,cpu_time_ns_per_record,peer\n",
     );
     for p in &run.points {
         let dims: Vec<String> = p.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(
             s,
-            "{},{},{},{:.3},{},{},{},{:.1},{:.3},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{:.3},{},{},{},{:.1},{:.3},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&p.name),
             p.repeat,
             csv_field(&dims.join(";")),
@@ -87,6 +91,7 @@ pub fn csv(run: &RunResult) -> String {
             opt(p.records_per_request_avg, 2),
             opt(p.compression_ratio_avg, 3),
             opt(p.cpu_time_ns_per_record, 1),
+            p.peer,
         );
     }
     s

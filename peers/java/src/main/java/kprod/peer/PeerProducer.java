@@ -143,8 +143,8 @@ public final class PeerProducer {
         SplittableRandom rng = new SplittableRandom(spec.seed);
         byte[][] payloads = makePayloads(rng);
         byte[][] keys = makeKeys();
-        long total = spec.numRecords > 0 ? spec.warmupRecords + spec.numRecords : Long.MAX_VALUE;
         long durationNs = (long) (spec.durationS * 1e9);
+        long warmupNs = (long) (spec.warmupS * 1e9);
         double intervalNs = spec.rateRecordsPerS > 0 ? 1e9 / spec.rateRecordsPerS : 0;
         long progressNs = (long) (spec.progressIntervalS * 1e9);
 
@@ -158,7 +158,8 @@ public final class PeerProducer {
             long startNs = System.nanoTime();
             long lastProgressNs = startNs;
             long lastProgressAcked = 0;
-            for (long i = 0; i < total; i++) {
+            // Bounded by the measured count (--num-records), the measured duration (--duration-s), or both.
+            for (long i = 0; spec.numRecords == 0 || sent < spec.numRecords; i++) {
                 long intendedNs = 0;
                 if (intervalNs > 0) {
                     intendedNs = startNs + (long) (i * intervalNs);
@@ -168,7 +169,8 @@ public final class PeerProducer {
                 if (intervalNs == 0) {
                     intendedNs = sendNs;
                 }
-                boolean measured = i >= spec.warmupRecords;
+                // Warm-up ends after --warmup-records records AND --warmup-s seconds of intended send times.
+                boolean measured = i >= spec.warmupRecords && intendedNs - startNs >= warmupNs;
                 if (measured) {
                     if (sent == 0) {
                         measureStartNs = intendedNs;
@@ -273,6 +275,7 @@ public final class PeerProducer {
         field(b, "key_mode", spec.keyModeText);
         field(b, "payload", spec.payload.name().toLowerCase());
         field(b, "seed", spec.seed);
+        field(b, "warmup_s", spec.warmupS);
         b.append("\"producer_props\":{");
         Map<String, String> shown = new TreeMap<>(spec.producerProps);
         shown.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, spec.bootstrap);

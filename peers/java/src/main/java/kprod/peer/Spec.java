@@ -42,6 +42,8 @@ final class Spec {
     int keyCount;
     String keyModeText = "none";
     long warmupRecords;
+    /** Records due in the first S seconds are warm-up too (kprod's warm-up is a duration; this matches it). */
+    double warmupS;
     Payload payload = Payload.RANDOM;
     long seed = 42;
     /** Distinct payloads cycled through, so the broker does not see one value repeated. */
@@ -64,8 +66,11 @@ final class Spec {
                 "  --rate R                     records/s, open loop; 0 = unthrottled closed loop (default 0)",
                 "  --key-mode M                 none | roundrobin:N | random:N (default none)",
                 "  --warmup-records N           records sent first and left out of every figure (default 0)",
+                "  --warmup-s S                 records due in the first S seconds are warm-up too (default 0)",
                 "  --payload P                  random | letters | zeros (default random)",
                 "  --seed N                     seed for payloads and random keys (default 42)",
+                "  --payload-pool N             distinct values cycled through (default 64); make N x size exceed",
+                "                               a batch and the codec's window, or compression sees repeats",
                 "  --producer-prop K=V          a producer setting; repeatable",
                 "  --producer-config FILE       producer settings from a properties file",
                 "  --progress-interval-s S      stderr progress period, 0 = off (default 5)",
@@ -107,6 +112,8 @@ final class Spec {
             case "--record-size" -> recordSizeBytes = (int) parseLong(flag, value, 0, Integer.MAX_VALUE - 64);
             case "--rate" -> rateRecordsPerS = parseDouble(flag, value, 0);
             case "--warmup-records" -> warmupRecords = parseLong(flag, value, 0);
+            case "--warmup-s" -> warmupS = parseDouble(flag, value, 0);
+            case "--payload-pool" -> payloadPoolSize = (int) parseLong(flag, value, 1, 10_000_000);
             case "--seed" -> seed = parseLong(flag, value, Long.MIN_VALUE);
             case "--progress-interval-s" -> progressIntervalS = parseDouble(flag, value, 0);
             case "--max-failed-records" -> maxFailedRecords = parseLong(flag, value, 1);

@@ -20,7 +20,7 @@ class PeerProducerTest {
     void parsesEveryFlagInBothForms() throws Exception {
         Spec s = parse("--bootstrap", "h:1", "--topic=t", "--num-records", "1_000", "--duration-s", "2.5",
                 "--record-size", "512", "--rate=100", "--key-mode", "random:7", "--warmup-records", "10",
-                "--payload", "letters", "--seed", "-3", "--producer-prop", "acks=all",
+                "--warmup-s", "1.5", "--payload-pool", "500", "--payload", "letters", "--seed", "-3", "--producer-prop", "acks=all",
                 "--producer-prop=linger.ms=5", "--max-failed-records", "9");
         assertEquals("h:1", s.bootstrap);
         assertEquals("t", s.topic);
@@ -31,6 +31,8 @@ class PeerProducerTest {
         assertEquals(Spec.KeyMode.RANDOM, s.keyMode);
         assertEquals(7, s.keyCount);
         assertEquals(10, s.warmupRecords);
+        assertEquals(1.5, s.warmupS);
+        assertEquals(500, s.payloadPoolSize);
         assertEquals(Spec.Payload.LETTERS, s.payload);
         assertEquals(-3, s.seed);
         assertEquals(9, s.maxFailedRecords);

@@ -1,0 +1,252 @@
+//! Peers: kprod, librdkafka and the Java producer measured side by side, point by point.
+//!
+//! A workload lists the producers to measure (`peers: [kprod, librdkafka, java]`, default `[kprod]`).
+//! [`run_points_with_peers`] runs every peer at every point, alternating A B C A B C so slow drift (page cache,
+//! thermal, a noisy neighbour) hits every peer alike, and tags each [`PointResult`] with its [`Peer`]:
+//!
+//! - **kprod** through the caller's closure (the `kprod run` command's own point runner);
+//! - **librdkafka** ([`rdkafka`], cargo feature `peer-rdkafka`): a [`LoadTarget`](super::runner::LoadTarget) over
+//!   `FutureProducer`, driven by the same runner as kprod, configured by [`rdkafka_config`] from the point's Java
+//!   properties;
+//! - **Java** ([`java`]): `scripts/java-peer.sh` (the `KafkaProducer` driver in `peers/java`), same open-loop
+//!   measurement, its JSON and HDR histograms turned into a [`PointResult`].
+//!
+//! Every peer gets exactly the producer properties kprod resolves for the point (Java defaults filled in), each set
+//! explicitly. With an `embedded` target each librdkafka/Java run gets a fresh in-process mock cluster (the same
+//! shape kprod gets), so no peer inherits another's broker state; with `bootstrap` they all use that cluster.
+
+pub mod java;
+#[cfg(feature = "peer-rdkafka")]
+pub mod rdkafka;
+pub mod rdkafka_config;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use rdkafka_config::rdkafka_config;
+
+use super::result::PointResult;
+use super::runner::RunOptions;
+use super::workload::{SinkMode, TargetSpec, WorkloadPoint};
+use crate::broker::{MockCluster, StorageMode, TopicError};
+
+/// A producer implementation under measurement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    #[default]
+    Kprod,
+    Librdkafka,
+    Java,
+}
+
+impl Peer {
+    pub const ALL: [Peer; 3] = [Peer::Kprod, Peer::Librdkafka, Peer::Java];
+
+    /// The name used in workloads, results and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Kprod => "kprod",
+            Peer::Librdkafka => "librdkafka",
+            Peer::Java => "java",
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Peer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Peer, String> {
+        Peer::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown peer `{s}` (expected kprod, librdkafka or java)"))
+    }
+}
+
+/// Why a peer could not be measured at a point. Each names the peer and the point.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    #[error("point {point}: kprod: {source}")]
+    Kprod { point: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("point {point}: {peer} cannot run it: {message}")]
+    Unsupported { point: String, peer: Peer, message: String },
+    #[error("point {point}: librdkafka is not built in: rebuild with `--features peer-rdkafka`")]
+    NotBuilt { point: String },
+    #[error("point {point}: {peer} config: {message}")]
+    Config { point: String, peer: Peer, message: String },
+    #[error("point {point}: embedded mock cluster for {peer}: {message}")]
+    Broker { point: String, peer: Peer, message: String },
+    #[error("point {point}: {peer}: {message}")]
+    Run { point: String, peer: Peer, message: String },
+    #[error("point {point}: java peer ({script}): {message}")]
+    Java { point: String, script: PathBuf, message: String },
+}
+
+/// Settings for the peers that are not part of the workload.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// Runner settings for librdkafka (kprod's closure uses its own).
+    pub run: RunOptions,
+    /// `scripts/java-peer.sh`.
+    pub java_script: PathBuf,
+    /// Extra time a Java run may take beyond warm-up + duration (JVM start, metadata, drain) before it is killed.
+    pub java_slack: Duration,
+    /// Bootstrap servers that replace every point's target for the peers (as `kprod run --bootstrap` does for
+    /// kprod); `None` = the point's own target.
+    pub bootstrap: Option<String>,
+}
+
+impl PeerOptions {
+    /// Options for a checkout at `repo_root` (where `scripts/java-peer.sh` lives).
+    pub fn new(repo_root: impl Into<PathBuf>, run: RunOptions) -> PeerOptions {
+        PeerOptions {
+            run,
+            java_script: repo_root.into().join("scripts/java-peer.sh"),
+            java_slack: Duration::from_secs(180),
+            bootstrap: None,
+        }
+    }
+}
+
+/// The run order: for every point, every one of its peers (A B C A B C ...). Entries are (point index, peer).
+pub fn run_order(points: &[WorkloadPoint]) -> Vec<(usize, Peer)> {
+    points.iter().enumerate().flat_map(|(i, p)| p.workload.peers.iter().map(move |peer| (i, *peer))).collect()
+}
+
+/// Runs every peer of every point in [`run_order`] and returns the results in that order, each tagged with its
+/// peer. `run_kprod` measures kprod at a point (it owns kprod's target: embedded cluster or bootstrap);
+/// `on_result` sees each result as soon as it exists (progress lines, incremental saves).
+///
+/// Integration in `kprod run` (sketch):
+/// ```ignore
+/// let opts = PeerOptions::new(repo_root, run_opts.clone());
+/// let results = run_points_with_peers(&points, &opts, |p| run_kprod_point(p), |r| eprintln!("{}", r.name)).await?;
+/// ```
+pub async fn run_points_with_peers<F, Fut, E>(
+    points: &[WorkloadPoint],
+    opts: &PeerOptions,
+    mut run_kprod: F,
+    mut on_result: impl FnMut(&PointResult),
+) -> Result<Vec<PointResult>, PeerError>
+where
+    F: FnMut(&WorkloadPoint) -> Fut,
+    Fut: Future<Output = Result<PointResult, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut out = Vec::new();
+    for (i, peer) in run_order(points) {
+        let point = &points[i];
+        let mut result = match peer {
+            Peer::Kprod => {
+                run_kprod(point).await.map_err(|e| PeerError::Kprod { point: point.name.clone(), source: e.into() })?
+            }
+            other => run_peer(other, point, opts).await?,
+        };
+        result.peer = peer;
+        on_result(&result);
+        out.push(result);
+    }
+    Ok(out)
+}
+
+/// Measures one non-kprod peer at one point, on a fresh embedded cluster or the point's bootstrap servers.
+pub async fn run_peer(peer: Peer, point: &WorkloadPoint, opts: &PeerOptions) -> Result<PointResult, PeerError> {
+    let target = match &opts.bootstrap {
+        Some(b) => PeerTarget { bootstrap: b.clone(), cluster: None },
+        None => PeerTarget::start(peer, point).await?,
+    };
+    let result = match peer {
+        Peer::Kprod => Err(PeerError::Unsupported {
+            point: point.name.clone(),
+            peer,
+            message: "kprod runs through the caller's closure".into(),
+        }),
+        Peer::Librdkafka => run_librdkafka(point, &target.bootstrap, opts).await,
+        Peer::Java => java::run_point(point, &target.bootstrap, opts).await,
+    };
+    target.stop().await;
+    let mut result = result?;
+    result.peer = peer;
+    Ok(result)
+}
+
+#[cfg(feature = "peer-rdkafka")]
+async fn run_librdkafka(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOptions) -> Result<PointResult, PeerError> {
+    rdkafka::run_point(point, bootstrap, &opts.run).await
+}
+
+#[cfg(not(feature = "peer-rdkafka"))]
+async fn run_librdkafka(
+    point: &WorkloadPoint,
+    _bootstrap: &str,
+    _opts: &PeerOptions,
+) -> Result<PointResult, PeerError> {
+    Err(PeerError::NotBuilt { point: point.name.clone() })
+}
+
+/// Where a peer sends: a mock cluster started for this run, or the workload's bootstrap servers.
+pub struct PeerTarget {
+    pub bootstrap: String,
+    cluster: Option<MockCluster>,
+}
+
+impl PeerTarget {
+    /// Starts a mock cluster shaped like the point's `embedded` target (brokers, partitions, storage mode), with
+    /// the point's topics created; or just names the `bootstrap` servers.
+    pub async fn start(peer: Peer, point: &WorkloadPoint) -> Result<PeerTarget, PeerError> {
+        let w = &point.workload;
+        let e = match &w.target {
+            TargetSpec::Bootstrap(b) => return Ok(PeerTarget { bootstrap: b.clone(), cluster: None }),
+            TargetSpec::Embedded(e) => e,
+        };
+        let err = |message: String| PeerError::Broker { point: point.name.clone(), peer, message };
+        if !e.faults.is_empty() {
+            return Err(PeerError::Unsupported {
+                point: point.name.clone(),
+                peer,
+                message: "fault injection on the embedded target is kprod-only".into(),
+            });
+        }
+        let partitions = w.topics.first().map_or(1, |t| t.partitions) as i32;
+        let mode = match e.mode {
+            SinkMode::Sink => StorageMode::Sink,
+            SinkMode::Retain => StorageMode::Retain { max_bytes: 1 << 30 },
+        };
+        let cluster = MockCluster::builder()
+            .brokers(e.brokers as usize)
+            .default_partitions(partitions)
+            .mode(mode)
+            .start()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        for t in &w.topics {
+            match cluster.create_topic(&t.name, t.partitions as i32) {
+                Ok(()) | Err(TopicError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
+        Ok(PeerTarget { bootstrap: cluster.bootstrap(), cluster: Some(cluster) })
+    }
+
+    /// Shuts the embedded cluster down (nothing to do for bootstrap servers).
+    pub async fn stop(self) {
+        if let Some(c) = self.cluster {
+            c.shutdown().await;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
