@@ -1,8 +1,8 @@
 //! Record append: `RecordAccumulator::append` of 100-byte records with the drain stubbed (full batches are
 //! drained and released in place). Keyless, 16-byte keys, with headers, and 2 threads appending at once.
 //!
-//! `cargo bench --bench append -- --profile-time 10` writes `target/criterion/<bench>/profile/flamegraph.svg`
-//! through the pprof adapter in `benches/support/flamegraph.rs`.
+//! `cargo bench --bench append -- --profile-time 10` writes `target/criterion/append/<bench>/profile/flamegraph.svg`
+//! through the pprof adapter in `benches/support/mod.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,8 +16,14 @@ const RECORDS: u64 = 500_000;
 fn bench_e2e(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (cluster, producer) = rt.block_on(async {
-        let cluster =
-            MockCluster::builder().brokers(1).default_partitions(4).mode(StorageMode::Sink).validate(Validation::Crc).start().await.unwrap();
+        let cluster = MockCluster::builder()
+            .brokers(1)
+            .default_partitions(4)
+            .mode(StorageMode::Sink)
+            .validate(Validation::Crc)
+            .start()
+            .await
+            .unwrap();
         let cfg = ProducerConfig::from_pairs([
             ("bootstrap.servers", cluster.bootstrap().as_str()),
             ("linger.ms", "5"),

@@ -59,6 +59,7 @@ real_cluster() {
     cargo test --locked --test it -- --ignored real_cluster_
     scripts/kafka.sh down
 }
+step "instruction-count gate (callgrind): append path and batch encode" scripts/callgrind-check.sh
 step "real Kafka broker: codecs, acks, idempotence, placement, headers" real_broker
 step "real Kafka 3-node cluster: broker restart mid-run" real_cluster
 step "workbench end to end: ci-tiny sweep, report checked in headless Chromium" scripts/report-e2e.sh

@@ -1,7 +1,9 @@
 //! The `kprod` command: a Kafka producer workbench.
 //!
-//! Subcommands: `run`, `report`, `compare` (the workbench), `broker` (the in-process mock cluster, standalone).
-//! Exit codes: 0 success, 1 a failed check (`run`: records unaccounted for; `compare`: a regression), 2 an error.
+//! Subcommands: `run`, `report`, `compare` (the workbench), `perf-test` (kafka-producer-perf-test), `produce`
+//! (kafka-console-producer), `broker` (the in-process mock cluster, standalone).
+//! Exit codes: 0 success, 1 a failed check (`run`: records unaccounted for; `compare`: a regression; `produce`: a
+//! record not acknowledged), 2 an error.
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,10 @@ enum Command {
     Report(kprod::workbench::cli::ReportArgs),
     /// Compare two runs point by point; exit code 1 on a regression.
     Compare(kprod::workbench::cli::CompareArgs),
+    /// Drop-in replacement for kafka-producer-perf-test (same options and output lines).
+    PerfTest(kprod::workbench::perf_test::PerfTestArgs),
+    /// Drop-in replacement for kafka-console-producer: one record per stdin line.
+    Produce(kprod::workbench::console_producer::ProduceArgs),
 }
 
 fn main() {
@@ -43,6 +49,8 @@ fn main() {
             Command::Run(args) => kprod::workbench::cli::run_cli(args).await,
             Command::Report(args) => kprod::workbench::cli::report_cli(args),
             Command::Compare(args) => kprod::workbench::cli::compare_cli(args),
+            Command::PerfTest(args) => kprod::workbench::perf_test::run_cli(args).await,
+            Command::Produce(args) => kprod::workbench::console_producer::run_cli(args).await,
         }
     });
     match result {

@@ -4,13 +4,14 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::producer::accumulator::{
     AccumulatorConfig, AppendOutcome, AppendRecord, Callback, DeliveryFuture, RecordAccumulator, RecordInfo,
+    TopicQueues,
 };
 use crate::producer::config::ProducerConfig;
 use crate::producer::error::ProducerError;
@@ -21,11 +22,13 @@ use crate::producer::metrics::ProducerMetrics;
 
 use crate::producer::partitioner::{
     BuiltInPartitioner, BuiltinKind, Partitioner, PartitionerChoice as Choice, PartitionerRegistry,
-    RoundRobinPartitioner, TopicView,
+    RoundRobinPartitioner, TopicHandle, TopicView,
 };
 use crate::producer::record::{ProducerRecord, RecordMetadata, TopicPartition};
+use crate::producer::send_cache::{self, Generations};
 use crate::producer::serializer::{BytesSerializer, Serializer};
 use crate::record::Compression;
+use crate::record::Header;
 
 /// Runs every `on_acknowledgement` interceptor for one record outcome (type-erased for the sender).
 pub(crate) type AckInterceptor = Arc<dyn Fn(Result<&RecordMetadata, &ProducerError>) + Send + Sync>;
@@ -38,6 +41,8 @@ pub(crate) enum PartitionerChoice {
 
 /// State shared by the front door and the sender task.
 pub(crate) struct Shared {
+    /// Process-unique: keys this producer's entries in the per-thread send cache.
+    pub id: u64,
     pub config: ProducerConfig,
     pub acc: RecordAccumulator,
     pub metadata: MetadataHandle,
@@ -56,6 +61,36 @@ pub(crate) struct Shared {
     /// A fatal error (e.g. fenced, auth): every later call fails with it.
     pub fatal: OnceLock<ProducerError>,
     pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A record's serialized key, value and headers, borrowed for the whole append.
+struct Serialized<'a> {
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: &'a [Header],
+}
+
+/// Where an append stands between attempts: the chosen partition, and whether a custom partitioner still wants
+/// to hear about a new batch before one is created (Java's `abortOnNewBatch`, asked once per record).
+struct AppendState {
+    partition: u32,
+    abort_on_new_batch: bool,
+}
+
+impl AppendState {
+    fn new<K, V>(partition: u32, producer: &Producer<K, V>, record: &ProducerRecord<K, V>) -> Self {
+        let custom = matches!(producer.shared.partitioner, PartitionerChoice::Custom(_));
+        AppendState { partition, abort_on_new_batch: custom && record.partition.is_none() }
+    }
+}
+
+/// The outcome of a fast (cached) append attempt.
+enum Cached {
+    Done(Option<DeliveryFuture>),
+    /// Not in this thread's cache, stale, or an explicit partition the cached metadata does not know.
+    Miss,
+    /// No memory for a new batch: wait in the slow path, keeping the partition already chosen.
+    NeedMemory(AppendState),
 }
 
 /// A Kafka producer. Cheap to share: clone it into many tasks, or wrap it in an `Arc`.
@@ -191,6 +226,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             }))
         };
         let shared = Arc::new(Shared {
+            id: send_cache::next_producer_id(),
             config: cfg,
             acc,
             metadata: MetadataHandle::default(),
@@ -311,8 +347,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         if sh.closed.load(Ordering::Acquire) {
             return Err(ProducerError::Closed);
         }
-        let start = Instant::now();
-        let max_block = sh.config.max_block;
         // Serialize (serializers may add headers, so work on a copy only when they do).
         let mut headers = Cow::Borrowed(&record.headers[..]);
         let mut extra = Vec::new();
@@ -333,47 +367,144 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             h.extend(extra);
             headers = Cow::Owned(h);
         }
-        let key = key.as_deref();
-        let value = value.as_deref();
+        let data = Serialized { key: key.as_deref(), value: value.as_deref(), headers: &headers };
         // Size check before touching the accumulator: only this record fails.
-        let size = crate::record::batch_size_upper_bound(key.map(<[u8]>::len), value.map(<[u8]>::len), &headers);
-        if size > sh.config.max_request_size {
+        self.check_size(&data)?;
+        // The fast path: the topic's queues, partition count and partitioner state from this thread's cache.
+        let resume = match self.append_cached(record, &data, callback, want_future) {
+            Cached::Done(out) => return Ok(out),
+            Cached::Miss => None,
+            Cached::NeedMemory(state) => Some(state),
+        };
+        self.append_slow(record, &data, callback, want_future, resume).await
+    }
+
+    /// `max.request.size` and `buffer.memory` against Java's upper bound of a batch holding only this record.
+    #[inline]
+    fn check_size(&self, data: &Serialized<'_>) -> Result<(), ProducerError> {
+        let cfg = &self.shared.config;
+        let key_len = data.key.map(<[u8]>::len);
+        let value_len = data.value.map(<[u8]>::len);
+        // A cheap bound first (a varint is at most 5 bytes): the exact one only for records near a limit.
+        let limit = cfg.max_request_size.min(usize::try_from(cfg.buffer_memory).unwrap_or(usize::MAX));
+        if data.headers.is_empty()
+            && crate::record::RECORD_BATCH_OVERHEAD
+                + crate::record::MAX_RECORD_OVERHEAD
+                + 6
+                + key_len.unwrap_or(0)
+                + 6
+                + value_len.unwrap_or(0)
+                <= limit
+        {
+            return Ok(());
+        }
+        let size = crate::record::batch_size_upper_bound(key_len, value_len, data.headers);
+        if size > cfg.max_request_size {
             return Err(ProducerError::RecordTooLarge {
                 size,
-                limit: sh.config.max_request_size,
+                limit: cfg.max_request_size,
                 limit_name: "max.request.size",
             });
         }
-        if size as u64 > sh.config.buffer_memory {
+        if size as u64 > cfg.buffer_memory {
             return Err(ProducerError::RecordTooLarge {
                 size,
-                limit: sh.config.buffer_memory as usize,
+                limit: cfg.buffer_memory as usize,
                 limit_name: "buffer.memory",
             });
         }
-        let cluster = self.wait_on_metadata(&record.topic, record.partition, start, max_block).await?;
+        Ok(())
+    }
+
+    /// Appends through this thread's [`send_cache`] entry for the topic, without locks or lookups beyond the
+    /// partition's queue. Never waits: a miss, or no memory for a new batch, goes to [`append_slow`].
+    #[inline]
+    fn append_cached(
+        &self,
+        record: &ProducerRecord<K, V>,
+        data: &Serialized<'_>,
+        callback: &mut Option<Callback>,
+        want_future: bool,
+    ) -> Cached {
+        let sh = &*self.shared;
+        let generations = Generations { metadata: sh.metadata.generation(), topics: sh.acc.topics_generation() };
+        send_cache::with_topic(sh.id, &record.topic, generations, |t| {
+            if let Some(p) = record.partition
+                && (p < 0 || p as u32 >= t.num_partitions)
+            {
+                // The slow path waits for metadata that may know the partition, as Java does.
+                return Cached::Miss;
+            }
+            let view = t.view();
+            let handle = t.handle.as_ref();
+            let rec = self.append_record(record, data);
+            let mut state =
+                AppendState::new(self.choose_partition(record.partition, handle, &view, data), self, record);
+            match self.append_once(record, &t.queues, handle, &view, &rec, data, callback, want_future, &mut state) {
+                AppendOutcome::NeedMemory { .. } => Cached::NeedMemory(state),
+                outcome => {
+                    Cached::Done(self.appended(record, &t.queues, handle, &view, &rec, state.partition, outcome))
+                }
+            }
+        })
+        .unwrap_or(Cached::Miss)
+    }
+
+    /// Java's path: wait for metadata, partition, append — waiting for buffer memory as needed — and refill this
+    /// thread's cache for the topic. `resume` carries the partition chosen by a fast attempt that ran out of memory.
+    async fn append_slow(
+        &self,
+        record: &ProducerRecord<K, V>,
+        data: &Serialized<'_>,
+        callback: &mut Option<Callback>,
+        want_future: bool,
+        resume: Option<AppendState>,
+    ) -> Result<Option<DeliveryFuture>, ProducerError> {
+        let sh = &*self.shared;
+        let start = Instant::now();
+        let max_block = sh.config.max_block;
+        let (cluster, metadata_generation) =
+            self.wait_on_metadata(&record.topic, record.partition, start, max_block).await?;
         let tinfo = cluster.topic(&record.topic).expect("wait_on_metadata checked the topic");
         let view = TopicView {
             topic: &record.topic,
             num_partitions: tinfo.partitions.len() as u32,
             available: &tinfo.available,
         };
+        // Read before `topic()`: a concurrent replacement of the queues then makes the entry stale, not wrong.
+        let topics_generation = sh.acc.topics_generation();
         let queues = sh.acc.topic(&record.topic, view.num_partitions);
-        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
-        let rec = AppendRecord { timestamp_ms, key, value, headers: &headers, user_data: record.user_data };
-        let mut partition = self.choose_partition(record.partition, &view, key, value);
-        let custom = matches!(sh.partitioner, PartitionerChoice::Custom(_)) && record.partition.is_none();
-        let mut abort_on_new_batch = custom;
+        let handle = match &sh.partitioner {
+            PartitionerChoice::BuiltIn(b) => Some(b.topic_handle(&record.topic)),
+            PartitionerChoice::Custom(_) => None,
+        };
+        send_cache::store(send_cache::Fill {
+            producer: sh.id,
+            generations: Generations { metadata: metadata_generation, topics: topics_generation },
+            name: &record.topic,
+            queues: &queues,
+            num_partitions: view.num_partitions,
+            available: view.available,
+            handle: handle.as_ref(),
+        });
+        let rec = self.append_record(record, data);
+        let mut state = match resume {
+            Some(s) if s.partition < view.num_partitions => s,
+            _ => AppendState::new(self.choose_partition(record.partition, handle.as_ref(), &view, data), self, record),
+        };
         let mut registered_waiter = false;
         let outcome = loop {
-            match sh.acc.append(&queues, partition, &rec, callback, want_future, abort_on_new_batch, Instant::now()) {
-                AppendOutcome::AbortedForNewBatch => {
-                    if let PartitionerChoice::Custom(p) = &sh.partitioner {
-                        p.on_new_batch(&view, partition);
-                    }
-                    partition = self.choose_partition(record.partition, &view, key, value);
-                    abort_on_new_batch = false;
-                }
+            match self.append_once(
+                record,
+                &queues,
+                handle.as_ref(),
+                &view,
+                &rec,
+                data,
+                callback,
+                want_future,
+                &mut state,
+            ) {
                 AppendOutcome::NeedMemory { size } => {
                     if !registered_waiter {
                         sh.acc.pool.add_waiter();
@@ -397,19 +528,88 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                         return Err(ProducerError::Closed);
                     }
                 }
-                done @ AppendOutcome::Appended { .. } => break done,
+                outcome => break outcome,
             }
         };
         if registered_waiter {
             sh.acc.pool.remove_waiter();
         }
+        Ok(self.appended(record, &queues, handle.as_ref(), &view, &rec, state.partition, outcome))
+    }
+
+    #[inline]
+    fn append_record<'a>(&self, record: &ProducerRecord<K, V>, data: &Serialized<'a>) -> AppendRecord<'a> {
+        AppendRecord {
+            timestamp_ms: record.timestamp_ms.unwrap_or_else(now_ms),
+            key: data.key,
+            value: data.value,
+            headers: data.headers,
+            user_data: record.user_data,
+        }
+    }
+
+    /// One append that does not wait: a custom partitioner is told before a new batch is created (Java's
+    /// `abortOnNewBatch`) and chooses again, once. Returns `Appended` or `NeedMemory`.
+    #[allow(clippy::too_many_arguments)] // the hot path: all borrowed, nothing copied
+    #[inline]
+    fn append_once(
+        &self,
+        record: &ProducerRecord<K, V>,
+        queues: &TopicQueues,
+        handle: Option<&TopicHandle>,
+        view: &TopicView<'_>,
+        rec: &AppendRecord<'_>,
+        data: &Serialized<'_>,
+        callback: &mut Option<Callback>,
+        want_future: bool,
+        state: &mut AppendState,
+    ) -> AppendOutcome {
+        let sh = &*self.shared;
+        loop {
+            let outcome = sh.acc.append_with_clock(
+                queues,
+                state.partition,
+                rec,
+                callback,
+                want_future,
+                state.abort_on_new_batch,
+                Instant::now,
+            );
+            if !matches!(outcome, AppendOutcome::AbortedForNewBatch) {
+                return outcome;
+            }
+            if let PartitionerChoice::Custom(p) = &sh.partitioner {
+                p.on_new_batch(view, state.partition);
+            }
+            state.partition = self.choose_partition(record.partition, handle, view, data);
+            state.abort_on_new_batch = false;
+        }
+    }
+
+    /// After a successful append: the sticky partitioner's bookkeeping, hooks, waking the sender, the future.
+    #[allow(clippy::too_many_arguments)] // the hot path: all borrowed, nothing copied
+    #[inline]
+    fn appended(
+        &self,
+        record: &ProducerRecord<K, V>,
+        queues: &TopicQueues,
+        handle: Option<&TopicHandle>,
+        view: &TopicView<'_>,
+        rec: &AppendRecord<'_>,
+        partition: u32,
+        outcome: AppendOutcome,
+    ) -> Option<DeliveryFuture> {
+        let sh = &*self.shared;
         let AppendOutcome::Appended { new_batch, batch_full, appended_bytes, index, completion } = outcome else {
-            unreachable!("loop breaks only on Appended")
+            unreachable!("append_once returns Appended unless memory is needed")
         };
         if let PartitionerChoice::BuiltIn(b) = &sh.partitioner
             && record.partition.is_none()
         {
-            b.after_append(&view, partition, appended_bytes, batch_full);
+            match handle {
+                Some(h) => b.after_append_with(h, view, partition, appended_bytes, batch_full),
+                None => b.after_append(view, partition, appended_bytes, batch_full),
+            }
         }
         if let Some(h) = &sh.hooks {
             h.on_record_buffered(
@@ -420,45 +620,49 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         if new_batch || batch_full {
             sh.wakeup.notify_one();
         }
-        Ok(completion.map(|completion| DeliveryFuture {
+        completion.map(|completion| DeliveryFuture {
             completion,
             index,
             tp: TopicPartition { topic: queues.name.clone(), partition: partition as i32 },
             info: RecordInfo {
-                timestamp_ms,
-                key_size: key.map_or(-1, |k| k.len() as i32),
-                value_size: value.map_or(-1, |v| v.len() as i32),
+                timestamp_ms: rec.timestamp_ms,
+                key_size: rec.key.map_or(-1, |k| k.len() as i32),
+                value_size: rec.value.map_or(-1, |v| v.len() as i32),
                 user_data: record.user_data,
             },
-        }))
+        })
     }
 
+    #[inline]
     fn choose_partition(
         &self,
         explicit: Option<i32>,
+        handle: Option<&TopicHandle>,
         view: &TopicView<'_>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
+        data: &Serialized<'_>,
     ) -> u32 {
         if let Some(p) = explicit {
             return p as u32;
         }
-        match &self.shared.partitioner {
-            PartitionerChoice::BuiltIn(b) => b.partition(view, key),
-            PartitionerChoice::Custom(p) => p.partition(view, key, value) % view.num_partitions.max(1),
+        match (&self.shared.partitioner, handle) {
+            (PartitionerChoice::BuiltIn(b), Some(h)) => b.partition_with(h, view, data.key),
+            (PartitionerChoice::BuiltIn(b), None) => b.partition(view, data.key),
+            (PartitionerChoice::Custom(p), _) => p.partition(view, data.key, data.value) % view.num_partitions.max(1),
         }
     }
 
     /// Java's `waitOnMetadata`: the topic (and the explicit partition) must be known, waiting up to `max.block.ms`.
+    /// Returns the snapshot and the metadata generation read just before it.
     async fn wait_on_metadata(
         &self,
         topic: &str,
         partition: Option<i32>,
         start: Instant,
         max_block: Duration,
-    ) -> Result<Arc<Cluster>, ProducerError> {
+    ) -> Result<(Arc<Cluster>, u64), ProducerError> {
         let sh = &*self.shared;
         loop {
+            let generation = sh.metadata.generation();
             let cluster = sh.metadata.current();
             if let Some(t) = cluster.topic(topic) {
                 match partition {
@@ -472,7 +676,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                             });
                         }
                     }
-                    _ => return Ok(cluster),
+                    _ => return Ok((cluster, generation)),
                 }
             }
             let notified = sh.metadata.updated.notified();
@@ -558,7 +762,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         &self,
         topic: &str,
     ) -> Result<Vec<crate::producer::metadata::PartitionInfo>, ProducerError> {
-        let c = self.wait_on_metadata(topic, None, Instant::now(), self.shared.config.max_block).await?;
+        let (c, _) = self.wait_on_metadata(topic, None, Instant::now(), self.shared.config.max_block).await?;
         Ok(c.topic(topic).map(|t| t.partitions.clone()).unwrap_or_default())
     }
 
@@ -572,8 +776,5 @@ fn sender_finished(sh: &Shared) -> bool {
     sh.sender_task.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|t| t.is_finished())
 }
 
-/// Wall-clock milliseconds since the epoch (record create time).
-#[inline]
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+/// Wall-clock milliseconds since the epoch (record create time), from the millisecond ticker in `clock`.
+pub use crate::producer::clock::now_ms;

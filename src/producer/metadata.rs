@@ -3,6 +3,7 @@
 //! asks the sender for a refresh.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -126,6 +127,8 @@ pub struct MetadataHandle {
     pub updated: Notify,
     /// Why the last connection or metadata attempt failed, so a timeout can say why (names the address).
     last_error: Mutex<Option<String>>,
+    /// Bumped on every [`set`](Self::set): lets the send path cache what it derived from a snapshot.
+    generation: AtomicU64,
 }
 
 impl MetadataHandle {
@@ -135,7 +138,15 @@ impl MetadataHandle {
 
     pub fn set(&self, c: Cluster) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+        self.generation.fetch_add(1, Ordering::Release);
         self.updated.notify_waiters();
+    }
+
+    /// Changes on every [`set`](Self::set). Read it *before* [`current`](Self::current): whatever is derived from
+    /// that snapshot stays valid while the generation is unchanged.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Adds a topic to the wanted set; returns true if it was new.

@@ -5,6 +5,7 @@
 
 pub mod accumulator;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod partitioner;
 pub mod record;
+pub(crate) mod send_cache;
 pub(crate) mod sender;
 pub mod serializer;
 

@@ -14,8 +14,10 @@
 
 pub mod cli;
 pub mod compare;
+pub mod console_producer;
 pub mod generator;
 pub mod histograms;
+pub mod perf_test;
 pub mod producer_target;
 pub mod profile;
 pub mod report;

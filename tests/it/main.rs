@@ -2,6 +2,7 @@
 
 mod alloc;
 mod broker;
+mod cli_tools;
 mod java_interop;
 mod producer;
 #[cfg(feature = "peer-rdkafka")]

@@ -228,3 +228,81 @@ async fn unreachable_bootstrap_fails_in_time_naming_the_address() {
     assert!(msg.contains(&addr), "the error names the address: {msg}");
     p.close(Duration::from_secs(1)).await.ok();
 }
+
+#[tokio::test]
+async fn message_too_large_splits_the_batch_and_every_record_lands() {
+    let c = cluster(1, 1).await;
+    c.create_topic("big", 1).unwrap();
+    let p = Producer::new(config(&c.bootstrap(), &[("linger.ms", "50"), ("batch.size", "65536")])).unwrap();
+    p.send(ProducerRecord::new("big", Bytes::from_static(b"warm"))).await.unwrap().await.unwrap();
+    // The next produce request is refused as too large: the producer must split and resend.
+    c.faults()
+        .fail_produce(ErrorTarget::Partition { topic: "big".into(), partition: 0 }, ErrorCode::MessageTooLarge, 1)
+        .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..400 {
+        futs.push(p.send(ProducerRecord::new("big", Bytes::from(format!("{i:0100}")))).await.unwrap());
+    }
+    let mut offsets = Vec::new();
+    for f in futs {
+        offsets.push(f.await.expect("acknowledged after the split").offset);
+    }
+    let mut sorted = offsets.clone();
+    sorted.sort();
+    assert_eq!(offsets, sorted, "offsets follow send order across the pieces");
+    let stored = c.records("big", 0).unwrap();
+    assert_eq!(stored.len(), 401, "every record once");
+    for (i, r) in stored[1..].iter().enumerate() {
+        assert_eq!(r.value.as_deref(), Some(format!("{i:0100}").as_bytes()), "order kept");
+    }
+    p.close(Duration::from_secs(5)).await.unwrap();
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropping_the_producer_without_close_does_not_hang() {
+    let mut c = cluster(1, 1).await;
+    c.create_topic("drop", 1).unwrap();
+    let p = Producer::new(config(&c.bootstrap(), &[("linger.ms", "0")])).unwrap();
+    p.send(ProducerRecord::new("drop", Bytes::from_static(b"warm"))).await.unwrap().await.unwrap();
+    c.stop_broker(0).await.unwrap();
+    let f = p.send(ProducerRecord::new("drop", Bytes::from_static(b"x"))).await.unwrap();
+    drop(p);
+    let r = tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .expect("the record's future resolves once the producer is gone");
+    assert!(matches!(r, Err(ProducerError::Aborted { .. })), "{r:?}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_one_keeps_order_under_retries_without_idempotence() {
+    let c = cluster(1, 1).await;
+    c.create_topic("ord", 1).unwrap();
+    let p = Producer::new(config(
+        &c.bootstrap(),
+        &[
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("max.in.flight.requests.per.connection", "1"),
+            ("batch.size", "1024"),
+            ("retry.backoff.ms", "1"),
+        ],
+    ))
+    .unwrap();
+    c.faults().fail_produce(ErrorTarget::Broker { broker: 0 }, ErrorCode::NotLeaderOrFollower, 5).unwrap();
+    let mut futs = Vec::new();
+    for i in 0..3000u32 {
+        futs.push(p.send(ProducerRecord::new("ord", Bytes::from(i.to_be_bytes().to_vec()))).await.unwrap());
+    }
+    for f in futs {
+        f.await.unwrap();
+    }
+    let stored = c.records("ord", 0).unwrap();
+    let values: Vec<u32> =
+        stored.iter().map(|r| u32::from_be_bytes(r.value.as_deref().unwrap().try_into().unwrap())).collect();
+    assert_eq!(values, (0..3000).collect::<Vec<_>>(), "muted partition: order kept through retries");
+    assert!(p.metrics()["record-retry-total"] > 0.0);
+    p.close(Duration::from_secs(5)).await.unwrap();
+    c.shutdown().await;
+}

@@ -150,6 +150,9 @@ impl DrainGate for OpenGate {
 pub struct RecordAccumulator {
     cfg: AccumulatorConfig,
     topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    /// Bumped whenever the topic table gains or replaces an entry, so callers that cache an `Arc<TopicQueues>`
+    /// (the producer's per-thread send cache) know when to look it up again.
+    topics_generation: AtomicU64,
     pub pool: BufferPool,
     next_batch_id: AtomicU64,
     /// Ids of batches not yet completed, for `flush`.
@@ -166,6 +169,7 @@ impl RecordAccumulator {
         RecordAccumulator {
             cfg,
             topics: RwLock::new(HashMap::new()),
+            topics_generation: AtomicU64::new(0),
             pool,
             next_batch_id: AtomicU64::new(0),
             incomplete: Mutex::new(BTreeSet::new()),
@@ -204,7 +208,15 @@ impl RecordAccumulator {
         }
         let t = Arc::new(fresh);
         w.insert(name, t.clone());
+        self.topics_generation.fetch_add(1, Ordering::Release);
         t
+    }
+
+    /// Changes whenever [`topic`](Self::topic) creates or replaces a topic's queues. A caller that keeps an
+    /// `Arc<TopicQueues>` must read this *before* calling `topic()` and drop its copy once the value changed.
+    #[inline]
+    pub fn topics_generation(&self) -> u64 {
+        self.topics_generation.load(Ordering::Acquire)
     }
 
     /// All topic queues (a snapshot of the table).
@@ -226,6 +238,23 @@ impl RecordAccumulator {
         want_completion: bool,
         abort_on_new_batch: bool,
         now: Instant,
+    ) -> AppendOutcome {
+        self.append_with_clock(topic, partition, rec, callback, want_completion, abort_on_new_batch, || now)
+    }
+
+    /// [`append`](Self::append) with the clock read only when a new batch is created (its linger starts then):
+    /// most records join an open batch and need no time at all.
+    #[allow(clippy::too_many_arguments)] // the hot path: a struct here would cost a copy per record
+    #[inline]
+    pub fn append_with_clock(
+        &self,
+        topic: &TopicQueues,
+        partition: u32,
+        rec: &AppendRecord<'_>,
+        callback: &mut Option<Callback>,
+        want_completion: bool,
+        abort_on_new_batch: bool,
+        now: impl FnOnce() -> Instant,
     ) -> AppendOutcome {
         let ratio = topic.compression_ratio();
         let mut q = topic.lock(partition);
@@ -264,7 +293,7 @@ impl RecordAccumulator {
             completion: Arc::new(BatchCompletion::default()),
             reserved_bytes: size,
             full: false,
-            created: now,
+            created: now(),
             last_attempt: None,
             drained_at: None,
             attempts: 0,

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 pub use idempotence::Idempotence;
 
-use crate::producer::accumulator::ProducerBatch;
+use crate::producer::accumulator::{LeaderView, ProducerBatch};
 use crate::producer::client::Shared;
 use crate::producer::connection::{self, ConnEvent, ConnectSettings, Connection, InFlight, InFlightKind};
 use crate::producer::error::ProducerError;
@@ -57,6 +57,8 @@ pub(crate) struct Sender {
     last_metadata_attempt: Option<Instant>,
     idem: Option<Idempotence>,
     init_retry_at: Option<Instant>,
+    /// Last time the adaptive partitioner got fresh queue sizes.
+    last_load_stats: Option<Instant>,
     /// max.in.flight = 1 without idempotence: mute partitions while in flight to keep order.
     guarantee_order: bool,
 }
@@ -85,6 +87,7 @@ pub(crate) async fn run(sh: Arc<Shared>) {
         last_metadata_attempt: None,
         idem,
         init_retry_at: None,
+        last_load_stats: None,
     };
     s.run().await;
 }
@@ -112,6 +115,7 @@ impl Sender {
             self.expire_batches(now);
             self.check_request_timeouts(now);
             self.send_produce_requests(now, &mut next);
+            self.maybe_update_partitioner_stats(now);
             let wakeup = self.sh.wakeup.notified();
             tokio::select! {
                 biased;
@@ -490,6 +494,26 @@ impl Sender {
             let _ = self.sh.fatal.set(ProducerError::Fatal(
                 format!("InitProducerId failed on broker {address}: {}", resp.error_code).into(),
             ));
+        }
+    }
+
+    /// Feeds the built-in partitioner's adaptive mode (KIP-794) with per-partition queue depths, as Java's `ready()`
+    /// does — at most every 20 ms, since it walks every partition.
+    fn maybe_update_partitioner_stats(&mut self, now: Instant) {
+        let crate::producer::client::PartitionerChoice::BuiltIn(b) = &self.sh.partitioner else { return };
+        if !self.sh.config.partitioner_adaptive_partitioning_enable
+            || self.last_load_stats.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_millis(20))
+        {
+            return;
+        }
+        self.last_load_stats = Some(now);
+        for t in self.sh.acc.topics() {
+            let sizes = self.sh.acc.queue_sizes(&t);
+            // Partitions without a leader are left out, so the partitioner avoids them.
+            let ids: Vec<u32> =
+                (0..t.num_partitions()).filter(|p| self.cluster.leader(&t.name, *p as i32).is_some()).collect();
+            let sizes: Vec<u32> = ids.iter().map(|p| sizes[*p as usize]).collect();
+            b.update_load_stats(&t.name, t.num_partitions(), &sizes, &ids);
         }
     }
 

@@ -307,7 +307,11 @@ impl Sender {
     /// Splits a batch the broker found too large into `batch.size` pieces and puts them back at the front of the
     /// partition queue. Record futures follow their record into the new pieces.
     fn split_and_reenqueue(&mut self, mut batch: ProducerBatch, now: Instant) {
-        let pieces = match split_batch(&batch, self.sh.acc.config().batch_size, self.sh.acc.config().compression, now) {
+        // At most half the rejected size, so every split makes progress even when the batch was within batch.size
+        // (Java splits to batch.size, which can repeat forever when the broker's limit is below it).
+        let wire_len = batch.wire_bytes().map_or(0, bytes::Bytes::len);
+        let target = self.sh.acc.config().batch_size.min(wire_len / 2).max(1);
+        let pieces = match split_batch(&batch, target, self.sh.acc.config().compression, now) {
             Ok(p) => p,
             Err(e) => {
                 let err = ProducerError::Broker {
