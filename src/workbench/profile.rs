@@ -4,6 +4,10 @@
 //! the point's warm-up ends and stops when the point finishes (drain included), so set-up, warm-up and report
 //! writing stay out of the picture. The reports of all points are merged into one flame graph; every thread of the
 //! process is sampled, the embedded mock broker's included (its frames sit under `kprod::broker`).
+//!
+//! Samples that land inside libc, libgcc, pthread or the vDSO are dropped (pprof's blocklist: unwinding from a
+//! signal handler through them can deadlock), so time in system calls is under-represented: read the graph for
+//! where kprod's own code spends CPU, and the sample count in its title for how much was kept.
 
 use std::path::{Path, PathBuf};
 

@@ -491,6 +491,14 @@ async fn measure(
         ProducerTarget::build(cfg, &topics)
             .map_err(|source| RunCmdError::Producer { point: point.name.clone(), source })?,
     );
+    // Fetch metadata before the clock starts, so the first records do not pay for the producer's start-up (as
+    // with any long-lived producer). A failure here is not fatal: the sends will report it per record.
+    let mut early_warnings = Vec::new();
+    for t in &topics {
+        if let Err(e) = target.producer().partitions_for(t).await {
+            early_warnings.push(format!("point {}: metadata for topic {t} before the run: {e}", point.name));
+        }
+    }
     // The profiler samples the measured phase only: it starts when the warm-up ends.
     let run = runner::run_point(target.clone(), point, opts);
     tokio::pin!(run);
@@ -519,6 +527,7 @@ async fn measure(
     result.producer_metrics =
         producer.metrics().into_iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.to_string(), v)).collect();
     result.accounting = Some(accounting);
+    result.warnings.extend(early_warnings);
     if let Some(e) = close_err {
         result.warnings.push(format!("point {}: closing the producer: {e}", point.name));
     }
