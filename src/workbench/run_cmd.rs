@@ -100,6 +100,8 @@ pub enum RunCmdError {
     Profile(#[from] ProfileError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("peers: {0}")]
+    Peers(String),
 }
 
 /// Where one point's records go.
@@ -402,6 +404,46 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
     };
     let mut profile = settings.profile.then(RunProfile::new);
     let started = Instant::now();
+    if plan.points.iter().any(|p| p.workload.peers.iter().any(|x| *x != crate::workbench::peers::Peer::Kprod)) {
+        // Peers: every peer at every point, alternating A B C A B C so drift on the machine hits all alike.
+        if profile.is_some() {
+            eprintln!("note: --profile is ignored when peers run (it would profile the peers' harness too)");
+        }
+        let root = if std::path::Path::new("scripts/java-peer.sh").exists() {
+            PathBuf::from(".")
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        };
+        let mut popts = crate::workbench::peers::PeerOptions::new(root, opts.clone());
+        popts.bootstrap = plan.bootstrap.clone();
+        let dir_ref = &dir;
+        let opts_ref = &opts;
+        let mut n = 0usize;
+        crate::workbench::peers::run_points_with_peers(
+            &plan.points,
+            &popts,
+            |p| {
+                let p = p.clone();
+                async move {
+                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None).await?;
+                    iv.save_intervals(dir_ref).map_err(io_err(dir_ref))?;
+                    Ok::<_, RunCmdError>(r)
+                }
+            },
+            |r| {
+                n += 1;
+                if settings.progress != Progress::Off {
+                    eprintln!("[{n}] {} [{}] done: {:.0} records/s", r.name, r.peer, r.rate_records_per_s);
+                }
+                run.points.push(r.clone());
+                let _ = run.save(&dir);
+                let _ = report::write_report(&run, &dir);
+            },
+        )
+        .await
+        .map_err(|e| RunCmdError::Peers(e.to_string()))?;
+        return Ok(RunOutcome { dir, result: run, profile_samples: None });
+    }
     for (i, point) in plan.points.iter().enumerate() {
         if settings.progress != Progress::Off {
             eprintln!("{}", plan.progress_header(i, started.elapsed()));
