@@ -99,7 +99,10 @@ pub fn summary(outcome: &RunOutcome) -> String {
     let run = &outcome.result;
     let rows = report::aggregate(run);
     let mut s = String::new();
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).clamp(5, 60);
+    let label = |r: &report::Row| {
+        if r.peer == crate::workbench::peers::Peer::Kprod { r.name.clone() } else { format!("{} [{}]", r.name, r.peer) }
+    };
+    let width = rows.iter().map(|r| label(r).len()).max().unwrap_or(5).clamp(5, 60);
     let _ = writeln!(
         s,
         "\n{:<width$}  {:>12}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}",
@@ -109,7 +112,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
         let _ = writeln!(
             s,
             "{:<width$}  {:>12.0}  {:>8.2}  {:>9.3}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8}{}",
-            r.name,
+            label(r),
             r.rate.mean,
             r.mb_per_s,
             ms(r.response_time_us_p50),
