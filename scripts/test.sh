@@ -39,8 +39,9 @@ step "build (all targets)" cargo build --all-targets --locked
 step "unit + integration tests" cargo test --all-targets --locked
 step "doc tests" cargo test --doc --locked
 
+# Functions run by `step` are in an `if` context, where `set -e` does not apply: check every status explicitly.
 java_interop() {
-    scripts/kafka.sh fetch >/dev/null
+    scripts/kafka.sh fetch >/dev/null || return 1
     local lib="${KPROD_CACHE:-$HOME/.cache/kprod}/kafka-${KPROD_KAFKA_VERSION:-4.3.1}/lib"
     KPROD_JAVA_CLASSPATH="$lib/*" cargo test --locked --test it -- --ignored java_
 }
@@ -50,14 +51,18 @@ step "Java kafka-clients producer + consumer against the mock broker" java_inter
 step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
 
 real_broker() {
-    scripts/kafka.sh up
-    cargo test --locked --test it -- --ignored real_broker_
+    scripts/kafka.sh up || return 1
+    local rc=0
+    cargo test --locked --test it -- --ignored real_broker_ || rc=$?
     scripts/kafka.sh down
+    return $rc
 }
 real_cluster() {
-    scripts/kafka.sh up --brokers 3
-    cargo test --locked --test it -- --ignored real_cluster_
+    scripts/kafka.sh up --brokers 3 || return 1
+    local rc=0
+    cargo test --locked --test it -- --ignored real_cluster_ || rc=$?
     scripts/kafka.sh down
+    return $rc
 }
 step "instruction-count gate (callgrind): append path and batch encode" scripts/callgrind-check.sh
 step "real Kafka broker: codecs, acks, idempotence, placement, headers" real_broker

@@ -147,20 +147,28 @@ async fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i6
             partitions: vec![ListOffsetsPartition { partition_index: partition, current_leader_epoch: -1, timestamp }],
         }],
     };
-    let resp: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, v, &req).await?;
-    let p = resp.topics.first().and_then(|t| t.partitions.first()).ok_or_else(|| VerifyError::Partition {
-        topic: topic.into(),
-        partition,
-        reason: "empty ListOffsets response".into(),
-    })?;
-    if !p.error_code.is_ok() {
-        return Err(VerifyError::Partition {
+    // A partition created a moment ago can answer with a retriable error (NOT_LEADER_OR_FOLLOWER while its leader
+    // is being elected): retry those for up to ~10 s.
+    for attempt in 0.. {
+        let resp: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, v, &req).await?;
+        let p = resp.topics.first().and_then(|t| t.partitions.first()).ok_or_else(|| VerifyError::Partition {
             topic: topic.into(),
             partition,
-            reason: format!("ListOffsets: {}", p.error_code),
-        });
+            reason: "empty ListOffsets response".into(),
+        })?;
+        if p.error_code.is_ok() {
+            return Ok(p.offset);
+        }
+        if !p.error_code.is_retriable() || attempt >= 100 {
+            return Err(VerifyError::Partition {
+                topic: topic.into(),
+                partition,
+                reason: format!("ListOffsets: {}", p.error_code),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(p.offset)
+    unreachable!("the loop returns")
 }
 
 async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, VerifyError> {
@@ -195,6 +203,11 @@ async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| perr("empty fetch response".into()))?;
         if !pd.error_code.is_ok() {
+            if pd.error_code.is_retriable() && empty_fetches < 100 {
+                empty_fetches += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             return Err(perr(format!("Fetch: {}", pd.error_code)));
         }
         let before = offset;
