@@ -86,7 +86,7 @@ pub const COMPRESSION_TYPES: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"
 pub const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 
 /// Keys with typed fields in [`ProducerConfig`].
-const TYPED_KEYS: &[&str] = &[
+pub const TYPED_KEYS: &[&str] = &[
     "bootstrap.servers",
     "client.id",
     "acks",

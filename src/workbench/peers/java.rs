@@ -117,7 +117,7 @@ pub fn java_producer_props(props: &BTreeMap<String, String>) -> Result<BTreeMap<
             !DRIVER_OWNED.contains(&k.as_str())
                 && v != "null"
                 && !v.is_empty()
-                && (TYPED.contains(&k.as_str()) || c.other.contains_key(k))
+                && (crate::producer::config::TYPED_KEYS.contains(&k.as_str()) || c.other.contains_key(k))
         })
         .map(|(k, v)| {
             // Secrets are hidden by to_properties; pass the workload's own value.
@@ -126,43 +126,6 @@ pub fn java_producer_props(props: &BTreeMap<String, String>) -> Result<BTreeMap<
         })
         .collect())
 }
-
-/// The typed keys of [`ProducerConfig`] (its documented field set).
-const TYPED: &[&str] = &[
-    "client.id",
-    "acks",
-    "batch.size",
-    "linger.ms",
-    "buffer.memory",
-    "max.block.ms",
-    "max.request.size",
-    "enable.idempotence",
-    "retries",
-    "max.in.flight.requests.per.connection",
-    "delivery.timeout.ms",
-    "request.timeout.ms",
-    "retry.backoff.ms",
-    "retry.backoff.max.ms",
-    "reconnect.backoff.ms",
-    "reconnect.backoff.max.ms",
-    "metadata.max.age.ms",
-    "metadata.max.idle.ms",
-    "compression.type",
-    "compression.gzip.level",
-    "compression.lz4.level",
-    "compression.zstd.level",
-    "partitioner.class",
-    "partitioner.adaptive.partitioning.enable",
-    "partitioner.availability.timeout.ms",
-    "partitioner.ignore.keys",
-    "transactional.id",
-    "transaction.timeout.ms",
-    "connections.max.idle.ms",
-    "send.buffer.bytes",
-    "receive.buffer.bytes",
-    "security.protocol",
-    "interceptor.classes",
-];
 
 /// The driver's JSON (the fields kprod uses; the rest is ignored).
 #[derive(Debug, Clone, Deserialize)]
