@@ -97,8 +97,21 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        let body = body_len(timestamp_ms.wrapping_sub(self.base_timestamp_ms), self.record_count, key, value, headers);
+        let body = self.record_body_len(timestamp_ms, key, value, headers);
         varint_len(body as i32) + body
+    }
+
+    /// Bytes of the record's body (after its length varint) if appended next. Compute it once, check the batch
+    /// limit, then [`append_sized`](Self::append_sized) — the size is not computed twice.
+    #[inline]
+    pub fn record_body_len(
+        &self,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        body_len(timestamp_ms.wrapping_sub(self.base_timestamp_ms), self.record_count, key, value, headers)
     }
 
     /// Encodes the record straight into the buffer and returns its offset delta.
@@ -107,9 +120,24 @@ impl BatchBuilder {
     /// (`max.request.size`, at most `i32::MAX`) rejects them first.
     #[inline]
     pub fn append(&mut self, timestamp_ms: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i32 {
+        let body = self.record_body_len(timestamp_ms, key, value, headers);
+        self.append_sized(timestamp_ms, key, value, headers, body)
+    }
+
+    /// [`append`](Self::append) with the body length already computed by
+    /// [`record_body_len`](Self::record_body_len) for this same record, on this builder, just before.
+    #[inline]
+    pub fn append_sized(
+        &mut self,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        body: usize,
+    ) -> i32 {
         let offset_delta = self.record_count;
         let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp_ms);
-        let body = body_len(timestamp_delta, offset_delta, key, value, headers);
+        debug_assert_eq!(body, body_len(timestamp_delta, offset_delta, key, value, headers), "stale body length");
         let buf = &mut self.buf;
         buf.reserve(varint_len(body as i32) + body);
         put_varint(buf, body as i32);

@@ -331,12 +331,14 @@ impl RecordAccumulator {
             return None;
         }
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
-        let size = b.record_size(rec.timestamp_ms, rec.key, rec.value, rec.headers);
+        // The record's size, computed once: for the batch.size check and for the encode.
+        let body = b.record_body_len(rec.timestamp_ms, rec.key, rec.value, rec.headers);
+        let size = crate::protocol::wire::varint_len(body as i32) + body;
         if !b.is_empty() && batch::estimate_written(b.uncompressed_bytes() + size, ratio) > self.cfg.batch_size {
             batch.full = true;
             return None;
         }
-        let index = b.append(rec.timestamp_ms, rec.key, rec.value, rec.headers) as u32;
+        let index = b.append_sized(rec.timestamp_ms, rec.key, rec.value, rec.headers, body) as u32;
         let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= self.cfg.batch_size;
         batch.full = full;
         batch.records.push(RecordInfo {
