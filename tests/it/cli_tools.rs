@@ -247,3 +247,35 @@ async fn produce_reports_failed_lines_and_exits_non_zero() {
     assert_eq!(values, vec![b"small".to_vec(), b"small again".to_vec()]);
     cluster.shutdown().await;
 }
+
+/// `kprod broker` prints one line per broker with its 127.0.0.1:PORT address, and a Kafka client can produce there.
+#[tokio::test]
+async fn broker_command_prints_each_address_and_serves() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kprod"))
+        .args(["broker", "--port", "0", "--brokers", "2", "--mode", "retain"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kprod broker starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addrs = Vec::new();
+    while addrs.len() < 2 {
+        let line = lines.next().expect("a line per broker").unwrap();
+        if let Some(i) = line.find("127.0.0.1:") {
+            addrs.push(line[i..].split_whitespace().next().unwrap().trim_end_matches(',').to_string());
+        }
+    }
+    let cfg = kprod::producer::ProducerConfig::from_pairs([("bootstrap.servers", addrs[0].as_str())]).unwrap();
+    let p = kprod::producer::Producer::new(cfg).unwrap();
+    let md = p
+        .send(kprod::producer::ProducerRecord::new("cli-broker", bytes::Bytes::from_static(b"hello")))
+        .await
+        .unwrap()
+        .await
+        .expect("acknowledged by kprod broker");
+    assert_eq!(md.offset, 0);
+    p.close(std::time::Duration::from_secs(5)).await.unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+}
