@@ -43,6 +43,12 @@ pub enum ProducerError {
     Protocol { broker: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// SASL authentication was refused (wrong credentials, unsupported mechanism). Never carries a password.
+    #[error("SASL authentication with broker {broker} using {mechanism} failed: {reason}")]
+    Authentication { broker: String, mechanism: String, reason: String },
+    /// The TLS handshake failed (unknown certificate authority, hostname mismatch, expired certificate...).
+    #[error("TLS handshake with broker {broker} failed: {reason}")]
+    Tls { broker: String, reason: String },
 }
 
 impl ProducerError {
@@ -53,5 +59,11 @@ impl ProducerError {
             ProducerError::Connection { .. } | ProducerError::RequestTimeout { .. } => true,
             _ => false,
         }
+    }
+
+    /// True for connection errors that retrying will not cure (authentication, TLS): as Java's
+    /// `AuthenticationException`, they fail every pending record instead of waiting for delivery.timeout.ms.
+    pub fn is_fatal_connect(&self) -> bool {
+        matches!(self, ProducerError::Authentication { .. } | ProducerError::Tls { .. })
     }
 }

@@ -46,6 +46,8 @@ pub fn error_kind(e: &ProducerError) -> String {
         ProducerError::Fatal(_) => "fatal",
         ProducerError::Protocol { .. } => "protocol",
         ProducerError::Config(_) => "config",
+        ProducerError::Authentication { .. } => "authentication",
+        ProducerError::Tls { .. } => "tls",
     };
     s.to_string()
 }

@@ -197,6 +197,11 @@ impl Sender {
                         tracing::warn!(node, error = %e, "connection failed");
                         self.sh.metadata.set_last_error(e.to_string());
                         self.note_connect_failure(node, now);
+                        if e.is_fatal_connect() {
+                            // Authentication/TLS failures will not heal by waiting: fail what is pending now
+                            // (Java does the same); later sends wait for metadata and fail naming this error.
+                            self.fail_everything(e);
+                        }
                         if node < 0 {
                             self.bootstrap_next += 1;
                         }
