@@ -442,6 +442,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                 AppendState::new(self.choose_partition(record.partition, handle, &view, data), self, record);
             match self.append_once(record, &t.queues, handle, &view, &rec, data, callback, want_future, &mut state) {
                 AppendOutcome::NeedMemory { .. } => Cached::NeedMemory(state),
+                // The topic grew under us; the generation check will refill the cache on the slow path.
+                AppendOutcome::Retired => Cached::Miss,
                 outcome => {
                     Cached::Done(self.appended(record, &t.queues, handle, &view, &rec, state.partition, outcome))
                 }
@@ -473,7 +475,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         };
         // Read before `topic()`: a concurrent replacement of the queues then makes the entry stale, not wrong.
         let topics_generation = sh.acc.topics_generation();
-        let queues = sh.acc.topic(&record.topic, view.num_partitions);
+        let mut queues = sh.acc.topic(&record.topic, view.num_partitions);
         let handle = match &sh.partitioner {
             PartitionerChoice::BuiltIn(b) => Some(b.topic_handle(&record.topic)),
             PartitionerChoice::Custom(_) => None,
@@ -528,6 +530,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                         return Err(ProducerError::Closed);
                     }
                 }
+                // The topic grew between `topic()` and the append: take the replacement queues and retry.
+                AppendOutcome::Retired => queues = sh.acc.topic(&record.topic, view.num_partitions),
                 outcome => break outcome,
             }
         };
@@ -601,7 +605,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     ) -> Option<DeliveryFuture> {
         let sh = &*self.shared;
         let AppendOutcome::Appended { new_batch, batch_full, appended_bytes, index, completion } = outcome else {
-            unreachable!("append_once returns Appended unless memory is needed")
+            unreachable!("append_once returns Appended unless memory is needed or the queues were retired")
         };
         if let PartitionerChoice::BuiltIn(b) = &sh.partitioner
             && record.partition.is_none()

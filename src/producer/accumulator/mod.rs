@@ -40,6 +40,9 @@ pub struct PartitionQueue {
     pub batches: VecDeque<ProducerBatch>,
     /// Muted while a request for this partition is in flight and ordering must be kept (in-flight = 1).
     pub muted: bool,
+    /// The topic grew and this queue's batches moved to the replacement table: nothing may be appended here any
+    /// more (a thread holding the old table would otherwise leave its record where no one drains it).
+    pub retired: bool,
 }
 
 /// All partition queues of one topic.
@@ -108,6 +111,9 @@ pub enum AppendOutcome {
     NeedMemory { size: usize },
     /// A new batch would be needed and the caller asked to be told first (custom `on_new_batch`).
     AbortedForNewBatch,
+    /// The topic's queues were replaced (the topic grew) after the caller fetched them: fetch them again with
+    /// [`RecordAccumulator::topic`] and retry. Nothing was appended.
+    Retired,
 }
 
 /// Which nodes have sendable data, and when to look again.
@@ -203,6 +209,7 @@ impl RecordAccumulator {
             for (i, q) in old.partitions.iter().enumerate() {
                 let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
                 *fresh.lock(i as u32) = std::mem::take(&mut *q);
+                q.retired = true;
             }
             fresh.compression_ratio.store(old.compression_ratio.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -259,6 +266,9 @@ impl RecordAccumulator {
         let ratio = topic.compression_ratio();
         let mut q = topic.lock(partition);
         let q = &mut *q;
+        if q.retired {
+            return AppendOutcome::Retired;
+        }
         let older_waiting = q.batches.len() > 1;
         if let Some(last) = q.batches.back_mut()
             && let Some(mut out) = self.try_append(last, rec, callback, want_completion, ratio)

@@ -210,3 +210,20 @@ fn abort_on_new_batch_and_completion_slot() {
     };
     assert!(Arc::ptr_eq(&c1, &c2), "one shared slot per batch");
 }
+
+#[test]
+fn appending_to_queues_replaced_by_a_grown_topic_is_refused_not_lost() {
+    let t0 = Instant::now();
+    let acc = RecordAccumulator::new(cfg(16384, 0, 1 << 20));
+    let old = acc.topic("t", 1);
+    assert!(matches!(append(&acc, &old, 0, b"before", t0), AppendOutcome::Appended { .. }));
+    // Another thread grows the topic while this one still holds the old table.
+    let grown = acc.topic("t", 2);
+    assert!(!Arc::ptr_eq(&old, &grown));
+    assert!(matches!(append(&acc, &old, 0, b"late", t0), AppendOutcome::Retired), "old queues must refuse appends");
+    assert!(matches!(append(&acc, &grown, 0, b"after", t0), AppendOutcome::Appended { new_batch: false, .. }));
+    // Everything appended is reachable from the live table: the first batch moved over with both records.
+    let batches = acc.drain_all();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].record_count(), 2);
+}
