@@ -259,3 +259,42 @@ async fn a_silent_client_does_not_block_other_tls_clients() {
     p.close(Duration::from_secs(5)).await.unwrap();
     c.shutdown().await;
 }
+
+/// `kprod broker --tls --tls-ca-out FILE` prints the client settings, writes the CA there, and serves TLS.
+#[tokio::test]
+async fn broker_command_with_tls_writes_the_ca_and_serves_tls() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let ca_path = std::env::temp_dir().join(format!("kprod-it-tls-cli-ca-{}.pem", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kprod"))
+        .args(["broker", "--port", "0", "--tls", "--tls-ca-out", ca_path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kprod broker starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut bootstrap, mut location, mut protocol) = (None, None, None);
+    while location.is_none() {
+        let line = lines.next().expect("kprod broker prints its settings").unwrap();
+        if let Some(v) = line.strip_prefix("bootstrap.servers=") {
+            bootstrap = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("ssl.truststore.location=") {
+            location = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("security.protocol=") {
+            protocol = Some(v.to_string());
+        }
+    }
+    assert_eq!(protocol.as_deref(), Some("SSL"));
+    assert_eq!(location.as_deref(), ca_path.to_str());
+    let pem = std::fs::read_to_string(&ca_path).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----") && !pem.contains("PRIVATE KEY"), "only the CA cert");
+    let bootstrap = bootstrap.expect("bootstrap line");
+    let cfg =
+        config(&bootstrap, &[("security.protocol", "SSL"), ("ssl.truststore.location", location.as_deref().unwrap())]);
+    let p = Producer::new(cfg).unwrap();
+    produce(&p, "cli-tls", 3).await.expect("produced over TLS to kprod broker --tls");
+    p.close(Duration::from_secs(5)).await.unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(ca_path);
+}
