@@ -298,3 +298,43 @@ async fn broker_command_with_tls_writes_the_ca_and_serves_tls() {
     let _ = child.wait();
     let _ = std::fs::remove_file(ca_path);
 }
+
+/// A workbench sweep over `security.protocol: [PLAINTEXT, SSL]` on the embedded target: the SSL point runs on a
+/// TLS cluster whose generated CA the producer trusts automatically; every record is acknowledged in both, and the
+/// summary carries the TLS overhead table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workbench_sweep_plaintext_vs_ssl_reports_the_tls_overhead() {
+    use kprod::workbench::run_cmd::{self, RunSettings};
+    use kprod::workbench::runner::Progress;
+    let dir = std::env::temp_dir().join(format!("kprod-it-tls-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("workload.yaml");
+    std::fs::write(
+        &file,
+        "name: it-tls\ntopic: it-tls\npartitions: 2\nrecord_size: {fixed: 200}\npayload: text\n\
+         duration_s: 1\nwarmup_s: 0.2\nrate: 2000\nseed: 7\n\
+         producer: {linger.ms: 2, security.protocol: [PLAINTEXT, SSL]}\n\
+         sweep: {name_template: \"${security.protocol}\"}\n",
+    )
+    .unwrap();
+    let mut settings = RunSettings::new(&file);
+    settings.out = dir.join("reports");
+    settings.progress = Progress::Off;
+    settings.drain_timeout = Duration::from_secs(10);
+    let plan = run_cmd::plan(&settings).expect("plan");
+    let out = tokio::time::timeout(Duration::from_secs(30), run_cmd::execute(&settings, &plan))
+        .await
+        .expect("the run finishes")
+        .expect("the run succeeds");
+    assert_eq!(out.result.points.len(), 2);
+    for p in &out.result.points {
+        assert!(p.records_acked > 1000, "{}: {} acked", p.name, p.records_acked);
+        assert_eq!(p.records_failed, 0, "{}: {:?}", p.name, p.errors);
+    }
+    let summary = std::fs::read_to_string(out.dir.join("summary.md")).unwrap();
+    assert!(summary.contains("## TLS overhead") && summary.contains("PLAINTEXT → SSL"), "{summary}");
+    let json = std::fs::read_to_string(out.dir.join("result.json")).unwrap();
+    assert!(!json.contains("BEGIN CERTIFICATE"), "the injected truststore is not dumped verbatim");
+    let _ = std::fs::remove_dir_all(dir);
+}
