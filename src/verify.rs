@@ -2,7 +2,8 @@
 //! once, in order, in the right partition, with its headers and timestamp) against the mock broker or a real one.
 //!
 //! Deliberately simple: one request at a time over a plain socket, from the earliest offset to the high watermark
-//! observed at the start. Not a consumer: no groups, no commits.
+//! observed at the start. Not a consumer: no groups, no commits. [`read_topic_with`] reads over TLS too (the
+//! producer's [`TlsSettings`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 
 use crate::producer::connection::{decode_response, encode_request_frame};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
@@ -47,19 +50,29 @@ pub enum VerifyError {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: MaybeTlsStream,
     address: String,
     versions: NegotiatedVersions,
     correlation_id: i32,
 }
 
 impl Conn {
-    async fn open(address: &str) -> Result<Conn, VerifyError> {
+    async fn open(address: &str, tls: Option<&TlsSettings>) -> Result<Conn, VerifyError> {
         let io = |e: std::io::Error| VerifyError::Io { address: address.to_string(), reason: e.to_string() };
-        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
+        let timed_out = |what: &str| VerifyError::Io { address: address.into(), reason: format!("{what} timed out") };
+        let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
             .await
-            .map_err(|_| VerifyError::Io { address: address.into(), reason: "connect timed out".into() })?
+            .map_err(|_| timed_out("connect"))?
             .map_err(io)?;
+        let stream = match tls {
+            None => MaybeTlsStream::Plain(tcp),
+            Some(t) => MaybeTlsStream::Tls(Box::new(
+                tokio::time::timeout(Duration::from_secs(10), t.handshake(host_of(address), tcp))
+                    .await
+                    .map_err(|_| timed_out("TLS handshake"))?
+                    .map_err(|reason| VerifyError::Io { address: address.into(), reason: format!("TLS: {reason}") })?,
+            )),
+        };
         let mut c =
             Conn { stream, address: address.to_string(), versions: NegotiatedVersions::default(), correlation_id: 0 };
         let req =
@@ -80,6 +93,7 @@ impl Conn {
         let frame = encode_request_frame(api, version, self.correlation_id, Some("kprod-verify"), req, 256);
         let io = |e: std::io::Error| VerifyError::Io { address: self.address.clone(), reason: e.to_string() };
         self.stream.write_all(&frame).await.map_err(io)?;
+        self.stream.flush().await.map_err(io)?;
         let size = self.stream.read_i32().await.map_err(io)?;
         if !(0..=256 << 20).contains(&size) {
             return Err(VerifyError::Protocol(format!("{}: response size {size} out of bounds", self.address)));
@@ -100,8 +114,17 @@ impl Conn {
 
 /// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
 pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    read_topic_with(bootstrap, topic, None).await
+}
+
+/// [`read_topic`] over TLS when `tls` is given (build it with `TlsSettings::from_config`).
+pub async fn read_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    tls: Option<&TlsSettings>,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let mut boot = Conn::open(first).await?;
+    let mut boot = Conn::open(first, tls).await?;
     let v = boot.version(ApiKey::Metadata)?;
     let md: MetadataResponse = boot
         .call(
@@ -131,7 +154,7 @@ pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Ve
             partition: p.partition_index,
             reason: format!("leader {} unknown", p.leader_id),
         })?;
-        let mut conn = Conn::open(addr).await?;
+        let mut conn = Conn::open(addr, tls).await?;
         out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index).await?);
     }
     Ok(out)

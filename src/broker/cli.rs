@@ -2,8 +2,14 @@
 //!
 //! Prints one line per broker, `broker N listening on 127.0.0.1:PORT`, then the bootstrap line,
 //! so scripts can read the ports (use `--port 0` for free ports).
+//!
+//! `--tls` serves TLS with a CA and a certificate for `localhost` / `127.0.0.1` generated at start (in memory);
+//! `--tls-ca-out FILE` writes the CA certificate (never a key) for clients' `ssl.truststore.location`, and the
+//! command prints where it went.
 
-use super::{MockCluster, StorageMode, Validation};
+use std::path::PathBuf;
+
+use super::{MockCluster, MockTls, StorageMode, Validation};
 
 /// Options of `kprod broker`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,6 +32,12 @@ pub struct BrokerArgs {
     /// crc: header and CRC-32C; full: also decompress and check every record.
     #[arg(long, value_enum, default_value_t = ValidateArg::Crc)]
     pub validate: ValidateArg,
+    /// Serve TLS (security.protocol=SSL) with a CA and server certificate generated at start.
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the generated CA certificate (PEM) here, for the clients' ssl.truststore.location. Implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,12 +63,13 @@ impl BrokerArgs {
             ValidateArg::Crc => Validation::Crc,
             ValidateArg::Full => Validation::Full,
         };
-        MockCluster::builder()
+        let builder = MockCluster::builder()
             .brokers(self.brokers)
             .default_partitions(self.partitions)
             .mode(mode)
             .validate(validation)
-            .port(self.port)
+            .port(self.port);
+        if self.tls || self.tls_ca_out.is_some() { builder.tls(MockTls::generated()) } else { builder }
     }
 }
 
@@ -67,6 +80,17 @@ pub async fn run_cli(args: BrokerArgs) -> Result<(), String> {
         println!("broker {id} listening on {addr}");
     }
     println!("bootstrap.servers={}", cluster.bootstrap());
+    if let Some(ca) = cluster.tls_ca_pem() {
+        println!("security.protocol=SSL");
+        match &args.tls_ca_out {
+            Some(path) => {
+                std::fs::write(path, ca).map_err(|e| format!("cannot write the CA to {}: {e}", path.display()))?;
+                println!("ssl.truststore.type=PEM");
+                println!("ssl.truststore.location={}", path.display());
+            }
+            None => println!("CA certificate (trust it with ssl.truststore.certificates or --tls-ca-out FILE):\n{ca}"),
+        }
+    }
     tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     let stats = cluster.stats();
     cluster.shutdown().await;
@@ -114,7 +138,18 @@ mod tests {
             (c.default_partitions, c.mode, c.validation),
             (3, StorageMode::Retain { max_bytes: 1000 }, Validation::Full)
         );
+        assert!(cluster.tls_ca_pem().is_none(), "PLAINTEXT unless asked");
         cluster.shutdown().await;
         assert!(Cli::try_parse_from(["kprod", "--mode", "keep"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn tls_ca_out_implies_tls_and_generates_a_ca() {
+        let cli = Cli::try_parse_from(["kprod", "--port", "0", "--tls-ca-out", "/tmp/ca.pem"]).unwrap();
+        assert_eq!(cli.broker.tls_ca_out.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
+        let cluster = cli.broker.builder().start().await.unwrap();
+        assert!(cluster.is_tls());
+        assert!(cluster.tls_ca_pem().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+        cluster.shutdown().await;
     }
 }

@@ -23,7 +23,7 @@
 //! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
 //! [`find_coordinator`], [`fetch`], [`list_offsets`]), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
-//! [`cli`] (`kprod broker`).
+//! [`cli`] (`kprod broker`), [`tls`] (optional TLS listeners, generated CA, mutual TLS).
 //!
 //! # References
 //! - franz-go's `pkg/kfake` (one file per API, each stating its versions and behaviour).
@@ -43,11 +43,13 @@ pub mod metadata;
 pub mod produce;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use faults::{DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency};
 pub use handler::{Handled, Outcome, handle_frame};
 pub use log::{StorageMode, StoredBatch, Validation};
 pub use state::{ClusterConfig, ClusterState, StatsSnapshot, StoredRecord, TopicError};
+pub use tls::{CertificateAuthority, MockTls, TlsIdentity};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub struct MockClusterBuilder {
     config: ClusterConfig,
     /// Port of broker 0; brokers 1.. take the next ports. 0 = any free port for every broker.
     first_port: u16,
+    /// Serve TLS instead of PLAINTEXT on every listener.
+    tls: Option<MockTls>,
 }
 
 impl MockClusterBuilder {
@@ -108,6 +112,11 @@ impl MockClusterBuilder {
         self.first_port = first_port;
         self
     }
+    /// Serves TLS on every listener ([`MockTls::generated`]: a fresh CA, see [`MockCluster::tls_ca_pem`]).
+    pub fn tls(mut self, tls: MockTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
     /// Replaces the whole config.
     pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
@@ -123,6 +132,7 @@ impl MockClusterBuilder {
         if !(1..=state::PARTITIONS_MAX).contains(&c.default_partitions) {
             return Err(BrokerError::Config(format!("default_partitions must be >= 1, got {}", c.default_partitions)));
         }
+        let tls = self.tls.as_ref().map(MockTls::build).transpose()?;
         let mut listeners = Vec::with_capacity(c.brokers);
         for i in 0..c.brokers {
             let port = if self.first_port == 0 {
@@ -146,8 +156,13 @@ impl MockClusterBuilder {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let state = Arc::new(ClusterState::new(self.config, addresses));
-        let brokers = listeners.into_iter().enumerate().map(|(i, l)| Some(spawn(l, state.clone(), i as i32))).collect();
-        Ok(MockCluster { faults: Faults::new(state.clone()), state, brokers })
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        let brokers = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Some(spawn(l, state.clone(), i as i32, acceptor.clone())))
+            .collect();
+        Ok(MockCluster { faults: Faults::new(state.clone()), state, brokers, tls })
     }
 }
 
@@ -167,9 +182,9 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-fn spawn(listener: TcpListener, state: Arc<ClusterState>, id: i32) -> Running {
+fn spawn(listener: TcpListener, state: Arc<ClusterState>, id: i32, tls: Option<tokio_rustls::TlsAcceptor>) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, state, id, async move {
+    let task = tokio::spawn(server::run_with_tls(listener, state, id, tls, async move {
         // Completes on an explicit stop and when the cluster handle is dropped.
         let _ = stopped.await;
     }));
@@ -183,11 +198,30 @@ pub struct MockCluster {
     faults: Faults,
     /// Per node id; `None` while the broker is down.
     brokers: Vec<Option<Running>>,
+    /// Set when the listeners serve TLS.
+    tls: Option<tls::BrokerTls>,
 }
 
 impl MockCluster {
     pub fn builder() -> MockClusterBuilder {
-        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0 }
+        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0, tls: None }
+    }
+
+    /// True when the listeners serve TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The PEM certificate of the CA generated at start ([`MockTls::generated`]): what a client puts in
+    /// `ssl.truststore.certificates` (or a file for `ssl.truststore.location`). `None` without TLS or when the
+    /// identity was given.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|t| t.generated_ca.as_deref()).map(CertificateAuthority::cert_pem)
+    }
+
+    /// The CA generated at start, to issue more certificates (a client certificate for mutual TLS...).
+    pub fn tls_ca(&self) -> Option<&CertificateAuthority> {
+        self.tls.as_ref().and_then(|t| t.generated_ca.as_deref())
     }
 
     /// `bootstrap.servers` for clients: "127.0.0.1:p0,127.0.0.1:p1,...".
@@ -252,7 +286,8 @@ impl MockCluster {
         let i = id as usize;
         if self.brokers[i].is_none() {
             let listener = bind(id, addr)?;
-            self.brokers[i] = Some(spawn(listener, self.state.clone(), id));
+            let acceptor = self.tls.as_ref().map(|t| t.acceptor.clone());
+            self.brokers[i] = Some(spawn(listener, self.state.clone(), id, acceptor));
         }
         Ok(())
     }

@@ -6,6 +6,10 @@
 //! sockets). Each connection is one task with a reader half (frames → handler → queue) and a
 //! writer half (queue → socket, waiting until each response's due time).
 //!
+//! TLS (optional, [`run_with_tls`]): each accepted socket runs the handshake inside its own task, bounded by
+//! [`TLS_HANDSHAKE_TIMEOUT`] so a silent client cannot pin it; then the same frame loop runs over the TLS stream
+//! (split with `tokio::io::split`). The plaintext path keeps the socket's own owned halves.
+//!
 //! Limits: a frame larger than `ClusterConfig::max_frame_bytes` or with a negative size closes
 //! the connection before anything is allocated; the read buffer grows with the bytes received (at
 //! most 4 MiB ahead), never with the size a prefix merely claims; at most [`RESPONSES_QUEUED_MAX`] responses wait
@@ -17,8 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -31,6 +34,8 @@ use crate::protocol::split_frame;
 
 /// Responses waiting to be written on one connection.
 pub const RESPONSES_QUEUED_MAX: usize = 256;
+/// Longest a client may take to complete the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read buffer grown by at least this much before each read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest single growth of the read buffer while a big frame trickles in.
@@ -46,6 +51,17 @@ struct Outgoing {
 
 /// Serves broker `broker_id` of `state` on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, state: Arc<ClusterState>, broker_id: i32, shutdown: impl Future<Output = ()>) {
+    run_with_tls(listener, state, broker_id, None, shutdown).await
+}
+
+/// [`run`], with TLS on every connection when `tls` is given.
+pub async fn run_with_tls(
+    listener: TcpListener,
+    state: Arc<ClusterState>,
+    broker_id: i32,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -58,7 +74,10 @@ pub async fn run(listener: TcpListener, state: Arc<ClusterState>, broker_id: i32
                         s.connections_accepted.fetch_add(1, Ordering::Relaxed);
                     }
                     let _ = socket.set_nodelay(true);
-                    connections.spawn(serve_connection(socket, state.clone(), broker_id));
+                    match &tls {
+                        None => connections.spawn(serve_connection(socket, state.clone(), broker_id)),
+                        Some(t) => connections.spawn(serve_tls_connection(socket, t.clone(), state.clone(), broker_id)),
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -77,11 +96,41 @@ pub async fn run(listener: TcpListener, state: Arc<ClusterState>, broker_id: i32
 /// Serves one client connection until either side closes it.
 pub async fn serve_connection(socket: TcpStream, state: Arc<ClusterState>, broker_id: i32) {
     let (rd, wr) = socket.into_split();
+    serve_halves(rd, wr, state, broker_id).await;
+}
+
+/// Runs the TLS handshake (bounded by [`TLS_HANDSHAKE_TIMEOUT`]), then serves the connection over TLS.
+pub async fn serve_tls_connection(
+    socket: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<ClusterState>,
+    broker_id: i32,
+) {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(broker_id, error = %e, "mock broker TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(broker_id, "mock broker TLS handshake timed out");
+            return;
+        }
+    };
+    let (rd, wr) = tokio::io::split(stream);
+    serve_halves(rd, wr, state, broker_id).await;
+}
+
+async fn serve_halves<R, W>(rd: R, wr: W, state: Arc<ClusterState>, broker_id: i32)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let (tx, rx) = mpsc::channel(RESPONSES_QUEUED_MAX);
     tokio::join!(read_loop(rd, tx, &state, broker_id), write_loop(wr, rx));
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Outgoing>, state: &ClusterState, broker_id: i32) {
+async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, tx: mpsc::Sender<Outgoing>, state: &ClusterState, broker_id: i32) {
     let max_frame_bytes = state.config.max_frame_bytes;
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::new();
@@ -171,14 +220,15 @@ fn shape(state: &ClusterState, broker_id: i32, bytes: usize) -> (Option<Instant>
         .unwrap_or((None, Duration::ZERO))
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Outgoing>) {
     while let Some(o) = rx.recv().await {
         if o.due > Instant::now() {
             tokio::time::sleep_until(o.due).await;
         }
         match o.bytes {
             Some(b) => {
-                if wr.write_all(&b).await.is_err() {
+                // A TLS stream may keep encrypted bytes buffered until flushed; for a socket flush is a no-op.
+                if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
                     return;
                 }
             }

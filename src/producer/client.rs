@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     /// A fatal error (e.g. fenced, auth): every later call fails with it.
     pub fatal: OnceLock<ProducerError>,
     pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `security.protocol=SSL|SASL_SSL`: the TLS config every connection shares, built once at `build`.
+    pub tls: Option<crate::security::tls::TlsSettings>,
 }
 
 /// A record's serialized key, value and headers, borrowed for the whole append.
@@ -215,6 +217,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             retry_backoff_max: cfg.retry_backoff_max,
             buffer_memory: cfg.buffer_memory,
         });
+        let tls =
+            crate::security::tls::TlsSettings::from_config(&cfg).map_err(|e| ProducerError::Config(e.to_string()))?;
         let ack_interceptors: Option<AckInterceptor> = if self.interceptors.is_empty() {
             None
         } else {
@@ -240,6 +244,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             abort: AtomicBool::new(false),
             fatal: OnceLock::new(),
             sender_task: Mutex::new(None),
+            tls,
         });
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;

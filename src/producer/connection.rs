@@ -1,12 +1,16 @@
 //! One TCP connection to one broker: connect, negotiate versions with ApiVersions, then a writer task and a
 //! reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
 //! frames. Responses come back in request order (Kafka guarantees it per connection) as `ConnEvent`s.
+//!
+//! With TLS (`security.protocol=SSL|SASL_SSL`) the handshake runs right after the TCP connect, before ApiVersions;
+//! the tasks then run over the two halves of the TLS stream (`tokio::io::split`). PLAINTEXT keeps the socket's
+//! own owned halves: the reader and writer are generic, so each path is compiled for its own stream type.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -17,6 +21,7 @@ use crate::protocol::error::ErrorCode;
 use crate::protocol::header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
 use crate::protocol::{Decode, Encode};
+use crate::security::tls::{TlsSettings, host_of, rustls_error};
 
 /// Largest response frame accepted; a bigger size prefix closes the connection (hostile or corrupt peer).
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -138,10 +143,12 @@ pub struct ConnectSettings {
     pub client_id: Option<String>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// `Some` for `security.protocol=SSL|SASL_SSL`: the producer's shared TLS config.
+    pub tls: Option<TlsSettings>,
 }
 
-/// Connects to `address`, negotiates versions, and starts the reader and writer tasks. The reader reports to
-/// `events`. Errors name the address.
+/// Connects to `address` (TCP, then TLS if configured), negotiates versions, and starts the reader and writer
+/// tasks. The reader reports to `events`. Errors name the address; TLS failures are `ProducerError::Tls`.
 pub async fn connect(
     id: u64,
     node: i32,
@@ -150,13 +157,46 @@ pub async fn connect(
     events: mpsc::UnboundedSender<ConnEvent>,
 ) -> Result<Connection, ProducerError> {
     let err = |reason: String| ProducerError::Connection { address: address.clone(), reason };
-    let mut stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&address))
+    let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&address))
         .await
         .map_err(|_| err(format!("connect timed out after {} ms", settings.connect_timeout.as_millis())))?
         .map_err(|e| err(e.to_string()))?;
     stream.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+    match settings.tls.clone() {
+        None => {
+            let mut stream = stream;
+            let versions = establish(&mut stream, &address, &settings).await?;
+            let (read_half, write_half) = stream.into_split();
+            Ok(start(id, node, address, settings, versions, read_half, write_half, events))
+        }
+        Some(tls) => {
+            let host = host_of(&address);
+            let mut stream = tokio::time::timeout(settings.connect_timeout, tls.handshake(host, stream))
+                .await
+                .map_err(|_| {
+                    err(format!(
+                        "TLS handshake timed out after {} ms (is the listener TLS?)",
+                        settings.connect_timeout.as_millis()
+                    ))
+                })?
+                .map_err(|reason| ProducerError::Tls { broker: address.clone(), reason })?;
+            let versions = establish(&mut stream, &address, &settings).await?;
+            let (read_half, write_half) = tokio::io::split(stream);
+            Ok(start(id, node, address, settings, versions, read_half, write_half, events))
+        }
+    }
+}
+
+/// Everything between the transport and the first produce, over any stream: ApiVersions (then, for SASL, the
+/// authentication exchange). A TLS error on the first read (TLS 1.3 servers refuse a client certificate only after
+/// the client finished its handshake) and a TLS reply to a plaintext request are `ProducerError::Tls`.
+async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    address: &str,
+    settings: &ConnectSettings,
+) -> Result<NegotiatedVersions, ProducerError> {
+    let err = |reason: String| ProducerError::Connection { address: address.to_string(), reason };
     // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
-    let mut versions = None;
     for v in [3i16, 0] {
         let req = ApiVersionsRequest {
             client_software_name: "kprod".into(),
@@ -165,24 +205,53 @@ pub async fn connect(
         let frame = encode_request_frame(ApiKey::ApiVersions, v, 0, settings.client_id.as_deref(), &req, 64);
         let resp = tokio::time::timeout(settings.request_timeout, async {
             stream.write_all(&frame).await?;
-            read_frame(&mut stream).await
+            stream.flush().await?;
+            read_frame(stream).await
         })
         .await
         .map_err(|_| err("ApiVersions timed out".into()))?
-        .map_err(|e| err(format!("ApiVersions failed: {e}")))?;
+        .map_err(|e| match (rustls_error(&e), &settings.tls) {
+            (Some(_), Some(tls)) => ProducerError::Tls {
+                broker: address.to_string(),
+                reason: tls.describe_io_error(&e, host_of(address), false),
+            },
+            _ if settings.tls.is_none()
+                && e.kind() == std::io::ErrorKind::InvalidData
+                && e.to_string().contains(TLS_REPLY_HINT) =>
+            {
+                ProducerError::Tls { broker: address.to_string(), reason: e.to_string() }
+            }
+            _ => err(format!("ApiVersions failed: {e}")),
+        })?;
         let (_, body): (i32, ApiVersionsResponse) = decode_response(resp, ApiKey::ApiVersions, v).map_err(err)?;
         if body.error_code == ErrorCode::UnsupportedVersion && v > 0 {
             continue;
         }
-        versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
-        break;
+        return negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()));
     }
-    let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
-    let (read_half, write_half) = stream.into_split();
+    Err(err("no ApiVersions version accepted".into()))
+}
+
+/// Spawns the writer and reader tasks over the two halves of a ready connection.
+#[allow(clippy::too_many_arguments)]
+fn start<R, W>(
+    id: u64,
+    node: i32,
+    address: String,
+    settings: ConnectSettings,
+    versions: NegotiatedVersions,
+    read_half: R,
+    write_half: W,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) -> Connection
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(writer(write_half, rx));
     let reader = tokio::spawn(reader(id, read_half, events)).abort_handle();
-    Ok(Connection {
+    Connection {
         reader,
         id,
         node,
@@ -192,24 +261,32 @@ pub async fn connect(
         next_correlation_id: 1,
         in_flight: VecDeque::new(),
         client_id: settings.client_id,
-    })
+    }
 }
+
+/// In a size-out-of-bounds error: the first bytes were a TLS record header (a TLS listener answering a
+/// plaintext request with an alert).
+const TLS_REPLY_HINT: &str = "the broker answered with TLS";
 
 /// Reads one `[size][payload]` frame, refusing sizes beyond `MAX_RESPONSE_BYTES`.
 async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Bytes> {
     let size = r.read_i32().await?;
     if size < 0 || size as usize > MAX_RESPONSE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("response size {size} out of bounds"),
-        ));
+        let [kind, major, ..] = size.to_be_bytes();
+        // 0x15 alert / 0x16 handshake, then version 3.x: what a TLS listener sends to a plaintext client.
+        let reason = if (kind == 0x15 || kind == 0x16) && major == 3 {
+            format!("{TLS_REPLY_HINT}: the listener expects TLS, set security.protocol=SSL (or SASL_SSL)")
+        } else {
+            format!("response size {size} out of bounds")
+        };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, reason));
     }
     let mut buf = BytesMut::zeroed(size as usize);
     r.read_exact(&mut buf).await?;
     Ok(buf.freeze())
 }
 
-async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn writer<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>) {
     while let Some(frame) = rx.recv().await {
         if w.write_all(&frame).await.is_err() {
             break;
@@ -219,11 +296,15 @@ async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedR
                 return;
             }
         }
+        // A TLS stream may hold encrypted bytes until flushed; for a socket half this is a no-op.
+        if w.flush().await.is_err() {
+            break;
+        }
     }
     let _ = w.shutdown().await;
 }
 
-async fn reader(id: u64, mut r: tokio::net::tcp::OwnedReadHalf, events: mpsc::UnboundedSender<ConnEvent>) {
+async fn reader<R: AsyncRead + Unpin>(id: u64, mut r: R, events: mpsc::UnboundedSender<ConnEvent>) {
     let mut r = tokio::io::BufReader::with_capacity(64 * 1024, &mut r);
     loop {
         match read_frame(&mut r).await {

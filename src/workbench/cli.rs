@@ -128,6 +128,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
         );
     }
     s.push_str("(latency = response time: intended send → ack, warm-up excluded)\n");
+    s.push_str(&report::tls_overhead::markdown(run, &rows));
     if let [p] = run.points.as_slice() {
         details(&mut s, p);
     }

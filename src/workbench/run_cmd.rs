@@ -24,10 +24,11 @@ use super::workload::{
     EmbeddedTarget, KeySpec, PayloadSpec, SinkMode, SizeDist, StopAfter, TargetSpec, Workload, WorkloadError,
     WorkloadPoint,
 };
-use crate::broker::{BrokerError, FaultPlan, MockCluster, StorageMode, TopicError};
+use crate::broker::{BrokerError, FaultPlan, MockCluster, MockTls, StorageMode, TopicError};
 use crate::producer::ProducerConfig;
 use crate::producer::ProducerError;
 use crate::producer::config::ConfigError;
+use crate::security::tls::uses_tls;
 
 /// Bytes an embedded cluster in `retain` mode may keep before refusing produce with POLICY_VIOLATION.
 pub const RETAIN_BYTES_MAX: u64 = 1 << 30;
@@ -133,6 +134,24 @@ pub fn producer_config(point: &WorkloadPoint, bootstrap: &str) -> Result<Produce
     let pairs = props.map(|(k, v)| (k.as_str(), v.as_str())).chain([("bootstrap.servers", bootstrap)]);
     ProducerConfig::from_pairs(pairs)
         .map_err(|source| RunCmdError::ProducerConfig { point: point.name.clone(), source })
+}
+
+/// True when the point's producer speaks TLS (`security.protocol: SSL` or `SASL_SSL`): its embedded cluster then
+/// serves TLS with a CA generated at start, which the producer is told to trust ([`trust_embedded_ca`]). This is
+/// how a sweep over `security.protocol: [PLAINTEXT, SSL]` measures what TLS costs.
+pub fn embedded_tls(point: &WorkloadPoint) -> bool {
+    point.workload.producer_props.get("security.protocol").is_some_and(|p| uses_tls(p.trim()))
+}
+
+/// Makes the producer trust the embedded cluster's generated CA (inline `ssl.truststore.certificates`), unless the
+/// workload names its own trust store.
+pub fn trust_embedded_ca(cfg: &mut ProducerConfig, ca_pem: &str) -> Result<(), ConfigError> {
+    let has_own = ["ssl.truststore.location", "ssl.truststore.certificates"].iter().any(|k| cfg.other.contains_key(*k));
+    if !has_own {
+        cfg.set("ssl.truststore.certificates", ca_pem)?;
+        cfg.set("ssl.truststore.type", "PEM")?;
+    }
+    Ok(())
 }
 
 /// The fault plan of an embedded target (`target.embedded.faults`), checked against the broker's format.
@@ -262,16 +281,18 @@ impl Plan {
         );
         let w = &self.points[0].workload;
         let target = match endpoint(&self.points[0], self.bootstrap.as_deref()) {
-            Endpoint::Embedded(e) => format!(
-                "embedded mock cluster ({} broker{}, {}{})",
-                e.brokers,
-                if e.brokers == 1 { "" } else { "s" },
-                match e.mode {
-                    SinkMode::Sink => "sink",
-                    SinkMode::Retain => "retain",
-                },
-                if e.faults.is_empty() { "" } else { ", with faults" }
-            ),
+            Endpoint::Embedded(e) => {
+                format!(
+                    "embedded mock cluster ({} broker{}, {}{})",
+                    e.brokers,
+                    if e.brokers == 1 { "" } else { "s" },
+                    match e.mode {
+                        SinkMode::Sink => "sink",
+                        SinkMode::Retain => "retain",
+                    },
+                    if e.faults.is_empty() { "" } else { ", with faults" }
+                ) + if self.points.iter().any(embedded_tls) { ", TLS for SSL points (generated CA)" } else { "" }
+            }
             Endpoint::External(b) => format!("bootstrap.servers={b}"),
         };
         let topics = if w.topics.len() == 1 {
@@ -473,13 +494,14 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
         SinkMode::Retain => StorageMode::Retain { max_bytes: RETAIN_BYTES_MAX },
     };
     let partitions = w.topics.first().map_or(1, |t| t.partitions);
-    let mut cluster = MockCluster::builder()
+    let mut builder = MockCluster::builder()
         .brokers(e.brokers as usize)
         .default_partitions(i32::try_from(partitions).unwrap_or(i32::MAX))
-        .mode(mode)
-        .start()
-        .await
-        .map_err(broker_err)?;
+        .mode(mode);
+    if embedded_tls(point) {
+        builder = builder.tls(MockTls::generated());
+    }
+    let mut cluster = builder.start().await.map_err(broker_err)?;
     for t in &w.topics {
         let n = i32::try_from(t.partitions).unwrap_or(i32::MAX);
         if let Err(source) = cluster.create_topic(&t.name, n) {
@@ -505,14 +527,14 @@ async fn run_point(
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
-    let (bootstrap, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
-        Endpoint::External(b) => (b, None),
+    let (bootstrap, ca_pem, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
+        Endpoint::External(b) => (b, None, None),
         Endpoint::Embedded(e) => {
             let c = start_cluster(point, &e).await?;
-            (c.bootstrap(), Some(c))
+            (c.bootstrap(), c.tls_ca_pem().map(str::to_string), Some(c))
         }
     };
-    let outcome = measure(point, &bootstrap, settings, opts, profile).await;
+    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile).await;
     if let Some(c) = cluster {
         c.shutdown().await;
     }
@@ -522,12 +544,17 @@ async fn run_point(
 async fn measure(
     point: &WorkloadPoint,
     bootstrap: &str,
+    embedded_ca_pem: Option<&str>,
     settings: &RunSettings,
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let w = &point.workload;
-    let cfg = producer_config(point, bootstrap)?;
+    let mut cfg = producer_config(point, bootstrap)?;
+    if let Some(ca) = embedded_ca_pem {
+        trust_embedded_ca(&mut cfg, ca)
+            .map_err(|source| RunCmdError::ProducerConfig { point: point.name.clone(), source })?;
+    }
     let topics: Vec<String> = w.topics.iter().map(|t| t.name.clone()).collect();
     let target = Arc::new(
         ProducerTarget::build(cfg, &topics)

@@ -166,6 +166,7 @@ impl Sender {
             client_id: Some(self.sh.config.client_id.clone()).filter(|c| !c.is_empty()),
             connect_timeout: self.sh.config.request_timeout.min(Duration::from_secs(10)),
             request_timeout: self.sh.config.request_timeout,
+            tls: self.sh.tls.clone(),
         };
         let events = self.events_tx.clone();
         tokio::spawn(async move {

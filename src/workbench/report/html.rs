@@ -227,6 +227,7 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
         s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
     }
     s.push_str(&super::peers::section(rows));
+    s.push_str(&super::tls_overhead::html_section(run, rows));
     s.push_str("<h2>Throughput vs latency</h2><div class=\"charts\">");
     let dims = dim_names(rows);
     if dims.is_empty() {

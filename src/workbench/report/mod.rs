@@ -8,6 +8,7 @@ pub mod html;
 pub mod peers;
 pub mod svg;
 pub mod text;
+pub mod tls_overhead;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,3 @@
+//! Security for connections to brokers: TLS ([`tls`]). SASL lives beside it (see the `sasl` branch).
+
+pub mod tls;
