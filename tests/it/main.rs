@@ -8,5 +8,6 @@ mod producer;
 #[cfg(feature = "peer-rdkafka")]
 mod rdkafka_interop;
 mod real_broker;
+mod real_broker_security;
 mod real_cluster;
 mod workbench_run;
