@@ -87,6 +87,9 @@ Cluster commands:
                           --security fails unless the cluster was started with --security.
   smoke                   create a topic, produce 5 keyed records and consume them back with the Java
                           console tools; fails unless the same records come back.
+  smoke --security        with the Java tools: one record through every secured listener and mechanism, read
+                          back through PLAINTEXT; a wrong password (each mechanism), an unrelated CA, a
+                          certificate for another host and a missing client certificate must each be refused.
   fetch                   only download the jars into the cache (idempotent).
 
 Tool passthroughs (run the Java tools' main classes with the cached classpath; --bootstrap-server of the
@@ -245,6 +248,8 @@ load_cluster() {
     PORT_BASE="$CLUSTER_PORT_BASE"
     CONTROLLER_PORT_BASE="$CLUSTER_CONTROLLER_PORT_BASE"
     SECURITY="${CLUSTER_SECURITY:-0}"
+    SASL_USERNAME="${CLUSTER_SASL_USERNAME:-$SASL_USERNAME}"
+    SASL_PASSWORD="${CLUSTER_SASL_PASSWORD:-$SASL_PASSWORD}"
     return 0
 }
 
@@ -629,6 +634,8 @@ CLUSTER_VERSION=$KAFKA_VERSION
 CLUSTER_PORT_BASE=$PORT_BASE
 CLUSTER_CONTROLLER_PORT_BASE=$CONTROLLER_PORT_BASE
 CLUSTER_SECURITY=$SECURITY
+CLUSTER_SASL_USERNAME=$SASL_USERNAME
+CLUSTER_SASL_PASSWORD=$SASL_PASSWORD
 EOF
     if ((SECURITY)); then
         log "generating certificates into $(SEC_DIR) ..."
@@ -754,6 +761,74 @@ cmd_env() {
     fi
 }
 
+# The secured listeners checked with the Java tools: every listener/mechanism delivers, and a wrong password, an
+# unrelated CA, a certificate for another host and a missing client certificate are each refused as expected.
+cmd_smoke_security() {
+    local sec topic plaintext failed=0 c port expected got out neg
+    load_cluster || die "smoke --security: no cluster is running (run 'scripts/kafka.sh up --security' first)"
+    ((SECURITY)) || die "smoke --security: the running cluster was started without --security"
+    fetch_jars
+    sec="$(SEC_DIR)"
+    plaintext="$(bootstrap_servers "$CLUSTER_BROKERS")"
+    topic="kprod-security-smoke-$$-$RANDOM"
+    tool "$MAIN_TOPICS" --bootstrap-server "$plaintext" --create --topic "$topic" --partitions 1 >/dev/null ||
+        die "smoke --security: creating topic $topic failed"
+    # produce NAME LISTENER CONFIG_FILE: one record through LISTENER; prints the producer's stderr.
+    produce() {
+        # shellcheck disable=SC2069 # on purpose: capture the tool's stderr, drop its stdout
+        printf '%s\n' "$1" | tool "$MAIN_CONSOLE_PRODUCER" --bootstrap-server "$(listener_bootstrap "$2" "$CLUSTER_BROKERS")" \
+            --topic "$topic" --command-config "$3" --command-property acks=all --command-property max.block.ms=10000 \
+            --command-property delivery.timeout.ms=15000 --command-property request.timeout.ms=10000 2>&1 >/dev/null
+    }
+    expected=""
+    for c in ssl:SSL mtls:MTLS sasl-ssl-plain:SASL_SSL sasl-ssl-scram-sha-256:SASL_SSL \
+        sasl-ssl-scram-sha-512:SASL_SSL sasl-plaintext-plain:SASL_PLAINTEXT \
+        sasl-plaintext-scram-sha-256:SASL_PLAINTEXT sasl-plaintext-scram-sha-512:SASL_PLAINTEXT; do
+        out="$(produce "${c%%:*}" "${c#*:}" "$sec/client-${c%%:*}.properties")"
+        if grep -qE 'Error when sending|Exception' <<<"$out"; then
+            echo "smoke --security: ${c%%:*} via ${c#*:}: FAILED: $(grep -E -m1 'Error when sending|Exception' <<<"$out")"
+            failed=1
+        else
+            echo "smoke --security: ${c%%:*} via ${c#*:}: produced"
+            expected+="${c%%:*}"$'\n'
+        fi
+    done
+    got="$(tool "$MAIN_CONSOLE_CONSUMER" --bootstrap-server "$plaintext" --topic "$topic" --from-beginning \
+        --max-messages "$(grep -c . <<<"$expected")" --timeout-ms 30000 2>/dev/null | sort)" || true
+    if [[ "$got" == "$(sort <<<"$expected" | grep .)" ]]; then
+        echo "smoke --security: every produced record read back through PLAINTEXT"
+    else
+        echo "smoke --security: read back '${got//$'\n'/ }' through PLAINTEXT, expected '${expected//$'\n'/ }'"
+        failed=1
+    fi
+    # Refusals: rewrite a working client config, then expect the Java client's own exception text.
+    neg="$sec/negative"
+    mkdir -p "$neg"
+    sed "s#$sec/ca.pem#$sec/other-ca.pem#" "$sec/client-ssl.properties" >"$neg/other-ca.properties"
+    for c in plain scram-sha-256 scram-sha-512; do
+        sed "s/password=\"$SASL_PASSWORD\"/password=\"not-$SASL_PASSWORD\"/" "$sec/client-sasl-ssl-$c.properties" \
+            >"$neg/wrong-password-$c.properties"
+    done
+    for c in "wrong password PLAIN|SASL_SSL|$neg/wrong-password-plain.properties|SaslAuthenticationException" \
+        "wrong password SCRAM-SHA-256|SASL_SSL|$neg/wrong-password-scram-sha-256.properties|SaslAuthenticationException" \
+        "wrong password SCRAM-SHA-512|SASL_SSL|$neg/wrong-password-scram-sha-512.properties|SaslAuthenticationException" \
+        "unrelated CA|SSL|$neg/other-ca.properties|PKIX path building failed" \
+        "certificate for another host|SSL_WRONG_HOST|$sec/client-ssl.properties|No subject alternative names matching" \
+        "no client certificate|MTLS|$sec/client-ssl.properties|SslAuthenticationException"; do
+        IFS='|' read -r name port c expected <<<"$c"
+        out="$(produce refused "$port" "$c")"
+        if grep -qF "$expected" <<<"$out"; then
+            echo "smoke --security: $name via $port: refused ($expected)"
+        else
+            echo "smoke --security: $name via $port: NOT refused as expected ('$expected' not in: $(head -c 300 <<<"$out"))"
+            failed=1
+        fi
+    done
+    tool "$MAIN_TOPICS" --bootstrap-server "$plaintext" --delete --topic "$topic" >/dev/null 2>&1 || true
+    ((failed == 0)) || die "smoke --security: failed (see above)"
+    echo "smoke --security: ok"
+}
+
 cmd_logs() {
     local i="${1:-1}" lines="${2:-50}"
     load_cluster || true
@@ -787,7 +862,7 @@ main() {
     status) cmd_status ;;
     restart-broker) with_lock; cmd_restart_broker "$@" ;;
     logs) cmd_logs "$@" ;;
-    smoke) cmd_smoke ;;
+    smoke) if [[ "${1:-}" == --security ]]; then cmd_smoke_security; else cmd_smoke; fi ;;
     env) cmd_env "$@" ;;
     bootstrap) load_cluster || die "no cluster is running"; bootstrap_servers "$CLUSTER_BROKERS"; echo ;;
     fetch) with_lock; fetch_jars; echo "$LIB" ;;
