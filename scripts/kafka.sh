@@ -83,7 +83,9 @@ Cluster commands:
   bootstrap               print the bootstrap servers of the running cluster.
   env [--security]        print KEY=VALUE lines for tests: KPROD_KAFKA_PLAINTEXT_BOOTSTRAP and, for a cluster
                           started with --security, every secured listener's bootstrap list, the CA PEM files,
-                          the client certificate/key, the SASL user and the Java client .properties files.
+                          the client certificate/key, the SASL user and password, and KPROD_KAFKA_SECURITY_DIR
+                          with the Java client files client-ssl, client-mtls, client-sasl-{ssl,plaintext}-
+                          {plain,scram-sha-256,scram-sha-512}.properties.
                           --security fails unless the cluster was started with --security.
   smoke                   create a topic, produce 5 keyed records and consume them back with the Java
                           console tools; fails unless the same records come back.
