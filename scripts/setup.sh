@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh — installs what kprod's tests and tools need on a fresh Debian machine of this kind, idempotently:
 # cmake (librdkafka is built from source by the rdkafka crate), valgrind (instruction-count gate), chromium
-# (headless check of the HTML report). Java 17 + Maven and Rust come with the machine; Kafka comes from Maven
-# Central through scripts/kafka.sh.
+# (headless check of the HTML report), openssl (certificates of `kafka.sh up --security`). Java 17 + Maven and Rust
+# come with the machine; Kafka comes from Maven Central through scripts/kafka.sh.
 set -euo pipefail
 
 need=()
@@ -12,6 +12,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# openssl generates the certificates of `scripts/kafka.sh up --security`.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # librdkafka 2.12 (rdkafka-sys, feature peer-rdkafka) includes curl/curl.h even with curl off: the header only.
 [[ -f /usr/include/x86_64-linux-gnu/curl/curl.h || -f /usr/include/curl/curl.h ]] || need+=(libcurl4-openssl-dev)
 if ((${#need[@]})); then

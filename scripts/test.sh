@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
 #   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode;
-#   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node, then a 3-node cluster with a restart);
+#   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
+#      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
 #   4. the instruction-count regression gate (valgrind/callgrind) on the append and encode paths.
 # `.ci/run` calls exactly this. Each step is bounded in time; the whole run takes ~15-25 min on 2 cores.
@@ -53,7 +54,17 @@ step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
 real_broker() {
     scripts/kafka.sh up || return 1
     local rc=0
-    cargo test --locked --test it -- --ignored real_broker_ || rc=$?
+    # `real_broker::` and not `real_broker_`: the latter also matches the real_broker_security module.
+    cargo test --locked --test it -- --ignored real_broker:: || rc=$?
+    scripts/kafka.sh down
+    return $rc
+}
+real_broker_security() {
+    scripts/kafka.sh up --security || return 1
+    local rc=0
+    # The broker side first, with the Java client's own tools, then kprod through the same listeners.
+    scripts/kafka.sh smoke --security || rc=$?
+    cargo test --locked --test it -- --ignored real_broker_security || rc=$?
     scripts/kafka.sh down
     return $rc
 }
@@ -66,6 +77,7 @@ real_cluster() {
 }
 step "instruction-count gate (callgrind): append path and batch encode" scripts/callgrind-check.sh
 step "real Kafka broker: codecs, acks, idempotence, placement, headers" real_broker
+step "real Kafka broker with TLS and SASL (PLAIN, SCRAM-SHA-256/512, mTLS)" real_broker_security
 step "real Kafka 3-node cluster: broker restart mid-run" real_cluster
 step "workbench end to end: ci-tiny sweep, report checked in headless Chromium" scripts/report-e2e.sh
 

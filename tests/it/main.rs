@@ -8,6 +8,7 @@ mod producer;
 #[cfg(feature = "peer-rdkafka")]
 mod rdkafka_interop;
 mod real_broker;
+mod real_broker_security;
 mod real_cluster;
 mod tls;
 mod workbench_run;
