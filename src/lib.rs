@@ -23,5 +23,6 @@ pub mod murmur2;
 pub mod producer;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod verify;
 pub mod workbench;

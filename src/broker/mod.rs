@@ -21,7 +21,7 @@
 //!
 //! Files: [`server`] (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
 //! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
-//! [`find_coordinator`], [`fetch`], [`list_offsets`]), [`log`] (partition log and append path),
+//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`]), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`cli`] (`kprod broker`).
 //!
@@ -41,12 +41,14 @@ pub mod list_offsets;
 pub mod log;
 pub mod metadata;
 pub mod produce;
+pub mod sasl;
 pub mod server;
 pub mod state;
 
 pub use faults::{DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency};
 pub use handler::{Handled, Outcome, handle_frame};
 pub use log::{StorageMode, StoredBatch, Validation};
+pub use sasl::{BrokerSasl, Session};
 pub use state::{ClusterConfig, ClusterState, StatsSnapshot, StoredRecord, TopicError};
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -76,6 +78,8 @@ pub struct MockClusterBuilder {
     config: ClusterConfig,
     /// Port of broker 0; brokers 1.. take the next ports. 0 = any free port for every broker.
     first_port: u16,
+    /// Settings refused by a builder method, reported by `start`.
+    invalid: Vec<String>,
 }
 
 impl MockClusterBuilder {
@@ -108,6 +112,26 @@ impl MockClusterBuilder {
         self.first_port = first_port;
         self
     }
+    /// Requires SASL with these mechanisms (Kafka's `sasl.enabled.mechanisms`); users come from
+    /// [`sasl_user`](Self::sasl_user).
+    pub fn sasl_mechanisms(mut self, mechanisms: &[crate::security::SaslMechanism]) -> Self {
+        self.config.sasl.get_or_insert_with(BrokerSasl::default).mechanisms = mechanisms.to_vec();
+        self
+    }
+    /// Requires SASL (every mechanism enabled unless [`sasl_mechanisms`](Self::sasl_mechanisms) says otherwise)
+    /// and accepts this user. Its SCRAM credentials are derived here (4096 iterations, random salt).
+    pub fn sasl_user(mut self, name: &str, password: &str) -> Self {
+        let sasl = self.config.sasl.get_or_insert_with(BrokerSasl::default);
+        if let Err(e) = sasl.add_user(name, &crate::security::Secret::from(password)) {
+            self.invalid.push(format!("SASL user '{name}': {e}"));
+        }
+        self
+    }
+    /// Kafka's `connections.max.reauth.ms`: clients must re-authenticate within this lifetime (requires SASL).
+    pub fn reauth_ms(mut self, ms: u64) -> Self {
+        self.config.sasl.get_or_insert_with(BrokerSasl::default).reauth = Some(std::time::Duration::from_millis(ms));
+        self
+    }
     /// Replaces the whole config.
     pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
@@ -116,6 +140,9 @@ impl MockClusterBuilder {
 
     /// Binds every listener and starts serving.
     pub async fn start(self) -> Result<MockCluster, BrokerError> {
+        if let Some(e) = self.invalid.first() {
+            return Err(BrokerError::Config(e.clone()));
+        }
         let c = &self.config;
         if c.brokers == 0 || c.brokers > 1000 {
             return Err(BrokerError::Config(format!("brokers must be 1..=1000, got {}", c.brokers)));
@@ -187,7 +214,7 @@ pub struct MockCluster {
 
 impl MockCluster {
     pub fn builder() -> MockClusterBuilder {
-        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0 }
+        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0, invalid: Vec::new() }
     }
 
     /// `bootstrap.servers` for clients: "127.0.0.1:p0,127.0.0.1:p1,...".

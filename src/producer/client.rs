@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     /// A fatal error (e.g. fenced, auth): every later call fails with it.
     pub fatal: OnceLock<ProducerError>,
     pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// SASL mechanism and credentials (`security.protocol` SASL_*), resolved once at build.
+    pub sasl: Option<Arc<crate::security::SaslSettings>>,
 }
 
 /// A record's serialized key, value and headers, borrowed for the whole append.
@@ -175,6 +177,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         if cfg.bootstrap_servers.is_empty() {
             return Err(ProducerError::Config("bootstrap.servers is empty: give at least one host:port".into()));
         }
+        let sasl = crate::security::SaslSettings::from_config(&cfg)
+            .map_err(|e| ProducerError::Config(e.to_string()))?
+            .map(Arc::new);
         let compression = Compression::from_config(
             &cfg.compression_type,
             cfg.compression_gzip_level,
@@ -240,6 +245,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             abort: AtomicBool::new(false),
             fatal: OnceLock::new(),
             sender_task: Mutex::new(None),
+            sasl,
         });
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;

@@ -1,5 +1,5 @@
-//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, then a writer task and a
-//! reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
+//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, authenticate with SASL when
+//! the protocol asks for it ([`crate::security::authenticate`]), then a writer task and a reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
 //! frames. Responses come back in request order (Kafka guarantees it per connection) as `ConnEvent`s.
 
 use std::collections::VecDeque;
@@ -63,6 +63,14 @@ pub struct Connection {
     client_id: Option<String>,
     /// The reader task; aborted when the sender drops the connection (timeout, shutdown).
     reader: tokio::task::AbortHandle,
+    /// KIP-368 re-authentication: when the broker granted a SASL session lifetime, the time (a random point
+    /// between 85% and 95% of it, as Java picks) after which the sender stops using this connection and, once its
+    /// in-flight requests are answered, replaces it with a freshly authenticated one. Reconnecting rather than
+    /// re-running SaslHandshake/SaslAuthenticate in place keeps authentication out of the sender's response
+    /// routing; it costs one connect per lifetime (minutes to hours in practice).
+    pub reauth_at: Option<Instant>,
+    /// Set once `reauth_at` has passed: no new requests go on this connection.
+    pub draining: bool,
 }
 
 impl Drop for Connection {
@@ -138,6 +146,8 @@ pub struct ConnectSettings {
     pub client_id: Option<String>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// SASL mechanism and credentials when `security.protocol` is SASL_*.
+    pub sasl: Option<std::sync::Arc<crate::security::SaslSettings>>,
 }
 
 /// Connects to `address`, negotiates versions, and starts the reader and writer tasks. The reader reports to
@@ -178,6 +188,19 @@ pub async fn connect(
         break;
     }
     let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
+    let mut reauth_at = None;
+    if let Some(sasl) = &settings.sasl {
+        let auth = crate::security::authenticate::authenticate(
+            &mut stream,
+            &address,
+            &versions,
+            sasl,
+            settings.client_id.as_deref(),
+            settings.request_timeout,
+        )
+        .await?;
+        reauth_at = auth.session_lifetime.map(|l| Instant::now() + reauth_delay(l));
+    }
     let (read_half, write_half) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(writer(write_half, rx));
@@ -192,7 +215,16 @@ pub async fn connect(
         next_correlation_id: 1,
         in_flight: VecDeque::new(),
         client_id: settings.client_id,
+        reauth_at,
+        draining: false,
     })
+}
+
+/// When to re-authenticate within a session `lifetime`: a random point between 85% and 95% of it, as Java's
+/// `SaslClientAuthenticator` does, so a fleet of clients does not reconnect in lockstep.
+pub fn reauth_delay(lifetime: Duration) -> Duration {
+    use rand::Rng;
+    lifetime.mul_f64(rand::thread_rng().gen_range(0.85..0.95))
 }
 
 /// Reads one `[size][payload]` frame, refusing sizes beyond `MAX_RESPONSE_BYTES`.

@@ -1,0 +1,1 @@
+//! TLS transport (rustls). Placeholder in the `sasl` branch: the `tls` helper's branch replaces this file.
