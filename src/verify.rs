@@ -2,7 +2,8 @@
 //! once, in order, in the right partition, with its headers and timestamp) against the mock broker or a real one.
 //!
 //! Deliberately simple: one request at a time over a plain socket, from the earliest offset to the high watermark
-//! observed at the start. Not a consumer: no groups, no commits.
+//! observed at the start. Not a consumer: no groups, no commits. On a SASL listener it authenticates with the
+//! producer's own code ([`crate::security::authenticate`]): use [`read_topic_as`] with the producer's config.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::producer::config::ProducerConfig;
 use crate::producer::connection::{decode_response, encode_request_frame};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
@@ -19,6 +21,7 @@ use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataR
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
 use crate::protocol::{Decode, Encode};
 use crate::record::{Header, iter_batches};
+use crate::security::SaslSettings;
 
 /// One record as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +57,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(address: &str) -> Result<Conn, VerifyError> {
+    async fn open(address: &str, sasl: Option<&SaslSettings>) -> Result<Conn, VerifyError> {
         let io = |e: std::io::Error| VerifyError::Io { address: address.to_string(), reason: e.to_string() };
         let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
             .await
@@ -67,6 +70,19 @@ impl Conn {
         let resp: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &req).await?;
         c.versions = negotiate(&resp, &[ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets])
             .map_err(|e| VerifyError::Protocol(format!("{address}: {e}")))?;
+        if let Some(sasl) = sasl {
+            crate::security::authenticate::authenticate(
+                &mut c.stream,
+                address,
+                &c.versions,
+                sasl,
+                Some("kprod-verify"),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| VerifyError::Protocol(e.to_string()))?;
+            c.correlation_id = 100;
+        }
         Ok(c)
     }
 
@@ -100,8 +116,27 @@ impl Conn {
 
 /// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
 pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    read_topic_with(bootstrap, topic, None).await
+}
+
+/// [`read_topic`] with the bootstrap servers and security settings of a producer config (authenticating with its
+/// SASL mechanism and credentials when `security.protocol` is SASL_*).
+pub async fn read_topic_as(
+    config: &ProducerConfig,
+    topic: &str,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    let sasl = SaslSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+    read_topic_with(&config.bootstrap_servers.join(","), topic, sasl.as_ref()).await
+}
+
+/// [`read_topic`], authenticating every connection with `sasl` when given.
+pub async fn read_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    sasl: Option<&SaslSettings>,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let mut boot = Conn::open(first).await?;
+    let mut boot = Conn::open(first, sasl).await?;
     let v = boot.version(ApiKey::Metadata)?;
     let md: MetadataResponse = boot
         .call(
@@ -131,7 +166,7 @@ pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Ve
             partition: p.partition_index,
             reason: format!("leader {} unknown", p.leader_id),
         })?;
-        let mut conn = Conn::open(addr).await?;
+        let mut conn = Conn::open(addr, sasl).await?;
         out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index).await?);
     }
     Ok(out)

@@ -172,3 +172,6 @@ pub(crate) fn authenticate(
         Err(e) => fail(session, ErrorCode::SaslAuthenticationFailed, format!("Authentication failed: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -311,7 +311,8 @@ impl Plan {
             describe_size(&w.record_size)
         );
         if !w.producer_props.is_empty() && n == 1 {
-            let props: Vec<String> = w.producer_props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let props: Vec<String> =
+                w.producer_props.iter().map(|(k, v)| format!("{k}={}", super::secrets::shown(k, v))).collect();
             let _ = writeln!(s, "  producer: {}", props.join(" "));
         }
         if n > 1 {
@@ -393,7 +394,8 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
     let dir = result::run_dir(&settings.out, &plan.name, SystemTime::now());
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let copy = dir.join("workload.yaml");
-    std::fs::copy(&plan.file, &copy).map_err(io_err(&copy))?;
+    let text = std::fs::read_to_string(&plan.file).map_err(io_err(&plan.file))?;
+    std::fs::write(&copy, super::secrets::redacted_workload_text(&text)).map_err(io_err(&copy))?;
     let mut run = RunResult::new(&plan.name);
     run.workload_file = Some(plan.file.clone());
     let opts = RunOptions {
@@ -473,13 +475,14 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
         SinkMode::Retain => StorageMode::Retain { max_bytes: RETAIN_BYTES_MAX },
     };
     let partitions = w.topics.first().map_or(1, |t| t.partitions);
-    let mut cluster = MockCluster::builder()
+    let mut builder = MockCluster::builder()
         .brokers(e.brokers as usize)
         .default_partitions(i32::try_from(partitions).unwrap_or(i32::MAX))
-        .mode(mode)
-        .start()
-        .await
-        .map_err(broker_err)?;
+        .mode(mode);
+    if let Some(sasl) = &e.sasl {
+        builder = sasl.apply(builder).map_err(|m| broker_err(BrokerError::Config(m)))?;
+    }
+    let mut cluster = builder.start().await.map_err(broker_err)?;
     for t in &w.topics {
         let n = i32::try_from(t.partitions).unwrap_or(i32::MAX);
         if let Err(source) = cluster.create_topic(&t.name, n) {
