@@ -69,7 +69,7 @@ fn handler(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                let handled = handle_frame(&state, 0, body.clone(), &mut out);
+                let handled = handle_frame(&state, 0, &mut kprod::broker::Session::default(), body.clone(), &mut out);
                 assert_eq!(handled.outcome, kprod::broker::Outcome::Respond);
                 black_box(handled)
             })

@@ -3,7 +3,8 @@
 //!
 //! Deliberately simple: one request at a time over a plain socket, from the earliest offset to the high watermark
 //! observed at the start. Not a consumer: no groups, no commits. [`read_topic_with`] reads over TLS too (the
-//! producer's [`TlsSettings`]).
+//! producer's [`TlsSettings`]); on a SASL listener it authenticates with the producer's own code
+//! ([`crate::security::authenticate`]): use [`read_topic_as`] with the producer's config for both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,8 +13,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
-
+use crate::producer::config::ProducerConfig;
 use crate::producer::connection::{decode_response, encode_request_frame};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
@@ -22,6 +22,8 @@ use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataR
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
 use crate::protocol::{Decode, Encode};
 use crate::record::{Header, iter_batches};
+use crate::security::SaslSettings;
+use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 
 /// One record as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +59,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(address: &str, tls: Option<&TlsSettings>) -> Result<Conn, VerifyError> {
+    async fn open(address: &str, tls: Option<&TlsSettings>, sasl: Option<&SaslSettings>) -> Result<Conn, VerifyError> {
         let io = |e: std::io::Error| VerifyError::Io { address: address.to_string(), reason: e.to_string() };
         let timed_out = |what: &str| VerifyError::Io { address: address.into(), reason: format!("{what} timed out") };
         let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
@@ -80,6 +82,19 @@ impl Conn {
         let resp: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &req).await?;
         c.versions = negotiate(&resp, &[ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets])
             .map_err(|e| VerifyError::Protocol(format!("{address}: {e}")))?;
+        if let Some(sasl) = sasl {
+            crate::security::authenticate::authenticate(
+                &mut c.stream,
+                address,
+                &c.versions,
+                sasl,
+                Some("kprod-verify"),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| VerifyError::Protocol(e.to_string()))?;
+            c.correlation_id = 100;
+        }
         Ok(c)
     }
 
@@ -117,14 +132,35 @@ pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Ve
     read_topic_with(bootstrap, topic, None).await
 }
 
+/// [`read_topic`] with the bootstrap servers and security settings of a producer config (TLS per `ssl.*`, and
+/// authenticating with its SASL mechanism and credentials when `security.protocol` is SASL_*).
+pub async fn read_topic_as(
+    config: &ProducerConfig,
+    topic: &str,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    let sasl = SaslSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+    let tls = TlsSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+    read_topic_secure(&config.bootstrap_servers.join(","), topic, tls.as_ref(), sasl.as_ref()).await
+}
+
 /// [`read_topic`] over TLS when `tls` is given (build it with `TlsSettings::from_config`).
 pub async fn read_topic_with(
     bootstrap: &str,
     topic: &str,
     tls: Option<&TlsSettings>,
 ) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    read_topic_secure(bootstrap, topic, tls, None).await
+}
+
+/// [`read_topic`] over TLS when `tls` is given, authenticating every connection with `sasl` when given.
+pub async fn read_topic_secure(
+    bootstrap: &str,
+    topic: &str,
+    tls: Option<&TlsSettings>,
+    sasl: Option<&SaslSettings>,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
-    let mut boot = Conn::open(first, tls).await?;
+    let mut boot = Conn::open(first, tls, sasl).await?;
     let v = boot.version(ApiKey::Metadata)?;
     let md: MetadataResponse = boot
         .call(
@@ -154,7 +190,7 @@ pub async fn read_topic_with(
             partition: p.partition_index,
             reason: format!("leader {} unknown", p.leader_id),
         })?;
-        let mut conn = Conn::open(addr, tls).await?;
+        let mut conn = Conn::open(addr, tls, sasl).await?;
         out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index).await?);
     }
     Ok(out)

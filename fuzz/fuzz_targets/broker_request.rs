@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = BytesMut::new();
     while let Ok(Some(frame)) = split_frame(&mut input, 1 << 20) {
         let before = out.len();
-        let handled = handle_frame(&state, 0, frame, &mut out);
+        let handled = handle_frame(&state, 0, &mut kprod::broker::Session::default(), frame, &mut out);
         match handled.outcome {
             Outcome::Respond => {
                 let mut written = out.split_off(before);

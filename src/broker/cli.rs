@@ -38,6 +38,16 @@ pub struct BrokerArgs {
     /// Write the generated CA certificate (PEM) here, for the clients' ssl.truststore.location. Implies --tls.
     #[arg(long, value_name = "FILE")]
     pub tls_ca_out: Option<PathBuf>,
+    /// Require SASL with these mechanisms (comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). With only
+    /// --sasl-user, all three are enabled.
+    #[arg(long, value_delimiter = ',')]
+    pub sasl_mechanisms: Vec<String>,
+    /// A SASL user as name:password (repeatable). Note that command lines are visible to other local users.
+    #[arg(long = "sasl-user", value_name = "NAME:PASSWORD")]
+    pub sasl_users: Vec<String>,
+    /// Kafka's connections.max.reauth.ms: clients must re-authenticate within this many ms (SASL only).
+    #[arg(long)]
+    pub reauth_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,8 +63,8 @@ pub enum ValidateArg {
 }
 
 impl BrokerArgs {
-    /// The cluster builder these options describe.
-    pub fn builder(&self) -> super::MockClusterBuilder {
+    /// The cluster builder these options describe; errors name the bad flag (never a password).
+    pub fn builder(&self) -> Result<super::MockClusterBuilder, String> {
         let mode = match self.mode {
             ModeArg::Sink => StorageMode::Sink,
             ModeArg::Retain => StorageMode::Retain { max_bytes: self.retain_bytes },
@@ -63,25 +73,61 @@ impl BrokerArgs {
             ValidateArg::Crc => Validation::Crc,
             ValidateArg::Full => Validation::Full,
         };
-        let builder = MockCluster::builder()
+        let mut b = MockCluster::builder()
             .brokers(self.brokers)
             .default_partitions(self.partitions)
             .mode(mode)
             .validate(validation)
             .port(self.port);
-        if self.tls || self.tls_ca_out.is_some() { builder.tls(MockTls::generated()) } else { builder }
+        if self.tls || self.tls_ca_out.is_some() {
+            b = b.tls(MockTls::generated());
+        }
+        if !self.sasl_mechanisms.is_empty() {
+            let ms = self
+                .sasl_mechanisms
+                .iter()
+                .map(|m| crate::security::SaslMechanism::parse(m.trim()).map_err(|e| format!("--sasl-mechanisms: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            b = b.sasl_mechanisms(&ms);
+        }
+        for u in &self.sasl_users {
+            let (name, password) =
+                u.split_once(':').ok_or_else(|| "--sasl-user: expected NAME:PASSWORD".to_string())?;
+            b = b.sasl_user(name, password);
+        }
+        if let Some(ms) = self.reauth_ms {
+            if self.sasl_users.is_empty() && self.sasl_mechanisms.is_empty() {
+                return Err("--reauth-ms needs SASL (--sasl-user)".into());
+            }
+            b = b.reauth_ms(ms);
+        }
+        if !self.sasl_mechanisms.is_empty() && self.sasl_users.is_empty() {
+            return Err("--sasl-mechanisms needs at least one --sasl-user".into());
+        }
+        Ok(b)
     }
 }
 
 /// Starts the cluster, prints the listening lines and serves until Ctrl-C.
 pub async fn run_cli(args: BrokerArgs) -> Result<(), String> {
-    let cluster = args.builder().start().await.map_err(|e| e.to_string())?;
+    let cluster = args.builder()?.start().await.map_err(|e| e.to_string())?;
     for (id, addr) in cluster.addresses().iter().enumerate() {
         println!("broker {id} listening on {addr}");
     }
     println!("bootstrap.servers={}", cluster.bootstrap());
+    let sasl = cluster.state().config.sasl.as_ref();
+    let protocol = match (cluster.is_tls(), sasl.is_some()) {
+        (false, false) => "PLAINTEXT",
+        (true, false) => "SSL",
+        (false, true) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    };
+    println!("security.protocol={protocol}");
+    if let Some(sasl) = sasl {
+        let names: Vec<&str> = sasl.mechanisms.iter().map(|m| m.name()).collect();
+        println!("# sasl.enabled.mechanisms={}", names.join(","));
+    }
     if let Some(ca) = cluster.tls_ca_pem() {
-        println!("security.protocol=SSL");
         match &args.tls_ca_out {
             Some(path) => {
                 std::fs::write(path, ca).map_err(|e| format!("cannot write the CA to {}: {e}", path.display()))?;
@@ -130,7 +176,7 @@ mod tests {
             "full",
         ])
         .unwrap();
-        let cluster = cli.broker.builder().start().await.unwrap();
+        let cluster = cli.broker.builder().unwrap().start().await.unwrap();
         assert_eq!(cluster.addresses().len(), 2);
         assert!(cluster.addresses().iter().all(|a| a.port() != 0 && a.ip().is_loopback()));
         let c = &cluster.state().config;
@@ -147,9 +193,41 @@ mod tests {
     async fn tls_ca_out_implies_tls_and_generates_a_ca() {
         let cli = Cli::try_parse_from(["kprod", "--port", "0", "--tls-ca-out", "/tmp/ca.pem"]).unwrap();
         assert_eq!(cli.broker.tls_ca_out.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
-        let cluster = cli.broker.builder().start().await.unwrap();
+        let cluster = cli.broker.builder().unwrap().start().await.unwrap();
         assert!(cluster.is_tls());
         assert!(cluster.tls_ca_pem().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
         cluster.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn sasl_flags_configure_the_cluster() {
+        let args = |a: &[&str]| Cli::try_parse_from([&["kprod", "--port", "0"], a].concat()).unwrap().broker;
+        let cli = args(&[
+            "--sasl-mechanisms",
+            "PLAIN,SCRAM-SHA-512",
+            "--sasl-user",
+            "alice:se:cret",
+            "--sasl-user",
+            "bob:x",
+            "--reauth-ms",
+            "5000",
+        ]);
+        let cluster = cli.builder().unwrap().start().await.unwrap();
+        let sasl = cluster.state().config.sasl.clone().expect("SASL on");
+        use crate::security::SaslMechanism::*;
+        assert_eq!(sasl.mechanisms, vec![Plain, ScramSha512]);
+        assert_eq!(sasl.users.len(), 2);
+        assert_eq!(sasl.reauth, Some(std::time::Duration::from_millis(5000)));
+        cluster.shutdown().await;
+        for (bad, want) in [
+            (&["--sasl-mechanisms", "GSSAPI", "--sasl-user", "a:b"][..], "GSSAPI"),
+            (&["--sasl-user", "nocolon"][..], "NAME:PASSWORD"),
+            (&["--sasl-mechanisms", "PLAIN"][..], "--sasl-user"),
+            (&["--reauth-ms", "10"][..], "needs SASL"),
+        ] {
+            let e = args(bad).builder().err().unwrap_or_default();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
+        assert!(args(&[]).builder().unwrap().start().await.unwrap().state().config.sasl.is_none());
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use super::sasl::Session;
 use super::state::ClusterState;
-use super::{api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce};
+use super::{api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce, sasl};
 use crate::protocol::frame::FrameError;
 use crate::protocol::{ApiKey, ApiMessage, Encode, RequestBody, RequestFrame, encode_response};
 
@@ -54,8 +55,16 @@ pub struct Ctx<'a> {
     pub throttle_ms: i32,
 }
 
-/// Handles one request frame (without its size prefix) on broker `broker_id`.
-pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mut BytesMut) -> Handled {
+/// Handles one request frame (without its size prefix) on broker `broker_id`, for the connection whose
+/// authentication state is `session` (see [`sasl`]: with SASL on, only ApiVersions and the SASL APIs are served
+/// before authentication; anything else closes the connection).
+pub fn handle_frame(
+    state: &ClusterState,
+    broker_id: i32,
+    session: &mut Session,
+    frame: Bytes,
+    out: &mut BytesMut,
+) -> Handled {
     if let Some(stats) = state.stats(broker_id) {
         stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -67,6 +76,10 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
     tracing::trace!(broker_id, %api, version = request.header.api_version, "mock broker request");
     if let Some(stats) = state.stats(broker_id) {
         stats.count_api(api);
+    }
+    if !session.allows(state.config.sasl.as_ref(), api) {
+        tracing::debug!(broker_id, %api, expired = session.expired, "request before SASL authentication; closing");
+        return Handled::now(Outcome::Close);
     }
     let armed = state.faults.broker_armed(broker_id);
     let throttle_ms = if armed { state.faults.with_broker(broker_id, |f| f.throttle_ms).unwrap_or(0) } else { 0 };
@@ -97,6 +110,12 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
             respond(out, correlation_id, ctx.version, &find_coordinator::handle(&ctx, &req))
         }
         RequestBody::ListOffsets(req) => respond(out, correlation_id, ctx.version, &list_offsets::handle(&ctx, &req)),
+        RequestBody::SaslHandshake(req) => {
+            respond(out, correlation_id, ctx.version, &sasl::handshake(&ctx, session, &req))
+        }
+        RequestBody::SaslAuthenticate(req) => {
+            respond(out, correlation_id, ctx.version, &sasl::authenticate(&ctx, session, &req))
+        }
         RequestBody::Fetch(req) => {
             let (response, delay) = fetch::handle(&ctx, &req);
             let mut h = respond(out, correlation_id, ctx.version, &response);

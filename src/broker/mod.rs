@@ -21,7 +21,7 @@
 //!
 //! Files: [`server`] (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
 //! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
-//! [`find_coordinator`], [`fetch`], [`list_offsets`]), [`log`] (partition log and append path),
+//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`]), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`cli`] (`kprod broker`), [`tls`] (optional TLS listeners, generated CA, mutual TLS).
 //!
@@ -41,6 +41,7 @@ pub mod list_offsets;
 pub mod log;
 pub mod metadata;
 pub mod produce;
+pub mod sasl;
 pub mod server;
 pub mod state;
 pub mod tls;
@@ -48,6 +49,7 @@ pub mod tls;
 pub use faults::{DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency};
 pub use handler::{Handled, Outcome, handle_frame};
 pub use log::{StorageMode, StoredBatch, Validation};
+pub use sasl::{BrokerSasl, Session};
 pub use state::{ClusterConfig, ClusterState, StatsSnapshot, StoredRecord, TopicError};
 pub use tls::{CertificateAuthority, MockTls, TlsIdentity};
 
@@ -80,6 +82,8 @@ pub struct MockClusterBuilder {
     first_port: u16,
     /// Serve TLS instead of PLAINTEXT on every listener.
     tls: Option<MockTls>,
+    /// Settings refused by a builder method, reported by `start`.
+    invalid: Vec<String>,
 }
 
 impl MockClusterBuilder {
@@ -117,6 +121,26 @@ impl MockClusterBuilder {
         self.tls = Some(tls);
         self
     }
+    /// Requires SASL with these mechanisms (Kafka's `sasl.enabled.mechanisms`); users come from
+    /// [`sasl_user`](Self::sasl_user).
+    pub fn sasl_mechanisms(mut self, mechanisms: &[crate::security::SaslMechanism]) -> Self {
+        self.config.sasl.get_or_insert_with(BrokerSasl::default).mechanisms = mechanisms.to_vec();
+        self
+    }
+    /// Requires SASL (every mechanism enabled unless [`sasl_mechanisms`](Self::sasl_mechanisms) says otherwise)
+    /// and accepts this user. Its SCRAM credentials are derived here (4096 iterations, random salt).
+    pub fn sasl_user(mut self, name: &str, password: &str) -> Self {
+        let sasl = self.config.sasl.get_or_insert_with(BrokerSasl::default);
+        if let Err(e) = sasl.add_user(name, &crate::security::Secret::from(password)) {
+            self.invalid.push(format!("SASL user '{name}': {e}"));
+        }
+        self
+    }
+    /// Kafka's `connections.max.reauth.ms`: clients must re-authenticate within this lifetime (requires SASL).
+    pub fn reauth_ms(mut self, ms: u64) -> Self {
+        self.config.sasl.get_or_insert_with(BrokerSasl::default).reauth = Some(std::time::Duration::from_millis(ms));
+        self
+    }
     /// Replaces the whole config.
     pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
@@ -125,6 +149,9 @@ impl MockClusterBuilder {
 
     /// Binds every listener and starts serving.
     pub async fn start(self) -> Result<MockCluster, BrokerError> {
+        if let Some(e) = self.invalid.first() {
+            return Err(BrokerError::Config(e.clone()));
+        }
         let c = &self.config;
         if c.brokers == 0 || c.brokers > 1000 {
             return Err(BrokerError::Config(format!("brokers must be 1..=1000, got {}", c.brokers)));
@@ -204,7 +231,7 @@ pub struct MockCluster {
 
 impl MockCluster {
     pub fn builder() -> MockClusterBuilder {
-        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0, tls: None }
+        MockClusterBuilder { config: ClusterConfig::default(), first_port: 0, tls: None, invalid: Vec::new() }
     }
 
     /// True when the listeners serve TLS.

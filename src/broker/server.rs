@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::handler::{Outcome, handle_frame};
+use super::sasl::Session;
 use super::state::ClusterState;
 use crate::protocol::frame::{SIZE_PREFIX_BYTES, peek_frame_size};
 use crate::protocol::split_frame;
@@ -134,6 +135,9 @@ async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, tx: mpsc::Sender<Outgoing>, 
     let max_frame_bytes = state.config.max_frame_bytes;
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::new();
+    // Authentication state of this connection, and when its SASL session expires (KIP-368).
+    let mut session = Session::default();
+    let mut session_deadline: Option<Instant> = None;
     let close = |why: &dyn std::fmt::Display| {
         tracing::debug!(broker_id, reason = %why, "mock broker closing a connection");
         if let Some(s) = state.stats(broker_id) {
@@ -170,11 +174,21 @@ async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, tx: mpsc::Sender<Outgoing>, 
                 tokio::time::sleep_until(t).await;
             }
             let received = Instant::now();
-            let handled = handle_frame(state, broker_id, frame, &mut out);
+            if session_deadline.is_some_and(|d| received >= d) {
+                session.expired = true;
+            }
+            let handled = handle_frame(state, broker_id, &mut session, frame, &mut out);
+            if let Some(lifetime) = session.take_lifetime() {
+                session_deadline = Some(received + lifetime);
+            }
             match handled.outcome {
                 Outcome::Respond => {
                     let due = received + latency + handled.delay;
                     if tx.send(Outgoing { due, bytes: Some(out.split().freeze()) }).await.is_err() {
+                        return;
+                    }
+                    if session.close_after_response {
+                        let _ = tx.send(close(&"SASL authentication failed")).await;
                         return;
                     }
                 }

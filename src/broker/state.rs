@@ -39,6 +39,10 @@ pub struct ClusterConfig {
     pub max_frame_bytes: usize,
     /// Returned in Metadata.
     pub cluster_id: String,
+    /// SASL required on every listener (`SASL_PLAINTEXT`); `None` = PLAINTEXT. Not serialized: it holds
+    /// credentials.
+    #[serde(skip)]
+    pub sasl: Option<super::sasl::BrokerSasl>,
 }
 
 impl Default for ClusterConfig {
@@ -51,6 +55,7 @@ impl Default for ClusterConfig {
             auto_create_topics: true,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             cluster_id: "kprod-mock-cluster".into(),
+            sasl: None,
         }
     }
 }

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// `security.protocol=SSL|SASL_SSL`: the TLS config every connection shares, built once at `build`.
     pub tls: Option<crate::security::tls::TlsSettings>,
+    /// SASL mechanism and credentials (`security.protocol` SASL_*), resolved once at build.
+    pub sasl: Option<Arc<crate::security::SaslSettings>>,
 }
 
 /// A record's serialized key, value and headers, borrowed for the whole append.
@@ -177,6 +179,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         if cfg.bootstrap_servers.is_empty() {
             return Err(ProducerError::Config("bootstrap.servers is empty: give at least one host:port".into()));
         }
+        let sasl = crate::security::SaslSettings::from_config(&cfg)
+            .map_err(|e| ProducerError::Config(e.to_string()))?
+            .map(Arc::new);
         let compression = Compression::from_config(
             &cfg.compression_type,
             cfg.compression_gzip_level,
@@ -245,6 +250,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             fatal: OnceLock::new(),
             sender_task: Mutex::new(None),
             tls,
+            sasl,
         });
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;

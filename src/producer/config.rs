@@ -132,6 +132,39 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
 
 const MS_I32_MAX: u128 = i32::MAX as u128;
 
+/// [`ProducerConfig::other`]: a map whose `Debug` hides the values of secret keys (`sasl.jaas.config`,
+/// `sasl.password`, `ssl.*password*`, `ssl.keystore.key`, anything named like a password) as Java prints them:
+/// `[hidden]`. Derefs to the `BTreeMap`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OtherProps(pub BTreeMap<String, String>);
+
+impl std::ops::Deref for OtherProps {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OtherProps {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for OtherProps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, if is_secret_key(k) { "[hidden]" } else { v.as_str() })))
+            .finish()
+    }
+}
+
+/// True for keys whose values are credentials and must never be printed (Java `PASSWORD` keys, and any key whose
+/// name says password/secret/passphrase).
+pub fn is_secret_key(key: &str) -> bool {
+    keys::is_secret(key)
+}
+
 /// The producer configuration. Fields hold effective values once [`resolve`](Self::resolve) ran (every
 /// constructor except `Default` runs it).
 #[derive(Clone, Debug)]
@@ -183,8 +216,9 @@ pub struct ProducerConfig {
     pub interceptor_classes: Vec<String>,
     /// Keys the user set (Java's `originals()`), which drives the conflict rules.
     pub explicitly_set: BTreeSet<String>,
-    /// Valid Java producer keys without a typed field (ssl.*, sasl.*, metrics.*, ...), trimmed values.
-    pub other: BTreeMap<String, String>,
+    /// Valid Java producer keys without a typed field (ssl.*, sasl.*, metrics.*, ...), trimmed values. Its
+    /// `Debug` prints secrets as `[hidden]`.
+    pub other: OtherProps,
     /// Adjustments made by [`resolve`](Self::resolve) (e.g. idempotence disabled), for reports and logs.
     pub warnings: Vec<String>,
 }
@@ -230,7 +264,7 @@ impl Default for ProducerConfig {
             value_serializer: None,
             interceptor_classes: Vec::new(),
             explicitly_set: BTreeSet::new(),
-            other: BTreeMap::new(),
+            other: OtherProps::default(),
             warnings: Vec::new(),
         }
     }

@@ -1,5 +1,5 @@
-//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, then a writer task and a
-//! reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
+//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, authenticate with SASL when
+//! the protocol asks for it ([`crate::security::authenticate`]), then a writer task and a reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
 //! frames. Responses come back in request order (Kafka guarantees it per connection) as `ConnEvent`s.
 //!
 //! With TLS (`security.protocol=SSL|SASL_SSL`) the handshake runs right after the TCP connect, before ApiVersions;
@@ -68,6 +68,14 @@ pub struct Connection {
     client_id: Option<String>,
     /// The reader task; aborted when the sender drops the connection (timeout, shutdown).
     reader: tokio::task::AbortHandle,
+    /// KIP-368 re-authentication: when the broker granted a SASL session lifetime, the time (a random point
+    /// between 85% and 95% of it, as Java picks) after which the sender stops using this connection and, once its
+    /// in-flight requests are answered, replaces it with a freshly authenticated one. Reconnecting rather than
+    /// re-running SaslHandshake/SaslAuthenticate in place keeps authentication out of the sender's response
+    /// routing; it costs one connect per lifetime (minutes to hours in practice).
+    pub reauth_at: Option<Instant>,
+    /// Set once `reauth_at` has passed: no new requests go on this connection.
+    pub draining: bool,
 }
 
 impl Drop for Connection {
@@ -145,6 +153,8 @@ pub struct ConnectSettings {
     pub request_timeout: Duration,
     /// `Some` for `security.protocol=SSL|SASL_SSL`: the producer's shared TLS config.
     pub tls: Option<TlsSettings>,
+    /// SASL mechanism and credentials when `security.protocol` is SASL_*.
+    pub sasl: Option<std::sync::Arc<crate::security::SaslSettings>>,
 }
 
 /// Connects to `address` (TCP, then TLS if configured), negotiates versions, and starts the reader and writer
@@ -165,9 +175,9 @@ pub async fn connect(
     match settings.tls.clone() {
         None => {
             let mut stream = stream;
-            let versions = establish(&mut stream, &address, &settings).await?;
+            let (versions, reauth_at) = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = stream.into_split();
-            Ok(start(id, node, address, settings, versions, read_half, write_half, events))
+            Ok(start(id, node, address, settings, versions, reauth_at, read_half, write_half, events))
         }
         Some(tls) => {
             let host = host_of(&address);
@@ -180,23 +190,24 @@ pub async fn connect(
                     ))
                 })?
                 .map_err(|reason| ProducerError::Tls { broker: address.clone(), reason })?;
-            let versions = establish(&mut stream, &address, &settings).await?;
+            let (versions, reauth_at) = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = tokio::io::split(stream);
-            Ok(start(id, node, address, settings, versions, read_half, write_half, events))
+            Ok(start(id, node, address, settings, versions, reauth_at, read_half, write_half, events))
         }
     }
 }
 
 /// Everything between the transport and the first produce, over any stream: ApiVersions (then, for SASL, the
-/// authentication exchange). A TLS error on the first read (TLS 1.3 servers refuse a client certificate only after
+/// authentication exchange, whose session lifetime gives the re-authentication time). A TLS error on the first read (TLS 1.3 servers refuse a client certificate only after
 /// the client finished its handshake) and a TLS reply to a plaintext request are `ProducerError::Tls`.
 async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     address: &str,
     settings: &ConnectSettings,
-) -> Result<NegotiatedVersions, ProducerError> {
+) -> Result<(NegotiatedVersions, Option<Instant>), ProducerError> {
     let err = |reason: String| ProducerError::Connection { address: address.to_string(), reason };
     // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
+    let mut versions = None;
     for v in [3i16, 0] {
         let req = ApiVersionsRequest {
             client_software_name: "kprod".into(),
@@ -227,9 +238,24 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
         if body.error_code == ErrorCode::UnsupportedVersion && v > 0 {
             continue;
         }
-        return negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()));
+        versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
+        break;
     }
-    Err(err("no ApiVersions version accepted".into()))
+    let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
+    let mut reauth_at = None;
+    if let Some(sasl) = &settings.sasl {
+        let auth = crate::security::authenticate::authenticate(
+            stream,
+            address,
+            &versions,
+            sasl,
+            settings.client_id.as_deref(),
+            settings.request_timeout,
+        )
+        .await?;
+        reauth_at = auth.session_lifetime.map(|l| Instant::now() + reauth_delay(l));
+    }
+    Ok((versions, reauth_at))
 }
 
 /// Spawns the writer and reader tasks over the two halves of a ready connection.
@@ -240,6 +266,7 @@ fn start<R, W>(
     address: String,
     settings: ConnectSettings,
     versions: NegotiatedVersions,
+    reauth_at: Option<Instant>,
     read_half: R,
     write_half: W,
     events: mpsc::UnboundedSender<ConnEvent>,
@@ -261,12 +288,21 @@ where
         next_correlation_id: 1,
         in_flight: VecDeque::new(),
         client_id: settings.client_id,
+        reauth_at,
+        draining: false,
     }
 }
 
 /// In a size-out-of-bounds error: the first bytes were a TLS record header (a TLS listener answering a
 /// plaintext request with an alert).
 const TLS_REPLY_HINT: &str = "the broker answered with TLS";
+
+/// When to re-authenticate within a session `lifetime`: a random point between 85% and 95% of it, as Java's
+/// `SaslClientAuthenticator` does, so a fleet of clients does not reconnect in lockstep.
+pub fn reauth_delay(lifetime: Duration) -> Duration {
+    use rand::Rng;
+    lifetime.mul_f64(rand::thread_rng().gen_range(0.85..0.95))
+}
 
 /// Reads one `[size][payload]` frame, refusing sizes beyond `MAX_RESPONSE_BYTES`.
 async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Bytes> {

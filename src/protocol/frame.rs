@@ -24,6 +24,8 @@ use super::init_producer_id::InitProducerIdRequest;
 use super::list_offsets::ListOffsetsRequest;
 use super::metadata::MetadataRequest;
 use super::produce::ProduceRequest;
+use super::sasl_authenticate::SaslAuthenticateRequest;
+use super::sasl_handshake::SaslHandshakeRequest;
 use super::versions::{ApiKey, VersionRange};
 use super::wire::DecodeError;
 use super::{ApiMessage, Decode, Encode};
@@ -191,6 +193,8 @@ pub enum RequestBody {
     FindCoordinator(FindCoordinatorRequest),
     ApiVersions(ApiVersionsRequest),
     InitProducerId(InitProducerIdRequest),
+    SaslHandshake(SaslHandshakeRequest),
+    SaslAuthenticate(SaslAuthenticateRequest),
 }
 
 impl RequestBody {
@@ -204,6 +208,8 @@ impl RequestBody {
             RequestBody::FindCoordinator(_) => ApiKey::FindCoordinator,
             RequestBody::ApiVersions(_) => ApiKey::ApiVersions,
             RequestBody::InitProducerId(_) => ApiKey::InitProducerId,
+            RequestBody::SaslHandshake(_) => ApiKey::SaslHandshake,
+            RequestBody::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
         }
     }
 
@@ -217,6 +223,8 @@ impl RequestBody {
             ApiKey::FindCoordinator => RequestBody::FindCoordinator(Decode::decode(buf, version)?),
             ApiKey::ApiVersions => RequestBody::ApiVersions(Decode::decode(buf, version)?),
             ApiKey::InitProducerId => RequestBody::InitProducerId(Decode::decode(buf, version)?),
+            ApiKey::SaslHandshake => RequestBody::SaslHandshake(Decode::decode(buf, version)?),
+            ApiKey::SaslAuthenticate => RequestBody::SaslAuthenticate(Decode::decode(buf, version)?),
         })
     }
 
@@ -230,6 +238,8 @@ impl RequestBody {
             RequestBody::FindCoordinator(b) => b.encode(out, version),
             RequestBody::ApiVersions(b) => b.encode(out, version),
             RequestBody::InitProducerId(b) => b.encode(out, version),
+            RequestBody::SaslHandshake(b) => b.encode(out, version),
+            RequestBody::SaslAuthenticate(b) => b.encode(out, version),
         }
     }
 }

@@ -144,6 +144,28 @@ fn java_client_bytes_decode_and_re_encode_identically() {
                 assert_eq!(p.records.as_deref(), Some(&b"abc"[..]));
                 assert_eq!(p.aborted_transactions.as_ref().unwrap()[0].first_offset, 6);
             }
+            "sasl_handshake_request" => {
+                let m: SaslHandshakeRequest = check(name, v, &bytes);
+                assert_eq!(m.mechanism, "SCRAM-SHA-256");
+            }
+            "sasl_handshake_response" => {
+                let m: SaslHandshakeResponse = check(name, v, &bytes);
+                assert_eq!(m.error_code, ErrorCode::UnsupportedSaslMechanism);
+                assert_eq!(m.mechanisms, vec!["PLAIN".to_string(), "SCRAM-SHA-512".to_string()]);
+            }
+            "sasl_authenticate_request" => {
+                let m: SaslAuthenticateRequest = check(name, v, &bytes);
+                assert_eq!(&m.auth_bytes[..], b"n,,n=u,r=x");
+            }
+            "sasl_authenticate_response" => {
+                let m: SaslAuthenticateResponse = check(name, v, &bytes);
+                assert_eq!(
+                    (m.error_code, m.error_message.as_deref()),
+                    (ErrorCode::SaslAuthenticationFailed, Some("bad"))
+                );
+                assert_eq!(&m.auth_bytes[..], b"v=1");
+                assert_eq!(m.session_lifetime_ms, if v >= 1 { 1000 } else { 0 });
+            }
             other => panic!("unknown fixture {other}"),
         }
     }
@@ -165,6 +187,10 @@ fn java_client_bytes_decode_and_re_encode_identically() {
         ("list_offsets_response", 7),
         ("fetch_request", 9),
         ("fetch_response", 9),
+        ("sasl_handshake_request", 2),
+        ("sasl_handshake_response", 2),
+        ("sasl_authenticate_request", 3),
+        ("sasl_authenticate_response", 3),
     ];
     for (name, n) in expected {
         assert_eq!(seen.get(name), Some(&n), "{name}");

@@ -4,7 +4,8 @@
 //! encodes responses — with the same types. Nothing here touches a socket or a clock.
 //!
 //! Map: [`wire`] primitives → [`header`] → one module per API ([`produce`], [`fetch`],
-//! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`]) →
+//! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`],
+//! [`sasl_handshake`], [`sasl_authenticate`]) →
 //! [`frame`] (size prefix, dispatch of request bodies). [`versions`] holds the supported versions
 //! and negotiation; [`error`] the error codes.
 //!
@@ -22,6 +23,8 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod versions;
 pub mod wire;
 
@@ -43,6 +46,8 @@ pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 pub use metadata::{MetadataRequest, MetadataResponse};
 pub use produce::{ProduceRequest, ProduceResponse};
+pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+pub use sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate, supported_api_versions};
 pub use wire::{DecodeError, DecodeResult};
 

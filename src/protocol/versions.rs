@@ -8,8 +8,10 @@
 //! | ListOffsets      | 2   | 1–7      | 6              |
 //! | Metadata         | 3   | 1–12     | 9              |
 //! | FindCoordinator  | 10  | 0–4      | 3              |
+//! | SaslHandshake    | 17  | 0–1      | never          |
 //! | ApiVersions      | 18  | 0–3      | 3              |
 //! | InitProducerId   | 22  | 0–4      | 2              |
+//! | SaslAuthenticate | 36  | 0–2      | 2              |
 //!
 //! # References
 //! - <https://kafka.apache.org/protocol#protocol_api_keys>
@@ -27,8 +29,10 @@ pub enum ApiKey {
     ListOffsets = 2,
     Metadata = 3,
     FindCoordinator = 10,
+    SaslHandshake = 17,
     ApiVersions = 18,
     InitProducerId = 22,
+    SaslAuthenticate = 36,
 }
 
 /// An inclusive range of versions.
@@ -48,14 +52,16 @@ impl VersionRange {
 
 impl ApiKey {
     /// Every API this codec implements, by key.
-    pub const ALL: [ApiKey; 7] = [
+    pub const ALL: [ApiKey; 9] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
         ApiKey::Metadata,
         ApiKey::FindCoordinator,
+        ApiKey::SaslHandshake,
         ApiKey::ApiVersions,
         ApiKey::InitProducerId,
+        ApiKey::SaslAuthenticate,
     ];
 
     /// The API from its wire key; `None` for APIs this codec does not implement.
@@ -66,8 +72,10 @@ impl ApiKey {
             2 => ApiKey::ListOffsets,
             3 => ApiKey::Metadata,
             10 => ApiKey::FindCoordinator,
+            17 => ApiKey::SaslHandshake,
             18 => ApiKey::ApiVersions,
             22 => ApiKey::InitProducerId,
+            36 => ApiKey::SaslAuthenticate,
             _ => return None,
         })
     }
@@ -88,6 +96,8 @@ impl ApiKey {
             ApiKey::FindCoordinator => "FindCoordinator",
             ApiKey::ApiVersions => "ApiVersions",
             ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::SaslHandshake => "SaslHandshake",
+            ApiKey::SaslAuthenticate => "SaslAuthenticate",
         }
     }
 
@@ -101,6 +111,8 @@ impl ApiKey {
             ApiKey::FindCoordinator => (0, 4),
             ApiKey::ApiVersions => (0, 3),
             ApiKey::InitProducerId => (0, 4),
+            ApiKey::SaslHandshake => (0, 1),
+            ApiKey::SaslAuthenticate => (0, 2),
         };
         VersionRange { min, max }
     }
@@ -115,6 +127,8 @@ impl ApiKey {
             ApiKey::FindCoordinator => 3,
             ApiKey::ApiVersions => 3,
             ApiKey::InitProducerId => 2,
+            ApiKey::SaslHandshake => i16::MAX,
+            ApiKey::SaslAuthenticate => 2,
         }
     }
 

@@ -25,5 +25,6 @@ pub mod report;
 pub mod result;
 pub mod run_cmd;
 pub mod runner;
+pub mod secrets;
 pub mod sweep;
 pub mod workload;

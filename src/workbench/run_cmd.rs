@@ -332,7 +332,8 @@ impl Plan {
             describe_size(&w.record_size)
         );
         if !w.producer_props.is_empty() && n == 1 {
-            let props: Vec<String> = w.producer_props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let props: Vec<String> =
+                w.producer_props.iter().map(|(k, v)| format!("{k}={}", super::secrets::shown(k, v))).collect();
             let _ = writeln!(s, "  producer: {}", props.join(" "));
         }
         if n > 1 {
@@ -414,7 +415,8 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
     let dir = result::run_dir(&settings.out, &plan.name, SystemTime::now());
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let copy = dir.join("workload.yaml");
-    std::fs::copy(&plan.file, &copy).map_err(io_err(&copy))?;
+    let text = std::fs::read_to_string(&plan.file).map_err(io_err(&plan.file))?;
+    std::fs::write(&copy, super::secrets::redacted_workload_text(&text)).map_err(io_err(&copy))?;
     let mut run = RunResult::new(&plan.name);
     run.workload_file = Some(plan.file.clone());
     let opts = RunOptions {
@@ -500,6 +502,9 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
         .mode(mode);
     if embedded_tls(point) {
         builder = builder.tls(MockTls::generated());
+    }
+    if let Some(sasl) = &e.sasl {
+        builder = sasl.apply(builder).map_err(|m| broker_err(BrokerError::Config(m)))?;
     }
     let mut cluster = builder.start().await.map_err(broker_err)?;
     for t in &w.topics {

@@ -147,6 +147,9 @@ pub struct EmbeddedTarget {
     /// Fault injection settings, passed through to the mock broker unchanged (it owns their meaning).
     #[serde(default)]
     pub faults: BTreeMap<String, Value>,
+    /// Require SASL on the mock cluster (users, mechanisms, re-auth); see [`super::secrets`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<super::secrets::EmbeddedSasl>,
 }
 
 fn one() -> u32 {
@@ -160,6 +163,7 @@ impl Default for TargetSpec {
             partitions: None,
             mode: SinkMode::Sink,
             faults: BTreeMap::new(),
+            sasl: None,
         })
     }
 }
@@ -340,7 +344,8 @@ pub struct ResolvedWorkload {
     pub tasks_per_producer: u32,
     pub max_outstanding_per_task: u32,
     pub seed: u64,
-    /// Java producer properties, values as strings (`"65536"`, `"lz4"`).
+    /// Java producer properties, values as strings (`"65536"`, `"lz4"`). Secrets are written as `[hidden]`.
+    #[serde(serialize_with = "super::secrets::hidden_props")]
     pub producer_props: BTreeMap<String, String>,
     pub target: TargetSpec,
     /// Producers measured at this point, in run order (see [`crate::workbench::peers`]).

@@ -39,6 +39,7 @@ async fn connect_error(address: &str, cfg: &ProducerConfig) -> ProducerError {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         tls: TlsSettings::from_config(cfg).unwrap(),
+        sasl: None,
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();

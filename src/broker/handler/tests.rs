@@ -1,5 +1,6 @@
 use super::*;
 use crate::broker::log::{StorageMode, Validation};
+use crate::broker::sasl::Session;
 use crate::broker::state::ClusterConfig;
 use crate::protocol::produce::{PartitionProduceData, TopicProduceData};
 use crate::protocol::{ProduceRequest, ProduceResponse, RequestHeader, decode_response, encode_request, split_frame};
@@ -41,7 +42,7 @@ fn every_produce_version_round_trips_through_the_handler() {
     let s = state();
     for version in 3..=11 {
         let mut out = BytesMut::new();
-        let h = handle_frame(&s, 0, produce_frame(version, -1), &mut out);
+        let h = handle_frame(&s, 0, &mut Session::default(), produce_frame(version, -1), &mut out);
         assert_eq!(h.outcome, Outcome::Respond, "v{version}");
         let frame = split_frame(&mut out, usize::MAX).unwrap().unwrap();
         let (header, r) = decode_response::<ProduceResponse>(frame, version).unwrap();
@@ -56,7 +57,7 @@ fn every_produce_version_round_trips_through_the_handler() {
 fn acks_zero_is_silent_but_appends() {
     let s = state();
     let mut out = BytesMut::new();
-    assert_eq!(handle_frame(&s, 0, produce_frame(11, 0), &mut out).outcome, Outcome::Silent);
+    assert_eq!(handle_frame(&s, 0, &mut Session::default(), produce_frame(11, 0), &mut out).outcome, Outcome::Silent);
     assert!(out.is_empty());
     assert_eq!(s.next_offset("t", 0), Some(1));
 }
@@ -66,7 +67,7 @@ proptest! {
     fn random_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
         let s = state();
         let mut out = BytesMut::new();
-        let h = handle_frame(&s, 0, Bytes::from(data), &mut out);
+        let h = handle_frame(&s, 0, &mut Session::default(), Bytes::from(data), &mut out);
         if h.outcome != Outcome::Respond {
             prop_assert!(out.is_empty());
         }
@@ -81,7 +82,7 @@ proptest! {
         let i = at.index(frame.len());
         frame[i] ^= xor;
         let mut out = BytesMut::new();
-        let _ = handle_frame(&s, 0, frame.freeze(), &mut out);
+        let _ = handle_frame(&s, 0, &mut Session::default(), frame.freeze(), &mut out);
         // Whatever was stored must read back cleanly.
         if s.topic("t").is_some() {
             for b in s.batches("t", 0).unwrap_or_default() {
@@ -108,7 +109,7 @@ where
             let mut frame = BytesMut::new();
             encode_request(&mut frame, &header, req).unwrap();
             let mut out = BytesMut::new();
-            let h = handle_frame(s, 0, frame.freeze().slice(4..), &mut out);
+            let h = handle_frame(s, 0, &mut Session::default(), frame.freeze().slice(4..), &mut out);
             assert_eq!(h.outcome, Outcome::Respond, "api {} v{version}", Q::API_KEY);
             let frame = split_frame(&mut out, usize::MAX).unwrap().unwrap();
             let (rh, r) = decode_response::<R>(frame, version).unwrap();
@@ -126,7 +127,7 @@ fn every_advertised_version_of_every_api_answers_decodably() {
     use crate::protocol::*;
     let s = state();
     let mut out = BytesMut::new();
-    handle_frame(&s, 0, produce_frame(11, 1), &mut out);
+    handle_frame(&s, 0, &mut Session::default(), produce_frame(11, 1), &mut out);
     let req = MetadataRequest {
         topics: Some(vec![MetadataRequestTopic { name: Some("t".into()), ..Default::default() }]),
         ..Default::default()
@@ -179,7 +180,7 @@ fn transactional_init_producer_id_bumps_the_epoch_and_fences_stale_callers() {
         let mut frame = BytesMut::new();
         encode_request(&mut frame, &header, req).unwrap();
         let mut out = BytesMut::new();
-        handle_frame(&s, 0, frame.freeze().slice(4..), &mut out);
+        handle_frame(&s, 0, &mut Session::default(), frame.freeze().slice(4..), &mut out);
         decode_response::<InitProducerIdResponse>(split_frame(&mut out, usize::MAX).unwrap().unwrap(), version)
             .unwrap()
             .1

@@ -90,8 +90,12 @@ pub(crate) const OTHER_KEYS: &[OtherKey] = &[
     k("sasl.login.refresh.window.jitter", Kind::Double, Some("0.05")),
     k("sasl.login.refresh.min.period.seconds", I0, Some("60")),
     k("sasl.login.refresh.buffer.seconds", I0, Some("300")),
-    k("sasl.mechanism", Kind::Str, Some("GSSAPI")),
+    // Java's default is GSSAPI, which kprod does not implement: unset means PLAIN (see `security` module doc).
+    k("sasl.mechanism", Kind::Str, Some("PLAIN")),
     k("sasl.jaas.config", Kind::Password, None),
+    // librdkafka's direct credential keys (not Java keys), accepted for convenience.
+    k("sasl.username", Kind::Str, None),
+    k("sasl.password", Kind::Password, None),
     k("sasl.client.callback.handler.class", Kind::Class, None),
     k("sasl.login.callback.handler.class", Kind::Class, None),
     k("sasl.login.class", Kind::Class, None),

@@ -47,7 +47,7 @@ const JAVA_DEFAULTS: &[(&str, &str)] = &[
     ("metrics.num.samples", "2"),
     ("metrics.sample.window.ms", "30000"),
     ("metrics.recording.level", "INFO"),
-    ("sasl.mechanism", "GSSAPI"),
+    ("sasl.mechanism", "PLAIN"),
     ("ssl.protocol", "TLSv1.3"),
     ("ssl.endpoint.identification.algorithm", "https"),
     ("sasl.jaas.config", "null"),

@@ -114,6 +114,7 @@ impl Sender {
             self.maybe_init_producer_id(now, &mut next);
             self.expire_batches(now);
             self.check_request_timeouts(now);
+            self.mark_reauth_due(now, &mut next);
             self.send_produce_requests(now, &mut next);
             self.maybe_update_partitioner_stats(now);
             let wakeup = self.sh.wakeup.notified();
@@ -147,6 +148,16 @@ impl Sender {
         if self.conns.get(&node).is_some_and(|c| c.is_closed()) {
             self.on_connection_lost(node, "writer stopped".into(), now);
         }
+        if let Some(c) = self.conns.get(&node)
+            && c.draining
+        {
+            if !c.in_flight.is_empty() {
+                return None;
+            }
+            // Re-authentication (KIP-368): the drained connection is replaced by a fresh, authenticated one.
+            tracing::debug!(node, address = %c.address, "SASL session ending: reconnecting to re-authenticate");
+            self.conns.remove(&node);
+        }
         if self.conns.contains_key(&node) {
             return self.conns.get_mut(&node);
         }
@@ -167,6 +178,7 @@ impl Sender {
             connect_timeout: self.sh.config.request_timeout.min(Duration::from_secs(10)),
             request_timeout: self.sh.config.request_timeout,
             tls: self.sh.tls.clone(),
+            sasl: self.sh.sasl.clone(),
         };
         let events = self.events_tx.clone();
         tokio::spawn(async move {
@@ -244,6 +256,18 @@ impl Sender {
         self.sh.metadata.request_refresh();
     }
 
+    /// Connections whose SASL session is about to end stop taking requests (see `Connection::reauth_at`); the
+    /// loop wakes up in time for the next one.
+    fn mark_reauth_due(&mut self, now: Instant, next: &mut Duration) {
+        for c in self.conns.values_mut() {
+            match c.reauth_at {
+                Some(at) if at <= now => c.draining = true,
+                Some(at) => *next = (*next).min(at - now),
+                None => {}
+            }
+        }
+    }
+
     fn check_request_timeouts(&mut self, now: Instant) {
         let timeout = self.sh.config.request_timeout;
         let expired: Vec<i32> = self
@@ -308,7 +332,8 @@ impl Sender {
     /// A connected node with the fewest requests in flight, else one to connect to (a known broker or the next
     /// bootstrap address).
     fn least_loaded_node(&mut self, now: Instant) -> Option<i32> {
-        if let Some((&n, _)) = self.conns.iter().filter(|(_, c)| !c.is_closed()).min_by_key(|(_, c)| c.in_flight.len())
+        if let Some((&n, _)) =
+            self.conns.iter().filter(|(_, c)| !c.is_closed() && !c.draining).min_by_key(|(_, c)| c.in_flight.len())
         {
             return Some(n);
         }

@@ -29,6 +29,10 @@ fn sample_body(api: ApiKey) -> RequestBody {
         ApiKey::FindCoordinator => RequestBody::FindCoordinator(FindCoordinatorRequest::default()),
         ApiKey::ApiVersions => RequestBody::ApiVersions(ApiVersionsRequest::default()),
         ApiKey::InitProducerId => RequestBody::InitProducerId(InitProducerIdRequest::default()),
+        ApiKey::SaslHandshake => RequestBody::SaslHandshake(SaslHandshakeRequest { mechanism: "PLAIN".into() }),
+        ApiKey::SaslAuthenticate => {
+            RequestBody::SaslAuthenticate(SaslAuthenticateRequest { auth_bytes: Bytes::from_static(b"\0u\0p") })
+        }
     }
 }
 
