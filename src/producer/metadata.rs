@@ -127,6 +127,9 @@ pub struct MetadataHandle {
     pub updated: Notify,
     /// Why the last connection or metadata attempt failed, so a timeout can say why (names the address).
     last_error: Mutex<Option<String>>,
+    /// A connection error retrying cannot cure (authentication, TLS): waiting for metadata fails with it at once,
+    /// as Java's `Metadata.maybeThrowFatalException`. Cleared by the next metadata update.
+    fatal_connect: Mutex<Option<crate::producer::error::ProducerError>>,
     /// Bumped on every [`set`](Self::set): lets the send path cache what it derived from a snapshot.
     generation: AtomicU64,
 }
@@ -138,6 +141,7 @@ impl MetadataHandle {
 
     pub fn set(&self, c: Cluster) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+        *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.generation.fetch_add(1, Ordering::Release);
         self.updated.notify_waiters();
     }
@@ -165,6 +169,15 @@ impl MetadataHandle {
 
     pub fn set_last_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+
+    pub fn set_fatal_connect(&self, e: crate::producer::error::ProducerError) {
+        *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        self.updated.notify_waiters();
+    }
+
+    pub fn fatal_connect(&self) -> Option<crate::producer::error::ProducerError> {
+        self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn last_error(&self) -> Option<String> {

@@ -211,6 +211,7 @@ impl Sender {
                         self.sh.metadata.set_last_error(e.to_string());
                         self.note_connect_failure(node, now);
                         if e.is_fatal_connect() {
+                            self.sh.metadata.set_fatal_connect(e.clone());
                             // Authentication/TLS failures will not heal by waiting: fail what is pending now
                             // (Java does the same); later sends wait for metadata and fail naming this error.
                             self.fail_everything(e);
