@@ -13,7 +13,14 @@ use kprod::security::tls::TlsSettings;
 use kprod::verify::read_topic_with;
 
 async fn cluster(tls: Option<MockTls>) -> MockCluster {
-    let mut b = MockCluster::builder().default_partitions(2).mode(StorageMode::Retain { max_bytes: 64 << 20 });
+    cluster_of(1, tls).await
+}
+
+async fn cluster_of(brokers: usize, tls: Option<MockTls>) -> MockCluster {
+    let mut b = MockCluster::builder()
+        .brokers(brokers)
+        .default_partitions(2 * brokers as i32)
+        .mode(StorageMode::Retain { max_bytes: 64 << 20 });
     if let Some(t) = tls {
         b = b.tls(t);
     }
@@ -76,7 +83,8 @@ async fn produce(p: &Producer<Bytes, Bytes>, topic: &str, n: usize) -> Result<()
 
 #[tokio::test]
 async fn produce_and_verify_over_tls_with_inline_ca_and_ca_file() {
-    let c = cluster(Some(MockTls::generated())).await;
+    // Three brokers: the producer and the verifier open a TLS connection to each leader.
+    let c = cluster_of(3, Some(MockTls::generated())).await;
     let ca = c.tls_ca_pem().expect("generated CA").to_string();
     let ca_file = temp_file("ca", &ca);
     let loc = ca_file.to_str().unwrap();
@@ -93,10 +101,17 @@ async fn produce_and_verify_over_tls_with_inline_ca_and_ca_file() {
         let read = read_topic_with(&c.bootstrap(), &topic, Some(&tls)).await.unwrap();
         let values: usize = read.values().map(Vec::len).sum();
         assert_eq!(values, 500, "{tag}: every record stored and read back over TLS");
+        assert_eq!(read.len(), 6, "{tag}: all six partitions (on three brokers) were read");
+        let mut seen: Vec<String> =
+            read.values().flatten().map(|r| String::from_utf8(r.value.as_ref().unwrap().to_vec()).unwrap()).collect();
+        seen.sort();
+        let mut sent: Vec<String> = (0..500).map(|i| format!("v{i}")).collect();
+        sent.sort();
+        assert_eq!(seen, sent, "{tag}: each record exactly once (idempotent, acks=all)");
         // The verifier in PLAINTEXT cannot read a TLS broker.
         assert!(read_topic_with(&c.bootstrap(), &topic, None).await.is_err());
     }
-    assert!(c.stats().connections_accepted >= 4, "two producers and two verifiers connected");
+    assert!(c.stats().connections_accepted >= 8, "two producers and two verifiers connected to the brokers");
     let _ = std::fs::remove_file(ca_file);
     c.shutdown().await;
 }
