@@ -706,6 +706,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             if let Some(e) = sh.fatal.get() {
                 return Err(e.clone());
             }
+            if let Some(e) = sh.metadata.fatal_connect() {
+                return Err(e);
+            }
             let _ = tokio::time::timeout((max_block - waited).min(Duration::from_millis(100)), notified).await;
         }
     }

@@ -9,4 +9,5 @@ mod producer;
 mod rdkafka_interop;
 mod real_broker;
 mod real_cluster;
+mod security;
 mod workbench_run;

@@ -211,7 +211,8 @@ impl Sender {
                         self.note_connect_failure(node, now);
                         if e.is_fatal_connect() {
                             // Authentication/TLS failures will not heal by waiting: fail what is pending now
-                            // (Java does the same); later sends wait for metadata and fail naming this error.
+                            // (Java does the same); sends waiting on metadata fail with it until metadata succeeds.
+                            self.sh.metadata.set_fatal_connect(e.clone());
                             self.fail_everything(e);
                         }
                         if node < 0 {
