@@ -21,9 +21,11 @@
 //! [`set`](ProducerConfig::set) calls.
 //!
 //! Accepted but inert: `key.serializer` / `value.serializer` (Rust types decide serialization), and the security
-//! keys (`ssl.*`, `sasl.*`, `security.providers`), stored in [`ProducerConfig::other`]: only `PLAINTEXT` connects
-//! for now and the sender rejects other protocols. `client.id` defaults to `""`, as Java's definition does;
-//! [`ProducerConfig::resolved_client_id`] gives the `producer-N` name Java would use.
+//! keys (`ssl.*`, `sasl.*`, `security.providers`), stored in [`ProducerConfig::other`]; SASL settings are resolved
+//! from them by [`crate::security::SaslSettings::from_config`] (librdkafka's `sasl.username` / `sasl.password` are
+//! accepted too). Secret keys print as `[hidden]` in `Debug` and [`ProducerConfig::to_properties`].
+//! `client.id` defaults to `""`, as Java's definition does; [`ProducerConfig::resolved_client_id`] gives the
+//! `producer-N` name Java would use.
 
 mod builder;
 mod keys;

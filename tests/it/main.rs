@@ -10,5 +10,6 @@ mod rdkafka_interop;
 mod real_broker;
 mod real_broker_security;
 mod real_cluster;
+mod security;
 mod tls;
 mod workbench_run;

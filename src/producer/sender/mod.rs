@@ -213,7 +213,8 @@ impl Sender {
                         if e.is_fatal_connect() {
                             self.sh.metadata.set_fatal_connect(e.clone());
                             // Authentication/TLS failures will not heal by waiting: fail what is pending now
-                            // (Java does the same); later sends wait for metadata and fail naming this error.
+                            // (Java does the same); sends waiting on metadata fail with it until metadata succeeds.
+                            self.sh.metadata.set_fatal_connect(e.clone());
                             self.fail_everything(e);
                         }
                         if node < 0 {

@@ -6,6 +6,7 @@
 //! - Kafka `ScramCredential`, `CredentialCache`, `PlainSaslServer`, `ScramSaslServer` (behaviour and messages).
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::plain;
 use super::scram::{ScramCredential, ScramHash, ScramServer};
@@ -21,15 +22,17 @@ struct UserEntry {
     scram_sha512: ScramCredential,
 }
 
-/// Users a broker accepts. `Debug` shows names only.
+/// Users a broker accepts. `Debug` shows names only. Clones share one store, which can change while the broker
+/// runs (as Kafka's credential cache follows `kafka-configs --alter`): tests revoke a user mid-session.
 #[derive(Clone, Default)]
 pub struct SaslUsers {
-    users: HashMap<String, UserEntry>,
+    users: Arc<RwLock<HashMap<String, UserEntry>>>,
 }
 
 impl std::fmt::Debug for SaslUsers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.users.keys().collect();
+        let users = self.read();
+        let mut names: Vec<&String> = users.keys().collect();
         names.sort();
         f.debug_struct("SaslUsers").field("names", &names).finish()
     }
@@ -38,7 +41,7 @@ impl std::fmt::Debug for SaslUsers {
 impl SaslUsers {
     /// Adds (or replaces) a user, deriving its SCRAM credentials with a random salt and `iterations`
     /// (clamped to Kafka's 4096..=16384).
-    pub fn add(&mut self, name: &str, password: &Secret, iterations: u32) -> Result<(), SaslError> {
+    pub fn add(&self, name: &str, password: &Secret, iterations: u32) -> Result<(), SaslError> {
         check_credential("username", name)?;
         check_credential("password", password.expose())?;
         if name.is_empty() {
@@ -50,20 +53,29 @@ impl SaslUsers {
             scram_sha256: ScramCredential::generate(ScramHash::Sha256, password.expose(), it),
             scram_sha512: ScramCredential::generate(ScramHash::Sha512, password.expose(), it),
         };
-        self.users.insert(name.to_string(), entry);
+        self.users.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), entry);
         Ok(())
     }
 
+    /// Revokes a user: its next authentication fails. Returns whether it existed.
+    pub fn remove(&self, name: &str) -> bool {
+        self.users.write().unwrap_or_else(|e| e.into_inner()).remove(name).is_some()
+    }
+
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.read().is_empty()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, UserEntry>> {
+        self.users.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn scram(&self, name: &str, hash: ScramHash) -> Option<ScramCredential> {
-        self.users.get(name).map(|u| match hash {
+        self.read().get(name).map(|u| match hash {
             ScramHash::Sha256 => u.scram_sha256.clone(),
             ScramHash::Sha512 => u.scram_sha512.clone(),
         })
@@ -103,7 +115,7 @@ impl SaslServer {
                     return Err(SaslError::AlreadyComplete);
                 }
                 *done = true;
-                let principal = plain::verify(client, |u| users.users.get(u).map(|e| e.plain.clone()))?;
+                let principal = plain::verify(client, |u| users.read().get(u).map(|e| e.plain.clone()))?;
                 Ok(ServerStep::Complete { principal, auth_bytes: Vec::new() })
             }
             SaslServer::Scram(s) => {
@@ -142,7 +154,7 @@ mod tests {
 
     #[test]
     fn every_mechanism_authenticates_and_refuses() {
-        let mut users = SaslUsers::default();
+        let users = SaslUsers::default();
         users.add("alice", &Secret::from("s3cret"), 4096).unwrap();
         assert_eq!(users.len(), 1);
         for m in SaslMechanism::ALL {
@@ -155,5 +167,7 @@ mod tests {
             assert!(run(&users, m, "bob", "s3cret").is_err(), "{m}");
         }
         assert!(!format!("{users:?}").contains("s3cret"));
+        assert!(users.remove("alice") && !users.remove("alice"));
+        assert!(run(&users, SaslMechanism::Plain, "alice", "s3cret").is_err(), "a revoked user is refused");
     }
 }
