@@ -18,6 +18,7 @@ pub mod record;
 pub(crate) mod send_cache;
 pub(crate) mod sender;
 pub mod serializer;
+pub mod transaction;
 
 pub use accumulator::DeliveryFuture;
 pub use client::{Producer, ProducerBuilder};

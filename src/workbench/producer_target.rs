@@ -48,6 +48,14 @@ pub fn error_kind(e: &ProducerError) -> String {
         ProducerError::Config(_) => "config",
         ProducerError::Authentication { .. } => "authentication",
         ProducerError::Tls { .. } => "tls",
+        ProducerError::Transaction { kind, .. } => match kind {
+            crate::producer::error::TxnErrorKind::Fenced => "producer_fenced",
+            crate::producer::error::TxnErrorKind::Fatal => "transaction_fatal",
+            crate::producer::error::TxnErrorKind::Abortable => "transaction_abortable",
+            crate::producer::error::TxnErrorKind::InvalidState => "transaction_state",
+            crate::producer::error::TxnErrorKind::Aborted => "transaction_aborted",
+            crate::producer::error::TxnErrorKind::Timeout => "transaction_timeout",
+        },
     };
     s.to_string()
 }
