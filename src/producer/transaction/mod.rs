@@ -267,7 +267,8 @@ pub enum TxnOperation {
 }
 
 impl TxnOperation {
-    fn name(self) -> &'static str {
+    /// The API call's name.
+    pub fn name(self) -> &'static str {
         match self {
             TxnOperation::InitTransactions => "init_transactions",
             TxnOperation::SendOffsets => "send_offsets_to_transaction",
