@@ -35,9 +35,19 @@ pub enum ConnEvent {
 /// What a request in flight was for, so its response can be routed.
 #[derive(Debug)]
 pub enum InFlightKind {
-    Produce { batches: Vec<ProducerBatch>, records: usize, bytes: usize },
-    Metadata { topics: Vec<std::sync::Arc<str>> },
+    Produce {
+        batches: Vec<ProducerBatch>,
+        records: usize,
+        bytes: usize,
+    },
+    Metadata {
+        topics: Vec<std::sync::Arc<str>>,
+    },
     InitProducerId,
+    /// A transactional request; `id` is the transaction manager's handle.
+    Txn {
+        id: u64,
+    },
 }
 
 /// A request waiting for its response.
@@ -57,6 +67,8 @@ pub struct Connection {
     pub node: i32,
     pub address: String,
     pub versions: NegotiatedVersions,
+    /// The cluster's finalized `transaction.version` feature (0 when absent): 2+ means transactions v2.
+    pub transaction_version: i16,
     tx: mpsc::UnboundedSender<Bytes>,
     next_correlation_id: i32,
     pub in_flight: VecDeque<InFlight>,
@@ -157,6 +169,7 @@ pub async fn connect(
     stream.set_nodelay(true).map_err(|e| err(e.to_string()))?;
     // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
     let mut versions = None;
+    let mut transaction_version = 0;
     for v in [3i16, 0] {
         let req = ApiVersionsRequest {
             client_software_name: "kprod".into(),
@@ -175,6 +188,7 @@ pub async fn connect(
             continue;
         }
         versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
+        transaction_version = body.transaction_version();
         break;
     }
     let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
@@ -188,6 +202,7 @@ pub async fn connect(
         node,
         address,
         versions,
+        transaction_version,
         tx,
         next_correlation_id: 1,
         in_flight: VecDeque::new(),

@@ -321,6 +321,7 @@ pub struct TransactionManager {
     epoch: i16,
     /// Transaction protocol v2 (KIP-890), decided by the sender from the coordinator's ApiVersions.
     v2: bool,
+    v2_available: bool,
     /// InitProducerId v3+: the coordinator can bump the epoch of a live producer id (KIP-360).
     can_bump_epoch: bool,
     coordinators: [Option<i32>; 2],
@@ -354,6 +355,7 @@ impl TransactionManager {
             producer_id: -1,
             epoch: -1,
             v2: false,
+            v2_available: false,
             can_bump_epoch: true,
             coordinators: [None, None],
             group_id: None,
@@ -446,12 +448,20 @@ impl TransactionManager {
 
     // ------------------------------------------------------------------ settings from the sender
 
-    /// Decided per coordinator connection: v2 when `transaction.version >= 2`, Produce v12 and EndTxn v5.
+    /// What the brokers offer: v2 when `transaction.version >= 2`, Produce v12 and EndTxn v5. Adopted at once
+    /// between transactions, else when the next one begins (a transaction never changes protocol midway).
     pub fn set_protocol_v2(&mut self, v2: bool) {
-        if self.v2 != v2 {
+        if self.v2_available != v2 {
             tracing::debug!(transactional_id = %self.transactional_id, v2, "transaction protocol version");
         }
-        self.v2 = v2;
+        self.v2_available = v2;
+        if !self.in_transaction_or_completing() && self.state != TxnState::AbortableError {
+            self.v2 = v2;
+        }
+    }
+    /// True once an epoch bump is planned (the sender then stops asking for one).
+    pub fn epoch_bump_required(&self) -> bool {
+        self.epoch_bump_required
     }
     /// InitProducerId v3+ lets the coordinator bump a live producer's epoch.
     pub fn set_can_bump_epoch(&mut self, yes: bool) {
@@ -531,6 +541,7 @@ impl TransactionManager {
             };
             return Err(self.error(TxnErrorKind::InvalidState, format!("cannot begin a transaction: {why}")));
         }
+        self.v2 = self.v2_available;
         self.transition(TxnState::InTransaction, None)
     }
 
