@@ -19,6 +19,7 @@ pub mod generator;
 pub mod histograms;
 pub mod peers;
 pub mod perf_test;
+pub mod perf_txn;
 pub mod producer_target;
 pub mod profile;
 pub mod report;
