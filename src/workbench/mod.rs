@@ -27,4 +27,5 @@ pub mod result;
 pub mod run_cmd;
 pub mod runner;
 pub mod sweep;
+pub mod txn_driver;
 pub mod workload;
