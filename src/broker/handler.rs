@@ -103,6 +103,13 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
             h.delay = delay;
             h
         }
+        RequestBody::AddPartitionsToTxn(_)
+        | RequestBody::AddOffsetsToTxn(_)
+        | RequestBody::EndTxn(_)
+        | RequestBody::TxnOffsetCommit(_) => {
+            tracing::debug!(%api, "transaction coordinator not served yet; closing");
+            Handled::now(Outcome::Close)
+        }
     }
 }
 

@@ -16,7 +16,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::add_offsets_to_txn::AddOffsetsToTxnRequest;
+use super::add_partitions_to_txn::AddPartitionsToTxnRequest;
 use super::api_versions::ApiVersionsRequest;
+use super::end_txn::EndTxnRequest;
 use super::fetch::FetchRequest;
 use super::find_coordinator::FindCoordinatorRequest;
 use super::header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
@@ -24,6 +27,7 @@ use super::init_producer_id::InitProducerIdRequest;
 use super::list_offsets::ListOffsetsRequest;
 use super::metadata::MetadataRequest;
 use super::produce::ProduceRequest;
+use super::txn_offset_commit::TxnOffsetCommitRequest;
 use super::versions::{ApiKey, VersionRange};
 use super::wire::DecodeError;
 use super::{ApiMessage, Decode, Encode};
@@ -191,6 +195,10 @@ pub enum RequestBody {
     FindCoordinator(FindCoordinatorRequest),
     ApiVersions(ApiVersionsRequest),
     InitProducerId(InitProducerIdRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
 }
 
 impl RequestBody {
@@ -204,6 +212,10 @@ impl RequestBody {
             RequestBody::FindCoordinator(_) => ApiKey::FindCoordinator,
             RequestBody::ApiVersions(_) => ApiKey::ApiVersions,
             RequestBody::InitProducerId(_) => ApiKey::InitProducerId,
+            RequestBody::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+            RequestBody::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+            RequestBody::EndTxn(_) => ApiKey::EndTxn,
+            RequestBody::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
         }
     }
 
@@ -217,6 +229,10 @@ impl RequestBody {
             ApiKey::FindCoordinator => RequestBody::FindCoordinator(Decode::decode(buf, version)?),
             ApiKey::ApiVersions => RequestBody::ApiVersions(Decode::decode(buf, version)?),
             ApiKey::InitProducerId => RequestBody::InitProducerId(Decode::decode(buf, version)?),
+            ApiKey::AddPartitionsToTxn => RequestBody::AddPartitionsToTxn(Decode::decode(buf, version)?),
+            ApiKey::AddOffsetsToTxn => RequestBody::AddOffsetsToTxn(Decode::decode(buf, version)?),
+            ApiKey::EndTxn => RequestBody::EndTxn(Decode::decode(buf, version)?),
+            ApiKey::TxnOffsetCommit => RequestBody::TxnOffsetCommit(Decode::decode(buf, version)?),
         })
     }
 
@@ -230,6 +246,10 @@ impl RequestBody {
             RequestBody::FindCoordinator(b) => b.encode(out, version),
             RequestBody::ApiVersions(b) => b.encode(out, version),
             RequestBody::InitProducerId(b) => b.encode(out, version),
+            RequestBody::AddPartitionsToTxn(b) => b.encode(out, version),
+            RequestBody::AddOffsetsToTxn(b) => b.encode(out, version),
+            RequestBody::EndTxn(b) => b.encode(out, version),
+            RequestBody::TxnOffsetCommit(b) => b.encode(out, version),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! encodes responses — with the same types. Nothing here touches a socket or a clock.
 //!
 //! Map: [`wire`] primitives → [`header`] → one module per API ([`produce`], [`fetch`],
-//! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`]) →
+//! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`], and the
+//! transaction APIs [`add_partitions_to_txn`], [`add_offsets_to_txn`], [`txn_offset_commit`], [`end_txn`]) →
 //! [`frame`] (size prefix, dispatch of request bodies). [`versions`] holds the supported versions
 //! and negotiation; [`error`] the error codes.
 //!
@@ -12,7 +13,10 @@
 //! - <https://kafka.apache.org/protocol>
 //! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
 pub mod error;
 pub mod fetch;
 pub mod find_coordinator;
@@ -22,6 +26,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod txn_offset_commit;
 pub mod versions;
 pub mod wire;
 
@@ -30,7 +35,13 @@ mod java_compat;
 #[cfg(test)]
 mod testutil;
 
-pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+pub use add_partitions_to_txn::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+pub use api_versions::{
+    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
+    TRANSACTION_VERSION_FEATURE,
+};
+pub use end_txn::{EndTxnRequest, EndTxnResponse};
 pub use error::ErrorCode;
 pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
@@ -43,6 +54,7 @@ pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 pub use metadata::{MetadataRequest, MetadataResponse};
 pub use produce::{ProduceRequest, ProduceResponse};
+pub use txn_offset_commit::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate, supported_api_versions};
 pub use wire::{DecodeError, DecodeResult};
 

@@ -3,13 +3,20 @@
 //!
 //! | API              | key | versions | first flexible |
 //! |------------------|-----|----------|----------------|
-//! | Produce          | 0   | 3–11     | 9              |
+//! | Produce          | 0   | 3–12     | 9              |
 //! | Fetch            | 1   | 4–12     | 12             |
 //! | ListOffsets      | 2   | 1–7      | 6              |
 //! | Metadata         | 3   | 1–12     | 9              |
 //! | FindCoordinator  | 10  | 0–4      | 3              |
 //! | ApiVersions      | 18  | 0–3      | 3              |
 //! | InitProducerId   | 22  | 0–4      | 2              |
+//! | AddPartitionsToTxn | 24 | 0–5     | 3              |
+//! | AddOffsetsToTxn  | 25  | 0–4      | 3              |
+//! | EndTxn           | 26  | 0–5      | 3              |
+//! | TxnOffsetCommit  | 28  | 0–5      | 3              |
+//!
+//! Produce v12 has the body of v11; a client that sends it says it speaks transaction protocol v2
+//! (KIP-890: the broker then adds a transactional batch's partition to the transaction itself).
 //!
 //! # References
 //! - <https://kafka.apache.org/protocol#protocol_api_keys>
@@ -29,6 +36,10 @@ pub enum ApiKey {
     FindCoordinator = 10,
     ApiVersions = 18,
     InitProducerId = 22,
+    AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
+    EndTxn = 26,
+    TxnOffsetCommit = 28,
 }
 
 /// An inclusive range of versions.
@@ -48,7 +59,7 @@ impl VersionRange {
 
 impl ApiKey {
     /// Every API this codec implements, by key.
-    pub const ALL: [ApiKey; 7] = [
+    pub const ALL: [ApiKey; 11] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
@@ -56,6 +67,10 @@ impl ApiKey {
         ApiKey::FindCoordinator,
         ApiKey::ApiVersions,
         ApiKey::InitProducerId,
+        ApiKey::AddPartitionsToTxn,
+        ApiKey::AddOffsetsToTxn,
+        ApiKey::EndTxn,
+        ApiKey::TxnOffsetCommit,
     ];
 
     /// The API from its wire key; `None` for APIs this codec does not implement.
@@ -68,6 +83,10 @@ impl ApiKey {
             10 => ApiKey::FindCoordinator,
             18 => ApiKey::ApiVersions,
             22 => ApiKey::InitProducerId,
+            24 => ApiKey::AddPartitionsToTxn,
+            25 => ApiKey::AddOffsetsToTxn,
+            26 => ApiKey::EndTxn,
+            28 => ApiKey::TxnOffsetCommit,
             _ => return None,
         })
     }
@@ -88,19 +107,27 @@ impl ApiKey {
             ApiKey::FindCoordinator => "FindCoordinator",
             ApiKey::ApiVersions => "ApiVersions",
             ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+            ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+            ApiKey::EndTxn => "EndTxn",
+            ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         }
     }
 
     /// The versions this codec can encode and decode.
     pub const fn supported(self) -> VersionRange {
         let (min, max) = match self {
-            ApiKey::Produce => (3, 11),
+            ApiKey::Produce => (3, 12),
             ApiKey::Fetch => (4, 12),
             ApiKey::ListOffsets => (1, 7),
             ApiKey::Metadata => (1, 12),
             ApiKey::FindCoordinator => (0, 4),
             ApiKey::ApiVersions => (0, 3),
             ApiKey::InitProducerId => (0, 4),
+            ApiKey::AddPartitionsToTxn => (0, 5),
+            ApiKey::AddOffsetsToTxn => (0, 4),
+            ApiKey::EndTxn => (0, 5),
+            ApiKey::TxnOffsetCommit => (0, 5),
         };
         VersionRange { min, max }
     }
@@ -115,6 +142,7 @@ impl ApiKey {
             ApiKey::FindCoordinator => 3,
             ApiKey::ApiVersions => 3,
             ApiKey::InitProducerId => 2,
+            ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn | ApiKey::EndTxn | ApiKey::TxnOffsetCommit => 3,
         }
     }
 
@@ -232,9 +260,24 @@ mod tests {
     #[test]
     fn kafka_4_broker_picks_our_maxima_or_theirs() {
         // Shape of a Kafka 4.0 broker: Produce 3-12, Fetch 4-17, Metadata 0-13, ApiVersions 0-4.
-        let r = response(&[(0, 3, 12), (1, 4, 17), (2, 1, 10), (3, 0, 13), (10, 0, 6), (18, 0, 4), (22, 0, 5)]);
+        let r = response(&[
+            (0, 3, 12),
+            (1, 4, 17),
+            (2, 1, 10),
+            (3, 0, 13),
+            (10, 0, 6),
+            (18, 0, 4),
+            (22, 0, 5),
+            (24, 0, 5),
+            (25, 0, 4),
+            (26, 0, 5),
+            (28, 0, 5),
+        ]);
         let v = negotiate(&r, &[ApiKey::Produce, ApiKey::Metadata]).unwrap();
-        assert_eq!(v.get(ApiKey::Produce), Some(11));
+        assert_eq!(v.get(ApiKey::Produce), Some(12));
+        assert_eq!(v.get(ApiKey::AddPartitionsToTxn), Some(5));
+        assert_eq!(v.get(ApiKey::EndTxn), Some(5));
+        assert_eq!(v.get(ApiKey::TxnOffsetCommit), Some(5));
         assert_eq!(v.get(ApiKey::Fetch), Some(12));
         assert_eq!(v.get(ApiKey::ListOffsets), Some(7));
         assert_eq!(v.get(ApiKey::Metadata), Some(12));
@@ -280,6 +323,8 @@ mod tests {
             assert!(r.min <= r.max);
         }
         assert_eq!(ApiKey::from_i16(4), None);
+        assert_eq!(ApiKey::from_i16(27), None, "WriteTxnMarkers is broker-internal, not implemented");
+        assert_eq!(ApiKey::from_i16(26).map(ApiKey::name), Some("EndTxn"));
     }
 
     proptest! {
