@@ -9,4 +9,5 @@ mod producer;
 mod rdkafka_interop;
 mod real_broker;
 mod real_cluster;
+mod transactions;
 mod workbench_run;
