@@ -92,3 +92,121 @@ async fn idempotence_off_with_a_transactional_id_is_a_config_error() {
         .unwrap_err();
     assert!(e.to_string().contains("transactional.id") && e.to_string().contains("idempotence"), "{e}");
 }
+
+// ------------------------------------------------------------------ real broker
+
+fn real_bootstrap() -> String {
+    std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn unique(prefix: &str) -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{n}")
+}
+
+/// Runs one of the Java tools through `scripts/kafka.sh` and returns its stdout.
+fn kafka_tool(args: &[&str]) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out =
+        std::process::Command::new(format!("{root}/scripts/kafka.sh")).args(args).output().expect("kafka.sh runs");
+    assert!(out.status.success(), "kafka.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Values of `topic` as the Java console consumer sees them with `--isolation-level read_committed`.
+fn java_read_committed(topic: &str, expected: usize) -> Vec<String> {
+    let b = real_bootstrap();
+    let out = kafka_tool(&[
+        "console-consumer",
+        "--bootstrap-server",
+        &b,
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--isolation-level",
+        "read_committed",
+        "--max-messages",
+        &expected.to_string(),
+        "--timeout-ms",
+        "15000",
+    ]);
+    out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// Commit, abort and commit again on a real Kafka 4.x broker; the Java console consumer in read_committed mode
+/// sees exactly the committed records, our raw reader sees the aborted ones stored with the transactional bit;
+/// then a second producer with the same transactional.id fences the first.
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/test.sh starts one"]
+async fn real_broker_transactions_commit_abort_and_fencing() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let topic = unique("kprod-txn");
+        let b = real_bootstrap();
+        kafka_tool(&["topics", "--create", "--topic", &topic, "--partitions", "3", "--bootstrap-server", &b]);
+        let tid = unique("kprod-tx");
+        let p = Producer::new(config(&b, &tid, &[])).unwrap();
+        p.init_transactions(Duration::from_secs(60)).await.unwrap();
+        p.begin_transaction().unwrap();
+        let version = p.transaction_protocol_version().unwrap();
+        eprintln!("real broker: transaction protocol v{version}");
+        if let Ok(want) = std::env::var("KPROD_EXPECT_TXN_VERSION") {
+            assert_eq!(version.to_string(), want, "transaction protocol chosen from the broker's transaction.version");
+        }
+        for i in 0..100 {
+            let _ = p.send(rec(&topic, format!("commit-{i}"))).await.unwrap();
+        }
+        p.commit_transaction(Duration::from_secs(60)).await.unwrap();
+        p.begin_transaction().unwrap();
+        let mut aborted = Vec::new();
+        for i in 0..50 {
+            aborted.push(p.send(rec(&topic, format!("abort-{i}"))).await.unwrap());
+        }
+        p.flush().await.unwrap();
+        p.abort_transaction(Duration::from_secs(60)).await.unwrap();
+        for f in aborted {
+            f.await.expect("flushed before the abort: written, then aborted by the markers");
+        }
+        p.begin_transaction().unwrap();
+        for i in 0..20 {
+            let _ = p.send(rec(&topic, format!("commit2-{i}"))).await.unwrap();
+        }
+        p.commit_transaction(Duration::from_secs(60)).await.unwrap();
+
+        let mut seen = java_read_committed(&topic, 120);
+        seen.sort();
+        let mut want: Vec<String> =
+            (0..100).map(|i| format!("commit-{i}")).chain((0..20).map(|i| format!("commit2-{i}"))).collect();
+        want.sort();
+        assert_eq!(seen, want, "read_committed sees exactly the committed records");
+        let raw = kprod::verify::read_topic(&b, &topic).await.unwrap();
+        let data: Vec<_> = raw.values().flatten().filter(|r| r.value.as_ref().is_some_and(|v| !v.is_empty())).collect();
+        assert!(data.iter().all(|r| r.transactional), "every batch carries the transactional bit");
+        let aborted_stored = data.iter().filter(|r| r.value.as_ref().is_some_and(|v| v.starts_with(b"abort-"))).count();
+        assert_eq!(aborted_stored, 50, "aborted records are in the log, hidden by the abort markers");
+
+        // Fencing: a new producer with the same id takes over; the old one fails on its next call, and every call
+        // after that.
+        p.begin_transaction().unwrap();
+        let _zombie = p.send(rec(&topic, "zombie".into())).await.unwrap();
+        let p2 = Producer::new(config(&b, &tid, &[])).unwrap();
+        p2.init_transactions(Duration::from_secs(60)).await.unwrap();
+        let r = p.commit_transaction(Duration::from_secs(60)).await;
+        assert!(matches!(kind(&r), Some(TxnErrorKind::Fenced | TxnErrorKind::Abortable)), "{r:?}");
+        if kind(&r) == Some(TxnErrorKind::Abortable) {
+            // The broker answered the produce with an epoch error first: the abort then meets the fence.
+            let r = p.abort_transaction(Duration::from_secs(60)).await;
+            assert_eq!(kind(&r), Some(TxnErrorKind::Fenced), "{r:?}");
+        }
+        assert_eq!(p.begin_transaction().unwrap_err().txn_kind(), Some(TxnErrorKind::Fenced));
+        assert!(p.send(rec(&topic, "late".into())).await.is_err());
+        p2.begin_transaction().unwrap();
+        let _owner = p2.send(rec(&topic, "new-owner".into())).await.unwrap();
+        p2.commit_transaction(Duration::from_secs(60)).await.unwrap();
+        let _ = p.close(Duration::from_secs(5)).await;
+        p2.close(Duration::from_secs(10)).await.unwrap();
+        let seen = java_read_committed(&topic, 121);
+        assert!(seen.iter().any(|v| v == "new-owner") && !seen.iter().any(|v| v == "zombie"), "{seen:?}");
+    })
+    .await
+    .expect("finished in time");
+}

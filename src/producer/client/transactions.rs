@@ -136,6 +136,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         await_result(&self.shared, t, TxnOperation::Abort, &result, timeout).await
     }
 
+    /// The transaction protocol of the current (or next) transaction: 2 (KIP-890: partitions added by Produce v12,
+    /// EndTxn bumps the epoch) or 1; `None` without a `transactional.id`.
+    pub fn transaction_protocol_version(&self) -> Option<u8> {
+        self.shared.txn.as_ref().map(|t| if t.lock().is_v2() { 2 } else { 1 })
+    }
+
     /// The transaction state (`READY`, `IN_TRANSACTION`...), `None` without a `transactional.id`.
     pub fn transaction_state(&self) -> Option<TxnState> {
         self.shared.txn.as_ref().map(|t| TransactionManager::mirrored_state(&t.state))
