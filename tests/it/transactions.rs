@@ -153,7 +153,7 @@ async fn real_broker_transactions_commit_abort_and_fencing() {
             assert_eq!(version.to_string(), want, "transaction protocol chosen from the broker's transaction.version");
         }
         for i in 0..100 {
-            let _ = p.send(rec(&topic, format!("commit-{i}"))).await.unwrap();
+            p.send_and_forget(rec(&topic, format!("commit-{i}"))).await.unwrap();
         }
         p.commit_transaction(Duration::from_secs(60)).await.unwrap();
         p.begin_transaction().unwrap();
@@ -168,7 +168,7 @@ async fn real_broker_transactions_commit_abort_and_fencing() {
         }
         p.begin_transaction().unwrap();
         for i in 0..20 {
-            let _ = p.send(rec(&topic, format!("commit2-{i}"))).await.unwrap();
+            p.send_and_forget(rec(&topic, format!("commit2-{i}"))).await.unwrap();
         }
         p.commit_transaction(Duration::from_secs(60)).await.unwrap();
 
