@@ -210,3 +210,67 @@ async fn real_broker_transactions_commit_abort_and_fencing() {
     .await
     .expect("finished in time");
 }
+
+/// On a real broker: offsets sent in a committed transaction land in the group (read back with the Java
+/// consumer-groups tool); a transaction left open past transaction.timeout.ms is aborted by the coordinator and
+/// the producer's commit fails with a clear error, after which abort_transaction recovers the producer.
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/test.sh starts one"]
+async fn real_broker_transactions_offsets_and_timeout() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let b = real_bootstrap();
+        let topic = unique("kprod-txn-offsets");
+        kafka_tool(&["topics", "--create", "--topic", &topic, "--partitions", "2", "--bootstrap-server", &b]);
+        let group = unique("kprod-group");
+        let p = Producer::new(config(&b, &unique("kprod-tx-offsets"), &[("transaction.timeout.ms", "2000")])).unwrap();
+        p.init_transactions(Duration::from_secs(60)).await.unwrap();
+        p.begin_transaction().unwrap();
+        p.send_and_forget(rec(&topic, "out".into())).await.unwrap();
+        let offsets = [
+            (TopicPartition::new(topic.as_str(), 0), OffsetAndMetadata::new(42)),
+            (TopicPartition::new(topic.as_str(), 1), OffsetAndMetadata::new(7)),
+        ];
+        p.send_offsets_to_transaction(&offsets, &ConsumerGroupMetadata::new(group.as_str())).await.unwrap();
+        p.commit_transaction(Duration::from_secs(60)).await.unwrap();
+        let described = kafka_tool(&[
+            "java-class",
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "--bootstrap-server",
+            &b,
+            "--describe",
+            "--group",
+            &group,
+        ]);
+        let committed: Vec<(String, String)> = described
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 3 && f[1] == topic).then(|| (f[2].to_string(), f[3].to_string()))
+            })
+            .collect();
+        assert_eq!(committed, vec![("0".into(), "42".into()), ("1".into(), "7".into())], "{described}");
+
+        // The transaction timeout: the coordinator aborts an open transaction older than 2 s.
+        p.begin_transaction().unwrap();
+        let late = p.send(rec(&topic, "timed-out".into())).await.unwrap();
+        late.await.expect("written before the timeout");
+        // Kafka looks for timed-out transactions every 10 s (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+        tokio::time::sleep(Duration::from_secs(14)).await;
+        let r = p.commit_transaction(Duration::from_secs(30)).await;
+        let e = r.expect_err("the coordinator aborted the transaction");
+        eprintln!("commit after the transaction timeout: {e}");
+        assert!(e.txn_kind().is_some(), "{e}");
+        assert!(e.to_string().contains("transactional.id"), "{e}");
+        if e.txn_kind() == Some(TxnErrorKind::Abortable) {
+            p.abort_transaction(Duration::from_secs(30)).await.unwrap();
+            p.begin_transaction().unwrap();
+            p.send_and_forget(rec(&topic, "after".into())).await.unwrap();
+            p.commit_transaction(Duration::from_secs(30)).await.unwrap();
+        }
+        let seen = java_read_committed(&topic, 2);
+        assert!(seen.contains(&"out".to_string()) && !seen.contains(&"timed-out".to_string()), "{seen:?}");
+        let _ = p.close(Duration::from_secs(10)).await;
+    })
+    .await
+    .expect("finished in time");
+}
