@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::state::ClusterState;
-use super::{api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce};
+use super::{api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce, txn, txn_api};
 use crate::protocol::frame::FrameError;
 use crate::protocol::{ApiKey, ApiMessage, Encode, RequestBody, RequestFrame, encode_response};
 
@@ -68,6 +68,10 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
     if let Some(stats) = state.stats(broker_id) {
         stats.count_api(api);
     }
+    // Transaction timeouts are checked lazily, before any request, while a transaction is open.
+    if state.txn.ongoing() > 0 {
+        txn::expire_transactions(state);
+    }
     let armed = state.faults.broker_armed(broker_id);
     let throttle_ms = if armed { state.faults.with_broker(broker_id, |f| f.throttle_ms).unwrap_or(0) } else { 0 };
     let ctx = Ctx { state, broker_id, version: request.header.api_version, throttle_ms };
@@ -103,12 +107,15 @@ pub fn handle_frame(state: &ClusterState, broker_id: i32, frame: Bytes, out: &mu
             h.delay = delay;
             h
         }
-        RequestBody::AddPartitionsToTxn(_)
-        | RequestBody::AddOffsetsToTxn(_)
-        | RequestBody::EndTxn(_)
-        | RequestBody::TxnOffsetCommit(_) => {
-            tracing::debug!(%api, "transaction coordinator not served yet; closing");
-            Handled::now(Outcome::Close)
+        RequestBody::AddPartitionsToTxn(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::add_partitions(&ctx, &req))
+        }
+        RequestBody::AddOffsetsToTxn(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::add_offsets(&ctx, &req))
+        }
+        RequestBody::EndTxn(req) => respond(out, correlation_id, ctx.version, &txn_api::end_txn(&ctx, &req)),
+        RequestBody::TxnOffsetCommit(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::txn_offset_commit(&ctx, &req))
         }
     }
 }

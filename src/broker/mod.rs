@@ -21,7 +21,8 @@
 //!
 //! Files: [`server`] (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
 //! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
-//! [`find_coordinator`], [`fetch`], [`list_offsets`]), [`log`] (partition log and append path),
+//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`txn_api`] for the transaction APIs),
+//! [`txn`] (the transaction coordinator), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`cli`] (`kprod broker`).
 //!
@@ -43,10 +44,15 @@ pub mod metadata;
 pub mod produce;
 pub mod server;
 pub mod state;
+pub mod txn;
+pub mod txn_api;
 
-pub use faults::{DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency};
+pub use faults::{
+    CoordinatorKind, CoordinatorMove, DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency, TxnApi,
+    TxnErrorFault,
+};
 pub use handler::{Handled, Outcome, handle_frame};
-pub use log::{StorageMode, StoredBatch, Validation};
+pub use log::{AbortedTxn, StorageMode, StoredBatch, Validation};
 pub use state::{ClusterConfig, ClusterState, StatsSnapshot, StoredRecord, TopicError};
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -218,6 +224,11 @@ impl MockCluster {
     /// Every retained record of a partition, decoded, in offset order (retain mode).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, crate::record::RecordError> {
         self.state.records(topic, partition)
+    }
+
+    /// Offsets of `group` committed by transactions.
+    pub fn committed_offsets(&self, group: &str) -> std::collections::BTreeMap<(String, i32), i64> {
+        self.state.committed_offsets(group)
     }
 
     /// Counters summed over the brokers.
