@@ -6,25 +6,229 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kprod::broker::{MockCluster, StorageMode, Validation};
+use kprod::broker::{ClusterConfig, CoordinatorKind, MockCluster, StorageMode, TxnApi, Validation};
 use kprod::producer::{
     ConsumerGroupMetadata, OffsetAndMetadata, Producer, ProducerConfig, ProducerError, ProducerRecord, TopicPartition,
     TxnErrorKind, TxnState,
 };
+use kprod::protocol::error::ErrorCode;
 
 /// Every test finishes within this, or fails instead of hanging.
 const TEST_MAX: Duration = Duration::from_secs(60);
 const CALL: Duration = Duration::from_secs(15);
 
 async fn cluster(brokers: usize) -> MockCluster {
+    cluster_v(brokers, 2).await
+}
+
+/// A mock cluster advertising `transaction.version` = `tv` (2: KIP-890 transactions v2; 1: v1).
+async fn cluster_v(brokers: usize, tv: i16) -> MockCluster {
     MockCluster::builder()
-        .brokers(brokers)
-        .default_partitions(3)
-        .mode(StorageMode::Retain { max_bytes: 1 << 30 })
-        .validate(Validation::Full)
+        .config(ClusterConfig {
+            brokers,
+            default_partitions: 3,
+            mode: StorageMode::Retain { max_bytes: 1 << 30 },
+            validation: Validation::Full,
+            transaction_version: tv,
+            ..ClusterConfig::default()
+        })
         .start()
         .await
         .expect("mock cluster starts")
+}
+
+/// Values of `topic` as a read_committed consumer sees them, sorted.
+async fn committed_values(bootstrap: &str, topic: &str) -> Vec<String> {
+    let parts = kprod::verify::read_topic_committed(bootstrap, topic).await.expect("read_committed");
+    let mut v: Vec<String> = parts
+        .values()
+        .flatten()
+        .filter_map(|r| r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Commit, abort, commit: read_committed sees exactly the committed records; the raw log holds the aborted ones,
+/// transactional batches and control markers.
+async fn commit_and_abort(tv: i16) {
+    let c = cluster_v(1, tv).await;
+    let topic = format!("txn-v{tv}");
+    let p = Producer::new(config(&c.bootstrap(), &format!("tx-commit-abort-{tv}"), &[])).unwrap();
+    p.init_transactions(CALL).await.unwrap();
+    p.begin_transaction().unwrap();
+    assert_eq!(p.transaction_protocol_version(), Some(if tv >= 2 { 2 } else { 1 }));
+    for i in 0..300 {
+        p.send_and_forget(rec(&topic, format!("c1-{i:03}"))).await.unwrap();
+    }
+    p.commit_transaction(CALL).await.unwrap();
+    p.begin_transaction().unwrap();
+    let mut aborted = Vec::new();
+    for i in 0..100 {
+        aborted.push(p.send(rec(&topic, format!("ab-{i:03}"))).await.unwrap());
+    }
+    p.flush().await.unwrap();
+    p.abort_transaction(CALL).await.unwrap();
+    for f in aborted {
+        f.await.expect("written before the abort");
+    }
+    // Unsent records of an aborted transaction fail with a clear error.
+    p.begin_transaction().unwrap();
+    let unsent = p.send(rec(&topic, "never".into())).await.unwrap();
+    p.abort_transaction(CALL).await.unwrap();
+    if let Err(e) = unsent.await {
+        assert!(e.to_string().contains("abort"), "{e}");
+    }
+    p.begin_transaction().unwrap();
+    for i in 0..50 {
+        p.send_and_forget(rec(&topic, format!("c2-{i:03}"))).await.unwrap();
+    }
+    p.commit_transaction(CALL).await.unwrap();
+    p.close(CALL).await.unwrap();
+    let seen = committed_values(&c.bootstrap(), &topic).await;
+    let mut want: Vec<String> =
+        (0..300).map(|i| format!("c1-{i:03}")).chain((0..50).map(|i| format!("c2-{i:03}"))).collect();
+    want.sort();
+    assert_eq!(seen, want, "v{tv}: read_committed sees every committed record once and no aborted one");
+    let raw = kprod::verify::read_topic(&c.bootstrap(), &topic).await.unwrap();
+    let all: Vec<_> = raw.values().flatten().collect();
+    assert!(all.iter().all(|r| r.transactional), "v{tv}: transactional bit on every batch");
+    let aborted_in_log = all.iter().filter(|r| r.value.as_ref().is_some_and(|v| v.starts_with(b"ab-"))).count();
+    assert_eq!(aborted_in_log, 100, "v{tv}: aborted records stay in the log behind an ABORT marker");
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn commit_and_abort_read_committed_v2() {
+    bounded(commit_and_abort(2)).await;
+}
+
+#[tokio::test]
+async fn commit_and_abort_read_committed_v1() {
+    bounded(commit_and_abort(1)).await;
+}
+
+#[tokio::test]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    bounded(async {
+        let c = cluster(1).await;
+        let p1 = Producer::new(config(&c.bootstrap(), "tx-fence", &[])).unwrap();
+        p1.init_transactions(CALL).await.unwrap();
+        p1.begin_transaction().unwrap();
+        p1.send_and_forget(rec("fence", "zombie".into())).await.unwrap();
+        p1.flush().await.unwrap();
+        let p2 = Producer::new(config(&c.bootstrap(), "tx-fence", &[])).unwrap();
+        p2.init_transactions(CALL).await.unwrap();
+        let r = p1.commit_transaction(CALL).await;
+        let k = kind(&r);
+        assert!(matches!(k, Some(TxnErrorKind::Fenced | TxnErrorKind::Abortable)), "{r:?}");
+        if k == Some(TxnErrorKind::Abortable) {
+            let r = p1.abort_transaction(CALL).await;
+            assert_eq!(kind(&r), Some(TxnErrorKind::Fenced), "{r:?}");
+        }
+        // Every later call fails with the fatal error, naming the transactional.id.
+        let e = p1.begin_transaction().unwrap_err();
+        assert_eq!(e.txn_kind(), Some(TxnErrorKind::Fenced));
+        assert!(e.to_string().contains("tx-fence"), "{e}");
+        assert!(p1.send(rec("fence", "late".into())).await.is_err());
+        assert!(p1.commit_transaction(CALL).await.is_err());
+        assert!(p1.abort_transaction(CALL).await.is_err());
+        p2.begin_transaction().unwrap();
+        p2.send_and_forget(rec("fence", "owner".into())).await.unwrap();
+        p2.commit_transaction(CALL).await.unwrap();
+        assert_eq!(committed_values(&c.bootstrap(), "fence").await, vec!["owner".to_string()]);
+        let _ = p1.close(Duration::from_secs(2)).await;
+        p2.close(CALL).await.unwrap();
+        c.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn coordinator_moves_and_errors_are_retried() {
+    bounded(async {
+        for tv in [1, 2] {
+            let c = cluster_v(3, tv).await;
+            let tid = format!("tx-moves-{tv}");
+            let topic = format!("moves-{tv}");
+            let p = Producer::new(config(&c.bootstrap(), &tid, &[("retry.backoff.ms", "10")])).unwrap();
+            c.faults().fail_txn(Some(TxnApi::InitProducerId), ErrorCode::CoordinatorLoadInProgress, 2);
+            p.init_transactions(CALL).await.unwrap();
+            for round in 0..3 {
+                p.begin_transaction().unwrap();
+                for i in 0..20 {
+                    p.send_and_forget(rec(&topic, format!("r{round}-{i:02}"))).await.unwrap();
+                }
+                // The coordinator moves to another broker; then NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS and
+                // CONCURRENT_TRANSACTIONS on the next transactional requests.
+                c.faults().move_coordinator(CoordinatorKind::Transaction, &tid, (round + 1) % 3).unwrap();
+                c.faults().fail_txn(None, ErrorCode::NotCoordinator, 1);
+                c.faults().fail_txn(Some(TxnApi::EndTxn), ErrorCode::CoordinatorLoadInProgress, 1);
+                c.faults().fail_txn(Some(TxnApi::EndTxn), ErrorCode::ConcurrentTransactions, 1);
+                p.commit_transaction(CALL).await.unwrap_or_else(|e| panic!("v{tv} round {round}: {e}"));
+            }
+            p.close(CALL).await.unwrap();
+            assert_eq!(committed_values(&c.bootstrap(), &topic).await.len(), 60, "v{tv}: every round committed");
+            c.shutdown().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_timed_out_transaction_is_aborted_and_commit_fails_clearly() {
+    bounded(async {
+        let c = cluster(1).await;
+        let p = Producer::new(config(&c.bootstrap(), "tx-timeout", &[("transaction.timeout.ms", "1000")])).unwrap();
+        p.init_transactions(CALL).await.unwrap();
+        p.begin_transaction().unwrap();
+        let f = p.send(rec("timeout", "late".into())).await.unwrap();
+        f.await.unwrap();
+        // The coordinator's clock jumps past the timeout: it aborts the transaction and bumps the epoch.
+        c.state().txn.advance_clock_ms(5_000);
+        let r = p.commit_transaction(CALL).await;
+        let e = r.expect_err("the coordinator aborted it");
+        assert!(e.txn_kind().is_some() && e.to_string().contains("tx-timeout"), "{e}");
+        if e.txn_kind() == Some(TxnErrorKind::Abortable) {
+            p.abort_transaction(CALL).await.unwrap();
+            p.begin_transaction().unwrap();
+            p.send_and_forget(rec("timeout", "after".into())).await.unwrap();
+            p.commit_transaction(CALL).await.unwrap();
+        }
+        let seen = committed_values(&c.bootstrap(), "timeout").await;
+        assert!(!seen.contains(&"late".to_string()), "{seen:?}");
+        let _ = p.close(Duration::from_secs(5)).await;
+        c.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn offsets_sent_in_a_transaction_are_committed_with_it() {
+    bounded(async {
+        for tv in [1, 2] {
+            let c = cluster_v(1, tv).await;
+            let p = Producer::new(config(&c.bootstrap(), &format!("tx-offsets-{tv}"), &[])).unwrap();
+            p.init_transactions(CALL).await.unwrap();
+            let group = ConsumerGroupMetadata::new("g1");
+            // Aborted: the offsets are dropped.
+            p.begin_transaction().unwrap();
+            p.send_and_forget(rec("out", "x".into())).await.unwrap();
+            let tp = TopicPartition::new("in", 0);
+            p.send_offsets_to_transaction(&[(tp.clone(), OffsetAndMetadata::new(5))], &group).await.unwrap();
+            p.abort_transaction(CALL).await.unwrap();
+            assert!(c.committed_offsets("g1").is_empty(), "v{tv}: aborted offsets are not committed");
+            // Committed: visible.
+            p.begin_transaction().unwrap();
+            p.send_and_forget(rec("out", "y".into())).await.unwrap();
+            p.send_offsets_to_transaction(&[(tp, OffsetAndMetadata::new(42))], &group).await.unwrap();
+            p.commit_transaction(CALL).await.unwrap();
+            assert_eq!(c.committed_offsets("g1").get(&("in".to_string(), 0)), Some(&42), "v{tv}");
+            p.close(CALL).await.unwrap();
+            c.shutdown().await;
+        }
+    })
+    .await;
 }
 
 fn config(bootstrap: &str, tid: &str, extra: &[(&str, &str)]) -> ProducerConfig {
