@@ -5,6 +5,14 @@
 //! observed at the start. Not a consumer: no groups, no commits. [`read_topic_with`] reads over TLS too (the
 //! producer's [`TlsSettings`]); on a SASL listener it authenticates with the producer's own code
 //! ([`crate::security::authenticate`]): use [`read_topic_as`] with the producer's config for both.
+//!
+//! [`read_topic_committed`] reads as a read_committed consumer does (`isolation_level = 1`): up to the last stable
+//! offset, control batches skipped, and the records of aborted transactions dropped using the fetch response's
+//! aborted-transaction list (Java's `CompletedFetch` algorithm: an aborted producer's batches are skipped from its
+//! first offset until its ABORT marker).
+//!
+//! # References
+//! - Apache Kafka `CompletedFetch.nextFetchedRecord` / `abortedProducerIds`, KIP-98.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +29,7 @@ use crate::protocol::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, Li
 use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
 use crate::protocol::{Decode, Encode};
-use crate::record::{Header, iter_batches};
+use crate::record::{ControlRecordType, Header, control_record_of, iter_batches};
 use crate::security::SaslSettings;
 use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 
@@ -129,7 +137,16 @@ impl Conn {
 
 /// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
 pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
-    read_topic_with(bootstrap, topic, None).await
+    read_topic_secure(bootstrap, topic, None, None, false).await
+}
+
+/// [`read_topic`] as a read_committed consumer: up to each partition's last stable offset, without control batches
+/// and without the records of aborted transactions.
+pub async fn read_topic_committed(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+    read_topic_secure(bootstrap, topic, None, None, true).await
 }
 
 /// [`read_topic`] with the bootstrap servers and security settings of a producer config (TLS per `ssl.*`, and
@@ -140,7 +157,7 @@ pub async fn read_topic_as(
 ) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     let sasl = SaslSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
     let tls = TlsSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
-    read_topic_secure(&config.bootstrap_servers.join(","), topic, tls.as_ref(), sasl.as_ref()).await
+    read_topic_secure(&config.bootstrap_servers.join(","), topic, tls.as_ref(), sasl.as_ref(), false).await
 }
 
 /// [`read_topic`] over TLS when `tls` is given (build it with `TlsSettings::from_config`).
@@ -149,15 +166,17 @@ pub async fn read_topic_with(
     topic: &str,
     tls: Option<&TlsSettings>,
 ) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
-    read_topic_secure(bootstrap, topic, tls, None).await
+    read_topic_secure(bootstrap, topic, tls, None, false).await
 }
 
-/// [`read_topic`] over TLS when `tls` is given, authenticating every connection with `sasl` when given.
+/// The general reader: over TLS when `tls` is given, authenticating every connection with `sasl` when given, and
+/// as a read_committed consumer when `read_committed`.
 pub async fn read_topic_secure(
     bootstrap: &str,
     topic: &str,
     tls: Option<&TlsSettings>,
     sasl: Option<&SaslSettings>,
+    read_committed: bool,
 ) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
     let mut boot = Conn::open(first, tls, sasl).await?;
@@ -191,16 +210,22 @@ pub async fn read_topic_secure(
             reason: format!("leader {} unknown", p.leader_id),
         })?;
         let mut conn = Conn::open(addr, tls, sasl).await?;
-        out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index).await?);
+        out.insert(p.partition_index, read_partition(&mut conn, topic, p.partition_index, read_committed).await?);
     }
     Ok(out)
 }
 
-async fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i64) -> Result<i64, VerifyError> {
+async fn list_offset(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation_level: i8,
+) -> Result<i64, VerifyError> {
     let v = conn.version(ApiKey::ListOffsets)?;
     let req = ListOffsetsRequest {
         replica_id: -1,
-        isolation_level: 0,
+        isolation_level,
         topics: vec![ListOffsetsTopic {
             name: topic.into(),
             partitions: vec![ListOffsetsPartition { partition_index: partition, current_leader_epoch: -1, timestamp }],
@@ -230,9 +255,19 @@ async fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i6
     unreachable!("the loop returns")
 }
 
-async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, VerifyError> {
-    let mut offset = list_offset(conn, topic, partition, -2).await?;
-    let end = list_offset(conn, topic, partition, -1).await?;
+async fn read_partition(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    read_committed: bool,
+) -> Result<Vec<StoredRecord>, VerifyError> {
+    let isolation_level = i8::from(read_committed);
+    let mut offset = list_offset(conn, topic, partition, -2, isolation_level).await?;
+    let end = list_offset(conn, topic, partition, -1, isolation_level).await?;
+    // read_committed: aborted transactions announced by the broker (producer id, first offset), not yet reached,
+    // and the producers whose aborted transaction is being skipped.
+    let mut pending_aborts: Vec<(i64, i64)> = Vec::new();
+    let mut aborting: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
     let v = conn.version(ApiKey::Fetch)?;
     let mut out = Vec::new();
     let perr = |reason: String| VerifyError::Partition { topic: topic.into(), partition, reason };
@@ -242,6 +277,7 @@ async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<
             max_wait_ms: 100,
             min_bytes: 1,
             max_bytes: 16 << 20,
+            isolation_level,
             topics: vec![FetchTopic {
                 topic: topic.into(),
                 partitions: vec![FetchPartition {
@@ -270,10 +306,38 @@ async fn read_partition(conn: &mut Conn, topic: &str, partition: i32) -> Result<
             return Err(perr(format!("Fetch: {}", pd.error_code)));
         }
         let before = offset;
+        if read_committed {
+            for a in pd.aborted_transactions.iter().flatten() {
+                if !pending_aborts.contains(&(a.producer_id, a.first_offset)) && a.first_offset >= offset {
+                    pending_aborts.push((a.producer_id, a.first_offset));
+                }
+            }
+            pending_aborts.sort_by_key(|a| a.1);
+        }
         for batch in iter_batches(pd.records.clone().unwrap_or_default()) {
             let Ok(batch) = batch else { break }; // a partial batch at the end of the response
             batch.validate_crc().map_err(|e| perr(e.to_string()))?;
+            if read_committed {
+                // Every announced abort that starts at or before this batch is now in effect.
+                while let Some(&(pid, first)) = pending_aborts.first() {
+                    if first > batch.last_offset() {
+                        break;
+                    }
+                    aborting.insert(pid);
+                    pending_aborts.remove(0);
+                }
+            }
             if batch.is_control() {
+                if read_committed
+                    && let Ok(Some(c)) = control_record_of(&batch)
+                    && c.kind == ControlRecordType::Abort
+                {
+                    aborting.remove(&batch.producer_id());
+                }
+                offset = offset.max(batch.last_offset() + 1);
+                continue;
+            }
+            if read_committed && batch.is_transactional() && aborting.contains(&batch.producer_id()) {
                 offset = offset.max(batch.last_offset() + 1);
                 continue;
             }

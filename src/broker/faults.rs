@@ -2,6 +2,11 @@
 //! moves, throttling and brokers going down — scriptable from Rust through [`Faults`] and loadable
 //! from a workload file as a [`FaultPlan`] (serde).
 //!
+//! Transaction faults: errors (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
+//! CONCURRENT_TRANSACTIONS, ...) for the next N transactional requests (FindCoordinator,
+//! InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
+//! EndTxn — all of them or one API), and coordinator moves.
+//!
 //! Injected produce errors are answered *without* storing anything. Latency is added between
 //! receiving a request and writing its response (responses on a connection stay in order, as
 //! Kafka's). The bandwidth cap models the broker's inbound link: a request of `n` bytes occupies it
@@ -20,7 +25,8 @@ use rand_distr::{Distribution, Exp, Normal};
 use tokio::time::Instant;
 
 use super::state::{ClusterState, TopicError};
-use crate::protocol::ErrorCode;
+use crate::protocol::find_coordinator::{KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION};
+use crate::protocol::{ApiKey, ErrorCode};
 
 /// A latency distribution, in milliseconds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,6 +167,74 @@ pub struct FaultPlan {
     pub throttle: Vec<ThrottleFault>,
     /// Brokers to take down (applied by `MockCluster::apply_faults`).
     pub brokers_down: Vec<i32>,
+    /// Errors for the next transactional requests.
+    pub txn_errors: Vec<TxnErrorFault>,
+    /// Transaction / group coordinators to move.
+    pub coordinator_moves: Vec<CoordinatorMove>,
+}
+
+/// The transactional APIs a [`TxnErrorFault`] can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnApi {
+    FindCoordinator,
+    InitProducerId,
+    AddPartitionsToTxn,
+    AddOffsetsToTxn,
+    TxnOffsetCommit,
+    EndTxn,
+}
+
+impl TxnApi {
+    /// The API key.
+    pub fn api_key(self) -> ApiKey {
+        match self {
+            TxnApi::FindCoordinator => ApiKey::FindCoordinator,
+            TxnApi::InitProducerId => ApiKey::InitProducerId,
+            TxnApi::AddPartitionsToTxn => ApiKey::AddPartitionsToTxn,
+            TxnApi::AddOffsetsToTxn => ApiKey::AddOffsetsToTxn,
+            TxnApi::TxnOffsetCommit => ApiKey::TxnOffsetCommit,
+            TxnApi::EndTxn => ApiKey::EndTxn,
+        }
+    }
+}
+
+/// `error` for the next `count` requests of `api` (any transactional API but FindCoordinator when
+/// absent), on any broker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxnErrorFault {
+    #[serde(default)]
+    pub api: Option<TxnApi>,
+    pub error: ErrorName,
+    pub count: u32,
+}
+
+/// Which coordinator a [`CoordinatorMove`] moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorKind {
+    Transaction,
+    Group,
+}
+
+impl CoordinatorKind {
+    /// The FindCoordinator key type.
+    pub fn key_type(self) -> i8 {
+        match self {
+            CoordinatorKind::Transaction => KEY_TYPE_TRANSACTION,
+            CoordinatorKind::Group => KEY_TYPE_GROUP,
+        }
+    }
+}
+
+/// Moves the coordinator of `key` (a transactional id or a group) to `to_broker`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorMove {
+    pub kind: CoordinatorKind,
+    pub key: String,
+    pub to_broker: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -256,9 +330,19 @@ pub(crate) struct PartitionError {
     pub remaining: u32,
 }
 
+/// A queued transaction error: (API or any, code, requests left).
+#[derive(Debug, Clone)]
+pub(crate) struct TxnError {
+    pub api: Option<ApiKey>,
+    pub error: ErrorCode,
+    pub remaining: u32,
+}
+
 /// Fault settings of the whole cluster, inside [`ClusterState`].
 #[derive(Debug)]
 pub(crate) struct FaultState {
+    txn_errors: Mutex<VecDeque<TxnError>>,
+    txn_armed: AtomicBool,
     brokers: Vec<Mutex<BrokerFaults>>,
     /// Per broker: true when any setting is active (checked lock-free on every request).
     armed: Vec<AtomicBool>,
@@ -269,6 +353,8 @@ pub(crate) struct FaultState {
 impl FaultState {
     pub fn new(brokers: usize) -> Self {
         FaultState {
+            txn_errors: Mutex::new(VecDeque::new()),
+            txn_armed: AtomicBool::new(false),
             brokers: (0..brokers).map(|i| Mutex::new(BrokerFaults::new(0x006b_7072_6f64 + i as u64))).collect(),
             armed: (0..brokers).map(|_| AtomicBool::new(false)).collect(),
             partition_errors: Mutex::new(Vec::new()),
@@ -313,6 +399,28 @@ impl FaultState {
         Some(error)
     }
 
+    /// Consumes one injected error for a request of `api`, if one is queued for it (errors without
+    /// an API hit every transactional API but FindCoordinator).
+    pub fn take_txn_error(&self, api: ApiKey) -> Option<ErrorCode> {
+        if !self.txn_armed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut errors = self.txn_errors.lock().unwrap_or_else(|e| e.into_inner());
+        let i = errors.iter().position(|e| e.api.map_or(api != ApiKey::FindCoordinator, |a| a == api))?;
+        let error = errors[i].error;
+        errors[i].remaining -= 1;
+        if errors[i].remaining == 0 {
+            errors.remove(i);
+        }
+        self.txn_armed.store(!errors.is_empty(), Ordering::Relaxed);
+        Some(error)
+    }
+
+    fn push_txn_error(&self, e: TxnError) {
+        self.txn_errors.lock().unwrap_or_else(|e| e.into_inner()).push_back(e);
+        self.txn_armed.store(true, Ordering::Relaxed);
+    }
+
     fn push_partition_error(&self, e: PartitionError) {
         let mut errors = self.partition_errors();
         errors.push(e);
@@ -329,6 +437,8 @@ impl FaultState {
         }
         self.partition_errors().clear();
         self.partition_armed.store(false, Ordering::Relaxed);
+        self.txn_errors.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.txn_armed.store(false, Ordering::Relaxed);
     }
 }
 
@@ -401,7 +511,25 @@ impl Faults {
         self.broker(broker, |f| f.throttle_ms = ms.max(0))
     }
 
-    /// Removes every fault (leader moves stay: they are state, not faults).
+    /// Answers the next `count` requests of `api` (every transactional API but FindCoordinator when
+    /// `None`) with `error`, on any broker, before the coordinator looks at them.
+    pub fn fail_txn(&self, api: Option<TxnApi>, error: ErrorCode, count: u32) {
+        if count > 0 {
+            self.state.faults.push_txn_error(TxnError { api: api.map(TxnApi::api_key), error, remaining: count });
+        }
+    }
+
+    /// Moves the transaction (or group) coordinator of `key` to `to_broker`; the old coordinator
+    /// answers NOT_COORDINATOR from now on and the coordinator epoch is bumped.
+    pub fn move_coordinator(&self, kind: CoordinatorKind, key: &str, to_broker: i32) -> Result<(), FaultError> {
+        if self.state.address(to_broker).is_none() {
+            return Err(FaultError::UnknownBroker { broker: to_broker, brokers: self.state.broker_count() });
+        }
+        self.state.txn.move_coordinator(kind.key_type(), key, to_broker);
+        Ok(())
+    }
+
+    /// Removes every fault (leader and coordinator moves stay: they are state, not faults).
     pub fn clear(&self) {
         self.state.faults.clear();
     }
@@ -425,6 +553,12 @@ impl Faults {
         }
         for t in &plan.throttle {
             self.set_throttle(t.broker, t.ms)?;
+        }
+        for e in &plan.txn_errors {
+            self.fail_txn(e.api, e.error.0, e.count);
+        }
+        for m in &plan.coordinator_moves {
+            self.move_coordinator(m.kind, &m.key, m.to_broker)?;
         }
         Ok(())
     }

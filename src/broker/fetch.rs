@@ -4,7 +4,13 @@
 //! an offset below the log start or above the high watermark → OFFSET_OUT_OF_RANGE; otherwise the
 //! retained batches from the one containing `fetch_offset`, up to `partition_max_bytes` and the
 //! request's `max_bytes` — but always at least one batch when there is data, as KIP-74 requires. The
-//! high watermark and last stable offset are the next offset (every append is committed at once).
+//! high watermark is the next offset (every append is replicated at once); the last stable offset
+//! is the first offset of the earliest open transaction, else the high watermark.
+//!
+//! `isolation_level = 1` (read_committed, v4+): only batches below the last stable offset are
+//! returned, with `aborted_transactions` listing every aborted transaction (producer id, first
+//! offset) whose range reaches into the fetched data, so the consumer drops their records; control
+//! batches are returned as they are (consumers skip them). read_uncommitted gets no aborted list.
 //!
 //! No fetch sessions: the answer's `session_id` is 0, so clients keep sending full requests; an
 //! incremental request (session id ≠ 0) gets FETCH_SESSION_ID_NOT_FOUND. No long polling either:
@@ -20,7 +26,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::handler::Ctx;
-use crate::protocol::fetch::{FetchPartitionData, FetchableTopicResponse};
+use crate::protocol::fetch::{AbortedTransaction, FetchPartitionData, FetchableTopicResponse};
 use crate::protocol::{ErrorCode, FetchRequest, FetchResponse};
 
 /// Longest delay of an empty fetch answer.
@@ -50,23 +56,41 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, Durat
                 Some(p) if p.leader() != ctx.broker_id => out.error_code = ErrorCode::NotLeaderOrFollower,
                 Some(p) => {
                     let log = p.log();
+                    let read_committed = req.isolation_level == 1;
+                    let lso = log.last_stable_offset();
+                    let upper = if read_committed { lso } else { log.next_offset };
                     out.high_watermark = log.next_offset;
-                    out.last_stable_offset = log.next_offset;
+                    out.last_stable_offset = lso;
                     out.log_start_offset = log.log_start_offset;
                     if fp.fetch_offset < log.log_start_offset || fp.fetch_offset > log.next_offset {
                         out.error_code = ErrorCode::OffsetOutOfRange;
                     } else {
                         let mut data = BytesMut::new();
                         let limit = (fp.partition_max_bytes.max(0) as usize).min(budget);
+                        let mut end = fp.fetch_offset;
                         for b in &log.batches[log.batch_index_for(fp.fetch_offset)..] {
+                            if b.base_offset >= upper {
+                                break;
+                            }
                             let first = data.is_empty() && !any_data;
                             if !first && data.len() + b.bytes.len() > limit {
                                 break;
                             }
                             data.extend_from_slice(&b.bytes);
+                            end = b.last_offset + 1;
                             if first {
                                 any_data = true;
                             }
+                        }
+                        if read_committed {
+                            let aborted: Vec<_> = log
+                                .aborted_between(fp.fetch_offset, end)
+                                .map(|a| AbortedTransaction {
+                                    producer_id: a.producer_id,
+                                    first_offset: a.first_offset,
+                                })
+                                .collect();
+                            out.aborted_transactions = Some(aborted);
                         }
                         budget = budget.saturating_sub(data.len());
                         any_data |= !data.is_empty();

@@ -14,7 +14,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::sasl::Session;
 use super::state::ClusterState;
-use super::{api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce, sasl};
+use super::{
+    api_versions, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce, sasl, txn, txn_api,
+};
 use crate::protocol::frame::FrameError;
 use crate::protocol::{ApiKey, ApiMessage, Encode, RequestBody, RequestFrame, encode_response};
 
@@ -81,6 +83,10 @@ pub fn handle_frame(
         tracing::debug!(broker_id, %api, expired = session.expired, "request before SASL authentication; closing");
         return Handled::now(Outcome::Close);
     }
+    // Transaction timeouts are checked lazily, before any request, while a transaction is open.
+    if state.txn.ongoing() > 0 {
+        txn::expire_transactions(state);
+    }
     let armed = state.faults.broker_armed(broker_id);
     let throttle_ms = if armed { state.faults.with_broker(broker_id, |f| f.throttle_ms).unwrap_or(0) } else { 0 };
     let ctx = Ctx { state, broker_id, version: request.header.api_version, throttle_ms };
@@ -121,6 +127,16 @@ pub fn handle_frame(
             let mut h = respond(out, correlation_id, ctx.version, &response);
             h.delay = delay;
             h
+        }
+        RequestBody::AddPartitionsToTxn(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::add_partitions(&ctx, &req))
+        }
+        RequestBody::AddOffsetsToTxn(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::add_offsets(&ctx, &req))
+        }
+        RequestBody::EndTxn(req) => respond(out, correlation_id, ctx.version, &txn_api::end_txn(&ctx, &req)),
+        RequestBody::TxnOffsetCommit(req) => {
+            respond(out, correlation_id, ctx.version, &txn_api::txn_offset_commit(&ctx, &req))
         }
     }
 }

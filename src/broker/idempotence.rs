@@ -152,6 +152,16 @@ impl ProducerEntry {
         }
     }
 
+    /// A transaction marker of `epoch` was written for this producer: a higher epoch becomes the
+    /// current one (its batches forgotten), so the older epoch is fenced on this partition, as
+    /// Kafka's `ProducerAppendInfo.appendEndTxnMarker` does.
+    pub fn fence_to(&mut self, epoch: i16) {
+        if epoch > self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+    }
+
     /// Remembers an appended batch; a new epoch forgets the batches of the old one.
     pub fn record(&mut self, epoch: i16, meta: BatchMeta) {
         if epoch != self.epoch {

@@ -1,7 +1,8 @@
 //! ListOffsets (key 2), versions 1–7.
 //!
 //! Per partition (on its leader, else NOT_LEADER_OR_FOLLOWER; unknown → UNKNOWN_TOPIC_OR_PARTITION):
-//! timestamp -1 (latest) → the high watermark; -2 (earliest) → the log start offset; -3 (max
+//! timestamp -1 (latest) → the high watermark (the last stable offset with isolation_level 1,
+//! read_committed, v2+); -2 (earliest) → the log start offset; -3 (max
 //! timestamp, v7+) → the offset and timestamp of the record with the largest timestamp; a real
 //! timestamp → the first retained record whose timestamp is at or after it, or -1 when none is.
 //! The partition's leader epoch is returned (v4+).
@@ -37,7 +38,12 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &ListOffsetsRequest) -> ListOffsetsResp
                         Some(p) if p.leader() != ctx.broker_id => out.error_code = ErrorCode::NotLeaderOrFollower,
                         Some(p) => {
                             out.leader_epoch = p.leader_epoch();
-                            let (timestamp, offset) = lookup(&p.log(), lp.timestamp);
+                            let log = p.log();
+                            let (timestamp, offset) = if lp.timestamp == LATEST_TIMESTAMP && req.isolation_level == 1 {
+                                (-1, log.last_stable_offset())
+                            } else {
+                                lookup(&log, lp.timestamp)
+                            };
                             out.timestamp = timestamp;
                             out.offset = offset;
                         }

@@ -9,14 +9,14 @@
 //! # References
 //! - Apache Kafka `LogValidator` (the checks), `UnifiedLog.append` (offset assignment, duplicates).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
 use super::idempotence::{BatchMeta, ProducerEntry, SequenceError, last_sequence};
 use crate::protocol::ErrorCode;
-use crate::record::{RecordBatch, RecordError, iter_batches};
+use crate::record::{ControlRecordType, RecordBatch, RecordError, build_control_batch, iter_batches};
 
 /// Largest number of batches accepted in one partition's record set (a bound on the scratch vector).
 pub const MAX_BATCHES_PER_RECORD_SET: usize = 10_000;
@@ -160,6 +160,20 @@ pub struct PartitionLog {
     pub max_timestamp: Option<(i64, i64)>,
     /// Idempotent producers seen on this partition.
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id → offset of its first record in the transaction.
+    ongoing_txns: BTreeMap<i64, i64>,
+    /// Aborted transactions, in marker order (what read_committed consumers must drop).
+    pub aborted_txns: Vec<AbortedTxn>,
+}
+
+/// An aborted transaction on one partition: its producer and the range it spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    /// Offset of the transaction's first record on this partition.
+    pub first_offset: i64,
+    /// Offset of the ABORT marker.
+    pub last_offset: i64,
 }
 
 impl PartitionLog {
@@ -227,6 +241,9 @@ impl PartitionLog {
             if self.max_timestamp.is_none_or(|(ts, _)| batch.max_timestamp() > ts) {
                 self.max_timestamp = Some((batch.max_timestamp(), last));
             }
+            if batch.is_transactional() && batch.producer_id() >= 0 {
+                self.ongoing_txns.entry(batch.producer_id()).or_insert(first);
+            }
             if matches!(mode, StorageMode::Retain { .. }) {
                 // One copy per batch (not per record): the request frame is shared and read-only.
                 let mut owned = BytesMut::from(&batch.as_bytes()[..]);
@@ -239,6 +256,63 @@ impl PartitionLog {
             self.log_start_offset = self.next_offset;
         }
         Ok(Appended { base_offset, log_start_offset: self.log_start_offset, duplicate: false, records, bytes })
+    }
+
+    /// The last stable offset: the first offset of the earliest open transaction, else the high
+    /// watermark. read_committed consumers read below it only.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.ongoing_txns.values().copied().min().unwrap_or(self.next_offset)
+    }
+
+    /// True when `producer_id` has records of an open transaction here.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.ongoing_txns.contains_key(&producer_id)
+    }
+
+    /// The aborted transactions a fetch from `fetch_offset` up to (excluding) `upper` must know of:
+    /// those whose range reaches into it.
+    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> impl Iterator<Item = &AbortedTxn> {
+        self.aborted_txns.iter().filter(move |a| a.last_offset >= fetch_offset && a.first_offset < upper)
+    }
+
+    /// Writes a COMMIT or ABORT marker for `producer_id` (a control batch of one record) and closes
+    /// its transaction here: the LSO moves past it, an abort is remembered for read_committed
+    /// fetches, and the marker's epoch fences older epochs of the producer. Returns the marker's
+    /// offset. Markers are written even past the retain cap (a coordinator cannot refuse them).
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        kind: ControlRecordType,
+        timestamp_ms: i64,
+        mode: StorageMode,
+        retained: &AtomicU64,
+    ) -> i64 {
+        let offset = self.next_offset;
+        let first = self.ongoing_txns.remove(&producer_id);
+        // Sink mode keeps no data to fetch, so it keeps no aborted ranges either (bounded memory).
+        if kind == ControlRecordType::Abort
+            && matches!(mode, StorageMode::Retain { .. })
+            && let Some(first_offset) = first
+        {
+            self.aborted_txns.push(AbortedTxn { producer_id, first_offset, last_offset: offset });
+        }
+        self.producers.entry(producer_id).or_default().fence_to(producer_epoch);
+        if matches!(mode, StorageMode::Retain { .. }) {
+            let mut bytes = BytesMut::from(
+                &build_control_batch(producer_id, producer_epoch, coordinator_epoch, kind, timestamp_ms)[..],
+            );
+            RecordBatch::set_base_offset(&mut bytes, offset);
+            retained.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            self.batches.push(StoredBatch { base_offset: offset, last_offset: offset, bytes: bytes.freeze() });
+        }
+        self.next_offset = offset + 1;
+        if matches!(mode, StorageMode::Sink) {
+            self.log_start_offset = self.next_offset;
+        }
+        offset
     }
 
     /// Index of the first retained batch whose last offset is at or after `offset`.

@@ -21,7 +21,8 @@
 //!
 //! Files: [`server`] (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
 //! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
-//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`]), [`log`] (partition log and append path),
+//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`], [`txn_api`] for the transaction APIs),
+//! [`txn`] (the transaction coordinator), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`cli`] (`kprod broker`), [`tls`] (optional TLS listeners, generated CA, mutual TLS).
 //!
@@ -45,10 +46,15 @@ pub mod sasl;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod txn;
+pub mod txn_api;
 
-pub use faults::{DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency};
+pub use faults::{
+    CoordinatorKind, CoordinatorMove, DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency, TxnApi,
+    TxnErrorFault,
+};
 pub use handler::{Handled, Outcome, handle_frame};
-pub use log::{StorageMode, StoredBatch, Validation};
+pub use log::{AbortedTxn, StorageMode, StoredBatch, Validation};
 pub use sasl::{BrokerSasl, Session};
 pub use state::{ClusterConfig, ClusterState, StatsSnapshot, StoredRecord, TopicError};
 pub use tls::{CertificateAuthority, MockTls, TlsIdentity};
@@ -279,6 +285,11 @@ impl MockCluster {
     /// Every retained record of a partition, decoded, in offset order (retain mode).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, crate::record::RecordError> {
         self.state.records(topic, partition)
+    }
+
+    /// Offsets of `group` committed by transactions.
+    pub fn committed_offsets(&self, group: &str) -> std::collections::BTreeMap<(String, i32), i64> {
+        self.state.committed_offsets(group)
     }
 
     /// Counters summed over the brokers.

@@ -1,4 +1,4 @@
-//! Produce (key 0), versions 3–11 (record batch v2 only, as Kafka 4).
+//! Produce (key 0), versions 3–12 (record batch v2 only, as Kafka 4).
 //!
 //! Per partition, in order:
 //! 1. acks must be 0, 1 or -1, else INVALID_REQUIRED_ACKS for every partition;
@@ -14,6 +14,13 @@
 //!    offsets assigned and the batches retained (or counted, in sink mode). Past the retain cap →
 //!    POLICY_VIOLATION with a message, logged.
 //!
+//! Transactional batches are first checked by the transaction coordinator (`txn::check_produce`,
+//! Kafka 3.8+ verification): the request's `transactional_id` must own the batch's producer id and
+//! epoch (else INVALID_PRODUCER_ID_MAPPING / INVALID_PRODUCER_EPOCH) and the partition must be in
+//! the ongoing transaction (else INVALID_TXN_STATE) — except under transaction protocol v2, where
+//! Produce v12 adds it implicitly. The coordinator's table stays locked through the append, so a
+//! concurrent EndTxn cannot slip its marker between the check and the batch.
+//!
 //! `log_append_time_ms` is -1 (CreateTime topics). acks=0 requests are handled the same and get no
 //! response (see `handler`).
 //!
@@ -24,6 +31,7 @@ use std::sync::atomic::Ordering;
 
 use super::handler::Ctx;
 use super::log::{AppendError, validate_record_set};
+use super::txn;
 use crate::protocol::produce::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -68,7 +76,9 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &ProduceRequest) -> ProduceResponse {
                     let mut r = match (request_error, &topic) {
                         (Some(code), _) => error(p.index, code, None),
                         (None, Some(Err(e))) => error(p.index, e.error_code(), Some(e.to_string())),
-                        (None, Some(Ok(topic))) => append(ctx, topic, p, &mut node_endpoints),
+                        (None, Some(Ok(topic))) => {
+                            append(ctx, topic, req.transactional_id.as_deref(), p, &mut node_endpoints)
+                        }
                         (None, None) => error(p.index, ErrorCode::UnknownServerError, None),
                     };
                     if ctx.version < 8 {
@@ -95,6 +105,7 @@ fn error(index: i32, error_code: ErrorCode, message: Option<String>) -> Partitio
 fn append(
     ctx: &Ctx<'_>,
     topic: &super::state::Topic,
+    transactional_id: Option<&str>,
     p: &PartitionProduceData,
     node_endpoints: &mut Vec<NodeEndpoint>,
 ) -> PartitionProduceResponse {
@@ -128,9 +139,32 @@ fn append(
     let Some(records) = &p.records else {
         return error(p.index, ErrorCode::InvalidRecord, Some("null record set".into()));
     };
-    let result = validate_record_set(records, state.config.validation).and_then(|batches| {
-        partition.log().append(&batches, state.config.mode, &state.retained_bytes).map(|a| (a, batches.len()))
-    });
+    let batches = match validate_record_set(records, state.config.validation) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::debug!(topic = %topic.name, partition = p.index, error = %e, "mock broker refused a produce");
+            return error(p.index, e.error_code(), Some(e.to_string()));
+        }
+    };
+    let mut txn_table = None;
+    for b in batches.iter().filter(|b| b.is_transactional()) {
+        let table = txn_table.get_or_insert_with(|| state.txn.table());
+        if let Err(code) = txn::check_produce(
+            state,
+            table,
+            transactional_id,
+            &topic.name,
+            p.index,
+            b.producer_id(),
+            b.producer_epoch(),
+            ctx.version >= 12,
+        ) {
+            let message = format!("transactional batch of producer {} refused by the coordinator", b.producer_id());
+            return error(p.index, code, Some(message));
+        }
+    }
+    let result = partition.log().append(&batches, state.config.mode, &state.retained_bytes).map(|a| (a, batches.len()));
+    drop(txn_table);
     match result {
         Ok((appended, batch_count)) => {
             if let Some(s) = state.stats(ctx.broker_id) {

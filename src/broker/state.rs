@@ -43,6 +43,12 @@ pub struct ClusterConfig {
     /// credentials.
     #[serde(skip)]
     pub sasl: Option<super::sasl::BrokerSasl>,
+    /// Finalized `transaction.version` advertised in ApiVersions: 2 (Kafka 4.x default) enables
+    /// transaction protocol v2 (KIP-890), 1 or 0 keeps v1.
+    pub transaction_version: i16,
+    /// Kafka's `transaction.max.timeout.ms`: a longer `transaction_timeout_ms` in InitProducerId is
+    /// refused with INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout_ms: i32,
 }
 
 impl Default for ClusterConfig {
@@ -56,6 +62,8 @@ impl Default for ClusterConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             cluster_id: "kprod-mock-cluster".into(),
             sasl: None,
+            transaction_version: 2,
+            transaction_max_timeout_ms: super::txn::TRANSACTION_MAX_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -245,8 +253,8 @@ pub struct ClusterState {
     /// Bytes retained over all partitions (retain mode).
     pub retained_bytes: AtomicU64,
     next_producer_id: AtomicI64,
-    /// Transactional id → (producer id, epoch), for InitProducerId epoch bumps.
-    transactional_ids: Mutex<HashMap<String, (i64, i16)>>,
+    /// The transaction coordinator (transactional ids, epochs, markers, committed offsets).
+    pub txn: super::txn::TxnCoordinator,
     stats: Vec<BrokerStats>,
     pub(crate) faults: FaultState,
 }
@@ -293,7 +301,7 @@ impl ClusterState {
             topics: RwLock::new(HashMap::new()),
             retained_bytes: AtomicU64::new(0),
             next_producer_id: AtomicI64::new(FIRST_PRODUCER_ID),
-            transactional_ids: Mutex::new(HashMap::new()),
+            txn: super::txn::TxnCoordinator::default(),
             stats: (0..brokers).map(|_| BrokerStats::default()).collect(),
             faults: FaultState::new(brokers),
         }
@@ -402,11 +410,6 @@ impl ClusterState {
     /// A new producer id.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The transactional-id table (InitProducerId).
-    pub(crate) fn transactional_ids(&self) -> MutexGuard<'_, HashMap<String, (i64, i16)>> {
-        self.transactional_ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The batches retained for a partition (base offsets set), `None` if it does not exist.

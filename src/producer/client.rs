@@ -30,6 +30,9 @@ use crate::producer::serializer::{BytesSerializer, Serializer};
 use crate::record::Compression;
 use crate::record::Header;
 
+mod transactions;
+pub(crate) use transactions::TxnShared;
+
 /// Runs every `on_acknowledgement` interceptor for one record outcome (type-erased for the sender).
 pub(crate) type AckInterceptor = Arc<dyn Fn(Result<&RecordMetadata, &ProducerError>) + Send + Sync>;
 
@@ -60,6 +63,8 @@ pub(crate) struct Shared {
     pub abort: AtomicBool,
     /// A fatal error (e.g. fenced, auth): every later call fails with it.
     pub fatal: OnceLock<ProducerError>,
+    /// The transaction manager, when `transactional.id` is set.
+    pub txn: Option<TxnShared>,
     pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// `security.protocol=SSL|SASL_SSL`: the TLS config every connection shares, built once at `build`.
     pub tls: Option<crate::security::tls::TlsSettings>,
@@ -234,6 +239,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
                 }
             }))
         };
+        let txn = TxnShared::from_config(&cfg);
         let shared = Arc::new(Shared {
             id: send_cache::next_producer_id(),
             config: cfg,
@@ -248,6 +254,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             closed: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             fatal: OnceLock::new(),
+            txn,
             sender_task: Mutex::new(None),
             tls,
             sasl,
@@ -357,6 +364,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         }
         if sh.closed.load(Ordering::Acquire) {
             return Err(ProducerError::Closed);
+        }
+        if let Some(t) = &sh.txn {
+            // Java's `failIfNotReadyForSend`: one atomic load unless it fails.
+            t.fail_if_not_ready_for_send()?;
         }
         // Serialize (serializers may add headers, so work on a copy only when they do).
         let mut headers = Cow::Borrowed(&record.headers[..]);
@@ -633,6 +644,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             );
         }
         if new_batch || batch_full {
+            if new_batch && let Some(t) = &sh.txn {
+                // Java's `maybeAddPartition`: once per batch suffices, since a transaction starts on empty queues.
+                t.maybe_add_partition(&TopicPartition { topic: queues.name.clone(), partition: partition as i32 });
+            }
             sh.wakeup.notify_one();
         }
         completion.map(|completion| DeliveryFuture {

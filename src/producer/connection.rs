@@ -40,9 +40,19 @@ pub enum ConnEvent {
 /// What a request in flight was for, so its response can be routed.
 #[derive(Debug)]
 pub enum InFlightKind {
-    Produce { batches: Vec<ProducerBatch>, records: usize, bytes: usize },
-    Metadata { topics: Vec<std::sync::Arc<str>> },
+    Produce {
+        batches: Vec<ProducerBatch>,
+        records: usize,
+        bytes: usize,
+    },
+    Metadata {
+        topics: Vec<std::sync::Arc<str>>,
+    },
     InitProducerId,
+    /// A transactional request; `id` is the transaction manager's handle.
+    Txn {
+        id: u64,
+    },
 }
 
 /// A request waiting for its response.
@@ -62,6 +72,8 @@ pub struct Connection {
     pub node: i32,
     pub address: String,
     pub versions: NegotiatedVersions,
+    /// The cluster's finalized `transaction.version` feature (0 when absent): 2+ means transactions v2.
+    pub transaction_version: i16,
     tx: mpsc::UnboundedSender<Bytes>,
     next_correlation_id: i32,
     pub in_flight: VecDeque<InFlight>,
@@ -175,9 +187,9 @@ pub async fn connect(
     match settings.tls.clone() {
         None => {
             let mut stream = stream;
-            let (versions, reauth_at) = establish(&mut stream, &address, &settings).await?;
+            let est = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = stream.into_split();
-            Ok(start(id, node, address, settings, versions, reauth_at, read_half, write_half, events))
+            Ok(start(id, node, address, settings, est, read_half, write_half, events))
         }
         Some(tls) => {
             let host = host_of(&address);
@@ -190,24 +202,35 @@ pub async fn connect(
                     ))
                 })?
                 .map_err(|reason| ProducerError::Tls { broker: address.clone(), reason })?;
-            let (versions, reauth_at) = establish(&mut stream, &address, &settings).await?;
+            let est = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = tokio::io::split(stream);
-            Ok(start(id, node, address, settings, versions, reauth_at, read_half, write_half, events))
+            Ok(start(id, node, address, settings, est, read_half, write_half, events))
         }
     }
 }
 
+/// What [`establish`] learnt about a connection.
+struct Established {
+    versions: NegotiatedVersions,
+    /// The finalized `transaction.version` feature (KIP-890: 2 = transaction protocol v2).
+    transaction_version: i16,
+    /// When to re-authenticate (SASL sessions with a lifetime).
+    reauth_at: Option<Instant>,
+}
+
 /// Everything between the transport and the first produce, over any stream: ApiVersions (then, for SASL, the
-/// authentication exchange, whose session lifetime gives the re-authentication time). A TLS error on the first read (TLS 1.3 servers refuse a client certificate only after
-/// the client finished its handshake) and a TLS reply to a plaintext request are `ProducerError::Tls`.
+/// authentication exchange, whose session lifetime gives the re-authentication time). A TLS error on the first
+/// read (TLS 1.3 servers refuse a client certificate only after the client finished its handshake) and a TLS
+/// reply to a plaintext request are `ProducerError::Tls`.
 async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     address: &str,
     settings: &ConnectSettings,
-) -> Result<(NegotiatedVersions, Option<Instant>), ProducerError> {
+) -> Result<Established, ProducerError> {
     let err = |reason: String| ProducerError::Connection { address: address.to_string(), reason };
     // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
     let mut versions = None;
+    let mut transaction_version = 0;
     for v in [3i16, 0] {
         let req = ApiVersionsRequest {
             client_software_name: "kprod".into(),
@@ -239,6 +262,7 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
             continue;
         }
         versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
+        transaction_version = body.transaction_version();
         break;
     }
     let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
@@ -255,7 +279,7 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
         .await?;
         reauth_at = auth.session_lifetime.map(|l| Instant::now() + reauth_delay(l));
     }
-    Ok((versions, reauth_at))
+    Ok(Established { versions, transaction_version, reauth_at })
 }
 
 /// Spawns the writer and reader tasks over the two halves of a ready connection.
@@ -265,8 +289,7 @@ fn start<R, W>(
     node: i32,
     address: String,
     settings: ConnectSettings,
-    versions: NegotiatedVersions,
-    reauth_at: Option<Instant>,
+    est: Established,
     read_half: R,
     write_half: W,
     events: mpsc::UnboundedSender<ConnEvent>,
@@ -275,6 +298,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let Established { versions, transaction_version, reauth_at } = est;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(writer(write_half, rx));
     let reader = tokio::spawn(reader(id, read_half, events)).abort_handle();
@@ -284,6 +308,7 @@ where
         node,
         address,
         versions,
+        transaction_version,
         tx,
         next_correlation_id: 1,
         in_flight: VecDeque::new(),

@@ -49,6 +49,39 @@ pub enum ProducerError {
     /// The TLS handshake failed (unknown certificate authority, hostname mismatch, expired certificate...).
     #[error("TLS handshake with broker {broker} failed: {reason}")]
     Tls { broker: String, reason: String },
+    /// A transactional call or send failed; `kind` says whether the producer is still usable.
+    #[error("transactional.id '{transactional_id}': {kind}: {reason}")]
+    Transaction { transactional_id: Arc<str>, kind: TxnErrorKind, reason: Arc<str> },
+}
+
+/// How bad a transaction error is, as Java's exception classes tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnErrorKind {
+    /// Another producer with the same transactional.id took over (PRODUCER_FENCED): close this producer.
+    Fenced,
+    /// Any other fatal error (authorization, unsupported version, invalid state): close this producer.
+    Fatal,
+    /// The transaction cannot commit: call `abort_transaction`, then the producer is usable again.
+    Abortable,
+    /// The call is not allowed in the current state (Java's `IllegalStateException`).
+    InvalidState,
+    /// The record was not sent because its transaction was aborted.
+    Aborted,
+    /// The call did not complete in time; calling it again keeps waiting for the same outcome.
+    Timeout,
+}
+
+impl std::fmt::Display for TxnErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TxnErrorKind::Fenced => "fenced by a newer producer with the same transactional.id (fatal: close it)",
+            TxnErrorKind::Fatal => "fatal transaction error (close the producer)",
+            TxnErrorKind::Abortable => "abortable transaction error (call abort_transaction)",
+            TxnErrorKind::InvalidState => "invalid transaction state",
+            TxnErrorKind::Aborted => "transaction aborted",
+            TxnErrorKind::Timeout => "timed out (call again to keep waiting)",
+        })
+    }
 }
 
 impl ProducerError {
@@ -65,5 +98,13 @@ impl ProducerError {
     /// `AuthenticationException`, they fail every pending record instead of waiting for delivery.timeout.ms.
     pub fn is_fatal_connect(&self) -> bool {
         matches!(self, ProducerError::Authentication { .. } | ProducerError::Tls { .. })
+    }
+
+    /// The kind of a transaction error, `None` for other errors.
+    pub fn txn_kind(&self) -> Option<TxnErrorKind> {
+        match self {
+            ProducerError::Transaction { kind, .. } => Some(*kind),
+            _ => None,
+        }
     }
 }

@@ -132,9 +132,6 @@ pub struct MetadataHandle {
     fatal_connect: Mutex<Option<crate::producer::error::ProducerError>>,
     /// Bumped on every [`set`](Self::set): lets the send path cache what it derived from a snapshot.
     generation: AtomicU64,
-    /// An authentication or TLS failure (Java's `Metadata.fatalError`): sends waiting on metadata fail with it at
-    /// once instead of after max.block.ms. Cleared by the next successful update.
-    fatal_connect: Mutex<Option<crate::producer::error::ProducerError>>,
 }
 
 impl MetadataHandle {
@@ -143,7 +140,6 @@ impl MetadataHandle {
     }
 
     pub fn set(&self, c: Cluster) {
-        *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
         *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.generation.fetch_add(1, Ordering::Release);
@@ -173,15 +169,6 @@ impl MetadataHandle {
 
     pub fn set_last_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-    }
-
-    pub fn set_fatal_connect(&self, e: crate::producer::error::ProducerError) {
-        *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-        self.updated.notify_waiters();
-    }
-
-    pub fn fatal_connect(&self) -> Option<crate::producer::error::ProducerError> {
-        self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn last_error(&self) -> Option<String> {

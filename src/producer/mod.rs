@@ -18,12 +18,14 @@ pub mod record;
 pub(crate) mod send_cache;
 pub(crate) mod sender;
 pub mod serializer;
+pub mod transaction;
 
 pub use accumulator::DeliveryFuture;
 pub use client::{Producer, ProducerBuilder};
 pub use config::{Acks, ProducerConfig};
-pub use error::ProducerError;
+pub use error::{ProducerError, TxnErrorKind};
 pub use hooks::{BatchEvent, ProducerHooks, RequestEvent};
 pub use interceptor::ProducerInterceptor;
 pub use record::{Header, ProducerRecord, RecordMetadata, TopicPartition};
 pub use serializer::{BytesSerializer, Serializer, StringSerializer};
+pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};

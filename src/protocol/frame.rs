@@ -16,7 +16,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::add_offsets_to_txn::AddOffsetsToTxnRequest;
+use super::add_partitions_to_txn::AddPartitionsToTxnRequest;
 use super::api_versions::ApiVersionsRequest;
+use super::end_txn::EndTxnRequest;
 use super::fetch::FetchRequest;
 use super::find_coordinator::FindCoordinatorRequest;
 use super::header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
@@ -26,6 +29,7 @@ use super::metadata::MetadataRequest;
 use super::produce::ProduceRequest;
 use super::sasl_authenticate::SaslAuthenticateRequest;
 use super::sasl_handshake::SaslHandshakeRequest;
+use super::txn_offset_commit::TxnOffsetCommitRequest;
 use super::versions::{ApiKey, VersionRange};
 use super::wire::DecodeError;
 use super::{ApiMessage, Decode, Encode};
@@ -195,6 +199,10 @@ pub enum RequestBody {
     InitProducerId(InitProducerIdRequest),
     SaslHandshake(SaslHandshakeRequest),
     SaslAuthenticate(SaslAuthenticateRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
 }
 
 impl RequestBody {
@@ -210,6 +218,10 @@ impl RequestBody {
             RequestBody::InitProducerId(_) => ApiKey::InitProducerId,
             RequestBody::SaslHandshake(_) => ApiKey::SaslHandshake,
             RequestBody::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
+            RequestBody::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+            RequestBody::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+            RequestBody::EndTxn(_) => ApiKey::EndTxn,
+            RequestBody::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
         }
     }
 
@@ -225,6 +237,10 @@ impl RequestBody {
             ApiKey::InitProducerId => RequestBody::InitProducerId(Decode::decode(buf, version)?),
             ApiKey::SaslHandshake => RequestBody::SaslHandshake(Decode::decode(buf, version)?),
             ApiKey::SaslAuthenticate => RequestBody::SaslAuthenticate(Decode::decode(buf, version)?),
+            ApiKey::AddPartitionsToTxn => RequestBody::AddPartitionsToTxn(Decode::decode(buf, version)?),
+            ApiKey::AddOffsetsToTxn => RequestBody::AddOffsetsToTxn(Decode::decode(buf, version)?),
+            ApiKey::EndTxn => RequestBody::EndTxn(Decode::decode(buf, version)?),
+            ApiKey::TxnOffsetCommit => RequestBody::TxnOffsetCommit(Decode::decode(buf, version)?),
         })
     }
 
@@ -240,6 +256,10 @@ impl RequestBody {
             RequestBody::InitProducerId(b) => b.encode(out, version),
             RequestBody::SaslHandshake(b) => b.encode(out, version),
             RequestBody::SaslAuthenticate(b) => b.encode(out, version),
+            RequestBody::AddPartitionsToTxn(b) => b.encode(out, version),
+            RequestBody::AddOffsetsToTxn(b) => b.encode(out, version),
+            RequestBody::EndTxn(b) => b.encode(out, version),
+            RequestBody::TxnOffsetCommit(b) => b.encode(out, version),
         }
     }
 }

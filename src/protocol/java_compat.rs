@@ -103,6 +103,21 @@ fn java_client_bytes_decode_and_re_encode_identically() {
             "api_versions_response" => {
                 let m: ApiVersionsResponse = check(name, v, &bytes);
                 assert_eq!(m.api_keys, vec![ApiVersion { api_key: 0, min_version: 3, max_version: 11 }]);
+                if v >= 3 {
+                    assert_eq!(m.transaction_version(), 2);
+                    assert_eq!(m.finalized_features_epoch, 11);
+                    assert_eq!(
+                        m.supported_features,
+                        vec![SupportedFeature {
+                            name: TRANSACTION_VERSION_FEATURE.into(),
+                            min_version: 1,
+                            max_version: 2
+                        }]
+                    );
+                    assert!(m.zk_migration_ready);
+                } else {
+                    assert_eq!(m.transaction_version(), 0);
+                }
             }
             "init_producer_id_request" => {
                 let m: InitProducerIdRequest = check(name, v, &bytes);
@@ -166,6 +181,64 @@ fn java_client_bytes_decode_and_re_encode_identically() {
                 assert_eq!(&m.auth_bytes[..], b"v=1");
                 assert_eq!(m.session_lifetime_ms, if v >= 1 { 1000 } else { 0 });
             }
+            "add_partitions_to_txn_request" => {
+                let m: AddPartitionsToTxnRequest = check(name, v, &bytes);
+                if v >= 4 {
+                    let t = &m.transactions[0];
+                    assert_eq!((t.transactional_id.as_str(), t.producer_id, t.producer_epoch), ("tx", 8, 1));
+                    assert!(t.verify_only);
+                    assert_eq!(t.topics[0].partitions, vec![0, 2]);
+                } else {
+                    assert_eq!((m.transactional_id.as_str(), m.producer_id, m.producer_epoch), ("tx", 8, 1));
+                    assert_eq!(m.topics[0].partitions, vec![0, 2]);
+                }
+            }
+            "add_partitions_to_txn_response" => {
+                let m: AddPartitionsToTxnResponse = check(name, v, &bytes);
+                assert_eq!(m.throttle_time_ms, 4);
+                assert_eq!(m.partition_errors().collect::<Vec<_>>(), vec![("t", 2, ErrorCode::ConcurrentTransactions)]);
+                assert_eq!(m.results_by_transaction.len(), usize::from(v >= 4));
+            }
+            "add_offsets_to_txn_request" => {
+                let m: AddOffsetsToTxnRequest = check(name, v, &bytes);
+                assert_eq!((m.transactional_id.as_str(), m.producer_id, m.group_id.as_str()), ("tx", 8, "g"));
+            }
+            "add_offsets_to_txn_response" => {
+                let m: AddOffsetsToTxnResponse = check(name, v, &bytes);
+                assert_eq!((m.throttle_time_ms, m.error_code), (3, ErrorCode::InvalidProducerEpoch));
+            }
+            "end_txn_request" => {
+                let m: EndTxnRequest = check(name, v, &bytes);
+                assert_eq!(
+                    (m.transactional_id.as_str(), m.producer_id, m.producer_epoch, m.committed),
+                    ("tx", 8, 1, true)
+                );
+            }
+            "end_txn_response" => {
+                let m: EndTxnResponse = check(name, v, &bytes);
+                assert_eq!(m.error_code, ErrorCode::ProducerFenced);
+                let expected = if v >= 5 { (8, 2) } else { (-1, -1) };
+                assert_eq!((m.producer_id, m.producer_epoch), expected);
+            }
+            "txn_offset_commit_request" => {
+                let m: TxnOffsetCommitRequest = check(name, v, &bytes);
+                let p = &m.topics[0].partitions[0];
+                assert_eq!(
+                    (p.partition_index, p.committed_offset, p.committed_metadata.as_deref()),
+                    (1, 99, Some("m"))
+                );
+                assert_eq!(p.committed_leader_epoch, if v >= 2 { 6 } else { -1 });
+                if v >= 3 {
+                    assert_eq!((m.generation_id, m.member_id.as_str()), (4, "m1"));
+                    assert_eq!(m.group_instance_id.as_deref(), Some("i1"));
+                } else {
+                    assert_eq!((m.generation_id, m.group_instance_id.as_deref()), (-1, None));
+                }
+            }
+            "txn_offset_commit_response" => {
+                let m: TxnOffsetCommitResponse = check(name, v, &bytes);
+                assert_eq!(m.topics[0].partitions[0].error_code, ErrorCode::InvalidTxnState);
+            }
             other => panic!("unknown fixture {other}"),
         }
     }
@@ -173,8 +246,8 @@ fn java_client_bytes_decode_and_re_encode_identically() {
     let expected = [
         ("request_header", 2),
         ("response_header", 2),
-        ("produce_request", 9),
-        ("produce_response", 9),
+        ("produce_request", 10),
+        ("produce_response", 10),
         ("metadata_request", 12),
         ("metadata_response", 12),
         ("api_versions_request", 4),
@@ -191,6 +264,14 @@ fn java_client_bytes_decode_and_re_encode_identically() {
         ("sasl_handshake_response", 2),
         ("sasl_authenticate_request", 3),
         ("sasl_authenticate_response", 3),
+        ("add_partitions_to_txn_request", 6),
+        ("add_partitions_to_txn_response", 6),
+        ("add_offsets_to_txn_request", 5),
+        ("add_offsets_to_txn_response", 5),
+        ("end_txn_request", 6),
+        ("end_txn_response", 6),
+        ("txn_offset_commit_request", 6),
+        ("txn_offset_commit_response", 6),
     ];
     for (name, n) in expected {
         assert_eq!(seen.get(name), Some(&n), "{name}");

@@ -5,7 +5,8 @@
 //!
 //! Map: [`wire`] primitives → [`header`] → one module per API ([`produce`], [`fetch`],
 //! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`],
-//! [`sasl_handshake`], [`sasl_authenticate`]) →
+//! [`sasl_handshake`], [`sasl_authenticate`], and the transaction APIs [`add_partitions_to_txn`],
+//! [`add_offsets_to_txn`], [`txn_offset_commit`], [`end_txn`]) →
 //! [`frame`] (size prefix, dispatch of request bodies). [`versions`] holds the supported versions
 //! and negotiation; [`error`] the error codes.
 //!
@@ -13,7 +14,10 @@
 //! - <https://kafka.apache.org/protocol>
 //! - The message definitions in Apache Kafka's `clients/src/main/resources/common/message/`.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
 pub mod error;
 pub mod fetch;
 pub mod find_coordinator;
@@ -25,6 +29,7 @@ pub mod metadata;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod txn_offset_commit;
 pub mod versions;
 pub mod wire;
 
@@ -33,7 +38,13 @@ mod java_compat;
 #[cfg(test)]
 mod testutil;
 
-pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+pub use add_partitions_to_txn::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+pub use api_versions::{
+    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
+    TRANSACTION_VERSION_FEATURE,
+};
+pub use end_txn::{EndTxnRequest, EndTxnResponse};
 pub use error::ErrorCode;
 pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
@@ -48,6 +59,7 @@ pub use metadata::{MetadataRequest, MetadataResponse};
 pub use produce::{ProduceRequest, ProduceResponse};
 pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 pub use sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+pub use txn_offset_commit::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 pub use versions::{ApiKey, NegotiatedVersions, VersionError, VersionRange, negotiate, supported_api_versions};
 pub use wire::{DecodeError, DecodeResult};
 

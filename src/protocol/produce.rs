@@ -1,4 +1,4 @@
-//! Produce (key 0), versions 3–11; flexible from v9.
+//! Produce (key 0), versions 3–12; flexible from v9.
 //!
 //! v3 is the first version with `transactional_id` and record batch v2 (the only versions Kafka 4
 //! accepts). The request's `records` stay zero-copy [`Bytes`]: the raw record-batch bytes made by
@@ -8,6 +8,8 @@
 //! `error_message` v8+; v10+ adds tagged fields `current_leader` (tag 0 of a partition) and
 //! `node_endpoints` (tag 0 of the response) so that a client can follow a leader change without a
 //! metadata round trip (KIP-951). v11 only adds the TRANSACTION_ABORTABLE error code (KIP-890).
+//! v12 has the body of v11: sending it tells the broker the client speaks transaction protocol v2,
+//! so a transactional batch implicitly adds its partition to the transaction (KIP-890 part 2).
 //!
 //! # References
 //! - `ProduceRequest.json`, `ProduceResponse.json` in Apache Kafka
@@ -125,7 +127,7 @@ macro_rules! api {
         impl ApiMessage for $ty {
             const API_KEY: i16 = 0;
             const MIN_VERSION: i16 = 3;
-            const MAX_VERSION: i16 = 11;
+            const MAX_VERSION: i16 = 12;
             const FIRST_FLEXIBLE: i16 = 9;
         }
     };

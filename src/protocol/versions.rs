@@ -3,7 +3,7 @@
 //!
 //! | API              | key | versions | first flexible |
 //! |------------------|-----|----------|----------------|
-//! | Produce          | 0   | 3–11     | 9              |
+//! | Produce          | 0   | 3–12     | 9              |
 //! | Fetch            | 1   | 4–12     | 12             |
 //! | ListOffsets      | 2   | 1–7      | 6              |
 //! | Metadata         | 3   | 1–12     | 9              |
@@ -12,6 +12,13 @@
 //! | ApiVersions      | 18  | 0–3      | 3              |
 //! | InitProducerId   | 22  | 0–4      | 2              |
 //! | SaslAuthenticate | 36  | 0–2      | 2              |
+//! | AddPartitionsToTxn | 24 | 0–5     | 3              |
+//! | AddOffsetsToTxn  | 25  | 0–4      | 3              |
+//! | EndTxn           | 26  | 0–5      | 3              |
+//! | TxnOffsetCommit  | 28  | 0–5      | 3              |
+//!
+//! Produce v12 has the body of v11; a client that sends it says it speaks transaction protocol v2
+//! (KIP-890: the broker then adds a transactional batch's partition to the transaction itself).
 //!
 //! # References
 //! - <https://kafka.apache.org/protocol#protocol_api_keys>
@@ -33,6 +40,10 @@ pub enum ApiKey {
     ApiVersions = 18,
     InitProducerId = 22,
     SaslAuthenticate = 36,
+    AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
+    EndTxn = 26,
+    TxnOffsetCommit = 28,
 }
 
 /// An inclusive range of versions.
@@ -52,7 +63,7 @@ impl VersionRange {
 
 impl ApiKey {
     /// Every API this codec implements, by key.
-    pub const ALL: [ApiKey; 9] = [
+    pub const ALL: [ApiKey; 13] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
@@ -62,6 +73,10 @@ impl ApiKey {
         ApiKey::ApiVersions,
         ApiKey::InitProducerId,
         ApiKey::SaslAuthenticate,
+        ApiKey::AddPartitionsToTxn,
+        ApiKey::AddOffsetsToTxn,
+        ApiKey::EndTxn,
+        ApiKey::TxnOffsetCommit,
     ];
 
     /// The API from its wire key; `None` for APIs this codec does not implement.
@@ -76,6 +91,10 @@ impl ApiKey {
             18 => ApiKey::ApiVersions,
             22 => ApiKey::InitProducerId,
             36 => ApiKey::SaslAuthenticate,
+            24 => ApiKey::AddPartitionsToTxn,
+            25 => ApiKey::AddOffsetsToTxn,
+            26 => ApiKey::EndTxn,
+            28 => ApiKey::TxnOffsetCommit,
             _ => return None,
         })
     }
@@ -98,13 +117,17 @@ impl ApiKey {
             ApiKey::InitProducerId => "InitProducerId",
             ApiKey::SaslHandshake => "SaslHandshake",
             ApiKey::SaslAuthenticate => "SaslAuthenticate",
+            ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+            ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+            ApiKey::EndTxn => "EndTxn",
+            ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         }
     }
 
     /// The versions this codec can encode and decode.
     pub const fn supported(self) -> VersionRange {
         let (min, max) = match self {
-            ApiKey::Produce => (3, 11),
+            ApiKey::Produce => (3, 12),
             ApiKey::Fetch => (4, 12),
             ApiKey::ListOffsets => (1, 7),
             ApiKey::Metadata => (1, 12),
@@ -113,6 +136,10 @@ impl ApiKey {
             ApiKey::InitProducerId => (0, 4),
             ApiKey::SaslHandshake => (0, 1),
             ApiKey::SaslAuthenticate => (0, 2),
+            ApiKey::AddPartitionsToTxn => (0, 5),
+            ApiKey::AddOffsetsToTxn => (0, 4),
+            ApiKey::EndTxn => (0, 5),
+            ApiKey::TxnOffsetCommit => (0, 5),
         };
         VersionRange { min, max }
     }
@@ -129,6 +156,7 @@ impl ApiKey {
             ApiKey::InitProducerId => 2,
             ApiKey::SaslHandshake => i16::MAX,
             ApiKey::SaslAuthenticate => 2,
+            ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn | ApiKey::EndTxn | ApiKey::TxnOffsetCommit => 3,
         }
     }
 
@@ -246,9 +274,24 @@ mod tests {
     #[test]
     fn kafka_4_broker_picks_our_maxima_or_theirs() {
         // Shape of a Kafka 4.0 broker: Produce 3-12, Fetch 4-17, Metadata 0-13, ApiVersions 0-4.
-        let r = response(&[(0, 3, 12), (1, 4, 17), (2, 1, 10), (3, 0, 13), (10, 0, 6), (18, 0, 4), (22, 0, 5)]);
+        let r = response(&[
+            (0, 3, 12),
+            (1, 4, 17),
+            (2, 1, 10),
+            (3, 0, 13),
+            (10, 0, 6),
+            (18, 0, 4),
+            (22, 0, 5),
+            (24, 0, 5),
+            (25, 0, 4),
+            (26, 0, 5),
+            (28, 0, 5),
+        ]);
         let v = negotiate(&r, &[ApiKey::Produce, ApiKey::Metadata]).unwrap();
-        assert_eq!(v.get(ApiKey::Produce), Some(11));
+        assert_eq!(v.get(ApiKey::Produce), Some(12));
+        assert_eq!(v.get(ApiKey::AddPartitionsToTxn), Some(5));
+        assert_eq!(v.get(ApiKey::EndTxn), Some(5));
+        assert_eq!(v.get(ApiKey::TxnOffsetCommit), Some(5));
         assert_eq!(v.get(ApiKey::Fetch), Some(12));
         assert_eq!(v.get(ApiKey::ListOffsets), Some(7));
         assert_eq!(v.get(ApiKey::Metadata), Some(12));
@@ -294,6 +337,8 @@ mod tests {
             assert!(r.min <= r.max);
         }
         assert_eq!(ApiKey::from_i16(4), None);
+        assert_eq!(ApiKey::from_i16(27), None, "WriteTxnMarkers is broker-internal, not implemented");
+        assert_eq!(ApiKey::from_i16(26).map(ApiKey::name), Some("EndTxn"));
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! Record batch v2 (magic 2): the writer ([`BatchBuilder`]), the reader/validator ([`RecordBatch`]),
-//! the codecs ([`compression`]) and the size bounds the producer uses before it appends a record.
+//! transaction markers ([`control`]), the codecs ([`compression`]) and the size bounds the producer uses before it appends a record.
 //!
 //! Layout of a batch (61-byte header, then the records, compressed as one stream if a codec is set):
 //!
@@ -32,6 +32,7 @@
 
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod reader;
 mod walk;
 
@@ -39,6 +40,7 @@ mod walk;
 mod tests;
 
 pub use builder::{BatchBuilder, ClosedBatch, set_producer_state};
+pub use control::{ControlRecord, ControlRecordType, build_control_batch, control_record_of, parse_control_record};
 pub use reader::{Record, RecordBatch, RecordIter, iter_batches};
 
 use crate::protocol::wire::{DecodeError, varint_len};

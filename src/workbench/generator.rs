@@ -551,6 +551,7 @@ mod tests {
             producer_props: BTreeMap::new(),
             target: TargetSpec::default(),
             peers: crate::workbench::workload::default_peers(),
+            transaction: None,
             warnings: vec![],
         };
         let shared = SharedData::new(&w).unwrap();

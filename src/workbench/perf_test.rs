@@ -14,8 +14,9 @@
 //! - **No broker given** (`--bootstrap-server` or `bootstrap.servers`) starts the in-process mock broker
 //!   (sink mode) and says so on stderr.
 //! - **Errors** (bad property, record above `max.request.size`, failed records) print one clear line on stderr
-//!   and exit non-zero instead of a stack trace per record. Transactions are not implemented yet: asking for
-//!   them is an error.
+//!   and exit non-zero instead of a stack trace per record.
+//! - **Transactions** (`--transactional-id`, `--transaction-duration-ms`, `transactional.id`) follow Java's rules
+//!   ([`super::perf_txn`]) and add a commit-latency line after the totals.
 //!
 //! The hot path sends with [`Producer::send_and_forget`] and carries each record's intended send time (ns since
 //! the start, top bit = steady state) in `ProducerRecord::user_data`; the producer hands it back in
@@ -70,10 +71,10 @@ pub struct PerfTestArgs {
     /// Print the producer metrics at the end of the test.
     #[arg(long = "print-metrics")]
     pub print_metrics: bool,
-    /// Transactional id (transactions are not implemented yet: using it is an error).
+    /// Transactional id; enables transactions (beats a transactional.id property).
     #[arg(long = "transactional-id", value_name = "TRANSACTIONAL-ID")]
     pub transactional_id: Option<String>,
-    /// Maximum duration of each transaction (transactions are not implemented yet: using it is an error).
+    /// Maximum age of each transaction before it commits; enables transactions (default 3000 with an id).
     #[arg(long = "transaction-duration-ms", value_name = "TRANSACTION-DURATION", allow_negative_numbers = true)]
     pub transaction_duration_ms: Option<i64>,
     /// Records treated as warm-up: excluded from the steady-state summary line.
@@ -514,6 +515,8 @@ struct Plan {
     config: ProducerConfig,
     /// Bootstrap given: a real cluster. Otherwise the embedded mock broker.
     embedded: bool,
+    /// Transactions, when enabled.
+    txn: Option<super::perf_txn::TxnPlan>,
 }
 
 fn parse_prop(p: &str) -> Result<(String, String), String> {
@@ -540,9 +543,6 @@ fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
     }
     if args.command_config.is_some() && args.producer_config.is_some() {
         return Err("--command-config and --producer.config cannot be specified together.".into());
-    }
-    if args.transaction_duration_ms.is_some_and(|d| d <= 0) {
-        return Err("--transaction-duration-ms should be greater than zero.".into());
     }
     if args.reporting_interval <= 0 {
         return Err("--reporting-interval should be greater than zero.".into());
@@ -577,11 +577,7 @@ fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
     if !config.explicitly_set.contains("client.id") {
         config.set("client.id", "perf-producer-client").map_err(|e| e.to_string())?;
     }
-    if args.transactional_id.is_some() || args.transaction_duration_ms.is_some() || config.transactional_id.is_some() {
-        return Err("transactions are not implemented yet in kprod: drop --transactional-id, \
-                    --transaction-duration-ms and transactional.id"
-            .into());
-    }
+    let txn = super::perf_txn::resolve(args.transactional_id.as_deref(), args.transaction_duration_ms, &mut config)?;
     let embedded = config.bootstrap_servers.is_empty();
     Ok(Plan {
         num_records: args.num_records as u64,
@@ -589,6 +585,7 @@ fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
         throughput: (args.throughput > 0.0).then_some(args.throughput),
         config,
         embedded,
+        txn,
     })
 }
 
@@ -656,8 +653,13 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
         failed_records: AtomicU64::new(0),
         first_error: Mutex::new(None),
     });
+    let max_block = plan.config.max_block;
     let producer =
         Producer::<Payload, Payload>::builder(plan.config).hooks(hooks.clone()).build().map_err(|e| e.to_string())?;
+    let mut txn = plan.txn.map(|t| super::perf_txn::TxnPacer::new(t, max_block));
+    if let Some(t) = &txn {
+        t.init(&producer).await.map_err(|e| format!("init_transactions failed: {e}"))?;
+    }
     if plan.warmup_records > 0 {
         println!(
             "Warmup first {} records. Steady state results will print after the complete test summary.",
@@ -696,6 +698,13 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
             }
             user_data |= STEADY_BIT;
         }
+        if let Some(t) = &mut txn
+            && let Err(e) = t.before_send(&producer)
+        {
+            send_error = Some(format!("begin_transaction before record {i} failed: {e}"));
+            break;
+        }
+        let send_start = txn.as_ref().map(|_| Instant::now());
         let mut record = ProducerRecord::new(topic.clone(), payload);
         record.user_data = user_data;
         let sent = if callback {
@@ -720,6 +729,18 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
             send_error = Some(format!("sending record {i} failed: {e}"));
             break;
         }
+        if let (Some(t), Some(at)) = (&mut txn, send_start)
+            && let Err(e) = t.after_send(&producer, at).await
+        {
+            send_error = Some(format!("commit_transaction after record {i} failed: {e}"));
+            break;
+        }
+    }
+    if send_error.is_none()
+        && let Some(t) = &mut txn
+        && let Err(e) = t.finish(&producer).await
+    {
+        send_error = Some(format!("the last commit_transaction failed: {e}"));
     }
     let _ = producer.flush().await;
     if !args.print_metrics {
@@ -740,6 +761,9 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
         if let Some(st) = &s.steady {
             println!("{}", total_line(&zero_if_unmeasured(st.totals(now), measure)));
         }
+    }
+    if let Some(t) = &txn {
+        println!("{}", t.summary_line());
     }
     if args.print_metrics {
         print!("{}", metrics_table(&producer.metrics(), client_id));

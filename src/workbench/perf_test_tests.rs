@@ -83,10 +83,10 @@ fn java_checks_and_clear_errors() {
     let e = err(&["--record-size", "1", "--producer-props", "batch.size=big"]);
     assert!(e.contains("batch.size") && e.contains("big"), "{e}");
     assert!(err(&["--record-size", "1", "--producer-props", "novalue"]).contains("Invalid property: novalue"));
-    let e = err(&["--record-size", "1", "--transactional-id", "tx"]);
-    assert!(e.contains("transactions are not implemented"), "{e}");
-    let e = err(&["--record-size", "1", "--command-property", "transactional.id=tx"]);
-    assert!(e.contains("transactions are not implemented"), "{e}");
+    let e = err(&["--record-size", "1", "--transaction-duration-ms", "0"]);
+    assert!(e.contains("--transaction-duration-ms should be greater than zero"), "{e}");
+    let ok = plan(&parse(&with_base(&["--record-size", "1", "--command-property", "transactional.id=tx"])).unwrap());
+    assert_eq!(ok.unwrap().txn.unwrap().duration, std::time::Duration::from_millis(3000));
     assert!(
         err(&["--record-size", "1", "--command-property", "a=b", "--producer-props", "c=d"])
             .contains("cannot be specified together")

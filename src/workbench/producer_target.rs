@@ -48,6 +48,14 @@ pub fn error_kind(e: &ProducerError) -> String {
         ProducerError::Config(_) => "config",
         ProducerError::Authentication { .. } => "authentication",
         ProducerError::Tls { .. } => "tls",
+        ProducerError::Transaction { kind, .. } => match kind {
+            crate::producer::error::TxnErrorKind::Fenced => "producer_fenced",
+            crate::producer::error::TxnErrorKind::Fatal => "transaction_fatal",
+            crate::producer::error::TxnErrorKind::Abortable => "transaction_abortable",
+            crate::producer::error::TxnErrorKind::InvalidState => "transaction_state",
+            crate::producer::error::TxnErrorKind::Aborted => "transaction_aborted",
+            crate::producer::error::TxnErrorKind::Timeout => "transaction_timeout",
+        },
     };
     s.to_string()
 }
@@ -179,6 +187,8 @@ impl ProducerHooks for HookRecorder {
 /// The runner's target: sends generated records through a [`Producer`].
 pub struct ProducerTarget {
     producer: Producer,
+    /// Transactions of a transactional workload.
+    txn: Option<super::txn_driver::TxnDriver>,
     /// The workload's topics, so records reuse one `Arc<str>` instead of allocating a name each.
     first_topic: Option<Arc<str>>,
     topics: HashSet<Arc<str>>,
@@ -198,7 +208,27 @@ impl ProducerTarget {
     pub fn new(producer: Producer, topics: &[String], hooks: Arc<HookRecorder>, counters: Arc<Counters>) -> Self {
         let topics: HashSet<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();
         let first_topic = if topics.len() == 1 { topics.iter().next().cloned() } else { None };
-        ProducerTarget { producer, first_topic, topics, hooks, counters }
+        ProducerTarget { producer, txn: None, first_topic, topics, hooks, counters }
+    }
+
+    /// Makes the target transactional: `init_transactions` and the first `begin_transaction` happen here (before
+    /// the clock starts); sends then commit every `spec`. Call [`finish_transactions`](Self::finish_transactions)
+    /// after the run.
+    pub async fn start_transactions(
+        &mut self,
+        spec: super::workload::TransactionSpec,
+        timeout: std::time::Duration,
+    ) -> Result<(), ProducerError> {
+        let d = super::txn_driver::TxnDriver::new(spec, timeout);
+        d.start(&self.producer).await?;
+        self.txn = Some(d);
+        Ok(())
+    }
+
+    /// Commits the open transaction and returns the transaction figures (`None` when not transactional).
+    pub async fn finish_transactions(&self) -> Option<super::txn_driver::TxnSummary> {
+        let d = self.txn.as_ref()?;
+        Some(d.finish(&self.producer).await)
     }
 
     /// Builds the producer with the recording hooks and wraps it.
@@ -279,7 +309,12 @@ impl LoadTarget for ProducerTarget {
         let record = self.record(record);
         async move {
             self.counters.sent.fetch_add(1, Ordering::AcqRel);
-            match self.producer.send(record).await {
+            // One branch for a plain producer; a transactional one sends under the commit gate.
+            let sent = match &self.txn {
+                None => self.producer.send(record).await,
+                Some(t) => t.send(&self.producer, record).await,
+            };
+            match sent {
                 Ok(delivery) => Ok(ProducerAck { delivery, counters: self.counters.clone() }),
                 Err(e) => {
                     self.counters.refused.fetch_add(1, Ordering::AcqRel);

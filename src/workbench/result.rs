@@ -136,6 +136,9 @@ pub struct PointResult {
     /// Whole-point record accounting (warm-up included): every record sent has exactly one outcome.
     #[serde(default)]
     pub accounting: Option<super::producer_target::Accounting>,
+    /// Transactional runs: commits, failures and commit latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<super::txn_driver::TxnSummary>,
 }
 
 /// Counts gathered by the runner besides the histograms.

@@ -561,10 +561,15 @@ async fn measure(
             .map_err(|source| RunCmdError::ProducerConfig { point: point.name.clone(), source })?;
     }
     let topics: Vec<String> = w.topics.iter().map(|t| t.name.clone()).collect();
-    let target = Arc::new(
-        ProducerTarget::build(cfg, &topics)
-            .map_err(|source| RunCmdError::Producer { point: point.name.clone(), source })?,
-    );
+    let mut target = ProducerTarget::build(cfg, &topics)
+        .map_err(|source| RunCmdError::Producer { point: point.name.clone(), source })?;
+    if let Some(spec) = w.transaction {
+        target
+            .start_transactions(spec, target.producer().config().max_block)
+            .await
+            .map_err(|source| RunCmdError::Producer { point: point.name.clone(), source })?;
+    }
+    let target = Arc::new(target);
     // Fetch metadata before the clock starts, so the first records do not pay for the producer's start-up (as
     // with any long-lived producer). A failure here is not fatal: the sends will report it per record.
     let mut early_warnings = Vec::new();
@@ -593,6 +598,7 @@ async fn measure(
         p.stop(s)?;
     }
     let point_run = measured?;
+    let transactions = target.finish_transactions().await;
     let producer = target.producer();
     let close_err = producer.close(settings.close_timeout).await.err();
     let accounting = settle(&target).await;
@@ -601,6 +607,10 @@ async fn measure(
     result.producer_metrics =
         producer.metrics().into_iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.to_string(), v)).collect();
     result.accounting = Some(accounting);
+    if let Some(e) = transactions.as_ref().and_then(|t| t.first_error.as_ref()) {
+        result.warnings.push(format!("point {}: transaction: {e}", point.name));
+    }
+    result.transactions = transactions;
     result.warnings.extend(early_warnings);
     if let Some(e) = close_err {
         result.warnings.push(format!("point {}: closing the producer: {e}", point.name));

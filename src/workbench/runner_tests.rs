@@ -80,6 +80,7 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
         producer_props: BTreeMap::new(),
         target: TargetSpec::default(),
         peers: crate::workbench::workload::default_peers(),
+        transaction: None,
         warnings: vec![],
     };
     WorkloadPoint { name: "p".into(), dims: vec![], repeat: 0, workload }

@@ -255,6 +255,18 @@ pub struct WorkloadSpec {
     /// A list by nature, so never a sweep dimension.
     pub peers: Option<Vec<Peer>>,
     pub sweep: Option<SweepSpec>,
+    /// Run transactionally (needs `producer: {transactional.id: ...}`): commit every N records or every T ms.
+    pub transaction: Option<TransactionSpec>,
+}
+
+/// When the workbench commits a transaction: after `records` records, or when it is `duration_ms` old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// Every top-level field name a workload file may use (for `--set` and sweep dimension lookup).
@@ -303,6 +315,7 @@ pub const WORKLOAD_FIELDS: &[&str] = &[
     "target",
     "peers",
     "sweep",
+    "transaction",
 ];
 
 /// True when `name` is a top-level workload field (as opposed to a producer property).
@@ -351,6 +364,9 @@ pub struct ResolvedWorkload {
     /// Producers measured at this point, in run order (see [`crate::workbench::peers`]).
     #[serde(default = "default_peers")]
     pub peers: Vec<Peer>,
+    /// Commit cadence of a transactional run (`producer_props` then holds `transactional.id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionSpec>,
     /// Fields given but not used (OMB consumer fields, ...).
     pub warnings: Vec<String>,
 }
@@ -681,7 +697,26 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         let s = scalar_string(v).ok_or_else(|| format!("producer property `{k}` must be a scalar, got {v:?}"))?;
         producer_props.insert(k.clone(), s);
     }
+    let transaction = spec.transaction;
+    match (transaction, producer_props.contains_key("transactional.id")) {
+        (Some(TransactionSpec { records: Some(n), duration_ms: None }), true) if n > 0 => {}
+        (Some(TransactionSpec { records: None, duration_ms: Some(ms) }), true) if ms > 0 => {}
+        (Some(_), true) => {
+            return Err("`transaction` needs exactly one of `records: N` or `duration_ms: T` (> 0)".into());
+        }
+        (Some(_), false) => return Err("`transaction` needs a `producer: {transactional.id: <id>}` property".into()),
+        (None, true) => {
+            return Err("producer `transactional.id` needs a `transaction:` field (`records: N` or `duration_ms: T`) \
+                        saying when to commit"
+                .into());
+        }
+        (None, false) => {}
+    }
+    if transaction.is_some() && peers.iter().any(|p| *p != Peer::Kprod) {
+        warnings.push("`transaction`: only the kprod peer runs transactions".into());
+    }
     Ok(ResolvedWorkload {
+        transaction,
         name: spec.name.clone().unwrap_or_else(|| {
             file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "workload".into())
         }),

@@ -161,3 +161,21 @@ fn every_shipped_workload_loads() {
         }
     }
 }
+
+#[test]
+fn transaction_field_needs_a_cadence_and_a_transactional_id() {
+    let w = one("producer: {transactional.id: tx}\ntransaction: {records: 500}\n");
+    assert_eq!(w.transaction, Some(TransactionSpec { records: Some(500), duration_ms: None }));
+    let w = one("producer: {transactional.id: tx}\ntransaction: {duration_ms: 100}\n");
+    assert_eq!(w.transaction.unwrap().duration_ms, Some(100));
+    let err = |y: &str| parse(y).unwrap_err().to_string();
+    assert!(err("transaction: {records: 5}\n").contains("transactional.id"));
+    assert!(err("producer: {transactional.id: tx}\n").contains("transaction:"));
+    assert!(
+        err("producer: {transactional.id: tx}\ntransaction: {records: 5, duration_ms: 5}\n").contains("exactly one")
+    );
+    assert!(err("producer: {transactional.id: tx}\ntransaction: {records: 0}\n").contains("exactly one"));
+    // Unknown fields inside are refused, and `transaction` is a known top-level field.
+    assert!(err("producer: {transactional.id: tx}\ntransaction: {recs: 5}\n").contains("recs"));
+    assert!(is_workload_field("transaction"));
+}

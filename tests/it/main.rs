@@ -12,4 +12,5 @@ mod real_broker_security;
 mod real_cluster;
 mod security;
 mod tls;
+mod transactions;
 mod workbench_run;

@@ -194,10 +194,16 @@ fn transactional_init_producer_id_bumps_the_epoch_and_fences_stale_callers() {
     let a = call(4, &tx(-1, -1));
     let b = call(4, &tx(a.producer_id, a.producer_epoch));
     assert_eq!((b.producer_id, b.producer_epoch), (a.producer_id, a.producer_epoch + 1));
+    // KIP-360: the pair before that bump is a retry of it, answered with the current pair.
+    let retry = call(4, &tx(a.producer_id, a.producer_epoch));
+    assert_eq!((retry.error_code, retry.producer_epoch), (crate::protocol::ErrorCode::None, b.producer_epoch));
+    // A new instance (no pair) bumps again and fences every older epoch.
+    let c = call(4, &tx(-1, -1));
+    assert_eq!(c.producer_epoch, b.producer_epoch + 1);
     let stale = call(4, &tx(a.producer_id, a.producer_epoch));
     assert_eq!(stale.error_code, crate::protocol::ErrorCode::ProducerFenced);
     assert_eq!(
-        call(3, &tx(a.producer_id, a.producer_epoch)).error_code,
+        call(3, &tx(b.producer_id, b.producer_epoch)).error_code,
         crate::protocol::ErrorCode::InvalidProducerEpoch
     );
     // Idempotent (no transactional id): a fresh id every time, as Kafka.

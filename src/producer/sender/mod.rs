@@ -9,6 +9,7 @@
 
 mod idempotence;
 mod produce;
+mod transactional;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -61,6 +62,10 @@ pub(crate) struct Sender {
     last_load_stats: Option<Instant>,
     /// max.in.flight = 1 without idempotence: mute partitions while in flight to keep order.
     guarantee_order: bool,
+    /// Transaction coordinators found by FindCoordinator (they may be missing from the metadata).
+    coordinator_addresses: HashMap<i32, String>,
+    /// A commit or abort made every batch sendable (`begin_flush`); undone when it completes.
+    txn_flushing: bool,
 }
 
 /// Runs the sender until the producer closes (everything completed) or aborts (everything failed).
@@ -88,6 +93,8 @@ pub(crate) async fn run(sh: Arc<Shared>) {
         idem,
         init_retry_at: None,
         last_load_stats: None,
+        coordinator_addresses: HashMap::new(),
+        txn_flushing: false,
     };
     s.run().await;
 }
@@ -106,7 +113,7 @@ impl Sender {
                     break;
                 }
             }
-            if self.sh.acc.is_closing() && !self.sh.acc.has_incomplete() {
+            if self.sh.acc.is_closing() && !self.sh.acc.has_incomplete() && self.txn_idle() {
                 break;
             }
             let mut next = MAX_IDLE;
@@ -115,7 +122,11 @@ impl Sender {
             self.expire_batches(now);
             self.check_request_timeouts(now);
             self.mark_reauth_due(now, &mut next);
-            self.send_produce_requests(now, &mut next);
+            // As Java: while a transactional request is in flight, no produce request goes out.
+            let txn_busy = self.sh.txn.is_some() && self.maybe_send_transactional(now, &mut next);
+            if !txn_busy {
+                self.send_produce_requests(now, &mut next);
+            }
             self.maybe_update_partitioner_stats(now);
             let wakeup = self.sh.wakeup.notified();
             tokio::select! {
@@ -139,7 +150,11 @@ impl Sender {
         if node < 0 {
             self.bootstrap.get((-node - 1) as usize).cloned()
         } else {
-            self.cluster.brokers.get(&node).map(BrokerInfo::address)
+            self.cluster
+                .brokers
+                .get(&node)
+                .map(BrokerInfo::address)
+                .or_else(|| self.coordinator_addresses.get(&node).cloned())
         }
     }
 
@@ -204,6 +219,7 @@ impl Sender {
                 match result {
                     Ok(c) => {
                         self.backoff.remove(&node);
+                        self.note_connection_features(&c);
                         self.conns.insert(node, c);
                     }
                     Err(e) => {
@@ -211,7 +227,6 @@ impl Sender {
                         self.sh.metadata.set_last_error(e.to_string());
                         self.note_connect_failure(node, now);
                         if e.is_fatal_connect() {
-                            self.sh.metadata.set_fatal_connect(e.clone());
                             // Authentication/TLS failures will not heal by waiting: fail what is pending now
                             // (Java does the same); sends waiting on metadata fail with it until metadata succeeds.
                             self.sh.metadata.set_fatal_connect(e.clone());
@@ -253,6 +268,7 @@ impl Sender {
                         i.init_in_flight = false;
                     }
                 }
+                InFlightKind::Txn { id } => self.txn_request_lost(id, &reason, now),
             }
         }
         self.sh.metadata.request_refresh();
@@ -328,6 +344,7 @@ impl Sender {
                     }
                 }
             }
+            InFlightKind::Txn { id } => self.handle_txn_response(id, req.api_key, req.version, frame, now),
         }
     }
 
@@ -469,6 +486,10 @@ impl Sender {
 
     fn maybe_init_producer_id(&mut self, now: Instant, next: &mut Duration) {
         let Some(idem) = &self.idem else { return };
+        if self.sh.txn.is_some() {
+            // A transactional producer gets its id and epoch bumps from its coordinator (transactional.rs).
+            return;
+        }
         if idem.init_in_flight || (idem.producer_id >= 0 && !idem.bump_needed) {
             return;
         }
@@ -579,10 +600,14 @@ impl Sender {
         for mut c in conns {
             for req in c.in_flight.drain(..) {
                 self.sh.metrics.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
-                if let InFlightKind::Produce { batches, .. } = req.kind {
-                    for b in batches {
-                        self.fail_batch(b, err.clone(), now);
+                match req.kind {
+                    InFlightKind::Produce { batches, .. } => {
+                        for b in batches {
+                            self.fail_batch(b, err.clone(), now);
+                        }
                     }
+                    InFlightKind::Txn { id } => self.txn_request_lost(id, "producer failed", now),
+                    _ => {}
                 }
             }
         }
@@ -595,6 +620,9 @@ impl Sender {
             // The broker may or may not hold this sequence: later batches cannot be ordered after it. Bump.
             idem.on_response(&batch);
             idem.bump_needed = true;
+        }
+        if let Some(t) = &self.sh.txn {
+            t.lock().on_batch_failed(&err);
         }
         produce::complete_batch(&self.sh, batch, Err(err), now, self.guarantee_order);
     }

@@ -45,11 +45,19 @@ impl Sender {
                 continue;
             }
             let Some(version) = conn.versions.get(ApiKey::Produce) else { continue };
-            let batches = match &mut self.idem {
-                Some(idem) => {
-                    self.sh.acc.drain(&*cluster, node, self.sh.config.max_request_size, idem as &mut dyn DrainGate, now)
+            let max = self.sh.config.max_request_size;
+            let (batches, version) = match (&mut self.idem, &self.sh.txn) {
+                (Some(idem), None) => {
+                    (self.sh.acc.drain(&*cluster, node, max, idem as &mut dyn DrainGate, now), version)
                 }
-                None => self.sh.acc.drain(&*cluster, node, self.sh.config.max_request_size, &mut OpenGate, now),
+                (None, _) => (self.sh.acc.drain(&*cluster, node, max, &mut OpenGate, now), version),
+                (Some(idem), Some(t)) => {
+                    // A partition drains only once it is in the transaction.
+                    let mut m = t.lock();
+                    let version = if m.is_v2() { version } else { version.min(11) };
+                    let mut gate = super::transactional::TxnGate { idem, txn: &mut m };
+                    (self.sh.acc.drain(&*cluster, node, max, &mut gate, now), version)
+                }
             };
             if batches.is_empty() {
                 continue;

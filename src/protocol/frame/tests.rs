@@ -33,6 +33,25 @@ fn sample_body(api: ApiKey) -> RequestBody {
         ApiKey::SaslAuthenticate => {
             RequestBody::SaslAuthenticate(SaslAuthenticateRequest { auth_bytes: Bytes::from_static(b"\0u\0p") })
         }
+        // Fields every version carries, so the body round-trips at each.
+        ApiKey::AddPartitionsToTxn => RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::default()),
+        ApiKey::AddOffsetsToTxn => RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest {
+            transactional_id: "tx".into(),
+            producer_id: 3,
+            producer_epoch: 1,
+            group_id: "g".into(),
+        }),
+        ApiKey::EndTxn => RequestBody::EndTxn(EndTxnRequest {
+            transactional_id: "tx".into(),
+            producer_id: 3,
+            producer_epoch: 1,
+            committed: true,
+        }),
+        ApiKey::TxnOffsetCommit => RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest {
+            transactional_id: "tx".into(),
+            group_id: "g".into(),
+            ..Default::default()
+        }),
     }
 }
 
@@ -151,6 +170,7 @@ fn api_versions_response_v3_uses_header_v0() {
         error_code: ErrorCode::None,
         api_keys: vec![ApiVersion { api_key: 0, min_version: 3, max_version: 11 }],
         throttle_time_ms: 0,
+        ..Default::default()
     };
     let mut out = BytesMut::new();
     encode_response(&mut out, 0x01020304, 3, &body).unwrap();

@@ -20,7 +20,7 @@ fn arb_request() -> impl Strategy<Value = ProduceRequest> {
 }
 
 fn norm_request(m: ProduceRequest, _v: i16) -> ProduceRequest {
-    // Every field exists at every supported version (3-11).
+    // Every field exists at every supported version (3-12).
     m
 }
 
@@ -89,7 +89,7 @@ message_tests!(response, ProduceResponse, arb_response(), norm_response);
 
 proptest! {
     #[test]
-    fn encoded_len_is_exact(msg in arb_request(), v in 3i16..=11) {
+    fn encoded_len_is_exact(msg in arb_request(), v in 3i16..=12) {
         let mut out = BytesMut::new();
         msg.encode(&mut out, v);
         prop_assert_eq!(out.len(), msg.encoded_len(v));

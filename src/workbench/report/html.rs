@@ -204,6 +204,35 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// The whole page.
+/// Commit latency of transactional points (nothing when no point ran transactions).
+fn transactions(run: &RunResult) -> String {
+    let mut s = String::new();
+    for p in &run.points {
+        let Some(t) = &p.transactions else { continue };
+        if s.is_empty() {
+            s.push_str(
+                "<h2 id=\"transactions\">Transactions</h2><table><tr><th>point</th><th>repeat</th><th>committed</th>\
+                 <th>failed</th><th>commit p50 ms</th><th>commit p99 ms</th><th>commit max ms</th></tr>",
+            );
+        }
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            esc(&p.name),
+            p.repeat,
+            t.transactions_committed,
+            t.transactions_failed,
+            t.commit_latency_us_p50 as f64 / 1e3,
+            t.commit_latency_us_p99 as f64 / 1e3,
+            t.commit_latency_us_max as f64 / 1e3
+        );
+    }
+    if !s.is_empty() {
+        s.push_str("</table>");
+    }
+    s
+}
+
 pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -258,6 +287,7 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     }
     s.push_str("<h2>Points</h2>");
     s.push_str(&table(rows));
+    s.push_str(&transactions(run));
     let warnings: Vec<&String> = run.points.iter().flat_map(|p| &p.warnings).collect();
     if !warnings.is_empty() {
         s.push_str("<h2>Warnings</h2><ul>");

@@ -47,7 +47,33 @@ pub fn summary(run: &RunResult, rows: &[Row]) -> String {
     }
     s.push_str(&super::peers::markdown(rows));
     s.push_str(&super::tls_overhead::markdown(run, rows));
+    s.push_str(&transactions_markdown(run));
     s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms.\n");
+    s
+}
+
+/// The commit latency of transactional points (empty when no point ran transactions).
+pub fn transactions_markdown(run: &RunResult) -> String {
+    let mut s = String::new();
+    for p in &run.points {
+        let Some(t) = &p.transactions else { continue };
+        if s.is_empty() {
+            s.push_str("\n## Transactions\n\n| point | repeat | committed | failed | commit p50 ms | commit p99 ms | ");
+            s.push_str("commit max ms | commit mean ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            p.name,
+            p.repeat,
+            t.transactions_committed,
+            t.transactions_failed,
+            t.commit_latency_us_p50 as f64 / 1e3,
+            t.commit_latency_us_p99 as f64 / 1e3,
+            t.commit_latency_us_max as f64 / 1e3,
+            t.commit_latency_us_mean / 1e3
+        );
+    }
     s
 }
 
