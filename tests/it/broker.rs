@@ -126,7 +126,9 @@ async fn api_versions_and_metadata_with_auto_created_topic() {
     let mut conn = Conn::open(c.addresses()[0]).await;
     let v: ApiVersionsResponse = conn.call(3, &ApiVersionsRequest::default()).await;
     assert!(v.error_code.is_ok());
-    assert_eq!(v.find(0).map(|k| (k.min_version, k.max_version)), Some((3, 11)));
+    assert_eq!(v.find(0).map(|k| (k.min_version, k.max_version)), Some((3, 12)));
+    assert_eq!(v.find(26).map(|k| (k.min_version, k.max_version)), Some((0, 5)), "EndTxn");
+    assert_eq!(v.transaction_version(), 2, "finalized transaction.version, as Kafka 4.x");
     // An unsupported ApiVersions version is answered at v0 with UNSUPPORTED_VERSION and the ranges.
     let id = conn.send(3, &ApiVersionsRequest::default()).await;
     let _ = id;
@@ -422,5 +424,136 @@ async fn frames_split_across_reads_and_pipelined_requests_are_answered_in_order(
     idle.raw(&(100_000_000i32).to_be_bytes()).await;
     drop(idle);
     let _: ApiVersionsResponse = conn.call(3, &ApiVersionsRequest::default()).await;
+    c.shutdown().await;
+}
+
+/// A transactional batch of `values` for `pid`/`epoch` from sequence `seq`.
+fn txn_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
+    let mut b = BatchBuilder::new(BytesMut::new(), Compression::Lz4 { level: 9 }, 1_000);
+    for v in values {
+        b.append(1_000, None, Some(v.as_bytes()), &[]);
+    }
+    let mut closed = b.close().unwrap().bytes;
+    set_producer_state(&mut closed, pid, epoch, seq, true);
+    closed.freeze()
+}
+
+#[tokio::test]
+async fn transactions_over_the_wire_read_committed_sees_exactly_the_committed_records() {
+    use kprod::broker::FaultPlan;
+    use kprod::protocol::add_partitions_to_txn::AddPartitionsToTxnTopic;
+    use kprod::protocol::find_coordinator::KEY_TYPE_TRANSACTION;
+    use kprod::protocol::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse};
+    use kprod::protocol::{
+        FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    };
+
+    let mut c = cluster(2, 3).await;
+    c.create_topic("tt", 3).unwrap();
+    let addrs = c.addresses();
+    let tid = "it-txn";
+    let mut any = Conn::open(addrs[0]).await;
+    let f: FindCoordinatorResponse = any
+        .call(
+            4,
+            &FindCoordinatorRequest {
+                key_type: KEY_TYPE_TRANSACTION,
+                coordinator_keys: vec![tid.into()],
+                ..Default::default()
+            },
+        )
+        .await;
+    let coordinator = f.coordinators[0].node_id;
+    assert_eq!(f.coordinators[0].port, addrs[coordinator as usize].port() as i32);
+    let mut co = Conn::open(addrs[coordinator as usize]).await;
+    let mut leaders = [Conn::open(addrs[0]).await, Conn::open(addrs[1]).await];
+    let init: InitProducerIdResponse = co
+        .call(
+            4,
+            &InitProducerIdRequest {
+                transactional_id: Some(tid.into()),
+                transaction_timeout_ms: 60_000,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(init.error_code, ErrorCode::None);
+    let (pid, mut epoch) = (init.producer_id, init.producer_epoch);
+    let mut seqs = [0i32; 3];
+    let mut committed = Vec::new();
+    let mut aborted = Vec::new();
+    // Three transactions: v1 commit, v1 abort, v2 commit (Produce v12 adds, EndTxn v5 bumps).
+    for (round, (commit, v2)) in [(true, false), (false, false), (true, true)].into_iter().enumerate() {
+        let partitions = [0, 1, 2];
+        if !v2 {
+            let add = AddPartitionsToTxnRequest {
+                transactional_id: tid.into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                topics: vec![AddPartitionsToTxnTopic { name: "tt".into(), partitions: partitions.to_vec() }],
+                ..Default::default()
+            };
+            let r: AddPartitionsToTxnResponse = co.call(3, &add).await;
+            assert!(r.partition_errors().all(|(_, _, e)| e == ErrorCode::None), "{r:?}");
+        }
+        for p in partitions {
+            let values: Vec<String> = (0..3).map(|i| format!("r{round}-p{p}-{i}")).collect();
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            let mut req = produce("tt", p, txn_batch(&refs, pid, epoch, seqs[p as usize]), -1);
+            req.transactional_id = Some(tid.into());
+            let r: ProduceResponse = leaders[(p % 2) as usize].call(if v2 { 12 } else { 11 }, &req).await;
+            assert_eq!(only(&r).error_code, ErrorCode::None, "round {round} p{p}");
+            seqs[p as usize] += 3;
+            if commit { committed.extend(values) } else { aborted.extend(values) }
+        }
+        // The first EndTxn meets an injected NOT_COORDINATOR (from a plan, as a workload carries it); the retry lands.
+        let plan: FaultPlan =
+            serde_yaml_ng::from_str("txn_errors: [{api: end_txn, error: NOT_COORDINATOR, count: 1}]").unwrap();
+        c.apply_faults(&plan).await.unwrap();
+        let end =
+            EndTxnRequest { transactional_id: tid.into(), producer_id: pid, producer_epoch: epoch, committed: commit };
+        let version = if v2 { 5 } else { 3 };
+        let r: EndTxnResponse = co.call(version, &end).await;
+        assert_eq!(r.error_code, ErrorCode::NotCoordinator);
+        let r: EndTxnResponse = co.call(version, &end).await;
+        assert_eq!(r.error_code, ErrorCode::None);
+        if v2 {
+            assert_eq!((r.producer_id, r.producer_epoch), (pid, epoch + 1));
+            // A new epoch restarts the sequences.
+            epoch = r.producer_epoch;
+            seqs = [0; 3];
+        }
+    }
+    let read = kprod::verify::read_topic_committed(&c.bootstrap(), "tt").await.unwrap();
+    let mut seen: Vec<String> =
+        read.values().flatten().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    seen.sort();
+    committed.sort();
+    assert_eq!(seen, committed, "read_committed: every committed record, no aborted one");
+    assert!(read.values().flatten().all(|r| r.transactional && r.producer_id == pid));
+    let all = kprod::verify::read_topic(&c.bootstrap(), "tt").await.unwrap();
+    assert_eq!(all.values().map(Vec::len).sum::<usize>(), committed.len() + aborted.len(), "read_uncommitted sees all");
+    // Moving the coordinator: the old one answers NOT_COORDINATOR, FindCoordinator follows.
+    let plan: FaultPlan = serde_yaml_ng::from_str(&format!(
+        "coordinator_moves: [{{kind: transaction, key: {tid}, to_broker: {}}}]",
+        1 - coordinator
+    ))
+    .unwrap();
+    c.apply_faults(&plan).await.unwrap();
+    let r: InitProducerIdResponse = co
+        .call(
+            4,
+            &InitProducerIdRequest {
+                transactional_id: Some(tid.into()),
+                transaction_timeout_ms: 60_000,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(r.error_code, ErrorCode::NotCoordinator);
+    let f: FindCoordinatorResponse = any
+        .call(3, &FindCoordinatorRequest { key: tid.into(), key_type: KEY_TYPE_TRANSACTION, ..Default::default() })
+        .await;
+    assert_eq!(f.node_id, 1 - coordinator);
     c.shutdown().await;
 }
