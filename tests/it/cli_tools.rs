@@ -156,9 +156,11 @@ fn perf_test_errors_are_clear_and_non_zero() {
     let e = text(&out.stderr);
     assert!(e.contains("max.request.size") && !e.contains("panicked"), "{e}");
 
-    let out = run(&["--record-size", "10", "--transaction-duration-ms", "100"]);
+    // Java's ProducerPerformance rule: a transaction duration must be positive.
+    let out = run(&["--record-size", "10", "--transaction-duration-ms", "0"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("transactions are not implemented"));
+    let e = text(&out.stderr);
+    assert!(e.contains("--transaction-duration-ms should be greater than zero") && !e.contains("panicked"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

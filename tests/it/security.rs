@@ -284,3 +284,45 @@ async fn credentials_never_reach_logs_debug_output_or_run_folders() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Not a check: prints the median connect + SaslHandshake + SaslAuthenticate time per mechanism against the mock
+/// broker (both sides in this process). `cargo test --release --test it measure_sasl -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_sasl_connect_authenticate() {
+    use kprod::protocol::{ApiVersionsResponse, negotiate, supported_api_versions};
+    use kprod::security::{SaslSettings, Secret};
+    let c = sasl_cluster(&SaslMechanism::ALL, None).await;
+    let addr = c.addresses()[0].to_string();
+    let versions =
+        negotiate(&ApiVersionsResponse { api_keys: supported_api_versions(), ..Default::default() }, &[]).unwrap();
+    for m in SaslMechanism::ALL {
+        let settings = SaslSettings { mechanism: m, username: "alice".into(), password: Secret::from(PASSWORD) };
+        let mut us: Vec<u128> = (0..31).map(|_| 0).collect();
+        for t in us.iter_mut() {
+            let started = Instant::now();
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            kprod::security::authenticate::authenticate(
+                &mut s,
+                &addr,
+                &versions,
+                &settings,
+                None,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            *t = started.elapsed().as_micros();
+        }
+        us.sort_unstable();
+        println!(
+            "{m}: connect+authenticate median {} us (min {}, max {}, n={})",
+            us[us.len() / 2],
+            us[0],
+            us[us.len() - 1],
+            us.len()
+        );
+    }
+    c.shutdown().await;
+}
