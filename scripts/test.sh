@@ -54,8 +54,9 @@ step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
 real_broker() {
     scripts/kafka.sh up || return 1
     local rc=0
-    # `real_broker::` and not `real_broker_`: the latter also matches the real_broker_security module.
-    cargo test --locked --test it -- --ignored real_broker:: || rc=$?
+    # `real_broker::` and `::real_broker_transactions`, not `real_broker_`: that would also match the real_broker_security
+    # module (its own step, against a broker started with --security).
+    cargo test --locked --test it -- --ignored real_broker:: ::real_broker_transactions || rc=$?
     scripts/kafka.sh down
     return $rc
 }
