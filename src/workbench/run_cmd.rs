@@ -143,6 +143,24 @@ pub fn embedded_tls(point: &WorkloadPoint) -> bool {
     point.workload.producer_props.get("security.protocol").is_some_and(|p| uses_tls(p.trim()))
 }
 
+/// The SASL mechanism and credentials of the point's producer when it authenticates (`security.protocol`
+/// SASL_PLAINTEXT / SASL_SSL) and its embedded target has no `sasl:` of its own: the embedded cluster then accepts
+/// exactly that user and mechanism, as a TLS point's cluster gets a CA its producer trusts. A workload can thus
+/// measure SASL (or a sweep over `security.protocol`) without repeating its credentials under the target.
+pub fn embedded_sasl_from_producer(
+    point: &WorkloadPoint,
+    e: &EmbeddedTarget,
+) -> Result<Option<crate::security::SaslSettings>, RunCmdError> {
+    if e.sasl.is_some() {
+        return Ok(None);
+    }
+    let cfg = producer_config(point, "127.0.0.1:9092")?;
+    crate::security::SaslSettings::from_config(&cfg).map_err(|source| RunCmdError::ProducerConfig {
+        point: point.name.clone(),
+        source: ConfigError::Conflict(source.to_string()),
+    })
+}
+
 /// Makes the producer trust the embedded cluster's generated CA (inline `ssl.truststore.certificates`), unless the
 /// workload names its own trust store.
 pub fn trust_embedded_ca(cfg: &mut ProducerConfig, ca_pem: &str) -> Result<(), ConfigError> {
@@ -505,6 +523,8 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
     }
     if let Some(sasl) = &e.sasl {
         builder = sasl.apply(builder).map_err(|m| broker_err(BrokerError::Config(m)))?;
+    } else if let Some(s) = embedded_sasl_from_producer(point, e)? {
+        builder = builder.sasl_mechanisms(&[s.mechanism]).sasl_user(&s.username, s.password.expose());
     }
     let mut cluster = builder.start().await.map_err(broker_err)?;
     for t in &w.topics {

@@ -326,3 +326,36 @@ async fn measure_sasl_connect_authenticate() {
     }
     c.shutdown().await;
 }
+
+/// A workload whose producer uses SASL_SSL on the embedded target, without a `sasl:` section there: the embedded
+/// cluster serves TLS with a CA the producer trusts and accepts the producer's own user and mechanism, so the run
+/// authenticates over TLS and every record is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_workload_with_sasl_ssl_producer_gets_a_matching_cluster() {
+    let dir = std::env::temp_dir().join(format!("kprod-it-sasl-ssl-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("workload.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: sasl-ssl\ntopic: sasl-ssl\nduration_s: 0.5\nwarmup_s: 0\nrate: 1000\nseed: 1\n\
+             producer: {{security.protocol: SASL_SSL, sasl.mechanism: SCRAM-SHA-512, sasl.username: carol, \
+             sasl.password: {PASSWORD}}}\n"
+        ),
+    )
+    .unwrap();
+    let mut settings = kprod::workbench::run_cmd::RunSettings::new(&file);
+    settings.out = dir.join("reports");
+    settings.progress = kprod::workbench::runner::Progress::Off;
+    settings.drain_timeout = Duration::from_secs(10);
+    let plan = kprod::workbench::run_cmd::plan(&settings).expect("plan");
+    let out = tokio::time::timeout(Duration::from_secs(30), kprod::workbench::run_cmd::execute(&settings, &plan))
+        .await
+        .expect("the run finishes")
+        .expect("the run succeeds");
+    let p = &out.result.points[0];
+    assert!(p.records_acked > 100, "{} acked", p.records_acked);
+    assert!(p.errors.is_empty(), "no record failed: {:?}", p.errors);
+    let _ = std::fs::remove_dir_all(&dir);
+}
