@@ -1,6 +1,7 @@
 //! librdkafka against the mock cluster (feature `peer-rdkafka`): an idempotent acks=all producer
 //! with every codec, every record acknowledged and stored once; then an assign-mode consumer
-//! reads everything back.
+//! reads everything back. A transactional librdkafka producer commits and aborts, and a
+//! read_committed librdkafka consumer (and `kprod::verify`) see exactly the committed records.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use kprod::broker::{MockCluster, StorageMode, Validation};
 use kprod::protocol::ApiKey;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -159,5 +160,145 @@ async fn librdkafka_retries_through_drops_and_errors_exactly_once() {
     assert!(stats.connections_closed_by_broker >= 3, "{stats:?}");
     assert!(stats.produce_duplicates >= 1, "retries of appended batches were recognised: {stats:?}");
     eprintln!("{stats:?}");
+    cluster.shutdown().await;
+}
+
+/// A third-party transactional producer against the mock's transaction coordinator: librdkafka
+/// commits N records, aborts M (flushed to the log first, so the abort must be honoured by the
+/// readers, not avoided by the client), commits K more. A librdkafka read_committed consumer and
+/// `kprod::verify::read_topic_committed` must both see exactly the committed records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_transactions_commit_abort_commit_read_committed() {
+    const TOPIC: &str = "rd-txn";
+    const TXN_PARTITIONS: i32 = 2;
+    const COMMIT1: usize = 40;
+    const ABORTED: usize = 25;
+    const COMMIT2: usize = 30;
+    let cluster = MockCluster::builder()
+        .brokers(1)
+        .mode(StorageMode::Retain { max_bytes: 64 << 20 })
+        .validate(Validation::Full)
+        .start()
+        .await
+        .unwrap();
+    cluster.create_topic(TOPIC, TXN_PARTITIONS).unwrap();
+    let bootstrap = cluster.bootstrap();
+
+    let b = bootstrap.clone();
+    let futures = tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(20);
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("transactional.id", "kprod-rd-txn")
+            .set("transaction.timeout.ms", "30000")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "20000")
+            .create()
+            .unwrap();
+        producer.init_transactions(timeout).expect("init_transactions");
+        let mut futures = Vec::new();
+        let mut send = |prefix: &str, n: usize| {
+            for i in 0..n {
+                let key = format!("k{i}");
+                let value = format!("{prefix}-{i:03}");
+                let record = FutureRecord::to(TOPIC).key(&key).payload(&value);
+                futures.push((prefix == "aborted", producer.send_result(record).map_err(|(e, _)| e).unwrap()));
+            }
+        };
+        producer.begin_transaction().unwrap();
+        send("commit1", COMMIT1);
+        producer.commit_transaction(timeout).expect("first commit_transaction");
+        producer.begin_transaction().unwrap();
+        send("aborted", ABORTED);
+        // Delivered (appended to the log) before the abort, so the readers must filter them.
+        producer.flush(timeout).expect("flush before abort");
+        producer.abort_transaction(timeout).expect("abort_transaction");
+        producer.begin_transaction().unwrap();
+        send("commit2", COMMIT2);
+        producer.commit_transaction(timeout).expect("second commit_transaction");
+        futures
+    });
+    let futures = tokio::time::timeout(Duration::from_secs(90), futures).await.expect("producer timed out").unwrap();
+    for (aborted, f) in futures {
+        let d = tokio::time::timeout(Duration::from_secs(10), f).await.expect("delivery report").unwrap();
+        // Flushed before the abort, the aborted records were acknowledged like the committed ones.
+        assert!(d.is_ok(), "aborted={aborted}: {:?}", d.err().map(|e| e.0));
+    }
+
+    let mut committed: Vec<String> = (0..COMMIT1).map(|i| format!("commit1-{i:03}")).collect();
+    committed.extend((0..COMMIT2).map(|i| format!("commit2-{i:03}")));
+    committed.sort();
+
+    // The raw log holds the aborted records too, in transactional batches: the filtering below is real.
+    let all = tokio::time::timeout(Duration::from_secs(30), kprod::verify::read_topic(&bootstrap, TOPIC))
+        .await
+        .expect("read_topic timed out")
+        .unwrap();
+    let mut raw = Vec::new();
+    for r in all.values().flatten() {
+        assert!(r.transactional && r.producer_id >= 0, "transactional batch: {r:?}");
+        raw.push(String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap());
+    }
+    assert_eq!(raw.iter().filter(|v| v.starts_with("aborted-")).count(), ABORTED, "aborted records in the log");
+    assert_eq!(raw.len(), COMMIT1 + ABORTED + COMMIT2);
+
+    // (a) librdkafka's read_committed consumer, assign mode, from the beginning to the end (EOF).
+    let b = bootstrap.clone();
+    let consumed = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("group.id", "kprod-rd-txn-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..TXN_PARTITIONS {
+            tpl.add_partition_offset(TOPIC, p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let mut values = Vec::new();
+        let mut at_end = BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while at_end.len() < TXN_PARTITIONS as usize && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    at_end.insert(p);
+                }
+                Some(Err(e)) => panic!("consumer error: {e}"),
+                Some(Ok(m)) => {
+                    at_end.remove(&m.partition());
+                    values.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+                }
+            }
+        }
+        assert_eq!(at_end.len(), TXN_PARTITIONS as usize, "every partition read to its end within 60 s");
+        values
+    })
+    .await
+    .unwrap();
+    let mut consumed_sorted = consumed.clone();
+    consumed_sorted.sort();
+    assert!(!consumed.iter().any(|v| v.starts_with("aborted-")), "librdkafka read an aborted record");
+    assert_eq!(consumed_sorted, committed, "librdkafka read_committed: exactly the committed records, once");
+
+    // (b) kprod's read_committed reader agrees.
+    let parts = tokio::time::timeout(Duration::from_secs(30), kprod::verify::read_topic_committed(&bootstrap, TOPIC))
+        .await
+        .expect("read_topic_committed timed out")
+        .unwrap();
+    let mut ours: Vec<String> =
+        parts.values().flatten().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    ours.sort();
+    assert_eq!(ours, committed, "kprod::verify::read_topic_committed agrees");
+
+    let stats = cluster.stats();
+    eprintln!("librdkafka requests per API: {:?}", ApiKey::ALL.map(|a| (a.name(), stats.requests_of(a))));
+    assert_eq!(stats.connections_closed_by_broker, 0, "librdkafka asked for nothing the mock refuses");
+    assert!(stats.requests_of(ApiKey::EndTxn) >= 3, "two commits and one abort: {stats:?}");
+    assert!(stats.requests_of(ApiKey::AddPartitionsToTxn) >= 1, "{stats:?}");
     cluster.shutdown().await;
 }
