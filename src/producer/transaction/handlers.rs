@@ -157,6 +157,15 @@ impl TransactionManager {
         }
     }
 
+    /// Takes a producer id and epoch from the coordinator (InitProducerId, or a KIP-890 EndTxn bump): the sender
+    /// re-stamps and re-sequences under it, and no further bump is owed.
+    fn adopt_producer_id(&mut self, producer_id: i64, epoch: i16, effects: &mut Vec<TxnEffect>) {
+        self.producer_id = producer_id;
+        self.epoch = epoch;
+        effects.push(TxnEffect::ProducerIdAndEpoch { producer_id, epoch });
+        self.epoch_bump_required = false;
+    }
+
     fn on_init_producer_id(
         &mut self,
         h: Handler,
@@ -168,10 +177,7 @@ impl TransactionManager {
     ) {
         match error {
             ErrorCode::None => {
-                self.producer_id = producer_id;
-                self.epoch = epoch;
-                effects.push(TxnEffect::ProducerIdAndEpoch { producer_id, epoch });
-                self.epoch_bump_required = false;
+                self.adopt_producer_id(producer_id, epoch, effects);
                 let _ = self.transition(TxnState::Ready, None);
                 if let Some(r) = h.result {
                     r.complete(Ok(()));
@@ -339,10 +345,7 @@ impl TransactionManager {
             ErrorCode::None => {
                 if self.v2 && producer_id >= 0 && epoch >= 0 {
                     // KIP-890: every EndTxn bumps the epoch; sequences restart under it.
-                    self.producer_id = producer_id;
-                    self.epoch = epoch;
-                    effects.push(TxnEffect::ProducerIdAndEpoch { producer_id, epoch });
-                    self.epoch_bump_required = false;
+                    self.adopt_producer_id(producer_id, epoch, effects);
                 }
                 tracing::debug!(transactional_id = %self.transactional_id, commit, "transaction completed");
                 self.complete_transaction();

@@ -104,25 +104,24 @@ pub fn markdown(run: &RunResult, rows: &[Row]) -> String {
     );
     s.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
     for p in &pairs {
-        let _ = writeln!(
-            s,
-            "| {} | {} → {} | {:.2} → {:.2} | {:+.1} | {:.3} → {:.3} | {:+.1} | {:.3} → {:.3} | {:+.1} |",
-            p.label,
-            p.plain_protocol,
-            p.tls_protocol,
-            p.plain_mb_per_s,
-            p.tls_mb_per_s,
-            p.mb_per_s_change_pct(),
-            p.plain_latency_us_p50 as f64 / 1e3,
-            p.tls_latency_us_p50 as f64 / 1e3,
-            p.p50_change_pct(),
-            p.plain_latency_us_p99 as f64 / 1e3,
-            p.tls_latency_us_p99 as f64 / 1e3,
-            p.p99_change_pct(),
-        );
+        let _ = writeln!(s, "| {} |", cells(p, |t| t.to_string()).join(" | "));
     }
     s.push_str("\nMB/s: median of the repeats; latency: response time from the repeats' merged histograms.\n");
     s
+}
+
+/// One pair's table cells, in column order, for both the Markdown and the HTML table; `text` escapes the strings.
+fn cells(p: &TlsPair, text: impl Fn(&str) -> String) -> [String; 8] {
+    [
+        text(&p.label),
+        format!("{} → {}", text(&p.plain_protocol), text(&p.tls_protocol)),
+        format!("{:.2} → {:.2}", p.plain_mb_per_s, p.tls_mb_per_s),
+        format!("{:+.1}", p.mb_per_s_change_pct()),
+        format!("{:.3} → {:.3}", p.plain_latency_us_p50 as f64 / 1e3, p.tls_latency_us_p50 as f64 / 1e3),
+        format!("{:+.1}", p.p50_change_pct()),
+        format!("{:.3} → {:.3}", p.plain_latency_us_p99 as f64 / 1e3, p.tls_latency_us_p99 as f64 / 1e3),
+        format!("{:+.1}", p.p99_change_pct()),
+    ]
 }
 
 /// The HTML section (`<h2>TLS overhead</h2>` and a table); empty without pairs.
@@ -137,23 +136,11 @@ pub fn html_section(run: &RunResult, rows: &[Row]) -> String {
          <th>p99 ms plain → TLS</th><th>Δ p99 %</th></tr>",
     );
     for p in &pairs {
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td>{} → {}</td><td>{:.2} → {:.2}</td><td>{:+.1}</td><td>{:.3} → {:.3}</td>\
-             <td>{:+.1}</td><td>{:.3} → {:.3}</td><td>{:+.1}</td></tr>",
-            esc(&p.label),
-            esc(&p.plain_protocol),
-            esc(&p.tls_protocol),
-            p.plain_mb_per_s,
-            p.tls_mb_per_s,
-            p.mb_per_s_change_pct(),
-            p.plain_latency_us_p50 as f64 / 1e3,
-            p.tls_latency_us_p50 as f64 / 1e3,
-            p.p50_change_pct(),
-            p.plain_latency_us_p99 as f64 / 1e3,
-            p.tls_latency_us_p99 as f64 / 1e3,
-            p.p99_change_pct(),
-        );
+        s.push_str("<tr>");
+        for c in cells(p, esc) {
+            let _ = write!(s, "<td>{c}</td>");
+        }
+        s.push_str("</tr>");
     }
     s.push_str(
         "</table><p>MB/s: median of the repeats; latency: response time from the repeats' merged histograms.</p>",
