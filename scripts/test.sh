@@ -29,11 +29,29 @@ step() {
 finish() {
     scripts/kafka.sh down >/dev/null 2>&1 || true
     echo
+    echo "target directory: $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1)"
     echo "kprod suite: $passed passed, $failed failed"
     [[ $failed -eq 0 ]]
     exit $?
 }
 trap 'scripts/kafka.sh down >/dev/null 2>&1 || true' EXIT
+
+# Incremental compilation buys nothing in a one-shot run and its cache is as large as the build itself.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
+# The build (dev, test, release, bench and peer-rdkafka variants) needs roughly 8 GiB: say so up front rather than
+# failing half-way with "No space left on device".
+disk_check() {
+    local dir=${CARGO_TARGET_DIR:-target}
+    mkdir -p "$dir"
+    local free_kib
+    free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+    echo "disk: $((free_kib / 1024 / 1024)) GiB free for $dir"
+    if [[ $free_kib -lt $((8 * 1024 * 1024)) ]]; then
+        echo "warning: less than 8 GiB free under $dir; the build may fail with ENOSPC (free space or set CARGO_TARGET_DIR)" >&2
+    fi
+}
+disk_check
 
 step "setup (system packages)" scripts/setup.sh
 step "build (all targets)" cargo build --all-targets --locked
