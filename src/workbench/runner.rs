@@ -18,7 +18,9 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::generator::{GenRecord, Generator, GeneratorError, Schedule, SharedData};
@@ -191,6 +193,8 @@ async fn run_task<T: LoadTarget>(
 ) {
     let TaskPlan { quota, deadline, mut schedule, max_outstanding, warmup_end, .. } = plan;
     let permits = Arc::new(Semaphore::new(max_outstanding as usize));
+    let (acks, rx) = mpsc::unbounded_channel();
+    let pump = tokio::spawn(ack_pump::<T::Ack>(rx, state.clone()));
     let mut sent = 0u64;
     loop {
         if quota.is_some_and(|q| sent >= q) {
@@ -234,34 +238,13 @@ async fn run_task<T: LoadTarget>(
             }
             Ok(ack) => {
                 drop(s);
-                let state = state.clone();
-                // One spawned task per in-flight record: simple and exact timing per ack. A per-task slab of
-                // ack futures would avoid the allocation; the producer's per-batch completion makes that moot.
-                tokio::spawn(async move {
-                    let outcome = ack.await;
-                    let t_ack = Instant::now();
-                    let mut s = lock(&state);
-                    if !s.closed {
-                        match outcome {
-                            Ok(()) => {
-                                s.acked += 1;
-                                s.bytes_acked += bytes;
-                                let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
-                                rec.record_duration(Metric::ResponseTime, t_ack - intended);
-                                rec.record_duration(Metric::ServiceTime, t_ack - t_send);
-                            }
-                            Err(e) => {
-                                s.failed += 1;
-                                *s.errors.entry(e.kind).or_default() += 1;
-                            }
-                        }
-                    }
-                    drop(s);
-                    drop(permit);
-                });
+                let meta = AckMeta { intended, t_send, bytes, measured, _permit: permit };
+                // The pump only ends after this sender is dropped, so the send cannot fail.
+                let _ = acks.send((ack, meta));
             }
         }
     }
+    drop(acks);
     // Drain: every permit back means every ack arrived.
     let all = permits.acquire_many(max_outstanding);
     if tokio::time::timeout(drain_timeout, all).await.is_err() {
@@ -270,6 +253,71 @@ async fn run_task<T: LoadTarget>(
         s.failed += outstanding;
         *s.errors.entry("drain_timeout".into()).or_default() += outstanding;
         s.closed = true;
+        drop(s);
+        // The acks still out may never resolve: stop waiting on them (they are counted as failed above).
+        pump.abort();
+    } else {
+        let _ = pump.await;
+    }
+}
+
+/// What the runner remembers about a record in flight; the permit goes back when its ack is counted.
+struct AckMeta {
+    intended: Instant,
+    t_send: Instant,
+    bytes: u64,
+    measured: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Waits on every ack a task hands over and counts each exactly once.
+///
+/// One pump per task, fed through a channel, polling a `FuturesUnordered`: this replaced a `tokio::spawn` per
+/// record, which capped `kprod run` well below what the producer sustains. Acks are timed when the pump sees them
+/// (as a spawned task would); all acks ready at one wake-up (typically one batch) are counted under one lock.
+async fn ack_pump<A>(mut rx: mpsc::UnboundedReceiver<(A, AckMeta)>, state: Arc<Mutex<TaskState>>)
+where
+    A: Future<Output = Result<(), TargetError>> + Send + 'static,
+{
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    let count = |s: &mut TaskState, (outcome, t_ack, meta): (Result<(), TargetError>, Instant, AckMeta)| {
+        if s.closed {
+            return;
+        }
+        match outcome {
+            Ok(()) => {
+                s.acked += 1;
+                s.bytes_acked += meta.bytes;
+                let rec = if meta.measured { &mut s.rec } else { &mut s.warm_rec };
+                rec.record_duration(Metric::ResponseTime, t_ack - meta.intended);
+                rec.record_duration(Metric::ServiceTime, t_ack - meta.t_send);
+            }
+            Err(e) => {
+                s.failed += 1;
+                *s.errors.entry(e.kind).or_default() += 1;
+            }
+        }
+        // `meta` (and its permit) drops here, after the record is counted.
+    };
+    while open || !inflight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(done) = inflight.next(), if !inflight.is_empty() => {
+                let mut s = lock(&state);
+                count(&mut s, done);
+                while let Some(Some(done)) = inflight.next().now_or_never() {
+                    count(&mut s, done);
+                }
+            }
+            msg = rx.recv(), if open => match msg {
+                Some((ack, meta)) => inflight.push(async move {
+                    let outcome = ack.await;
+                    (outcome, Instant::now(), meta)
+                }),
+                None => open = false,
+            },
+        }
     }
 }
 
