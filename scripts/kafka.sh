@@ -628,7 +628,9 @@ cmd_up() {
     rm -rf "$RUN"
     mkdir -p "$RUN"
     # A Kafka Uuid is 16 random bytes in URL-safe base64 without padding (22 characters).
-    CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # Base64url without '-': an id starting with '-' is taken for an option by kafka-storage's argument parser
+    # (that failed 1 run in 64). '+' becomes 'A', a valid character that keeps the 22-character length.
+    CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' 'A_' | tr -d '=')"
     cat >"$RUN/cluster.env" <<EOF
 CLUSTER_BROKERS=$n
 CLUSTER_ID=$CLUSTER_ID

@@ -660,6 +660,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                 value_size: rec.value.map_or(-1, |v| v.len() as i32),
                 user_data: record.user_data,
             },
+            waker_slot: crate::producer::accumulator::batch::NO_WAKER_SLOT,
         })
     }
 

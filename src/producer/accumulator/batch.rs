@@ -219,7 +219,13 @@ pub struct DeliveryFuture {
     pub(crate) index: u32,
     pub(crate) tp: TopicPartition,
     pub(crate) info: RecordInfo,
+    /// Where this future's waker sits in `completion.wakers` ([`NO_WAKER_SLOT`] before the first registration).
+    /// Re-polls update that slot in O(1): scanning the list for a matching waker made a batch of N records whose
+    /// futures are polled by different wakers (a `FuturesUnordered`, one task per record) cost O(N²).
+    pub(crate) waker_slot: u32,
 }
+
+pub(crate) const NO_WAKER_SLOT: u32 = u32::MAX;
 
 impl DeliveryFuture {
     fn metadata(&self, ack: &BatchAck) -> RecordMetadata {
@@ -249,16 +255,27 @@ impl Future for DeliveryFuture {
             let Some((start, piece)) = pieces.iter().rev().find(|(s, _)| *s <= idx).cloned() else { break };
             self.completion = piece;
             self.index = idx - start;
+            self.waker_slot = NO_WAKER_SLOT;
         }
         if let Some(r) = self.completion.get() {
             return Poll::Ready(r.as_ref().map(|a| self.metadata(a)).map_err(Clone::clone));
         }
         {
-            let mut w = self.completion.wakers.lock().unwrap_or_else(|e| e.into_inner());
-            // Re-check under the lock: `complete` sets the result before taking the wakers.
-            if self.completion.get().is_none() && self.completion.redirect.get().is_none() {
-                if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                    w.push(cx.waker().clone());
+            let this = &mut *self;
+            let mut w = this.completion.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            // Re-check under the lock: `complete` sets the result before taking the wakers, so while it is unset
+            // the list (and this future's slot in it) is intact.
+            if this.completion.get().is_none() && this.completion.redirect.get().is_none() {
+                match w.get_mut(this.waker_slot as usize) {
+                    Some(slot) => {
+                        if !slot.will_wake(cx.waker()) {
+                            slot.clone_from(cx.waker());
+                        }
+                    }
+                    None => {
+                        this.waker_slot = w.len() as u32;
+                        w.push(cx.waker().clone());
+                    }
                 }
                 return Poll::Pending;
             }
@@ -270,5 +287,90 @@ impl Future for DeliveryFuture {
         }
         let r = self.completion.get().expect("checked above");
         Poll::Ready(r.as_ref().map(|a| self.metadata(a)).map_err(Clone::clone))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<CountingWaker>, Waker) {
+        let c = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn future(completion: &Arc<BatchCompletion>, index: u32) -> DeliveryFuture {
+        DeliveryFuture {
+            completion: completion.clone(),
+            index,
+            tp: TopicPartition { topic: "t".into(), partition: 0 },
+            info: RecordInfo { timestamp_ms: 0, key_size: -1, value_size: 1, user_data: 0 },
+            waker_slot: NO_WAKER_SLOT,
+        }
+    }
+
+    /// Each future keeps one slot, replaced when it is polled by a different waker: completion wakes exactly the
+    /// latest waker of every future, once, and the list holds one waker per future (not per poll).
+    #[test]
+    fn each_future_wakes_its_latest_waker_once() {
+        let completion = Arc::new(BatchCompletion::default());
+        let mut futs: Vec<DeliveryFuture> = (0..50).map(|i| future(&completion, i)).collect();
+        let first: Vec<_> = (0..50).map(|_| counting()).collect();
+        let latest: Vec<_> = (0..50).map(|_| counting()).collect();
+        for (f, (_, w)) in futs.iter_mut().zip(&first) {
+            assert!(Pin::new(f).poll(&mut Context::from_waker(w)).is_pending());
+        }
+        // Re-poll: the even ones with a new waker, the odd ones with the same waker again.
+        for (i, f) in futs.iter_mut().enumerate() {
+            let w = if i % 2 == 0 { &latest[i].1 } else { &first[i].1 };
+            assert!(Pin::new(f).poll(&mut Context::from_waker(w)).is_pending());
+        }
+        assert_eq!(completion.wakers.lock().unwrap().len(), 50);
+        completion.complete(Ok(BatchAck { base_offset: 100, log_append_time_ms: -1 }));
+        for i in 0..50 {
+            let (first_n, latest_n) = (first[i].0.0.load(Ordering::SeqCst), latest[i].0.0.load(Ordering::SeqCst));
+            if i % 2 == 0 {
+                assert_eq!((first_n, latest_n), (0, 1), "future {i}");
+            } else {
+                assert_eq!(first_n, 1, "future {i}");
+            }
+        }
+        for (i, f) in futs.iter_mut().enumerate() {
+            let (_, w) = &first[i];
+            match Pin::new(f).poll(&mut Context::from_waker(w)) {
+                Poll::Ready(Ok(m)) => assert_eq!(m.offset, 100 + i as i64),
+                other => panic!("future {i}: {other:?}"),
+            }
+        }
+    }
+
+    /// After a split, a future registers afresh in its piece (its old slot belonged to the parent's list).
+    #[test]
+    fn a_redirected_future_registers_in_its_piece() {
+        let parent = Arc::new(BatchCompletion::default());
+        let (c, w) = counting();
+        let mut f = future(&parent, 3);
+        assert!(Pin::new(&mut f).poll(&mut Context::from_waker(&w)).is_pending());
+        let (a, b) = (Arc::new(BatchCompletion::default()), Arc::new(BatchCompletion::default()));
+        parent.redirect(vec![(0, a.clone()), (2, b.clone())]);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert!(Pin::new(&mut f).poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!((a.wakers.lock().unwrap().len(), b.wakers.lock().unwrap().len()), (0, 1));
+        b.complete(Ok(BatchAck { base_offset: 10, log_append_time_ms: -1 }));
+        assert_eq!(c.0.load(Ordering::SeqCst), 2);
+        match Pin::new(&mut f).poll(&mut Context::from_waker(&w)) {
+            Poll::Ready(Ok(m)) => assert_eq!(m.offset, 11),
+            other => panic!("{other:?}"),
+        }
     }
 }
