@@ -124,6 +124,23 @@ impl<K, V> Clone for Producer<K, V> {
     }
 }
 
+/// Shows what identifies the producer and its state, never the config's secrets (the config's own `Debug`
+/// redacts them, and only the non-secret identity is printed here).
+impl<K, V> std::fmt::Debug for Producer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sh = &self.shared;
+        f.debug_struct("Producer")
+            .field("client_id", &sh.config.client_id)
+            .field("bootstrap_servers", &sh.config.bootstrap_servers)
+            .field("security_protocol", &sh.config.security_protocol)
+            .field("transactional_id", &sh.config.transactional_id)
+            .field("closed", &sh.closed.load(Ordering::Acquire))
+            .field("fatal", &sh.fatal.get().map(ToString::to_string))
+            .field("interceptors", &self.interceptors.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Dropping the last producer handle without `close` stops the sender (records still queued fail), so nothing hangs.
 struct OwnerGuard(Arc<Shared>);
 impl Drop for OwnerGuard {

@@ -589,7 +589,8 @@ impl ProducerConfig {
     }
 
     /// Validates, then applies Java's silent adjustments to keys the user did not set (module doc). Returns the
-    /// warnings it added to [`warnings`](Self::warnings) (also logged with `tracing::warn!`).
+    /// warnings it put in [`warnings`](Self::warnings). It does not log them: a config is often resolved more
+    /// than once (built from pairs, then by `Producer::build`), and `Producer::build` logs them once.
     pub fn resolve(&mut self) -> Result<Vec<String>, ConfigError> {
         self.validate()?;
         let mut warnings = Vec::new();
@@ -629,9 +630,6 @@ impl ProducerConfig {
                 self.retry_backoff.as_millis(),
                 self.retry_backoff_max.as_millis()
             ));
-        }
-        for w in &warnings {
-            tracing::warn!(target: "kprod::config", "{w}");
         }
         self.warnings.clone_from(&warnings);
         Ok(warnings)

@@ -13,14 +13,14 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
 use super::generator::GenRecord;
 use super::histograms::{Metric, Recorder};
-use super::runner::{LoadTarget, TargetError};
+use super::runner::{BulkAcks, LoadTarget, TargetError};
 use crate::producer::{
     BatchEvent, DeliveryFuture, Header, Producer, ProducerError, ProducerHooks, ProducerRecord, RequestEvent,
 };
@@ -130,11 +130,17 @@ impl Counters {
 pub struct HookRecorder {
     rec: Mutex<Recorder>,
     counters: Arc<Counters>,
+    /// The runner's bulk acknowledgements while a point runs (records carry their tag in `user_data`).
+    bulk: RwLock<Option<Arc<BulkAcks>>>,
 }
 
 impl HookRecorder {
     pub fn new(counters: Arc<Counters>) -> HookRecorder {
-        HookRecorder { rec: Mutex::new(Recorder::new()), counters }
+        HookRecorder { rec: Mutex::new(Recorder::new()), counters, bulk: RwLock::new(None) }
+    }
+
+    fn bulk(&self) -> Option<Arc<BulkAcks>> {
+        self.bulk.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
@@ -176,11 +182,22 @@ impl ProducerHooks for HookRecorder {
     }
 
     fn on_batch_acked(&self, ev: &BatchEvent<'_>) {
-        self.counters.batch_records_acked.fetch_add(ev.records.len() as u64, Ordering::AcqRel);
+        let n = ev.records.len() as u64;
+        self.counters.batch_records_acked.fetch_add(n, Ordering::AcqRel);
+        if let Some(b) = self.bulk() {
+            let at = ev.completed.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
+            b.acked(ev.records.iter().map(|r| r.user_data), at);
+            self.counters.acked.fetch_add(n, Ordering::AcqRel);
+        }
     }
 
-    fn on_batch_failed(&self, ev: &BatchEvent<'_>, _err: &ProducerError) {
-        self.counters.batch_records_failed.fetch_add(ev.records.len() as u64, Ordering::AcqRel);
+    fn on_batch_failed(&self, ev: &BatchEvent<'_>, err: &ProducerError) {
+        let n = ev.records.len() as u64;
+        self.counters.batch_records_failed.fetch_add(n, Ordering::AcqRel);
+        if let Some(b) = self.bulk() {
+            b.failed(ev.records.iter().map(|r| r.user_data), &error_kind(err));
+            self.counters.failed.fetch_add(n, Ordering::AcqRel);
+        }
     }
 }
 
@@ -260,7 +277,7 @@ impl ProducerTarget {
         }
     }
 
-    fn record(&self, r: GenRecord<'_>) -> ProducerRecord<Bytes, Bytes> {
+    fn record(&self, r: GenRecord<'_>, user_data: u64) -> ProducerRecord<Bytes, Bytes> {
         let headers = if r.headers.is_empty() {
             Vec::new()
         } else {
@@ -273,7 +290,7 @@ impl ProducerTarget {
             value: Some(r.value),
             headers,
             timestamp_ms: None,
-            user_data: 0,
+            user_data,
         }
     }
 }
@@ -306,13 +323,13 @@ impl LoadTarget for ProducerTarget {
     type Ack = ProducerAck;
 
     fn send(&self, record: GenRecord<'_>) -> impl Future<Output = Result<ProducerAck, TargetError>> + Send {
-        let record = self.record(record);
+        let record = self.record(record, 0);
         async move {
             self.counters.sent.fetch_add(1, Ordering::AcqRel);
             // One branch for a plain producer; a transactional one sends under the commit gate.
             let sent = match &self.txn {
                 None => self.producer.send(record).await,
-                Some(t) => t.send(&self.producer, record).await,
+                Some(t) => t.gated(&self.producer, self.producer.send(record)).await,
             };
             match sent {
                 Ok(delivery) => Ok(ProducerAck { delivery, counters: self.counters.clone() }),
@@ -326,6 +343,28 @@ impl LoadTarget for ProducerTarget {
 
     fn collect_hooks(&self, into: &mut Recorder) {
         self.hooks.drain_into(into);
+    }
+
+    /// The producer's batch hooks report every record (acked or failed for good) with its `user_data`, so the
+    /// runner needs no future per record.
+    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
+        *self.hooks.bulk.write().unwrap_or_else(|e| e.into_inner()) = acks;
+        true
+    }
+
+    fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> impl Future<Output = Result<(), TargetError>> + Send {
+        let record = self.record(record, tag);
+        async move {
+            self.counters.sent.fetch_add(1, Ordering::AcqRel);
+            let sent = match &self.txn {
+                None => self.producer.send_and_forget(record).await,
+                Some(t) => t.gated(&self.producer, self.producer.send_and_forget(record)).await,
+            };
+            sent.map_err(|e| {
+                self.counters.refused.fetch_add(1, Ordering::AcqRel);
+                target_error(&e)
+            })
+        }
     }
 }
 

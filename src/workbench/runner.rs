@@ -49,6 +49,142 @@ pub trait LoadTarget: Send + Sync + 'static {
     /// Hands over what producer hooks measured since the last call (queue time, request latency, batch sizes,
     /// compression sums). Called once a second by the collector; the default has no hooks.
     fn collect_hooks(&self, _into: &mut Recorder) {}
+
+    /// The bulk path. A target that can report outcomes per batch keeps `acks` (`Some` before a point, `None`
+    /// after it) and returns true; the runner then sends with [`send_tagged`](Self::send_tagged) and the target
+    /// must report every record it accepted to `acks`, exactly once, with its tag. The default (per-record `Ack`
+    /// futures only) returns false.
+    fn attach_bulk(&self, _acks: Option<Arc<BulkAcks>>) -> bool {
+        false
+    }
+
+    /// Sends a record whose outcome the target reports to the attached [`BulkAcks`] under `tag`. `Err` means the
+    /// record was not accepted (and will not be reported).
+    fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> impl Future<Output = Result<(), TargetError>> + Send {
+        let _ = (record, tag);
+        async { Err(TargetError { kind: "unsupported".into(), message: "this target has no bulk path".into() }) }
+    }
+}
+
+// A record's tag on the bulk path: its task (high 16 bits) and its slot in that task's in-flight slab (low 48
+// bits), where its intended and actual send times wait for the ack, exact to the nanosecond. The slab holds at most
+// `max_outstanding_per_task` entries, since every entry holds one of the task's permits.
+const TAG_TASK_SHIFT: u32 = 48;
+const TAG_SLOT_MASK: u64 = (1 << TAG_TASK_SHIFT) - 1;
+/// Points with more tasks than this use per-record ack futures.
+pub const BULK_MAX_TASKS: u32 = 1 << (64 - TAG_TASK_SHIFT);
+
+fn encode_tag(task: u32, slot: usize) -> u64 {
+    (u64::from(task) << TAG_TASK_SHIFT) | (slot as u64 & TAG_SLOT_MASK)
+}
+
+/// (task, slot)
+fn decode_tag(tag: u64) -> (usize, usize) {
+    ((tag >> TAG_TASK_SHIFT) as usize, (tag & TAG_SLOT_MASK) as usize)
+}
+
+/// A record sent on the bulk path, waiting for its outcome.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    intended: Instant,
+    t_send: Instant,
+    bytes: u64,
+    measured: bool,
+}
+
+/// In-flight records of one task by slot; freed slots are reused, so the slab never outgrows the permits.
+#[derive(Debug, Default)]
+struct Slab {
+    entries: Vec<Option<InFlight>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, r: InFlight) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.entries[i] = Some(r);
+                i
+            }
+            None => {
+                self.entries.push(Some(r));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    fn take(&mut self, slot: usize) -> Option<InFlight> {
+        let r = self.entries.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(r)
+    }
+}
+
+/// Where a bulk target reports outcomes: one lock per task per batch instead of a future, a waker and a permit
+/// per record. This is how `kprod perf-test` measures too (the producer's batch hooks).
+pub struct BulkAcks {
+    tasks: Vec<(Arc<Mutex<TaskState>>, Arc<Semaphore>)>,
+}
+
+impl std::fmt::Debug for BulkAcks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkAcks").field("tasks", &self.tasks.len()).finish_non_exhaustive()
+    }
+}
+
+impl BulkAcks {
+    /// Records `(tag, bytes)` were acknowledged at `at`.
+    pub fn acked(&self, tags: impl IntoIterator<Item = u64>, at: Instant) {
+        self.each(tags, |s, r| {
+            s.acked += 1;
+            s.bytes_acked += r.bytes;
+            let rec = if r.measured { &mut s.rec } else { &mut s.warm_rec };
+            rec.record_duration(Metric::ResponseTime, at.saturating_duration_since(r.intended));
+            rec.record_duration(Metric::ServiceTime, at.saturating_duration_since(r.t_send));
+        });
+    }
+
+    /// Records with these tags failed with an error of `kind`.
+    pub fn failed(&self, tags: impl IntoIterator<Item = u64>, kind: &str) {
+        self.each(tags, |s, _| {
+            s.failed += 1;
+            match s.errors.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    s.errors.insert(kind.to_string(), 1);
+                }
+            }
+        });
+    }
+
+    /// Runs `f` for each record under its task's lock (taken once per run of records of one task), then gives the
+    /// task its permits back: a task's drain sees every permit only once every record is counted.
+    fn each(&self, tags: impl IntoIterator<Item = u64>, mut f: impl FnMut(&mut TaskState, InFlight)) {
+        let mut current: Option<(usize, std::sync::MutexGuard<'_, TaskState>, usize)> = None;
+        let release = |c: Option<(usize, std::sync::MutexGuard<'_, TaskState>, usize)>| {
+            if let Some((task, guard, n)) = c {
+                drop(guard);
+                self.tasks[task].1.add_permits(n);
+            }
+        };
+        for tag in tags {
+            let (task, slot) = decode_tag(tag);
+            let Some((state, _)) = self.tasks.get(task) else { continue };
+            if current.as_ref().is_none_or(|c| c.0 != task) {
+                release(current.take());
+                current = Some((task, lock(state), 0));
+            }
+            let Some((_, guard, n)) = current.as_mut() else { continue };
+            // An unknown slot is not a record of this point (nothing to count, no permit to return).
+            let Some(r) = guard.in_flight.take(slot) else { continue };
+            // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
+            if !guard.closed {
+                f(guard, r);
+            }
+            *n += 1;
+        }
+        release(current);
+    }
 }
 
 /// How progress is shown.
@@ -125,6 +261,8 @@ struct TaskState {
     errors: BTreeMap<String, u64>,
     /// Set when the drain timed out: late acks are then ignored (already counted as failed).
     closed: bool,
+    /// Bulk path: records sent and not yet reported.
+    in_flight: Slab,
 }
 
 fn lock(s: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
@@ -181,6 +319,9 @@ struct TaskPlan {
     deadline: Option<Instant>,
     schedule: Schedule,
     max_outstanding: u32,
+    permits: Arc<Semaphore>,
+    /// The target reports outcomes to a [`BulkAcks`] (tagged sends) instead of per-record futures.
+    bulk: bool,
 }
 
 async fn run_task<T: LoadTarget>(
@@ -191,10 +332,9 @@ async fn run_task<T: LoadTarget>(
     state: Arc<Mutex<TaskState>>,
     drain_timeout: Duration,
 ) {
-    let TaskPlan { quota, deadline, mut schedule, max_outstanding, warmup_end, .. } = plan;
-    let permits = Arc::new(Semaphore::new(max_outstanding as usize));
+    let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, permits, bulk } = plan;
     let (acks, rx) = mpsc::unbounded_channel();
-    let pump = tokio::spawn(ack_pump::<T::Ack>(rx, state.clone()));
+    let pump = (!bulk).then(|| tokio::spawn(ack_pump::<T::Ack>(rx, state.clone())));
     let mut sent = 0u64;
     loop {
         if quota.is_some_and(|q| sent >= q) {
@@ -225,7 +365,17 @@ async fn run_task<T: LoadTarget>(
         let record = records.next_record();
         let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
         let t_send = Instant::now();
-        let outcome = target.send(record).await;
+        let outcome = if bulk {
+            // The slot is filled before the send: the outcome may be reported before `send_tagged` returns.
+            let slot = lock(&state).in_flight.insert(InFlight { intended, t_send, bytes, measured });
+            let r = target.send_tagged(record, encode_tag(index, slot)).await;
+            if r.is_err() {
+                lock(&state).in_flight.take(slot);
+            }
+            r.map(|()| None)
+        } else {
+            target.send(record).await.map(Some)
+        };
         sent += 1;
         let mut s = lock(&state);
         s.sent += 1;
@@ -236,7 +386,9 @@ async fn run_task<T: LoadTarget>(
                 s.failed += 1;
                 *s.errors.entry(e.kind).or_default() += 1;
             }
-            Ok(ack) => {
+            // Bulk: the permit comes back through `BulkAcks` once the record is counted.
+            Ok(None) => permit.forget(),
+            Ok(Some(ack)) => {
                 drop(s);
                 let meta = AckMeta { intended, t_send, bytes, measured, _permit: permit };
                 // The pump only ends after this sender is dropped, so the send cannot fail.
@@ -255,9 +407,11 @@ async fn run_task<T: LoadTarget>(
         s.closed = true;
         drop(s);
         // The acks still out may never resolve: stop waiting on them (they are counted as failed above).
-        pump.abort();
-    } else {
-        let _ = pump.await;
+        if let Some(p) = pump {
+            p.abort();
+        }
+    } else if let Some(p) = pump {
+        let _ = p.await;
     }
 }
 
@@ -331,6 +485,9 @@ pub async fn run_point<T: LoadTarget>(
     let gen_err = |source| RunError::Generator { point: point.name.clone(), source };
     let shared = SharedData::new(w).map_err(gen_err)?;
     let tasks = w.tasks();
+    let generators: Vec<Generator> =
+        (0..tasks).map(|i| Generator::new(w, i, shared.clone())).collect::<Result<_, _>>().map_err(gen_err)?;
+    let mut generators = generators.into_iter();
     let start_wall = SystemTime::now();
     let start = Instant::now();
     let warmup_end = start + w.warmup;
@@ -339,7 +496,13 @@ pub async fn run_point<T: LoadTarget>(
         StopAfter::Records(_) => None,
     };
     let rate_per_task = w.rate_records_per_s.map(|r| r / tasks as f64);
-    let mut states = Vec::new();
+    let states: Vec<Arc<Mutex<TaskState>>> = (0..tasks).map(|_| Arc::default()).collect();
+    let permits: Vec<Arc<Semaphore>> =
+        (0..tasks).map(|_| Arc::new(Semaphore::new(w.max_outstanding_per_task as usize))).collect();
+    let bulk = tasks <= BULK_MAX_TASKS
+        && target.attach_bulk(Some(Arc::new(BulkAcks {
+            tasks: states.iter().cloned().zip(permits.iter().cloned()).collect(),
+        })));
     let mut handles = Vec::new();
     for i in 0..tasks {
         let quota = match w.stop {
@@ -356,11 +519,11 @@ pub async fn run_point<T: LoadTarget>(
             deadline,
             schedule: Schedule::new(rate_per_task, w.arrival, seed, offset),
             max_outstanding: w.max_outstanding_per_task,
+            permits: permits[i as usize].clone(),
+            bulk,
         };
-        debug_assert_eq!(plan.index, i);
-        let records = Generator::new(w, i, shared.clone()).map_err(gen_err)?;
-        let state = Arc::new(Mutex::new(TaskState::default()));
-        states.push(state.clone());
+        let records = generators.next().expect("one generator per task");
+        let state = states[i as usize].clone();
         handles.push(tokio::spawn(run_task(target.clone(), records, plan, start, state, opts.drain_timeout)));
     }
 
@@ -401,6 +564,9 @@ pub async fn run_point<T: LoadTarget>(
         next_tick += opts.interval;
     }
     let end = Instant::now();
+    if bulk {
+        target.attach_bulk(None);
+    }
     c.tick(&states, &*target, end, warm);
     c.finish();
     let counts = diff(&totals(&states), &baseline);

@@ -21,11 +21,16 @@ struct FakeTarget {
     fail_ack_every: u64,
     never_ack: bool,
     calls: AtomicU64,
+    /// Report outcomes through the runner's `BulkAcks` (tagged sends) instead of ack futures.
+    bulk: bool,
+    acks: std::sync::Mutex<Option<Arc<BulkAcks>>>,
 }
 
 impl FakeTarget {
-    fn new(delay: Duration) -> FakeTarget {
+    fn new(delay: Duration, bulk: bool) -> FakeTarget {
         FakeTarget {
+            bulk,
+            acks: std::sync::Mutex::new(None),
             start: Instant::now(),
             delay,
             slow_delay: delay,
@@ -38,17 +43,43 @@ impl FakeTarget {
     }
 }
 
-impl LoadTarget for FakeTarget {
-    type Ack = BoxAck;
-
-    async fn send(&self, record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
+impl FakeTarget {
+    /// (fails at send, ack delay, fails at ack) of the next call.
+    fn plan_call(&self, record: &GenRecord<'_>) -> Result<(Duration, bool), TargetError> {
         assert!(!record.value.is_empty());
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         if self.fail_send_every > 0 && n.is_multiple_of(self.fail_send_every) {
             return Err(TargetError { kind: "buffer_full".into(), message: "no room".into() });
         }
         let delay = if self.start.elapsed() < self.slow_until { self.slow_delay } else { self.delay };
-        let fail = self.fail_ack_every > 0 && n.is_multiple_of(self.fail_ack_every);
+        Ok((delay, self.fail_ack_every > 0 && n.is_multiple_of(self.fail_ack_every)))
+    }
+}
+
+impl LoadTarget for FakeTarget {
+    type Ack = BoxAck;
+
+    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
+        *self.acks.lock().unwrap() = acks;
+        self.bulk
+    }
+
+    async fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> Result<(), TargetError> {
+        assert!(self.bulk, "tagged send on a target without a bulk path");
+        let (delay, fail) = self.plan_call(&record)?;
+        let acks = self.acks.lock().unwrap().clone().expect("BulkAcks attached while the point runs");
+        if !self.never_ack {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if fail { acks.failed([tag], "NOT_LEADER") } else { acks.acked([tag], Instant::now()) }
+            });
+        }
+        Ok(())
+    }
+
+    async fn send(&self, record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
+        assert!(!self.bulk, "per-record send on a bulk target");
+        let (delay, fail) = self.plan_call(&record)?;
         let never = self.never_ack;
         Ok(Box::pin(async move {
             if never {
@@ -90,9 +121,8 @@ fn opts() -> RunOptions {
     RunOptions { progress: Progress::Off, drain_timeout: Duration::from_secs(5), ..RunOptions::default() }
 }
 
-#[tokio::test(start_paused = true)]
-async fn fast_target_at_fixed_rate_measures_service_time_only() {
-    let target = Arc::new(FakeTarget::new(Duration::from_millis(2)));
+async fn fast_target_at_fixed_rate_measures_service_time_only(bulk: bool) {
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(2), bulk));
     let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(3)), Duration::ZERO, 1000);
     let r = run_point(target, &p, &opts()).await.unwrap().result;
     assert_eq!(r.records_sent, 3000);
@@ -108,10 +138,9 @@ async fn fast_target_at_fixed_rate_measures_service_time_only() {
     assert!(r.histograms.contains_key("response_time_us"));
 }
 
-#[tokio::test(start_paused = true)]
-async fn slow_target_shows_coordinated_omission_in_response_time() {
+async fn slow_target_shows_coordinated_omission_in_response_time(bulk: bool) {
     // Capacity: one outstanding record, 5 ms each = 200 records/s, asked for 1000 records/s.
-    let target = Arc::new(FakeTarget::new(Duration::from_millis(5)));
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(5), bulk));
     let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(2)), Duration::ZERO, 1);
     let r = run_point(target, &p, &opts()).await.unwrap().result;
     assert!((r.rate_records_per_s - 200.0).abs() < 5.0, "{}", r.rate_records_per_s);
@@ -124,9 +153,8 @@ async fn slow_target_shows_coordinated_omission_in_response_time() {
     assert_eq!(r.records_sent, r.records_acked + r.records_failed);
 }
 
-#[tokio::test(start_paused = true)]
-async fn every_record_is_acked_or_counted_as_an_error() {
-    let mut t = FakeTarget::new(Duration::from_millis(1));
+async fn every_record_is_acked_or_counted_as_an_error(bulk: bool) {
+    let mut t = FakeTarget::new(Duration::from_millis(1), bulk);
     t.fail_send_every = 11;
     t.fail_ack_every = 7;
     let mut p = workload(Some(10_000.0), StopAfter::Records(1000), Duration::ZERO, 100);
@@ -142,9 +170,8 @@ async fn every_record_is_acked_or_counted_as_an_error() {
     assert_eq!(hist.len(), r.records_acked, "one response time per acked record");
 }
 
-#[tokio::test(start_paused = true)]
-async fn unacknowledged_records_fail_at_drain_timeout() {
-    let mut t = FakeTarget::new(Duration::from_millis(1));
+async fn unacknowledged_records_fail_at_drain_timeout(bulk: bool) {
+    let mut t = FakeTarget::new(Duration::from_millis(1), bulk);
     t.never_ack = true;
     let p = workload(None, StopAfter::Records(50), Duration::ZERO, 10);
     let mut o = opts();
@@ -156,9 +183,8 @@ async fn unacknowledged_records_fail_at_drain_timeout() {
     assert_eq!(r.errors.get("drain_timeout"), Some(&r.records_sent));
 }
 
-#[tokio::test(start_paused = true)]
-async fn warmup_is_discarded() {
-    let mut t = FakeTarget::new(Duration::from_millis(2));
+async fn warmup_is_discarded(bulk: bool) {
+    let mut t = FakeTarget::new(Duration::from_millis(2), bulk);
     t.slow_delay = Duration::from_millis(50);
     t.slow_until = Duration::from_secs(1);
     let p = workload(Some(500.0), StopAfter::Duration(Duration::from_secs(2)), Duration::from_secs(1), 1000);
@@ -181,9 +207,8 @@ async fn warmup_is_discarded() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn closed_loop_is_bounded_by_outstanding_records() {
-    let t = FakeTarget::new(Duration::from_millis(10));
+async fn closed_loop_is_bounded_by_outstanding_records(bulk: bool) {
+    let t = FakeTarget::new(Duration::from_millis(10), bulk);
     let p = workload(None, StopAfter::Duration(Duration::from_secs(1)), Duration::ZERO, 4);
     let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
     // 4 outstanding × 100 round trips per second.
@@ -192,11 +217,51 @@ async fn closed_loop_is_bounded_by_outstanding_records() {
     assert_eq!(r.response_time_us_p50, r.service_time_us_p50);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_run_ending_in_its_warmup_says_so() {
-    let t = FakeTarget::new(Duration::from_millis(1));
+async fn a_run_ending_in_its_warmup_says_so(bulk: bool) {
+    let t = FakeTarget::new(Duration::from_millis(1), bulk);
     let p = workload(Some(1000.0), StopAfter::Records(10), Duration::from_secs(5), 100);
     let r = run_point(Arc::new(t), &p, &opts()).await.unwrap().result;
     assert_eq!(r.records_acked, 10, "counted from the start when the warm-up never ended");
     assert!(r.warnings.iter().any(|w| w.contains("warm-up")), "{:?}", r.warnings);
+}
+
+/// Every runner test runs on both ack paths: per-record futures and the bulk path (`BulkAcks`).
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test(start_paused = true)]
+            async fn futures() {
+                super::$name(false).await
+            }
+            #[tokio::test(start_paused = true)]
+            async fn bulk() {
+                super::$name(true).await
+            }
+        })*
+    };
+}
+
+on_both_paths!(
+    fast_target_at_fixed_rate_measures_service_time_only,
+    slow_target_shows_coordinated_omission_in_response_time,
+    every_record_is_acked_or_counted_as_an_error,
+    unacknowledged_records_fail_at_drain_timeout,
+    warmup_is_discarded,
+    closed_loop_is_bounded_by_outstanding_records,
+    a_run_ending_in_its_warmup_says_so,
+);
+
+#[test]
+fn tags_round_trip_and_slots_are_reused() {
+    let t = encode_tag(BULK_MAX_TASKS - 1, 123_456);
+    assert_eq!(decode_tag(t), (BULK_MAX_TASKS as usize - 1, 123_456));
+    let mut slab = Slab::default();
+    let now = Instant::now();
+    let r = InFlight { intended: now, t_send: now, bytes: 1, measured: true };
+    let (a, b) = (slab.insert(r), slab.insert(r));
+    assert_eq!((a, b), (0, 1));
+    assert!(slab.take(a).is_some());
+    assert!(slab.take(a).is_none(), "a slot is reported once");
+    assert_eq!(slab.insert(r), a, "a freed slot is reused");
+    assert_eq!(slab.entries.len(), 2);
 }

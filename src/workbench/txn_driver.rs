@@ -6,16 +6,16 @@
 //! A failed commit is counted, the transaction aborted when the error allows it, and the run goes on with a new
 //! transaction; the error is kept for the point's warnings.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::workload::TransactionSpec;
-use crate::producer::{DeliveryFuture, Producer, ProducerError, ProducerRecord, TxnErrorKind};
+use crate::producer::{Producer, ProducerError, TxnErrorKind};
 
 /// Transaction figures of one point (result.json `transactions`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -89,15 +89,15 @@ impl TxnDriver {
         }
     }
 
-    /// Sends inside the open transaction; commits (and begins the next) when it is due.
-    pub async fn send(
+    /// Runs `send` (a record's send) inside the open transaction; commits (and begins the next) when it is due.
+    pub async fn gated<T>(
         &self,
         p: &Producer,
-        record: ProducerRecord<Bytes, Bytes>,
-    ) -> Result<DeliveryFuture, ProducerError> {
+        send: impl Future<Output = Result<T, ProducerError>>,
+    ) -> Result<T, ProducerError> {
         let sent = {
             let _shared = self.gate.read().await;
-            p.send(record).await
+            send.await
         };
         if sent.is_ok() {
             self.records_in_txn.fetch_add(1, Ordering::AcqRel);

@@ -222,7 +222,12 @@ async fn credentials_never_reach_logs_debug_output_or_run_folders() {
         let p = Producer::new(cfg).unwrap();
         p.send(ProducerRecord::new("redact", Bytes::from_static(b"v"))).await.unwrap().await.unwrap();
         seen.push(format!("{:?}", p.config()));
+        let dbg = format!("{p:?}");
+        assert!(dbg.contains("client_id") && dbg.contains("SASL_PLAINTEXT"), "{dbg}");
+        seen.push(dbg);
         p.close(Duration::from_secs(5)).await.unwrap();
+        let closed = format!("{p:?}");
+        assert!(closed.contains("closed: true"), "{closed}");
     }
     let direct = ProducerConfig::from_pairs([
         ("bootstrap.servers", c.bootstrap().as_str()),
