@@ -365,31 +365,32 @@ async fn run_task<T: LoadTarget>(
         let record = records.next_record();
         let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
         let t_send = Instant::now();
-        let outcome = if bulk {
-            // The slot is filled before the send: the outcome may be reported before `send_tagged` returns.
-            let slot = lock(&state).in_flight.insert(InFlight { intended, t_send, bytes, measured });
-            let r = target.send_tagged(record, encode_tag(index, slot)).await;
-            if r.is_err() {
-                lock(&state).in_flight.take(slot);
-            }
-            r.map(|()| None)
-        } else {
-            target.send(record).await.map(Some)
-        };
         sent += 1;
-        let mut s = lock(&state);
-        s.sent += 1;
-        let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
-        rec.record_duration(Metric::ScheduleLag, t_send - intended);
+        // One lock per record: count it, its schedule lag and (bulk) its in-flight slot.
+        let slot = {
+            let mut s = lock(&state);
+            s.sent += 1;
+            let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+            rec.record_duration(Metric::ScheduleLag, t_send - intended);
+            // The slot is filled before the send: the outcome may be reported before `send_tagged` returns.
+            bulk.then(|| s.in_flight.insert(InFlight { intended, t_send, bytes, measured }))
+        };
+        let outcome = match slot {
+            Some(slot) => target.send_tagged(record, encode_tag(index, slot)).await.map(|()| None),
+            None => target.send(record).await.map(Some),
+        };
         match outcome {
             Err(e) => {
+                let mut s = lock(&state);
+                if let Some(slot) = slot {
+                    s.in_flight.take(slot);
+                }
                 s.failed += 1;
                 *s.errors.entry(e.kind).or_default() += 1;
             }
             // Bulk: the permit comes back through `BulkAcks` once the record is counted.
             Ok(None) => permit.forget(),
             Ok(Some(ack)) => {
-                drop(s);
                 let meta = AckMeta { intended, t_send, bytes, measured, _permit: permit };
                 // The pump only ends after this sender is dropped, so the send cannot fail.
                 let _ = acks.send((ack, meta));
