@@ -54,7 +54,11 @@ pub struct ClosedBatch {
 }
 
 /// Bytes of a record body (everything after its length varint).
-#[inline]
+///
+/// `inline(always)` here and on `record_body_len` / `append_sized`: with plain `#[inline]` LLVM stopped inlining them
+/// into `RecordAccumulator::try_append` after unrelated code moved codegen-unit boundaries (+14% instructions per
+/// append in `scripts/callgrind-check.sh`, commit 5fc9051). They are small and each has one hot call site.
+#[inline(always)]
 fn body_len(
     timestamp_delta: i64,
     offset_delta: i32,
@@ -103,7 +107,7 @@ impl BatchBuilder {
 
     /// Bytes of the record's body (after its length varint) if appended next. Compute it once, check the batch
     /// limit, then [`append_sized`](Self::append_sized) — the size is not computed twice.
-    #[inline]
+    #[inline(always)]
     pub fn record_body_len(
         &self,
         timestamp_ms: i64,
@@ -126,7 +130,7 @@ impl BatchBuilder {
 
     /// [`append`](Self::append) with the body length already computed by
     /// [`record_body_len`](Self::record_body_len) for this same record, on this builder, just before.
-    #[inline]
+    #[inline(always)]
     pub fn append_sized(
         &mut self,
         timestamp_ms: i64,
