@@ -17,6 +17,7 @@ pub mod compare;
 pub mod console_producer;
 pub mod generator;
 pub mod histograms;
+pub mod pacer;
 pub mod peers;
 pub mod perf_test;
 pub mod perf_txn;

@@ -118,7 +118,13 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
 }
 
 fn opts() -> RunOptions {
-    RunOptions { progress: Progress::Off, drain_timeout: Duration::from_secs(5), ..RunOptions::default() }
+    // Paused time: the pacer thread would wait in real time.
+    RunOptions {
+        progress: Progress::Off,
+        drain_timeout: Duration::from_secs(5),
+        precise_pacing: false,
+        ..RunOptions::default()
+    }
 }
 
 async fn fast_target_at_fixed_rate_measures_service_time_only(bulk: bool) {
