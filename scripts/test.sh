@@ -64,8 +64,8 @@ java_interop() {
     local lib="${KPROD_CACHE:-$HOME/.cache/kprod}/kafka-${KPROD_KAFKA_VERSION:-4.3.1}/lib"
     KPROD_JAVA_CLASSPATH="$lib/*" cargo test --locked --test it -- --ignored java_
 }
-step "librdkafka producer + consumer against the mock broker (peer-rdkafka)" \
-    cargo test --locked --features peer-rdkafka --test it rdkafka
+step "librdkafka: producer + consumer against the mock broker, the librdkafka peer (peer-rdkafka)" \
+    cargo test --locked --features peer-rdkafka --lib --test it rdkafka
 step "Java kafka-clients producer + consumer against the mock broker" java_interop
 step "Java peer driver unit tests" bash -c 'cd peers/java && mvn -q -B test'
 

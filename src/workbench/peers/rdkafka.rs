@@ -1,40 +1,58 @@
-//! The librdkafka peer (cargo feature `peer-rdkafka`): a [`LoadTarget`] over rust-rdkafka's `FutureProducer`,
+//! The librdkafka peer (cargo feature `peer-rdkafka`): a [`LoadTarget`] over rust-rdkafka's `ThreadedProducer`,
 //! driven by the same runner as kprod, so both are measured by the same code.
 //!
-//! `FutureProducer` gives a per-record delivery future (a oneshot completed from librdkafka's delivery report on
-//! its polling thread), which is what the runner needs for per-record response times; the per-record oneshot is
-//! librdkafka-side cost a callback-based `BaseProducer` would share (its opaque per message), so it is kept.
-//! The configuration comes from [`rdkafka_config`](super::rdkafka_config::rdkafka_config), which lists the Java →
-//! librdkafka key mapping.
+//! It takes the runner's bulk path as kprod does: each message carries the runner's tag as its delivery opaque (a
+//! `usize`, no allocation), and librdkafka's delivery report (`ProducerContext::delivery`, on the producer's polling
+//! thread) reports it to [`BulkAcks`]. Until session 3 this peer used `FutureProducer` (a oneshot and a future per
+//! record) while kprod used its batch hooks, which favoured kprod. The configuration comes from
+//! [`rdkafka_config`](super::rdkafka_config::rdkafka_config), which lists the Java → librdkafka key mapping.
 //!
 //! librdkafka never blocks in `produce`: a full queue (`queue.buffering.max.kbytes`, sized from `buffer.memory`)
-//! returns `QueueFull`. Like Java's `send()` blocking on `buffer.memory`, [`RdkafkaTarget::send`] waits and retries
-//! for at most `max.block.ms`, then fails the record with kind `buffer_exhausted`.
+//! returns `QueueFull`. Like Java's `send()` blocking on `buffer.memory`, [`RdkafkaTarget::send_tagged`] waits and
+//! retries for at most `max.block.ms`, then fails the record with kind `buffer_exhausted`.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::{Peer, PeerError};
 use crate::producer::config::ProducerConfig;
 use crate::workbench::generator::GenRecord;
 use crate::workbench::result::PointResult;
-use crate::workbench::runner::{self, LoadTarget, RunOptions, TargetError};
+use crate::workbench::runner::{self, BulkAcks, LoadTarget, RunOptions, TargetError};
 use crate::workbench::workload::WorkloadPoint;
 
 /// Pause between retries while librdkafka's queue is full (its delivery reports free room meanwhile).
 const QUEUE_FULL_PAUSE: Duration = Duration::from_micros(200);
 
+/// Routes librdkafka's delivery reports to the runner.
+#[derive(Default)]
+pub struct BulkContext {
+    acks: RwLock<Option<Arc<BulkAcks>>>,
+}
+
+impl ClientContext for BulkContext {}
+
+impl ProducerContext for BulkContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
+        let Some(acks) = self.acks.read().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        match result {
+            Ok(_) => acks.acked([tag as u64], tokio::time::Instant::now()),
+            Err((e, _)) => acks.failed([tag as u64], &error(e.clone()).kind),
+        }
+    }
+}
+
 /// librdkafka as a [`LoadTarget`].
 pub struct RdkafkaTarget {
-    producer: FutureProducer,
+    producer: ThreadedProducer<BulkContext>,
     max_block: Duration,
 }
 
@@ -45,29 +63,13 @@ impl RdkafkaTarget {
         for (k, v) in config {
             c.set(k, v);
         }
-        let producer: FutureProducer = c.create().map_err(|e| e.to_string())?;
+        let producer = c.create_with_context(BulkContext::default()).map_err(|e| e.to_string())?;
         Ok(RdkafkaTarget { producer, max_block })
     }
 
     /// Waits for every queued record (used before the producer is dropped).
     pub fn flush(&self, timeout: Duration) -> Result<(), String> {
         self.producer.flush(timeout).map_err(|e| e.to_string())
-    }
-}
-
-/// A record's acknowledgement: librdkafka's delivery report.
-pub struct RdAck(DeliveryFuture);
-
-impl Future for RdAck {
-    type Output = Result<(), TargetError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // DeliveryFuture wraps a oneshot receiver: Unpin.
-        Pin::new(&mut self.0).poll(cx).map(|r| match r {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(error(e)),
-            Err(_) => Err(TargetError { kind: "canceled".into(), message: "producer dropped before delivery".into() }),
-        })
     }
 }
 
@@ -81,9 +83,25 @@ fn error(e: KafkaError) -> TargetError {
 }
 
 impl LoadTarget for RdkafkaTarget {
-    type Ack = RdAck;
+    /// Never produced: this target only has the bulk path.
+    type Ack = std::future::Ready<Result<(), TargetError>>;
 
-    async fn send(&self, record: GenRecord<'_>) -> Result<RdAck, TargetError> {
+    async fn send(&self, _record: GenRecord<'_>) -> Result<Self::Ack, TargetError> {
+        Err(TargetError {
+            kind: "unsupported".into(),
+            message: format!(
+                "the librdkafka peer reports deliveries in bulk only (at most {} tasks)",
+                runner::BULK_MAX_TASKS
+            ),
+        })
+    }
+
+    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
+        *self.producer.context().acks.write().unwrap_or_else(|e| e.into_inner()) = acks;
+        true
+    }
+
+    async fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> Result<(), TargetError> {
         let headers = (!record.headers.is_empty()).then(|| {
             record
                 .headers
@@ -92,7 +110,8 @@ impl LoadTarget for RdkafkaTarget {
         });
         let started = tokio::time::Instant::now();
         loop {
-            let mut r = FutureRecord::<[u8], [u8]>::to(record.topic).payload(&record.value[..]);
+            let mut r =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(record.topic, tag as usize).payload(&record.value[..]);
             if let Some(k) = &record.key {
                 r = r.key(&k[..]);
             }
@@ -102,8 +121,8 @@ impl LoadTarget for RdkafkaTarget {
             if let Some(h) = &headers {
                 r = r.headers(h.clone());
             }
-            match self.producer.send_result(r) {
-                Ok(f) => return Ok(RdAck(f)),
+            match self.producer.send(r) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     if started.elapsed() >= self.max_block {
                         return Err(TargetError {
@@ -127,7 +146,7 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
     let max_block = ProducerConfig::from_pairs(props.iter()).map_err(|e| config_err(e.to_string()))?.max_block;
     let target = Arc::new(RdkafkaTarget::new(&config, max_block).map_err(config_err)?);
     let run = runner::run_point(target.clone(), point, opts).await;
-    // Dropping a FutureProducer flushes and joins librdkafka threads: keep that off the async workers.
+    // Dropping the producer flushes and joins librdkafka threads: keep that off the async workers.
     let _ = tokio::task::spawn_blocking(move || {
         let _ = target.flush(Duration::from_secs(5));
         drop(target);

@@ -290,3 +290,22 @@ async fn librdkafka_peer_measures_a_point_on_the_embedded_cluster() {
     let h = r.histogram(Metric::ResponseTime).unwrap().unwrap();
     assert!(h.len().abs_diff(r.records_acked) * 20 <= r.records_acked, "{} vs {}", h.len(), r.records_acked);
 }
+
+/// librdkafka's failed delivery reports reach the runner as failed records under librdkafka's error name (not as
+/// drain timeouts): nothing listens on the bootstrap port, so every message times out.
+#[cfg(feature = "peer-rdkafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_delivery_failures_reach_the_runner_as_failed_records() {
+    let p = points(
+        "records: 40\nrate: 400\nwarmup_s: 0\npeers: [librdkafka]\n\
+         producer: {delivery.timeout.ms: 1500, request.timeout.ms: 1000, linger.ms: 0}\n",
+    );
+    let opts = RunOptions {
+        progress: crate::workbench::runner::Progress::Off,
+        drain_timeout: std::time::Duration::from_secs(20),
+        ..RunOptions::default()
+    };
+    let r = super::rdkafka::run_point(&p[0], "127.0.0.1:1", &opts).await.unwrap();
+    assert_eq!((r.records_sent, r.records_acked, r.records_failed), (40, 0, 40), "{:?}", r.errors);
+    assert!(r.errors.keys().all(|k| k.contains("TimedOut")), "{:?}", r.errors);
+}
