@@ -293,6 +293,20 @@ impl ProducerTarget {
             user_data,
         }
     }
+
+    /// Runs one record's `send` (under the commit gate when transactional), counting it as sent, and as refused
+    /// when the producer does not take it.
+    async fn counted<T>(&self, send: impl Future<Output = Result<T, ProducerError>>) -> Result<T, TargetError> {
+        self.counters.sent.fetch_add(1, Ordering::AcqRel);
+        let sent = match &self.txn {
+            None => send.await,
+            Some(t) => t.gated(&self.producer, send).await,
+        };
+        sent.map_err(|e| {
+            self.counters.refused.fetch_add(1, Ordering::AcqRel);
+            target_error(&e)
+        })
+    }
 }
 
 /// A record's acknowledgement: the producer's [`DeliveryFuture`], counted and mapped to the runner's error.
@@ -325,19 +339,8 @@ impl LoadTarget for ProducerTarget {
     fn send(&self, record: GenRecord<'_>) -> impl Future<Output = Result<ProducerAck, TargetError>> + Send {
         let record = self.record(record, 0);
         async move {
-            self.counters.sent.fetch_add(1, Ordering::AcqRel);
-            // One branch for a plain producer; a transactional one sends under the commit gate.
-            let sent = match &self.txn {
-                None => self.producer.send(record).await,
-                Some(t) => t.gated(&self.producer, self.producer.send(record)).await,
-            };
-            match sent {
-                Ok(delivery) => Ok(ProducerAck { delivery, counters: self.counters.clone() }),
-                Err(e) => {
-                    self.counters.refused.fetch_add(1, Ordering::AcqRel);
-                    Err(target_error(&e))
-                }
-            }
+            let delivery = self.counted(self.producer.send(record)).await?;
+            Ok(ProducerAck { delivery, counters: self.counters.clone() })
         }
     }
 
@@ -354,17 +357,7 @@ impl LoadTarget for ProducerTarget {
 
     fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> impl Future<Output = Result<(), TargetError>> + Send {
         let record = self.record(record, tag);
-        async move {
-            self.counters.sent.fetch_add(1, Ordering::AcqRel);
-            let sent = match &self.txn {
-                None => self.producer.send_and_forget(record).await,
-                Some(t) => t.gated(&self.producer, self.producer.send_and_forget(record)).await,
-            };
-            sent.map_err(|e| {
-                self.counters.refused.fetch_add(1, Ordering::AcqRel);
-                target_error(&e)
-            })
-        }
+        self.counted(self.producer.send_and_forget(record))
     }
 }
 

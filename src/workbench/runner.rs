@@ -84,7 +84,7 @@ fn decode_tag(tag: u64) -> (usize, usize) {
     ((tag >> TAG_TASK_SHIFT) as usize, (tag & TAG_SLOT_MASK) as usize)
 }
 
-/// A record sent on the bulk path, waiting for its outcome.
+/// A record sent and waiting for its outcome (in the bulk path's slab, or beside its ack future).
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     intended: Instant,
@@ -136,26 +136,12 @@ impl std::fmt::Debug for BulkAcks {
 impl BulkAcks {
     /// Records `(tag, bytes)` were acknowledged at `at`.
     pub fn acked(&self, tags: impl IntoIterator<Item = u64>, at: Instant) {
-        self.each(tags, |s, r| {
-            s.acked += 1;
-            s.bytes_acked += r.bytes;
-            let rec = if r.measured { &mut s.rec } else { &mut s.warm_rec };
-            rec.record_duration(Metric::ResponseTime, at.saturating_duration_since(r.intended));
-            rec.record_duration(Metric::ServiceTime, at.saturating_duration_since(r.t_send));
-        });
+        self.each(tags, |s, r| s.count_ack(&r, at));
     }
 
     /// Records with these tags failed with an error of `kind`.
     pub fn failed(&self, tags: impl IntoIterator<Item = u64>, kind: &str) {
-        self.each(tags, |s, _| {
-            s.failed += 1;
-            match s.errors.get_mut(kind) {
-                Some(n) => *n += 1,
-                None => {
-                    s.errors.insert(kind.to_string(), 1);
-                }
-            }
-        });
+        self.each(tags, |s, _| s.count_failure(kind));
     }
 
     /// Runs `f` for each record under its task's lock (taken once per run of records of one task), then gives the
@@ -270,6 +256,28 @@ struct TaskState {
     in_flight: Slab,
 }
 
+impl TaskState {
+    /// An acknowledged record: its bytes, response time (from the intended send) and service time (from the send).
+    fn count_ack(&mut self, r: &InFlight, at: Instant) {
+        self.acked += 1;
+        self.bytes_acked += r.bytes;
+        let rec = if r.measured { &mut self.rec } else { &mut self.warm_rec };
+        rec.record_duration(Metric::ResponseTime, at.saturating_duration_since(r.intended));
+        rec.record_duration(Metric::ServiceTime, at.saturating_duration_since(r.t_send));
+    }
+
+    /// A failed record, grouped under `kind` (the key is allocated only the first time a kind is seen).
+    fn count_failure(&mut self, kind: &str) {
+        self.failed += 1;
+        match self.errors.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.errors.insert(kind.to_string(), 1);
+            }
+        }
+    }
+}
+
 fn lock(s: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
     // A panic while holding the lock leaves plain counters; keep measuring.
     s.lock().unwrap_or_else(|e| e.into_inner())
@@ -376,13 +384,14 @@ async fn run_task<T: LoadTarget>(
         let t_send = Instant::now();
         sent += 1;
         // One lock per record: count it, its schedule lag and (bulk) its in-flight slot.
+        let in_flight = InFlight { intended, t_send, bytes, measured };
         let slot = {
             let mut s = lock(&state);
             s.sent += 1;
             let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
             rec.record_duration(Metric::ScheduleLag, t_send - intended);
             // The slot is filled before the send: the outcome may be reported before `send_tagged` returns.
-            bulk.then(|| s.in_flight.insert(InFlight { intended, t_send, bytes, measured }))
+            bulk.then(|| s.in_flight.insert(in_flight))
         };
         let outcome = match slot {
             Some(slot) => target.send_tagged(record, encode_tag(index, slot)).await.map(|()| None),
@@ -394,13 +403,12 @@ async fn run_task<T: LoadTarget>(
                 if let Some(slot) = slot {
                     s.in_flight.take(slot);
                 }
-                s.failed += 1;
-                *s.errors.entry(e.kind).or_default() += 1;
+                s.count_failure(&e.kind);
             }
             // Bulk: the permit comes back through `BulkAcks` once the record is counted.
             Ok(None) => permit.forget(),
             Ok(Some(ack)) => {
-                let meta = AckMeta { intended, t_send, bytes, measured, _permit: permit };
+                let meta = AckMeta { record: in_flight, _permit: permit };
                 // The pump only ends after this sender is dropped, so the send cannot fail.
                 let _ = acks.send((ack, meta));
             }
@@ -425,12 +433,9 @@ async fn run_task<T: LoadTarget>(
     }
 }
 
-/// What the runner remembers about a record in flight; the permit goes back when its ack is counted.
+/// A record waiting for its ack future; the permit goes back when the ack is counted.
 struct AckMeta {
-    intended: Instant,
-    t_send: Instant,
-    bytes: u64,
-    measured: bool,
+    record: InFlight,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -446,21 +451,13 @@ where
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
     let count = |s: &mut TaskState, (outcome, t_ack, meta): (Result<(), TargetError>, Instant, AckMeta)| {
+        // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
         if s.closed {
             return;
         }
         match outcome {
-            Ok(()) => {
-                s.acked += 1;
-                s.bytes_acked += meta.bytes;
-                let rec = if meta.measured { &mut s.rec } else { &mut s.warm_rec };
-                rec.record_duration(Metric::ResponseTime, t_ack - meta.intended);
-                rec.record_duration(Metric::ServiceTime, t_ack - meta.t_send);
-            }
-            Err(e) => {
-                s.failed += 1;
-                *s.errors.entry(e.kind).or_default() += 1;
-            }
+            Ok(()) => s.count_ack(&meta.record, t_ack),
+            Err(e) => s.count_failure(&e.kind),
         }
         // `meta` (and its permit) drops here, after the record is counted.
     };

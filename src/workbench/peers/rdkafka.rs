@@ -45,7 +45,7 @@ impl ProducerContext for BulkContext {
         let Some(acks) = self.acks.read().unwrap_or_else(|e| e.into_inner()).clone() else { return };
         match result {
             Ok(_) => acks.acked([tag as u64], tokio::time::Instant::now()),
-            Err((e, _)) => acks.failed([tag as u64], &error(e.clone()).kind),
+            Err((e, _)) => acks.failed([tag as u64], &error_kind(e)),
         }
     }
 }
@@ -75,11 +75,14 @@ impl RdkafkaTarget {
 
 /// Groups librdkafka errors by their code name, as kprod groups by Kafka error name.
 fn error(e: KafkaError) -> TargetError {
-    let kind = match e.rdkafka_error_code() {
+    TargetError { kind: error_kind(&e), message: e.to_string() }
+}
+
+fn error_kind(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
         Some(code) => format!("{code:?}"),
         None => "librdkafka".into(),
-    };
-    TargetError { kind, message: e.to_string() }
+    }
 }
 
 impl LoadTarget for RdkafkaTarget {
