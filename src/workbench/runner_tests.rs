@@ -207,7 +207,8 @@ async fn warmup_is_discarded(bulk: bool) {
     // The interval log still has the warm-up interval, tagged.
     let log = String::from_utf8_lossy(run.intervals.log(Metric::ResponseTime)).into_owned();
     assert!(log.contains("Tag=warmup"), "{log}");
-    let dir = std::env::temp_dir().join(format!("kprod-runner-{}", std::process::id()));
+    // One folder per path: both variants of this test run in parallel in one process.
+    let dir = std::env::temp_dir().join(format!("kprod-runner-{}-bulk-{bulk}", std::process::id()));
     let written = run.save_intervals(&dir).unwrap();
     assert!(written.ends_with("intervals/p-r0") && written.join("response_time_us.hlog").exists());
     std::fs::remove_dir_all(&dir).unwrap();
