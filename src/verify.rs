@@ -22,12 +22,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::producer::config::ProducerConfig;
-use crate::producer::connection::{decode_response, encode_request_frame};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use crate::protocol::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic};
 use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
+use crate::protocol::{ApiMessage, decode_response, request_frame};
 use crate::protocol::{Decode, Encode};
 use crate::record::{ControlRecordType, Header, control_record_of, iter_batches};
 use crate::security::SaslSettings;
@@ -106,14 +106,15 @@ impl Conn {
         Ok(c)
     }
 
-    async fn call<Req: Encode, Resp: Decode>(
+    async fn call<Req: Encode + ApiMessage, Resp: Decode + ApiMessage>(
         &mut self,
         api: ApiKey,
         version: i16,
         req: &Req,
     ) -> Result<Resp, VerifyError> {
         self.correlation_id += 1;
-        let frame = encode_request_frame(api, version, self.correlation_id, Some("kprod-verify"), req, 256);
+        let frame = request_frame(version, self.correlation_id, Some("kprod-verify"), req, 256)
+            .map_err(|e| VerifyError::Protocol(format!("{}: {} request: {e}", self.address, api.name())))?;
         let io = |e: std::io::Error| VerifyError::Io { address: self.address.clone(), reason: e.to_string() };
         self.stream.write_all(&frame).await.map_err(io)?;
         self.stream.flush().await.map_err(io)?;
@@ -123,7 +124,7 @@ impl Conn {
         }
         let mut buf = BytesMut::zeroed(size as usize);
         self.stream.read_exact(&mut buf).await.map_err(io)?;
-        let (_, resp) = decode_response::<Resp>(buf.freeze(), api, version)
+        let (_, resp) = decode_response::<Resp>(buf.freeze(), version)
             .map_err(|e| VerifyError::Protocol(format!("{}: {e}", self.address)))?;
         Ok(resp)
     }

@@ -177,6 +177,12 @@ pub struct AbortedTxn {
 }
 
 impl PartitionLog {
+    /// Forgets every producer's sequence state, as a partition that came back from an unclean leader election (or
+    /// a restart without its snapshot) has: the next batch of any producer is accepted at any sequence.
+    pub fn forget_producers(&mut self) {
+        self.producers.clear();
+    }
+
     /// The producer state of `producer_id`, for tests.
     pub fn producer(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)

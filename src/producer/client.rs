@@ -194,6 +194,25 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
 
     /// Validates the config, starts the sender task on the current tokio runtime and returns the producer.
     pub fn build(self) -> Result<Producer<K, V>, ProducerError> {
+        let (key_serializer, value_serializer) = (self.key_serializer.clone(), self.value_serializer.clone());
+        let interceptors: Arc<[Arc<dyn ProducerInterceptor<K, V>>]> = self.interceptors.clone().into();
+        let shared = self.into_shared()?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;
+        let task = handle.spawn(crate::producer::sender::run(shared.clone()));
+        *shared.sender_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok(Producer {
+            _owner: Arc::new(OwnerGuard(shared.clone())),
+            shared,
+            key_serializer,
+            value_serializer,
+            interceptors,
+        })
+    }
+
+    /// The producer's shared state (accumulator, metadata, config) without a sender task: the deterministic
+    /// simulation drives a `SenderCore` over it by hand.
+    pub(crate) fn into_shared(self) -> Result<Arc<Shared>, ProducerError> {
         let mut cfg = self.config;
         for w in cfg.resolve().map_err(|e| ProducerError::Config(e.to_string()))? {
             tracing::warn!("{w}");
@@ -276,17 +295,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             tls,
             sasl,
         });
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;
-        let task = handle.spawn(crate::producer::sender::run(shared.clone()));
-        *shared.sender_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-        Ok(Producer {
-            _owner: Arc::new(OwnerGuard(shared.clone())),
-            shared,
-            key_serializer: self.key_serializer,
-            value_serializer: self.value_serializer,
-            interceptors: self.interceptors.into(),
-        })
+        Ok(shared)
     }
 }
 

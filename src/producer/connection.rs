@@ -1,122 +1,80 @@
-//! One TCP connection to one broker: connect, negotiate versions with ApiVersions, authenticate with SASL when
-//! the protocol asks for it ([`crate::security::authenticate`]), then a writer task and a reader task. The sender owns the `Connection` (correlation ids, the in-flight queue); the two tasks only move
-//! frames. Responses come back in request order (Kafka guarantees it per connection) as `ConnEvent`s.
+//! The IO side of one TCP connection to one broker: connect, negotiate versions with ApiVersions, authenticate with
+//! SASL when the protocol asks for it ([`crate::security::authenticate`]), then a writer task and a reader task that
+//! only move frames. Everything else about a connection (correlation ids, the in-flight queue, what a response
+//! answers) belongs to the sans-IO sender core (`producer::sender::conn`), which never sees a socket: the
+//! sender's IO loop hands it the [`Handshake`] and keeps the [`ConnIo`]. Responses come back in request order
+//! (Kafka guarantees it per connection) as [`ConnEvent`]s.
 //!
 //! With TLS (`security.protocol=SSL|SASL_SSL`) the handshake runs right after the TCP connect, before ApiVersions;
 //! the tasks then run over the two halves of the TLS stream (`tokio::io::split`). PLAINTEXT keeps the socket's
 //! own owned halves: the reader and writer are generic, so each path is compiled for its own stream type.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::producer::accumulator::ProducerBatch;
 use crate::producer::error::ProducerError;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::error::ErrorCode;
-use crate::protocol::header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
-use crate::protocol::{Decode, Encode};
+use crate::protocol::{decode_response, request_frame};
 use crate::security::tls::{TlsSettings, host_of, rustls_error};
 
 /// Largest response frame accepted; a bigger size prefix closes the connection (hostile or corrupt peer).
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 
-/// What the connection tasks tell the sender.
+/// What the connection tasks tell the sender's IO loop.
 #[derive(Debug)]
 pub enum ConnEvent {
     /// A connection attempt finished.
-    Connected { node: i32, result: Result<Connection, ProducerError> },
+    Connected { conn_id: u64, result: Result<(Handshake, ConnIo), ProducerError> },
     /// One response frame (after the size prefix) arrived.
     Response { conn_id: u64, frame: Bytes },
     /// The connection is gone; everything in flight on it failed.
     Closed { conn_id: u64, reason: String },
 }
 
-/// What a request in flight was for, so its response can be routed.
-#[derive(Debug)]
-pub enum InFlightKind {
-    Produce {
-        batches: Vec<ProducerBatch>,
-        records: usize,
-        bytes: usize,
-    },
-    Metadata {
-        topics: Vec<std::sync::Arc<str>>,
-    },
-    InitProducerId,
-    /// A transactional request; `id` is the transaction manager's handle.
-    Txn {
-        id: u64,
-    },
-}
-
-/// A request waiting for its response.
-#[derive(Debug)]
-pub struct InFlight {
-    pub correlation_id: i32,
-    pub api_key: ApiKey,
-    pub version: i16,
-    pub sent: Instant,
-    pub kind: InFlightKind,
-}
-
-/// A live connection, owned by the sender.
-#[derive(Debug)]
-pub struct Connection {
-    pub id: u64,
-    pub node: i32,
-    pub address: String,
+/// What the handshake learnt about a connection: everything the sender core needs to use it.
+#[derive(Debug, Clone)]
+pub struct Handshake {
     pub versions: NegotiatedVersions,
-    /// The cluster's finalized `transaction.version` feature (0 when absent): 2+ means transactions v2.
+    /// The cluster's finalized `transaction.version` feature (0 when absent): 2+ means transactions v2 (KIP-890).
     pub transaction_version: i16,
-    tx: mpsc::UnboundedSender<Bytes>,
-    next_correlation_id: i32,
-    pub in_flight: VecDeque<InFlight>,
-    client_id: Option<String>,
-    /// The reader task; aborted when the sender drops the connection (timeout, shutdown).
-    reader: tokio::task::AbortHandle,
     /// KIP-368 re-authentication: when the broker granted a SASL session lifetime, the time (a random point
     /// between 85% and 95% of it, as Java picks) after which the sender stops using this connection and, once its
-    /// in-flight requests are answered, replaces it with a freshly authenticated one. Reconnecting rather than
-    /// re-running SaslHandshake/SaslAuthenticate in place keeps authentication out of the sender's response
-    /// routing; it costs one connect per lifetime (minutes to hours in practice).
+    /// in-flight requests are answered, replaces it with a freshly authenticated one.
     pub reauth_at: Option<Instant>,
-    /// Set once `reauth_at` has passed: no new requests go on this connection.
-    pub draining: bool,
 }
 
-impl Drop for Connection {
+impl Handshake {
+    /// The sans-IO half of the handshake: versions and features from an ApiVersions answer.
+    pub fn from_api_versions(body: &ApiVersionsResponse) -> Result<Handshake, String> {
+        let versions = negotiate(body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| e.to_string())?;
+        Ok(Handshake { versions, transaction_version: body.transaction_version(), reauth_at: None })
+    }
+}
+
+/// The IO side of a live connection: the writer task's queue and the reader task. Dropping it closes the
+/// connection (the reader is aborted, the writer ends when its queue closes).
+#[derive(Debug)]
+pub struct ConnIo {
+    tx: mpsc::UnboundedSender<Bytes>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for ConnIo {
     fn drop(&mut self) {
         self.reader.abort();
     }
 }
 
-impl Connection {
-    /// Encodes a request (size prefix + header + body) and queues it for the writer task. Returns the
-    /// correlation id. Fails only if the connection is already gone.
-    pub fn send<T: Encode>(
-        &mut self,
-        api: ApiKey,
-        version: i16,
-        body: &T,
-        size_hint: usize,
-    ) -> Result<(i32, usize), ConnectionClosed> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
-        let frame = encode_request_frame(api, version, correlation_id, self.client_id.as_deref(), body, size_hint);
-        let len = frame.len();
-        self.tx.send(frame).map_err(|_| ConnectionClosed)?;
-        Ok((correlation_id, len))
-    }
-
-    /// True when the writer task is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+impl ConnIo {
+    /// Queues a whole frame for the writer task. Fails only if the writer is gone.
+    pub fn send(&self, frame: Bytes) -> Result<(), ConnectionClosed> {
+        self.tx.send(frame).map_err(|_| ConnectionClosed)
     }
 }
 
@@ -124,38 +82,6 @@ impl Connection {
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("connection closed")]
 pub struct ConnectionClosed;
-
-/// Writes `[size][header][body]` for one request.
-pub fn encode_request_frame<T: Encode>(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    client_id: Option<&str>,
-    body: &T,
-    size_hint: usize,
-) -> Bytes {
-    let mut out = BytesMut::with_capacity(64 + size_hint);
-    out.put_i32(0);
-    let header = RequestHeader {
-        api_key: api.key(),
-        api_version: version,
-        correlation_id,
-        client_id: client_id.map(str::to_string),
-    };
-    header.encode(&mut out, request_header_version(api.key(), version));
-    body.encode(&mut out, version);
-    let size = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    out.freeze()
-}
-
-/// Reads the response header of `frame` and decodes its body.
-pub fn decode_response<T: Decode>(mut frame: Bytes, api: ApiKey, version: i16) -> Result<(i32, T), String> {
-    let h =
-        ResponseHeader::decode(&mut frame, response_header_version(api.key(), version)).map_err(|e| e.to_string())?;
-    let body = T::decode(&mut frame, version).map_err(|e| format!("{} v{version} response: {e}", api.name()))?;
-    Ok((h.correlation_id, body))
-}
 
 /// Settings for connecting.
 #[derive(Debug, Clone)]
@@ -173,11 +99,10 @@ pub struct ConnectSettings {
 /// tasks. The reader reports to `events`. Errors name the address; TLS failures are `ProducerError::Tls`.
 pub async fn connect(
     id: u64,
-    node: i32,
     address: String,
     settings: ConnectSettings,
     events: mpsc::UnboundedSender<ConnEvent>,
-) -> Result<Connection, ProducerError> {
+) -> Result<(Handshake, ConnIo), ProducerError> {
     let err = |reason: String| ProducerError::Connection { address: address.clone(), reason };
     let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&address))
         .await
@@ -189,7 +114,7 @@ pub async fn connect(
             let mut stream = stream;
             let est = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = stream.into_split();
-            Ok(start(id, node, address, settings, est, read_half, write_half, events))
+            Ok((est, start(id, read_half, write_half, events)))
         }
         Some(tls) => {
             let host = host_of(&address);
@@ -204,18 +129,9 @@ pub async fn connect(
                 .map_err(|reason| ProducerError::Tls { broker: address.clone(), reason })?;
             let est = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = tokio::io::split(stream);
-            Ok(start(id, node, address, settings, est, read_half, write_half, events))
+            Ok((est, start(id, read_half, write_half, events)))
         }
     }
-}
-
-/// What [`establish`] learnt about a connection.
-struct Established {
-    versions: NegotiatedVersions,
-    /// The finalized `transaction.version` feature (KIP-890: 2 = transaction protocol v2).
-    transaction_version: i16,
-    /// When to re-authenticate (SASL sessions with a lifetime).
-    reauth_at: Option<Instant>,
 }
 
 /// Everything between the transport and the first produce, over any stream: ApiVersions (then, for SASL, the
@@ -226,17 +142,16 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     address: &str,
     settings: &ConnectSettings,
-) -> Result<Established, ProducerError> {
+) -> Result<Handshake, ProducerError> {
     let err = |reason: String| ProducerError::Connection { address: address.to_string(), reason };
     // ApiVersions v3 first; a broker that does not know it answers with UNSUPPORTED_VERSION in a v0 body.
-    let mut versions = None;
-    let mut transaction_version = 0;
+    let mut handshake = None;
     for v in [3i16, 0] {
         let req = ApiVersionsRequest {
             client_software_name: "kprod".into(),
             client_software_version: env!("CARGO_PKG_VERSION").into(),
         };
-        let frame = encode_request_frame(ApiKey::ApiVersions, v, 0, settings.client_id.as_deref(), &req, 64);
+        let frame = request_frame(v, 0, settings.client_id.as_deref(), &req, 64).map_err(|e| err(e.to_string()))?;
         let resp = tokio::time::timeout(settings.request_timeout, async {
             stream.write_all(&frame).await?;
             stream.flush().await?;
@@ -257,65 +172,39 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ => err(format!("ApiVersions failed: {e}")),
         })?;
-        let (_, body): (i32, ApiVersionsResponse) = decode_response(resp, ApiKey::ApiVersions, v).map_err(err)?;
+        let (_, body): (_, ApiVersionsResponse) = decode_response(resp, v).map_err(|e| err(e.to_string()))?;
         if body.error_code == ErrorCode::UnsupportedVersion && v > 0 {
             continue;
         }
-        versions = Some(negotiate(&body, &[ApiKey::Produce, ApiKey::Metadata]).map_err(|e| err(e.to_string()))?);
-        transaction_version = body.transaction_version();
+        handshake = Some(Handshake::from_api_versions(&body).map_err(err)?);
         break;
     }
-    let versions = versions.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
-    let mut reauth_at = None;
+    let mut handshake = handshake.ok_or_else(|| err("no ApiVersions version accepted".into()))?;
     if let Some(sasl) = &settings.sasl {
         let auth = crate::security::authenticate::authenticate(
             stream,
             address,
-            &versions,
+            &handshake.versions,
             sasl,
             settings.client_id.as_deref(),
             settings.request_timeout,
         )
         .await?;
-        reauth_at = auth.session_lifetime.map(|l| Instant::now() + reauth_delay(l));
+        handshake.reauth_at = auth.session_lifetime.map(|l| Instant::now() + reauth_delay(l));
     }
-    Ok(Established { versions, transaction_version, reauth_at })
+    Ok(handshake)
 }
 
 /// Spawns the writer and reader tasks over the two halves of a ready connection.
-#[allow(clippy::too_many_arguments)]
-fn start<R, W>(
-    id: u64,
-    node: i32,
-    address: String,
-    settings: ConnectSettings,
-    est: Established,
-    read_half: R,
-    write_half: W,
-    events: mpsc::UnboundedSender<ConnEvent>,
-) -> Connection
+fn start<R, W>(id: u64, read_half: R, write_half: W, events: mpsc::UnboundedSender<ConnEvent>) -> ConnIo
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Established { versions, transaction_version, reauth_at } = est;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(writer(write_half, rx));
     let reader = tokio::spawn(reader(id, read_half, events)).abort_handle();
-    Connection {
-        reader,
-        id,
-        node,
-        address,
-        versions,
-        transaction_version,
-        tx,
-        next_correlation_id: 1,
-        in_flight: VecDeque::new(),
-        client_id: settings.client_id,
-        reauth_at,
-        draining: false,
-    }
+    ConnIo { tx, reader }
 }
 
 /// In a size-out-of-bounds error: the first bytes were a TLS record header (a TLS listener answering a

@@ -187,6 +187,27 @@ pub fn decode_response<T: Decode + ApiMessage>(frame: Bytes, version: i16) -> Re
     Ok((header, body))
 }
 
+/// A whole request frame (size, header, body) as `Bytes`, with room for `size_hint` body bytes reserved up front
+/// (one allocation for a produce request carrying its batches). The one request-framing path of the client: the
+/// producer's connections, SASL authentication and `verify` all write requests through it.
+pub fn request_frame<T: Encode + ApiMessage>(
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &T,
+    size_hint: usize,
+) -> Result<Bytes, FrameError> {
+    let header = RequestHeader {
+        api_key: T::API_KEY,
+        api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_string),
+    };
+    let mut out = BytesMut::with_capacity(64 + size_hint);
+    encode_request(&mut out, &header, body)?;
+    Ok(out.freeze())
+}
+
 /// A request body of any API this codec implements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestBody {

@@ -50,7 +50,7 @@ pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameError, RequestBody, RequestFrame, decode_response, encode_request, encode_response,
-    peek_frame_size, response_correlation_id, split_frame,
+    peek_frame_size, request_frame, response_correlation_id, split_frame,
 };
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};

@@ -21,12 +21,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::SaslSettings;
 use super::sasl::SaslClient;
-use crate::producer::connection::{decode_response, encode_request_frame};
 use crate::producer::error::ProducerError;
 use crate::protocol::error::ErrorCode;
 use crate::protocol::sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 use crate::protocol::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 use crate::protocol::versions::{ApiKey, NegotiatedVersions};
+use crate::protocol::{ApiMessage, decode_response, request_frame};
 use crate::protocol::{Decode, Encode};
 
 /// Largest SASL response frame accepted (tokens are a few hundred bytes).
@@ -127,7 +127,7 @@ struct Caller<'a, S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Caller<'_, S> {
-    async fn round_trip<Req: Encode, Resp: Decode>(
+    async fn round_trip<Req: Encode + ApiMessage, Resp: Decode + ApiMessage>(
         &mut self,
         api: ApiKey,
         version: i16,
@@ -135,7 +135,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Caller<'_, S> {
         req: &Req,
     ) -> Result<Resp, ProducerError> {
         let conn_err = |reason: String| ProducerError::Connection { address: self.broker.to_string(), reason };
-        let frame = encode_request_frame(api, version, correlation_id, self.client_id, req, 128);
+        let frame = request_frame(version, correlation_id, self.client_id, req, 128)
+            .map_err(|e| ProducerError::Protocol { broker: self.broker.to_string(), reason: e.to_string() })?;
         let stream = &mut *self.stream;
         let io = async {
             stream.write_all(&frame).await?;
@@ -164,8 +165,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Caller<'_, S> {
                 };
                 conn_err(format!("{api} failed: {what}"))
             })?;
-        let (got, resp) = decode_response::<Resp>(bytes, api, version)
-            .map_err(|e| ProducerError::Protocol { broker: self.broker.to_string(), reason: e })?;
+        let (header, resp) = decode_response::<Resp>(bytes, version)
+            .map_err(|e| ProducerError::Protocol { broker: self.broker.to_string(), reason: e.to_string() })?;
+        let got = header.correlation_id;
         if got != correlation_id {
             return Err(ProducerError::Protocol {
                 broker: self.broker.to_string(),

@@ -50,7 +50,7 @@ async fn connect_error(address: &str, cfg: &ProducerConfig) -> ProducerError {
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
-    let result = tokio::time::timeout(Duration::from_secs(8), connect(1, -1, address.to_string(), settings, tx))
+    let result = tokio::time::timeout(Duration::from_secs(8), connect(1, address.to_string(), settings, tx))
         .await
         .expect("connect must not hang");
     assert!(started.elapsed() < Duration::from_secs(6), "{address}: failure took {:?}", started.elapsed());

@@ -112,6 +112,22 @@ pub struct ProducerBatch {
     pub stamped: Option<(i64, i16, i32)>,
     /// True once the batch has been in a request whose outcome is unknown or failed (ordering on retry).
     pub in_retry: bool,
+    /// For a piece of a split batch: the index, in the batch the application's records were first appended to,
+    /// of the piece's first record (0 for a batch never split). Pieces keep their parent's `id`, so
+    /// `(id, split_offset)` orders every batch of a partition in send order, through nested splits too.
+    pub split_offset: u32,
+    /// An earlier attempt ended without a definite answer (connection lost, request timed out, REQUEST_TIMED_OUT,
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND): the broker may hold the records. Such a batch is only ever re-sent with
+    /// its original producer id, epoch and sequence, which the broker recognises as a duplicate; it is never split
+    /// or re-stamped under a new epoch (that would write its records twice).
+    pub maybe_appended: bool,
+}
+
+impl ProducerBatch {
+    /// The batch's place in its partition's send order.
+    pub fn send_order(&self) -> (u64, u32) {
+        (self.id, self.split_offset)
+    }
 }
 
 impl std::fmt::Debug for ProducerBatch {

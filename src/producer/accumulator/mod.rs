@@ -11,7 +11,7 @@
 pub mod batch;
 pub mod pool;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -162,7 +162,7 @@ pub struct RecordAccumulator {
     pub pool: BufferPool,
     next_batch_id: AtomicU64,
     /// Ids of batches not yet completed, for `flush`.
-    incomplete: Mutex<BTreeSet<u64>>,
+    incomplete: Mutex<BTreeMap<u64, u32>>,
     flushes_in_progress: AtomicUsize,
     closing: AtomicBool,
     /// Rotating drain start per node, so no partition starves.
@@ -178,7 +178,7 @@ impl RecordAccumulator {
             topics_generation: AtomicU64::new(0),
             pool,
             next_batch_id: AtomicU64::new(0),
-            incomplete: Mutex::new(BTreeSet::new()),
+            incomplete: Mutex::new(BTreeMap::new()),
             flushes_in_progress: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             drain_index: Mutex::new(HashMap::new()),
@@ -291,7 +291,7 @@ impl RecordAccumulator {
             return AppendOutcome::NeedMemory { size };
         };
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
-        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id, 1);
         let builder = BatchBuilder::new(buf, self.cfg.compression, rec.timestamp_ms);
         let mut batch = ProducerBatch {
             tp: TopicPartition { topic: topic.name.clone(), partition: partition as i32 },
@@ -310,6 +310,8 @@ impl RecordAccumulator {
             retry_at: None,
             stamped: None,
             in_retry: false,
+            split_offset: 0,
+            maybe_appended: false,
         };
         let out = self.try_append(&mut batch, rec, callback, want_completion, ratio);
         q.batches.push_back(batch);
@@ -479,8 +481,17 @@ impl RecordAccumulator {
         out
     }
 
-    /// Puts a failed batch back at the front of its queue, to be retried after a backoff. With idempotence the
-    /// batch goes before every batch with a higher sequence, keeping the partition in sequence order.
+    /// Batch `id` was split into `pieces` batches that share its id: each must complete before `flush` and
+    /// `close` consider the batch done.
+    pub fn note_split(&self, id: u64, pieces: usize) {
+        if let Some(n) = self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+            *n += pieces.saturating_sub(1) as u32;
+        }
+    }
+
+    /// Puts a failed batch back in its queue, to be retried after a backoff: after the batches of its partition
+    /// created before it (and pieces of the same split batch already back), before every later one. Batch ids
+    /// grow in append order within a partition, so the queue stays in send order whatever the epoch or sequence.
     pub fn reenqueue(&self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
         batch.attempts += 1;
         batch.retry_at = Some(now + backoff);
@@ -488,19 +499,27 @@ impl RecordAccumulator {
         batch.in_retry = true;
         let t = self.topic(&batch.tp.topic.clone(), batch.tp.partition as u32 + 1);
         let mut q = t.lock(batch.tp.partition as u32);
-        let seq = batch.stamped.map(|s| s.2);
-        let pos = match seq {
-            Some(s) => q
-                .batches
-                .iter()
-                .position(|b| match b.stamped {
-                    Some((_, _, other)) => other > s,
-                    None => true,
-                })
-                .unwrap_or(q.batches.len()),
-            None => 0,
-        };
+        let pos = q.batches.iter().position(|b| b.send_order() > batch.send_order()).unwrap_or(q.batches.len());
         q.batches.insert(pos, batch);
+    }
+
+    /// Removes and returns every queued batch for which `pred` holds.
+    pub fn remove_where(&self, mut pred: impl FnMut(&ProducerBatch) -> bool) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for t in self.topics() {
+            for q in t.partitions.iter() {
+                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let mut i = 0;
+                while i < q.batches.len() {
+                    if pred(&q.batches[i]) {
+                        out.extend(q.batches.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Removes and returns batches older than `delivery.timeout.ms` that are still queued.
@@ -543,7 +562,14 @@ impl RecordAccumulator {
 
     /// Marks a batch complete for `flush` bookkeeping and returns its memory to the pool.
     pub fn deallocate(&self, batch: &mut ProducerBatch) {
-        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).remove(&batch.id);
+        let mut incomplete = self.incomplete.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = incomplete.get_mut(&batch.id) {
+            *n -= 1;
+            if *n == 0 {
+                incomplete.remove(&batch.id);
+            }
+        }
+        drop(incomplete);
         let buf = batch.take_buffer();
         self.pool.release(batch.reserved_bytes, buf);
         batch.reserved_bytes = 0;
@@ -551,7 +577,7 @@ impl RecordAccumulator {
 
     /// True when no batch created before `flush_mark` is still incomplete.
     pub fn flushed_up_to(&self, flush_mark: u64) -> bool {
-        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).first().is_none_or(|&id| id >= flush_mark)
+        self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).keys().next().is_none_or(|&id| id >= flush_mark)
     }
 
     /// Begins a flush: every batch becomes ready at once. Returns the mark to wait for.

@@ -16,6 +16,31 @@ pub struct PartitionSequences {
     pub in_flight: BTreeSet<i32>,
     /// Base sequences of batches put back for a retry and not yet re-sent.
     pub retrying: BTreeSet<i32>,
+    /// Last sequence the broker acknowledged on this partition in the current epoch; `None` until the first ack.
+    ///
+    /// Until then the broker may hold no state for this producer here, and Kafka accepts a producer it has no
+    /// state for at *any* sequence. With several batches in flight, a refused first batch (say
+    /// NOT_LEADER_OR_FOLLOWER from a leader not ready yet) would let a later batch in, and the retried first batch
+    /// could then only land behind it. So a partition keeps a single batch in flight until its first ack
+    /// (issue 15): the cost is one round trip per partition and epoch.
+    pub last_acked: Option<i32>,
+}
+
+/// True when sequence `a` comes after `b` in Kafka's wrapping sequence space (`0..=i32::MAX`).
+pub fn seq_after(a: i32, b: i32) -> bool {
+    let diff = (a as i64 - b as i64).rem_euclid(i32::MAX as i64 + 1);
+    diff != 0 && diff < (1 << 30)
+}
+
+/// The sequence of the last record of `batch` (sequences wrap at `i32::MAX`).
+fn last_seq(base: i32, records: usize) -> i32 {
+    ((base as i64 + records.max(1) as i64 - 1) % (i32::MAX as i64 + 1)) as i32
+}
+
+/// The sequence after a batch of `records` starting at `base` (sequences wrap at `i32::MAX`, as Java's
+/// `DefaultRecordBatch.incrementSequence`).
+pub fn next_seq(base: i32, records: usize) -> i32 {
+    ((base as i64 + records as i64) % (i32::MAX as i64 + 1)) as i32
 }
 
 /// The idempotence state of one producer.
@@ -72,6 +97,37 @@ impl Idempotence {
         p.in_flight.range(..seq).next().is_none() && p.retrying.range(..seq).next().is_none()
     }
 
+    /// True when the broker already acknowledged, in this epoch, a batch of the partition that comes *after*
+    /// `batch`: `batch` can no longer land in send order. Only a broker that lost this producer's state (or never
+    /// had it) accepts that; the sender then fails `batch` instead of re-sending it behind later records.
+    pub fn overtaken(&self, batch: &ProducerBatch) -> bool {
+        let Some((_, _, seq)) = batch.stamped else { return false };
+        if !self.is_current(batch) {
+            return false;
+        }
+        self.partitions.get(&batch.tp).and_then(|p| p.last_acked).is_some_and(|acked| seq_after(acked, seq))
+    }
+
+    /// True when a batch of the partition with a higher sequence than `batch` is in flight: its answer will tell
+    /// whether `batch` was overtaken, so an OUT_OF_ORDER_SEQUENCE_NUMBER for `batch` is not acted on yet.
+    pub fn later_in_flight(&self, batch: &ProducerBatch) -> bool {
+        let Some((_, _, seq)) = batch.stamped else { return false };
+        self.is_current(batch)
+            && self.partitions.get(&batch.tp).is_some_and(|p| p.in_flight.iter().any(|s| seq_after(*s, seq)))
+    }
+
+    /// The broker acknowledged `batch` (appended, or a duplicate of what it holds).
+    pub fn on_acked(&mut self, batch: &ProducerBatch) {
+        if let (true, Some((_, _, seq))) = (self.is_current(batch), batch.stamped)
+            && let Some(p) = self.partitions.get_mut(&batch.tp)
+        {
+            let last = last_seq(seq, batch.record_count());
+            if p.last_acked.is_none_or(|a| seq_after(last, a)) {
+                p.last_acked = Some(last);
+            }
+        }
+    }
+
     /// A response (or a failure) for this batch arrived: it is no longer in flight.
     pub fn on_response(&mut self, batch: &ProducerBatch) {
         if let (true, Some((_, _, seq))) = (self.is_current(batch), batch.stamped)
@@ -94,14 +150,14 @@ impl DrainGate for Idempotence {
         if !self.is_ready() {
             return false;
         }
+        let Some(p) = self.partitions.get(tp) else { return true };
         // A retried batch goes alone: wait until nothing else of its partition is in flight, so the broker
         // sees the sequences in order again.
-        if first.in_retry
-            && let Some(p) = self.partitions.get(tp)
-        {
+        if first.in_retry {
             return p.in_flight.is_empty();
         }
-        true
+        // No ack yet in this epoch: the broker may accept any sequence, so one batch at a time (see `last_acked`).
+        p.last_acked.is_some() || p.in_flight.is_empty()
     }
 
     fn on_drained(&mut self, batch: &mut ProducerBatch) {
@@ -111,8 +167,7 @@ impl DrainGate for Idempotence {
             batch.stamped.map(|s| s.2).unwrap_or(0)
         } else {
             let seq = p.next_sequence;
-            // Sequences wrap at i32::MAX, as Java's `DefaultRecordBatch.incrementSequence`.
-            p.next_sequence = ((p.next_sequence as i64 + batch.record_count() as i64) % (i32::MAX as i64 + 1)) as i32;
+            p.next_sequence = next_seq(seq, batch.record_count());
             seq
         };
         p.retrying.remove(&seq);

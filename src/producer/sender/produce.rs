@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Sender, exp_backoff, group_by_topic};
+use super::conn::{InFlight, InFlightKind};
+use super::timer::Timer;
+use super::{SenderCore, decode_body, exp_backoff, group_by_topic};
 use crate::producer::accumulator::{
     BatchAck, BatchCompletion, DrainGate, OpenGate, ProducerBatch, RecordInfo, batch::BatchBytes,
 };
 use crate::producer::client::Shared;
 use crate::producer::config::Acks;
-use crate::producer::connection::{InFlight, InFlightKind};
 use crate::producer::error::ProducerError;
 use crate::producer::hooks::{BatchEvent, RequestEvent};
 use crate::protocol::error::ErrorCode;
@@ -23,9 +24,9 @@ use crate::protocol::produce::{PartitionProduceData, ProduceRequest, ProduceResp
 use crate::protocol::versions::ApiKey;
 use crate::record::{BatchBuilder, RecordBatch};
 
-impl Sender {
+impl SenderCore {
     /// For every ready node with room in flight, drains and sends one ProduceRequest.
-    pub(super) fn send_produce_requests(&mut self, now: Instant, next: &mut Duration) {
+    pub(super) fn send_produce_requests(&mut self, now: Instant) {
         if self.idem.as_ref().is_some_and(|i| !i.is_ready()) {
             return;
         }
@@ -35,13 +36,12 @@ impl Sender {
             self.sh.metadata.request_refresh();
         }
         if let Some(n) = ready.next_ready_in {
-            *next = (*next).min(n.max(Duration::from_micros(100)));
+            self.timers.set_earliest(Timer::Ready, now + n);
         }
         let max_in_flight = self.sh.config.max_in_flight;
         for node in ready.ready_nodes {
             let Some(conn) = self.ready_connection(node, now) else { continue };
-            let produce_in_flight = conn.in_flight.iter().filter(|r| r.api_key == ApiKey::Produce).count();
-            if produce_in_flight >= max_in_flight {
+            if conn.produce_in_flight() >= max_in_flight {
                 continue;
             }
             let Some(version) = conn.versions.get(ApiKey::Produce) else { continue };
@@ -111,14 +111,23 @@ impl Sender {
                 .collect(),
         };
         let conn = self.conns.get_mut(&node).expect("ready_connection returned it");
-        let sent = conn.send(ApiKey::Produce, version, &req, bytes + 64 * batches.len());
+        let sent = conn.send(version, &req, bytes + 64 * batches.len());
         drop(req);
-        let Ok((correlation_id, _)) = sent else {
-            for b in batches {
-                self.handle_batch_error(b, ErrorCode::NetworkException, Some("connection closed".into()), now);
+        let correlation_id = match sent {
+            Ok((correlation_id, _)) => correlation_id,
+            Err(e) => {
+                // Only a version this codec does not implement gets here; fail the batches rather than loop.
+                let message = format!("cannot encode Produce v{version}: {e}");
+                for b in batches {
+                    let err = ProducerError::Broker {
+                        topic_partition: b.tp.to_string(),
+                        code: ErrorCode::UnsupportedVersion,
+                        message: Some(message.clone()),
+                    };
+                    self.fail_batch(b, err, now);
+                }
+                return;
             }
-            self.on_connection_lost(node, "writer stopped".into(), now);
-            return;
         };
         if let Some(h) = &sh.hooks {
             h.on_request_sent(&RequestEvent {
@@ -135,6 +144,7 @@ impl Sender {
             for b in batches {
                 if let Some(idem) = &mut self.idem {
                     idem.on_response(&b);
+                    idem.on_acked(&b);
                 }
                 complete_batch(
                     &sh,
@@ -161,7 +171,6 @@ impl Sender {
         &mut self,
         node: i32,
         address: &str,
-        _correlation_id: i32,
         version: i16,
         sent: Instant,
         batches: Vec<ProducerBatch>,
@@ -182,18 +191,17 @@ impl Sender {
                 completed: Some(now),
             });
         }
-        let resp =
-            match crate::producer::connection::decode_response::<ProduceResponse>(frame, ApiKey::Produce, version) {
-                Ok((_, r)) => r,
-                Err(e) => {
-                    tracing::warn!(broker = %address, error = %e, "undecodable produce response");
-                    for b in batches {
-                        self.handle_batch_error(b, ErrorCode::NetworkException, Some(e.clone()), now);
-                    }
-                    self.on_connection_lost(node, e, now);
-                    return;
+        let resp = match decode_body::<ProduceResponse>(frame, version) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(broker = %address, error = %e, "undecodable produce response");
+                for b in batches {
+                    self.handle_batch_error(b, ErrorCode::NetworkException, Some(e.clone()), now);
                 }
-            };
+                self.on_connection_lost(node, e, now);
+                return;
+            }
+        };
         let mut by_tp: HashMap<(&str, i32), &crate::protocol::produce::PartitionProduceResponse> = HashMap::new();
         for t in &resp.responses {
             for p in &t.partition_responses {
@@ -219,6 +227,7 @@ impl Sender {
                 Some((ErrorCode::None, base_offset, log_append_time_ms, _)) => {
                     if let Some(idem) = &mut self.idem {
                         idem.on_response(&b);
+                        idem.on_acked(&b);
                     }
                     complete_batch(
                         &self.sh,
@@ -241,12 +250,20 @@ impl Sender {
         message: Option<String>,
         now: Instant,
     ) {
+        let mut batch = batch;
+        if matches!(
+            code,
+            ErrorCode::NetworkException | ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend
+        ) {
+            batch.maybe_appended = true;
+        }
         let cfg = &self.sh.config;
         let timed_out = now.saturating_duration_since(batch.created) >= cfg.delivery_timeout;
         if code == ErrorCode::DuplicateSequenceNumber {
             // The broker already has it: success, offset unknown.
             if let Some(idem) = &mut self.idem {
                 idem.on_response(&batch);
+                idem.on_acked(&batch);
             }
             complete_batch(
                 &self.sh,
@@ -257,15 +274,26 @@ impl Sender {
             );
             return;
         }
+        if matches!(code, ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge) && batch.maybe_appended {
+            // An earlier attempt may be in the log: its pieces would carry sequences the broker cannot match to it,
+            // so splitting could write the records twice. Fail it, saying why.
+            let err = ProducerError::Broker {
+                topic_partition: batch.tp.to_string(),
+                code,
+                message: Some(
+                    "the batch is too large for the broker now, and an earlier attempt may already be in the log; \
+                     not split, so its records are not written twice"
+                        .into(),
+                ),
+            };
+            self.fail_batch(batch, err, now);
+            return;
+        }
         if matches!(code, ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge)
             && batch.record_count() > 1
             && !timed_out
         {
-            if let Some(idem) = &mut self.idem {
-                idem.on_response(&batch);
-                // New batches get new sequences: restart the sequence space under a new epoch.
-                idem.bump_needed = true;
-            }
+            // The pieces take over the batch's sequence range (see `split_and_reenqueue`): no epoch bump.
             self.split_and_reenqueue(batch, now);
             return;
         }
@@ -275,9 +303,29 @@ impl Sender {
         let idem_retry = match &mut self.idem {
             Some(idem) if matches!(code, ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId) => {
                 let first = idem.is_first_in_line(&batch);
+                if first && idem.overtaken(&batch) {
+                    // A later batch of this partition is already in the log (the broker had no state for us when
+                    // it took it). Re-sending this one would put it behind those records: fail it instead, as
+                    // Java's OutOfOrderSequenceException does, and never reorder silently.
+                    tracing::warn!(topic_partition = %batch.tp, error = %code, "batch overtaken by a later one; failing it to keep order");
+                    let err = ProducerError::Broker {
+                        topic_partition: batch.tp.to_string(),
+                        code: ErrorCode::OutOfOrderSequenceNumber,
+                        message: Some(
+                            "a later batch of this partition was already written (the broker had lost or never had \
+                             this producer's state); re-sending this one would reorder the partition"
+                                .into(),
+                        ),
+                    };
+                    self.fail_batch(batch, err, now);
+                    return;
+                }
+                let wait = idem.later_in_flight(&batch);
                 idem.on_response(&batch);
-                if first {
+                if first && !wait {
                     // Nothing earlier explains the gap: the broker lost our state. Bump the epoch and resend.
+                    // (With a later batch still in flight, retry as is: once it is answered, this batch is either
+                    // in order again or known to be overtaken.)
                     idem.bump_needed = true;
                 }
                 true
@@ -290,7 +338,7 @@ impl Sender {
                 idem.on_response(&batch);
                 idem.on_retry(&batch);
             }
-            let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, batch.attempts + 1);
+            let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, batch.attempts + 1, &mut self.rng);
             tracing::debug!(topic_partition = %batch.tp, error = %code, attempt = batch.attempts + 1, "retrying batch");
             if self.guarantee_order {
                 self.sh.acc.set_muted(&batch.tp, false);
@@ -319,7 +367,7 @@ impl Sender {
         // (Java splits to batch.size, which can repeat forever when the broker's limit is below it).
         let wire_len = batch.wire_bytes().map_or(0, bytes::Bytes::len);
         let target = self.sh.acc.config().batch_size.min(wire_len / 2).max(1);
-        let pieces = match split_batch(&batch, target, self.sh.acc.config().compression, now) {
+        let pieces = match split_batch(&batch, target, self.sh.acc.config().compression) {
             Ok(p) => p,
             Err(e) => {
                 let err = ProducerError::Broker {
@@ -344,12 +392,30 @@ impl Sender {
             callbacks = rest;
             start = end;
         }
+        self.sh.acc.note_split(batch.id, pieces.len());
         if let Some(first) = pieces.first_mut() {
             first.reserved_bytes = batch.reserved_bytes;
             first.id = batch.id;
         }
         batch.reserved_bytes = 0;
-        for p in pieces.into_iter().rev() {
+        // As Java's `splitAndReenqueue`: the broker appended nothing of the batch, so its pieces take over its
+        // sequence range under the same producer id and epoch. Later batches of the partition keep theirs, and
+        // nothing needs an epoch bump (which would also break the broker's duplicate detection of any batch whose
+        // outcome is still unknown).
+        if let Some(idem) = &mut self.idem {
+            idem.on_response(&batch);
+            if let (true, Some((pid, epoch, base))) = (idem.is_current(&batch), batch.stamped) {
+                let mut seq = base;
+                for p in &mut pieces {
+                    p.stamp(pid, epoch, seq, idem.transactional);
+                    idem.on_retry(p);
+                    seq = super::idempotence::next_seq(seq, p.record_count());
+                }
+            }
+        }
+        // In order: the accumulator puts each piece after the ones already back (same batch id) and before every
+        // later batch of the partition.
+        for p in pieces {
             self.sh.acc.reenqueue(p, Duration::ZERO, now);
         }
     }
@@ -360,7 +426,6 @@ fn split_batch(
     batch: &ProducerBatch,
     batch_size: usize,
     compression: crate::record::Compression,
-    now: Instant,
 ) -> Result<Vec<(u32, ProducerBatch)>, crate::record::RecordError> {
     let mut wire = batch.wire_bytes().cloned().unwrap_or_default();
     let parsed = RecordBatch::parse(&mut wire)?;
@@ -375,7 +440,7 @@ fn split_batch(
             b.uncompressed_bytes() + b.record_size(ts, key, value, &r.headers) <= batch_size.max(1)
         });
         if !fits && let Some((start, b, infos)) = builder.take() {
-            out.push((start, piece(batch, b, infos, now)?));
+            out.push((start, piece(batch, start, b, infos)?));
         }
         let (_, b, infos) = builder.get_or_insert_with(|| {
             (i as u32, BatchBuilder::new(BytesMut::with_capacity(batch_size), compression, ts), Vec::new())
@@ -389,16 +454,16 @@ fn split_batch(
         }));
     }
     if let Some((start, b, infos)) = builder.take() {
-        out.push((start, piece(batch, b, infos, now)?));
+        out.push((start, piece(batch, start, b, infos)?));
     }
     Ok(out)
 }
 
 fn piece(
     parent: &ProducerBatch,
+    start: u32,
     b: BatchBuilder,
     records: Vec<RecordInfo>,
-    _now: Instant,
 ) -> Result<ProducerBatch, crate::record::RecordError> {
     let closed = b.close()?;
     Ok(ProducerBatch {
@@ -417,6 +482,8 @@ fn piece(
         retry_at: None,
         stamped: None,
         in_retry: false,
+        split_offset: parent.split_offset + start,
+        maybe_appended: false,
     })
 }
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::Sender;
+use super::conn::{Conn, InFlight, InFlightKind};
+use super::timer::Timer;
+use super::{SenderCore, decode_body};
 use crate::producer::accumulator::{DrainGate, ProducerBatch};
-use crate::producer::connection::{self, Connection, InFlight, InFlightKind};
 use crate::producer::record::TopicPartition;
 use crate::producer::transaction::{Target, TransactionManager, TxnEffect, TxnOutcome, TxnRequest, TxnSend, TxnState};
-use crate::protocol::Decode;
 use crate::protocol::add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use crate::protocol::add_partitions_to_txn::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, AddPartitionsToTxnTopic,
@@ -45,10 +45,10 @@ impl DrainGate for TxnGate<'_> {
     }
 }
 
-impl Sender {
+impl SenderCore {
     /// Transaction housekeeping and the next transactional request. Returns true while one is in flight (produce
     /// requests then wait, as in Java).
-    pub(super) fn maybe_send_transactional(&mut self, now: Instant, next: &mut Duration) -> bool {
+    pub(super) fn maybe_send_transactional(&mut self, now: Instant) -> bool {
         let sh = self.sh.clone();
         let Some(t) = &sh.txn else { return false };
         let mut m = t.lock();
@@ -88,7 +88,12 @@ impl Sender {
         if m.has_in_flight_request() {
             return true;
         }
-        let Some(send) = m.next_request(now, sh.acc.has_incomplete(), next) else { return false };
+        let mut wait = Duration::MAX;
+        let send = m.next_request(now, sh.acc.has_incomplete(), &mut wait);
+        if wait < Duration::MAX {
+            self.timers.set_earliest(Timer::Txn, now + wait);
+        }
+        let Some(send) = send else { return false };
         drop(m);
         let node = match send.target {
             Target::AnyNode => self.least_loaded_node(now),
@@ -115,7 +120,7 @@ impl Sender {
     }
 
     /// A new connection tells which transaction protocol the cluster runs (its finalized `transaction.version`).
-    pub(super) fn note_connection_features(&mut self, c: &Connection) {
+    pub(super) fn note_connection_features(&mut self, c: &Conn) {
         let Some(t) = &self.sh.txn else { return };
         let v2 = c.transaction_version >= 2
             && c.versions.get(ApiKey::Produce).is_some_and(|v| v >= 12)
@@ -166,7 +171,7 @@ impl Sender {
                     key_type: coordinator.key_type(),
                     coordinator_keys: vec![key.clone()],
                 };
-                conn.send(api, version, &req, 64 + key.len())
+                conn.send(version, &req, 64 + key.len())
             }
             TxnRequest::InitProducerId { transaction_timeout_ms, producer_id, epoch } => {
                 let bump = *producer_id >= 0 && version >= 3;
@@ -176,7 +181,7 @@ impl Sender {
                     producer_id: if bump { *producer_id } else { -1 },
                     producer_epoch: if bump { *epoch } else { -1 },
                 };
-                conn.send(api, version, &req, 64 + tid.len())
+                conn.send(version, &req, 64 + tid.len())
             }
             TxnRequest::AddPartitions { producer_id, epoch, partitions } => {
                 let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
@@ -196,7 +201,7 @@ impl Sender {
                     producer_epoch: *epoch,
                     topics,
                 };
-                conn.send(api, version, &req, 64 + 32 * partitions.len())
+                conn.send(version, &req, 64 + 32 * partitions.len())
             }
             TxnRequest::AddOffsets { producer_id, epoch, group_id } => {
                 let req = AddOffsetsToTxnRequest {
@@ -205,7 +210,7 @@ impl Sender {
                     producer_epoch: *epoch,
                     group_id: group_id.clone(),
                 };
-                conn.send(api, version, &req, 64 + group_id.len())
+                conn.send(version, &req, 64 + group_id.len())
             }
             TxnRequest::TxnOffsetCommit { producer_id, epoch, group, offsets } => {
                 let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
@@ -233,7 +238,7 @@ impl Sender {
                     group_instance_id: group.group_instance_id.clone(),
                     topics,
                 };
-                conn.send(api, version, &req, 128 + 48 * offsets.len())
+                conn.send(version, &req, 128 + 48 * offsets.len())
             }
             TxnRequest::EndTxn { producer_id, epoch, commit } => {
                 let req = EndTxnRequest {
@@ -242,7 +247,7 @@ impl Sender {
                     producer_epoch: *epoch,
                     committed: *commit,
                 };
-                conn.send(api, version, &req, 64 + tid.len())
+                conn.send(version, &req, 64 + tid.len())
             }
         };
         match sent {
@@ -258,8 +263,8 @@ impl Sender {
                 sh.metrics.requests_in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 true
             }
-            Err(_) => {
-                self.on_connection_lost(node, "writer stopped".into(), now);
+            Err(e) => {
+                self.on_connection_lost(node, format!("encoding {}: {e}", api.name()), now);
                 false
             }
         }
@@ -292,10 +297,8 @@ impl Sender {
                     self.coordinator_addresses.insert(node, address);
                 }
                 TxnEffect::ProducerIdAndEpoch { producer_id, epoch } => {
-                    if let Some(i) = &mut self.idem {
-                        tracing::debug!(producer_id, epoch, "transactional producer id and epoch");
-                        i.reset(producer_id, epoch);
-                    }
+                    tracing::debug!(producer_id, epoch, "transactional producer id and epoch");
+                    self.adopt_producer_id(producer_id, epoch, now);
                 }
             }
         }
@@ -304,8 +307,12 @@ impl Sender {
     }
 }
 
-fn decode<T: Decode>(frame: Bytes, api: ApiKey, version: i16) -> Result<T, String> {
-    connection::decode_response::<T>(frame, api, version).map(|(_, b)| b)
+fn decode<T: crate::protocol::Decode + crate::protocol::ApiMessage>(
+    frame: Bytes,
+    _api: ApiKey,
+    version: i16,
+) -> Result<T, String> {
+    decode_body(frame, version)
 }
 
 /// The answer in the manager's terms.
