@@ -30,6 +30,8 @@ mod idempotence;
 mod produce;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod tests;
 mod timer;
 mod transactional;
 
@@ -213,6 +215,13 @@ impl SenderCore {
                 self.timers.set_earliest(Timer::Reconnect, b.next_attempt);
             }
         }
+        // After this round's sends: the oldest request of each connection bounds the wait.
+        let timeout = self.sh.config.request_timeout;
+        for c in self.conns.values() {
+            if let Some(r) = c.in_flight.front() {
+                self.timers.set_earliest(Timer::RequestTimeout, r.sent + timeout);
+            }
+        }
     }
 
     /// Closes every connection and stops.
@@ -377,12 +386,10 @@ impl SenderCore {
         let timeout = self.sh.config.request_timeout;
         let mut expired = Vec::new();
         for (n, c) in &self.conns {
-            if let Some(r) = c.in_flight.front() {
-                if now.saturating_duration_since(r.sent) >= timeout {
-                    expired.push(*n);
-                } else {
-                    self.timers.set_earliest(Timer::RequestTimeout, r.sent + timeout);
-                }
+            if let Some(r) = c.in_flight.front()
+                && now.saturating_duration_since(r.sent) >= timeout
+            {
+                expired.push(*n);
             }
         }
         for node in expired {
@@ -801,24 +808,4 @@ pub(crate) fn group_by_topic(batches: &[ProducerBatch]) -> Vec<(Arc<str>, Vec<us
 /// Decodes a response frame's body (header, version and trailing-byte checks in `protocol::frame`).
 pub(crate) fn decode_body<T: Decode + ApiMessage>(frame: Bytes, version: i16) -> Result<T, String> {
     crate::protocol::decode_response::<T>(frame, version).map(|(_, body)| body).map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_millis(1000);
-        let rng = &mut SmallRng::seed_from_u64(7);
-        for _ in 0..100 {
-            let b1 = exp_backoff(base, max, 1, rng);
-            assert!(b1 >= Duration::from_millis(80) && b1 <= Duration::from_millis(120), "{b1:?}");
-            let b3 = exp_backoff(base, max, 3, rng);
-            assert!(b3 >= Duration::from_millis(320) && b3 <= Duration::from_millis(480), "{b3:?}");
-            let b10 = exp_backoff(base, max, 10, rng);
-            assert!(b10 <= Duration::from_millis(1200), "{b10:?}");
-        }
-    }
 }
