@@ -112,6 +112,7 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
         target: TargetSpec::default(),
         peers: crate::workbench::workload::default_peers(),
         transaction: None,
+        shard: None,
         warnings: vec![],
     };
     WorkloadPoint { name: "p".into(), dims: vec![], repeat: 0, workload }
