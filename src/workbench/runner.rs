@@ -608,6 +608,8 @@ pub async fn run_point<T: LoadTarget>(
     result.machine = Machine::current();
     result.start_time_unix_ms = unix_ms(start_wall);
     result.start_lateness_us = opts.start_at.map(|_| lateness.as_micros() as u64);
+    result.time_series = std::mem::take(&mut c.series);
+    result.warnings = w.warnings.clone();
     if lateness > Duration::ZERO && opts.start_at.is_some() {
         result.warnings.push(format!(
             "point {}: started {:.3} ms after the common start instant (counted as schedule lag)",
@@ -615,8 +617,6 @@ pub async fn run_point<T: LoadTarget>(
             lateness.as_secs_f64() * 1e3
         ));
     }
-    result.time_series = std::mem::take(&mut c.series);
-    result.warnings = w.warnings.clone();
     if !warm {
         result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
     }
