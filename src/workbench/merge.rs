@@ -270,8 +270,11 @@ fn read_hlog(path: &Path) -> Result<Vec<Interval>, MergeError> {
     Ok(out)
 }
 
-/// Merged intervals: sub-folder → (second from the merged start, warm-up) → recorder and longest duration.
-type MergedLogs = (Duration, BTreeMap<String, BTreeMap<(u64, bool), (Recorder, Duration)>>);
+/// One point's merged intervals: (second from the merged start, warm-up) → all shards' histograms of that second
+/// and the longest interval among them.
+type Buckets = BTreeMap<(u64, bool), (Recorder, Duration)>;
+/// Merged intervals: the merged start (Unix time) and, per sub-folder of `intervals/`, its buckets.
+type MergedLogs = (Duration, BTreeMap<String, Buckets>);
 
 fn merge_logs(logs: &[ShardLogs], shards: &[Loaded]) -> Result<MergedLogs, MergeError> {
     let origin = logs
@@ -280,7 +283,7 @@ fn merge_logs(logs: &[ShardLogs], shards: &[Loaded]) -> Result<MergedLogs, Merge
         .min()
         .unwrap_or_default();
     let origin = Duration::from_millis(origin.as_millis() as u64);
-    let mut merged: BTreeMap<String, BTreeMap<(u64, bool), (Recorder, Duration)>> = BTreeMap::new();
+    let mut merged: BTreeMap<String, Buckets> = BTreeMap::new();
     for (l, s) in logs.iter().zip(shards) {
         for (sub, metrics) in l {
             let buckets = merged.entry(sub.clone()).or_default();
