@@ -8,7 +8,10 @@
 //! * **records** (`records: N` workloads) likewise, the remainder to the first shards; a workload with fewer
 //!   records than shards is refused;
 //! * **producers** (and so tasks: `tasks_per_producer` is per producer) likewise; when there are fewer producers
-//!   than shards every shard still runs one, and the plan says so (the load, rate and records, stays exact);
+//!   than shards every shard still runs one, and the plan says so (the load, rate and records, stays exact).
+//!   Note that the workbench runs one producer *client* per process (`producers` × `tasks_per_producer` is the
+//!   number of sending tasks), so N shards run N clients where one process ran one: at the same `linger.ms` each
+//!   client's batches are about N times smaller;
 //! * **keys and seeds**: a shard's tasks take *global* task indices (its first producer × tasks per producer
 //!   onwards), and the generator derives key counters and random streams from the global index, so N shards
 //!   send the key sequences the one-process run sends, and two shards never repeat each other's.
