@@ -4,7 +4,8 @@
 #   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
 #      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
-#   4. the instruction-count regression gate (valgrind/callgrind) on the append and encode paths.
+#   4. the instruction-count regression gate (valgrind/callgrind) on the append and encode paths;
+#   5. the multi-machine path: Kubernetes manifests schema-checked, 4 local shards merged.
 # `.ci/run` calls exactly this. Each step is bounded in time; the whole run takes ~15-25 min on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,5 +100,16 @@ step "real Kafka broker: codecs, acks, idempotence, placement, headers, transact
 step "real Kafka broker with TLS and SASL (PLAIN, SCRAM-SHA-256/512, mTLS)" real_broker_security
 step "real Kafka 3-node cluster: broker restart mid-run" real_cluster
 step "workbench end to end: ci-tiny sweep, report checked in headless Chromium" scripts/report-e2e.sh
+step "Kubernetes manifests: schema check, offline (kubernetes-validate --strict)" scripts/k8s-validate.sh
+# The local multi-machine example (issue 17): one kprod broker, 4 shards started together, kprod merge (~10 s).
+shards_local() {
+    local out
+    out=$(mktemp -d)
+    KPROD="${CARGO_TARGET_DIR:-target}/debug/kprod" OUT="$out/run" scripts/shards-local.sh
+    local rc=$?
+    rm -rf "$out"
+    return $rc
+}
+step "4 shards of one workload against one kprod broker, merged (scripts/shards-local.sh)" shards_local
 
 finish

@@ -1,8 +1,8 @@
 //! The `kprod` command: a Kafka producer workbench.
 //!
-//! Subcommands: `run`, `report`, `compare` (the workbench), `perf-test` (kafka-producer-perf-test), `produce`
+//! Subcommands: `run`, `report`, `merge`, `compare` (the workbench), `perf-test` (kafka-producer-perf-test), `produce`
 //! (kafka-console-producer), `broker` (the in-process mock cluster, standalone).
-//! Exit codes: 0 success, 1 a failed check (`run`: records unaccounted for; `compare`: a regression; `produce`: a
+//! Exit codes: 0 success, 1 a failed check (`run`, `merge`: records unaccounted for; `compare`: a regression; `produce`: a
 //! record not acknowledged), 2 an error.
 
 use clap::{Parser, Subcommand};
@@ -22,6 +22,8 @@ enum Command {
     Run(kprod::workbench::cli::RunArgs),
     /// Rebuild index.html, summary.md and results.csv of a run folder from its result.json.
     Report(kprod::workbench::cli::ReportArgs),
+    /// Merge the result folders of `kprod run --shard I/N` into one run (counts summed, histograms added).
+    Merge(kprod::workbench::cli::MergeArgs),
     /// Compare two runs point by point; exit code 1 on a regression.
     Compare(kprod::workbench::cli::CompareArgs),
     /// Drop-in replacement for kafka-producer-perf-test (same options and output lines).
@@ -48,6 +50,7 @@ fn main() {
             Command::Broker(args) => kprod::broker::cli::run_cli(args).await.map(|()| 0),
             Command::Run(args) => kprod::workbench::cli::run_cli(args).await,
             Command::Report(args) => kprod::workbench::cli::report_cli(args),
+            Command::Merge(args) => kprod::workbench::cli::merge_cli(args),
             Command::Compare(args) => kprod::workbench::cli::compare_cli(args),
             Command::PerfTest(args) => kprod::workbench::perf_test::run_cli(args).await,
             Command::Produce(args) => kprod::workbench::console_producer::run_cli(args).await,

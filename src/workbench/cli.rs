@@ -54,6 +54,20 @@ pub struct RunArgs {
     /// Seconds a point waits for outstanding acks after sending stops; still outstanding then = failed.
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub drain_timeout_s: f64,
+    /// Run share I (0-based) of N of the workload: its share of rate, records, producers and keys. Merge the N
+    /// result folders with `kprod merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<super::shard::ShardId>,
+    /// Start the intended schedule at this instant (RFC 3339 or Unix ms), the same for every shard. A shard that
+    /// starts later reports how late and counts it as schedule lag.
+    #[arg(long, value_name = "TIME", conflicts_with = "start_in")]
+    pub start_at: Option<String>,
+    /// Start the intended schedule this long from now (`30s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION")]
+    pub start_in: Option<String>,
+    /// Shift this process's wall clock by this many ms (to test that a shard with a wrong clock is reported).
+    #[arg(long, value_name = "MS", default_value_t = 0, allow_hyphen_values = true, hide = true)]
+    pub clock_offset_ms: i64,
 }
 
 impl RunArgs {
@@ -73,6 +87,18 @@ impl RunArgs {
         };
         s.profile = self.profile;
         s.drain_timeout = Duration::from_secs_f64(self.drain_timeout_s);
+        if self.clock_offset_ms.abs() > super::shard::CLOCK_OFFSET_MAX_MS {
+            return Err(format!("--clock-offset-ms must be within ±{}", super::shard::CLOCK_OFFSET_MAX_MS));
+        }
+        s.clock_offset_ms = self.clock_offset_ms;
+        s.shard = self.shard;
+        let now = super::shard::ShardClock { offset_ms: self.clock_offset_ms }.now();
+        let start = match (&self.start_at, &self.start_in) {
+            (Some(t), _) => Some(super::shard::StartAt::parse(t)?),
+            (None, Some(d)) => Some(super::shard::StartAt::after(d, now)?),
+            (None, None) => None,
+        };
+        s.start_at = start.map(|t| t.check(now)).transpose()?.map(|t| t.0);
         Ok(s)
     }
 }
@@ -190,6 +216,35 @@ fn details(s: &mut String, p: &super::result::PointResult) {
         opt(p.compression_ratio_avg, "", 2),
         opt(p.cpu_time_ns_per_record.map(|v| v / 1e3), " µs", 2),
     );
+}
+
+/// Options of `kprod merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' run folders (each holding result.json and intervals/), one per shard.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder to write the merged run into (created; must not hold a result already).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A shard whose clock is off by more than this (ms), or not synchronized, is flagged.
+    #[arg(long, value_name = "MS", default_value_t = super::merge::CLOCK_TOLERANCE_MS_DEFAULT)]
+    pub clock_tolerance_ms: f64,
+}
+
+/// `kprod merge DIR... --out DIR`: exit 1 when records are unaccounted for, as `kprod run`.
+pub fn merge_cli(args: MergeArgs) -> Result<i32, String> {
+    if !(args.clock_tolerance_ms.is_finite() && args.clock_tolerance_ms >= 0.0) {
+        return Err(format!("--clock-tolerance-ms must be >= 0, got {}", args.clock_tolerance_ms));
+    }
+    let merged = super::merge::merge_dirs(&args.dirs, &args.out, args.clock_tolerance_ms).map_err(|e| e.to_string())?;
+    let outcome = RunOutcome { dir: args.out.clone(), result: merged, profile_samples: None };
+    print!("{}", super::merge::shard_table(&outcome.result.shards));
+    print!("{}", summary(&outcome));
+    for w in outcome.result.points.iter().flat_map(|p| &p.warnings).filter(|w| w.starts_with("shard ")) {
+        println!("warning: {w}");
+    }
+    Ok(if outcome.unaccounted() > 0 { 1 } else { 0 })
 }
 
 /// Options of `kprod report`.

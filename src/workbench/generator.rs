@@ -348,7 +348,10 @@ pub struct Generator {
 
 impl Generator {
     /// Task `task` of the point; tasks are spread over topics round robin (as OMB binds producers to topics).
+    /// A shard's tasks use their global index (see [`ResolvedWorkload::global_task`]), so shards send the key
+    /// sequences and payload choices the one-process run sends, and never each other's.
     pub fn new(w: &ResolvedWorkload, task: u32, shared: SharedData) -> Result<Generator, GeneratorError> {
+        let task = w.global_task(task);
         let topic = w.topics[task as usize % w.topics.len()].name.clone();
         let task_seed = w.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(task as u64);
         Ok(Generator {
@@ -552,6 +555,7 @@ mod tests {
             target: TargetSpec::default(),
             peers: crate::workbench::workload::default_peers(),
             transaction: None,
+            shard: None,
             warnings: vec![],
         };
         let shared = SharedData::new(&w).unwrap();

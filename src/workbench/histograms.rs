@@ -64,6 +64,11 @@ impl Metric {
         }
     }
 
+    /// The metric whose file or key is `name` (`response_time_us`).
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     fn max(self) -> u64 {
         match self {
             Metric::BatchBytes | Metric::BatchRecords | Metric::RecordsPerRequest => SIZE_MAX,
@@ -141,6 +146,12 @@ impl Recorder {
         self.clamped += other.clamped;
         self.uncompressed_bytes_sum += other.uncompressed_bytes_sum;
         self.compressed_bytes_sum += other.compressed_bytes_sum;
+    }
+
+    /// Adds a histogram read back from a result or an interval log (`kprod merge`). Fails when its bounds do not
+    /// fit this metric's (a histogram from another tool, or a corrupt one).
+    pub fn add_histogram(&mut self, metric: Metric, h: &Histogram<u64>) -> Result<(), String> {
+        self.hists[metric.index()].add(h).map_err(|e| format!("{}: {e:?}", metric.name()))
     }
 
     /// Discards everything recorded (warm-up end, interval rollover).

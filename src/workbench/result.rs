@@ -86,6 +86,9 @@ pub struct PointResult {
     pub git_commit: Option<String>,
     pub machine: Machine,
     pub start_time_unix_ms: u64,
+    /// With `--start-at`: how late the schedule started after the common instant, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lateness_us: Option<u64>,
     /// Measured duration (after warm-up), seconds.
     pub duration_s: f64,
     pub records_sent: u64,
@@ -241,6 +244,12 @@ pub struct RunResult {
     pub git_commit: Option<String>,
     pub machine: Machine,
     pub points: Vec<PointResult>,
+    /// Set in a shard's result (`kprod run --shard I/N`): which share, of which workload, started when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::ShardMeta>,
+    /// Set in a merged result (`kprod merge`): one row per shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<super::shard::ShardRow>,
 }
 
 /// Errors reading or writing results.

@@ -30,6 +30,8 @@ use crate::producer::ProducerError;
 use crate::producer::config::ConfigError;
 use crate::security::tls::uses_tls;
 
+use super::shard::{self, ClockInfo, ShardClock, ShardId, ShardMeta};
+
 /// Bytes an embedded cluster in `retain` mode may keep before refusing produce with POLICY_VIOLATION.
 pub const RETAIN_BYTES_MAX: u64 = 1 << 30;
 
@@ -55,6 +57,12 @@ pub struct RunSettings {
     pub drain_timeout: Duration,
     /// How long closing a point's producer may take.
     pub close_timeout: Duration,
+    /// `--shard I/N`: run this share of the workload.
+    pub shard: Option<ShardId>,
+    /// `--start-at` / `--start-in`: the common start of the intended schedule (this machine's clock).
+    pub start_at: Option<SystemTime>,
+    /// `--clock-offset-ms`: shift this process's wall clock on purpose (tests of clock reporting).
+    pub clock_offset_ms: i64,
 }
 
 impl RunSettings {
@@ -69,6 +77,9 @@ impl RunSettings {
             profile: false,
             drain_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(30),
+            shard: None,
+            start_at: None,
+            clock_offset_ms: 0,
         }
     }
 }
@@ -103,6 +114,8 @@ pub enum RunCmdError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("peers: {0}")]
     Peers(String),
+    #[error("--shard {shard}: {message}")]
+    Shard { shard: ShardId, message: String },
 }
 
 /// Where one point's records go.
@@ -191,6 +204,8 @@ pub struct Plan {
     /// Distinct warnings of all points (unused OMB fields, producer config notes, ignored faults).
     pub warnings: Vec<String>,
     pub bootstrap: Option<String>,
+    /// With `--shard`: which share, and the hash of the whole workload (the same on every shard).
+    pub shard: Option<(ShardId, String)>,
 }
 
 fn push_unique(v: &mut Vec<String>, s: String) {
@@ -209,10 +224,14 @@ pub fn plan(settings: &RunSettings) -> Result<Plan, RunCmdError> {
     if !sets.is_empty() {
         w.apply_overrides(&sets)?;
     }
-    let points = w.expand()?;
+    let mut points = w.expand()?;
     let first = points.first().ok_or(RunCmdError::Empty)?;
     let name = first.workload.name.clone();
     let mut warnings = Vec::new();
+    let shard = match settings.shard {
+        Some(id) => Some((id, split_points(&mut points, id, settings.bootstrap.is_some(), &mut warnings)?)),
+        None => None,
+    };
     for p in &points {
         for warning in &p.workload.warnings {
             push_unique(&mut warnings, warning.clone());
@@ -244,7 +263,41 @@ pub fn plan(settings: &RunSettings) -> Result<Plan, RunCmdError> {
             );
         }
     }
-    Ok(Plan { name, file: settings.workload.clone(), points, warnings, bootstrap: settings.bootstrap.clone() })
+    Ok(Plan { name, file: settings.workload.clone(), points, warnings, bootstrap: settings.bootstrap.clone(), shard })
+}
+
+/// Makes every point shard `id`'s share of it; returns the whole workload's hash.
+fn split_points(
+    points: &mut [WorkloadPoint],
+    id: ShardId,
+    external: bool,
+    warnings: &mut Vec<String>,
+) -> Result<String, RunCmdError> {
+    let err = |message: String| RunCmdError::Shard { shard: id, message };
+    if points.len() != 1 {
+        return Err(err(format!(
+            "the workload expands to {} points; a shard runs one point (pick one with --set, e.g. --set linger.ms=5)",
+            points.len()
+        )));
+    }
+    if points.iter().any(|p| p.workload.peers.iter().any(|x| *x != crate::workbench::peers::Peer::Kprod)) {
+        return Err(err("shards measure kprod only: drop `peers` (or --set 'peers=[kprod]')".into()));
+    }
+    let whole: Vec<_> = points.iter().map(|p| p.workload.clone()).collect();
+    let hash = shard::workload_hash(&whole);
+    for p in points.iter_mut() {
+        let external = external || !matches!(endpoint(p, None), Endpoint::Embedded(_));
+        if !external && id.count > 1 {
+            push_unique(
+                warnings,
+                "each shard runs its own embedded mock broker: give --bootstrap-server to load one cluster".into(),
+            );
+        }
+        for w in shard::split(&mut p.workload, id).map_err(err)? {
+            push_unique(warnings, w);
+        }
+    }
+    Ok(hash)
 }
 
 /// Warm-up plus measured time of a point, when it can be known before running it.
@@ -325,6 +378,9 @@ impl Plan {
             )
         };
         let _ = writeln!(s, "  target: {target}, {topics}");
+        if let Some((id, hash)) = &self.shard {
+            let _ = writeln!(s, "  shard {id} of workload {hash} (rate, records, producers and keys: this share)");
+        }
         let rate = match w.rate_records_per_s {
             Some(r) => format!("{r:.0} records/s ({:?} arrivals)", w.arrival).to_lowercase(),
             None => "closed loop (as fast as acks allow)".into(),
@@ -430,7 +486,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunCmdError + '_ {
 
 /// Runs every point of `plan` and writes the run folder.
 pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, RunCmdError> {
-    let dir = result::run_dir(&settings.out, &plan.name, SystemTime::now());
+    let clock = ShardClock { offset_ms: settings.clock_offset_ms };
+    let dir_name = match &plan.shard {
+        Some((id, _)) => format!("{}-shard-{}-of-{}", plan.name, id.index, id.count),
+        None => plan.name.clone(),
+    };
+    let dir = result::run_dir(&settings.out, &dir_name, SystemTime::now());
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let copy = dir.join("workload.yaml");
     let text = std::fs::read_to_string(&plan.file).map_err(io_err(&plan.file))?;
@@ -441,8 +502,20 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         progress: settings.progress,
         drain_timeout: settings.drain_timeout,
         git_commit: run.git_commit.clone(),
+        start_at: settings.start_at,
+        clock,
         ..RunOptions::default()
     };
+    if let Some((id, hash)) = &plan.shard {
+        run.shard = Some(ShardMeta {
+            index: id.index,
+            count: id.count,
+            workload_hash: hash.clone(),
+            start_at_unix_ms: settings.start_at.map(|t| shard::StartAt(t).unix_ms()),
+            start_lateness_us: 0,
+            clock: ClockInfo::current(settings.clock_offset_ms),
+        });
+    }
     let mut profile = settings.profile.then(RunProfile::new);
     let started = Instant::now();
     if plan.points.iter().any(|p| p.workload.peers.iter().any(|x| *x != crate::workbench::peers::Peer::Kprod)) {
@@ -491,6 +564,9 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         }
         let (result, intervals) = run_point(point, plan, settings, &opts, profile.as_mut()).await?;
         intervals.save_intervals(&dir).map_err(io_err(&dir))?;
+        if let Some(meta) = run.shard.as_mut() {
+            meta.start_lateness_us = meta.start_lateness_us.max(result.start_lateness_us.unwrap_or(0));
+        }
         run.points.push(result);
         // After every point, so an interrupted sweep leaves a readable report of what it measured.
         run.save(&dir)?;

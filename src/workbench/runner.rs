@@ -195,6 +195,11 @@ pub struct RunOptions {
     /// Open loop: wait for intended send times with the [`Pacer`] (at most ~0.2 ms late, one tick) rather than
     /// tokio's 1 ms timer alone (up to ~1.5 ms late). Needs real time: tests on paused time turn it off.
     pub precise_pacing: bool,
+    /// `--start-at`: the common instant (on `clock`) at which the intended schedule starts. The point waits for
+    /// it; when already past, the schedule starts at it anyway and the lateness shows as schedule lag.
+    pub start_at: Option<SystemTime>,
+    /// The wall clock: the system clock, shifted when a test injects an offset.
+    pub clock: super::shard::ShardClock,
 }
 
 impl Default for RunOptions {
@@ -205,6 +210,8 @@ impl Default for RunOptions {
             interval: Duration::from_secs(1),
             git_commit: None,
             precise_pacing: true,
+            start_at: None,
+            clock: super::shard::ShardClock::default(),
         }
     }
 }
@@ -495,13 +502,6 @@ pub async fn run_point<T: LoadTarget>(
     let generators: Vec<Generator> =
         (0..tasks).map(|i| Generator::new(w, i, shared.clone())).collect::<Result<_, _>>().map_err(gen_err)?;
     let mut generators = generators.into_iter();
-    let start_wall = SystemTime::now();
-    let start = Instant::now();
-    let warmup_end = start + w.warmup;
-    let deadline = match w.stop {
-        StopAfter::Duration(d) => Some(warmup_end + d),
-        StopAfter::Records(_) => None,
-    };
     let rate_per_task = w.rate_records_per_s.map(|r| r / tasks as f64);
     // A pacer that fails to start (no thread) leaves tokio's timer: coarser, still correct.
     let pacer = (opts.precise_pacing && w.rate_records_per_s.is_some())
@@ -509,6 +509,12 @@ pub async fn run_point<T: LoadTarget>(
             Pacer::start().map(Arc::new).map_err(|e| tracing::warn!("pacer thread: {e}; using tokio's timer")).ok()
         })
         .flatten();
+    let (start_wall, start, lateness) = schedule_start(opts).await;
+    let warmup_end = start + w.warmup;
+    let deadline = match w.stop {
+        StopAfter::Duration(d) => Some(warmup_end + d),
+        StopAfter::Records(_) => None,
+    };
     let states: Vec<Arc<Mutex<TaskState>>> = (0..tasks).map(|_| Arc::default()).collect();
     let permits: Vec<Arc<Semaphore>> =
         (0..tasks).map(|_| Arc::new(Semaphore::new(w.max_outstanding_per_task as usize))).collect();
@@ -522,9 +528,12 @@ pub async fn run_point<T: LoadTarget>(
             StopAfter::Records(n) => Some(n / tasks as u64 + u64::from((i as u64) < n % tasks as u64)),
             StopAfter::Duration(_) => None,
         };
-        // Stagger constant schedules so tasks interleave rather than fire together.
-        let offset = w.rate_records_per_s.map_or(Duration::ZERO, |r| Duration::from_secs_f64(i as f64 / r));
-        let seed = w.seed ^ (0xA5A5_0000 + i as u64);
+        // Stagger constant schedules so tasks interleave rather than fire together; a shard's tasks take their
+        // global places among all shards' tasks, so the shards' schedules interleave too.
+        let global = w.global_task(i);
+        let offset =
+            w.total_rate_records_per_s().map_or(Duration::ZERO, |r| Duration::from_secs_f64(global as f64 / r));
+        let seed = w.seed ^ (0xA5A5_0000 + global as u64);
         let plan = TaskPlan {
             index: i,
             warmup_end,
@@ -598,12 +607,40 @@ pub async fn run_point<T: LoadTarget>(
     result.git_commit = opts.git_commit.clone();
     result.machine = Machine::current();
     result.start_time_unix_ms = unix_ms(start_wall);
+    result.start_lateness_us = opts.start_at.map(|_| lateness.as_micros() as u64);
     result.time_series = std::mem::take(&mut c.series);
     result.warnings = w.warnings.clone();
+    if lateness > Duration::ZERO && opts.start_at.is_some() {
+        result.warnings.push(format!(
+            "point {}: started {:.3} ms after the common start instant (counted as schedule lag)",
+            point.name,
+            lateness.as_secs_f64() * 1e3
+        ));
+    }
     if !warm {
         result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
     }
     Ok(PointRun { result, intervals: c.logs })
+}
+
+/// When the intended schedule starts: (wall clock, monotonic instant, lateness after `--start-at`).
+///
+/// With a start instant still ahead, waits for it. Past it, the schedule starts at the instant anyway (the
+/// monotonic start is moved back by the lateness), so every record due since is late and says so.
+async fn schedule_start(opts: &RunOptions) -> (SystemTime, Instant, Duration) {
+    let Some(at) = opts.start_at else {
+        return (opts.clock.now(), Instant::now(), Duration::ZERO);
+    };
+    if let Ok(ahead) = at.duration_since(opts.clock.now()) {
+        // Coarse sleep, then a short spin-free wait in small steps to land close to the instant.
+        tokio::time::sleep(ahead.saturating_sub(Duration::from_millis(2))).await;
+        while let Ok(left) = at.duration_since(opts.clock.now()) {
+            tokio::time::sleep(left.min(Duration::from_micros(200))).await;
+        }
+    }
+    let lateness = opts.clock.now().duration_since(at).unwrap_or(Duration::ZERO);
+    let now = Instant::now();
+    (at, now.checked_sub(lateness).unwrap_or(now), lateness)
 }
 
 /// The once-a-second side of a run: intervals, totals, time series, progress.

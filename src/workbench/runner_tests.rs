@@ -112,6 +112,7 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
         target: TargetSpec::default(),
         peers: crate::workbench::workload::default_peers(),
         transaction: None,
+        shard: None,
         warnings: vec![],
     };
     WorkloadPoint { name: "p".into(), dims: vec![], repeat: 0, workload }
@@ -257,6 +258,26 @@ on_both_paths!(
     closed_loop_is_bounded_by_outstanding_records,
     a_run_ending_in_its_warmup_says_so,
 );
+
+/// A shard that reaches its `--start-at` instant 1 s late keeps the common schedule: the records due meanwhile go
+/// out at once, their wait is schedule lag (and response time), and the lateness is reported.
+#[tokio::test(start_paused = true)]
+async fn a_late_start_is_reported_and_counted_as_schedule_lag() {
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(2), true));
+    let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(2)), Duration::ZERO, 5000);
+    let mut o = opts();
+    o.start_at = Some(SystemTime::now() - Duration::from_secs(1));
+    let r = run_point(target, &p, &o).await.unwrap().result;
+    let late = r.start_lateness_us.unwrap();
+    assert!((1_000_000..1_200_000).contains(&late), "{late}");
+    assert_eq!(r.records_sent, 2000, "the whole schedule from the common instant is sent");
+    assert!(r.schedule_lag_us_max >= 990_000, "{}", r.schedule_lag_us_max);
+    assert!(r.response_time_us_p50 > 2_100, "half the records were late: {}", r.response_time_us_p50);
+    assert!(r.warnings.iter().any(|w| w.contains("after the common start instant")), "{:?}", r.warnings);
+    let start = r.start_time_unix_ms;
+    let expected = super::unix_ms(o.start_at.unwrap());
+    assert_eq!(start, expected, "the run's start is the common instant, not when this shard got there");
+}
 
 #[test]
 fn tags_round_trip_and_slots_are_reused() {

@@ -367,6 +367,9 @@ pub struct ResolvedWorkload {
     /// Commit cadence of a transactional run (`producer_props` then holds `transactional.id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<TransactionSpec>,
+    /// Set when this is one shard's share of a workload (`kprod run --shard I/N`, see [`super::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::ShardOf>,
     /// Fields given but not used (OMB consumer fields, ...).
     pub warnings: Vec<String>,
 }
@@ -717,6 +720,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     }
     Ok(ResolvedWorkload {
         transaction,
+        shard: None,
         name: spec.name.clone().unwrap_or_else(|| {
             file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "workload".into())
         }),
@@ -773,6 +777,20 @@ impl ResolvedWorkload {
     /// Number of sending tasks.
     pub fn tasks(&self) -> u32 {
         self.producers * self.tasks_per_producer
+    }
+
+    /// The global index of local task `task`: the same as `task` unless this is a shard, whose tasks continue
+    /// the numbering of the shards before it (keys and random streams derive from it).
+    pub fn global_task(&self, task: u32) -> u32 {
+        self.shard.as_ref().map_or(0, |s| s.task_base).saturating_add(task)
+    }
+
+    /// The whole workload's rate (a shard's own rate is its share of it).
+    pub fn total_rate_records_per_s(&self) -> Option<f64> {
+        match &self.shard {
+            Some(s) => s.total_rate_records_per_s,
+            None => self.rate_records_per_s,
+        }
     }
 
     /// Largest record size this workload can produce (bounds the payload pool).

@@ -11,6 +11,7 @@ mod real_broker;
 mod real_broker_security;
 mod real_cluster;
 mod security;
+mod shards;
 mod tls;
 mod transactions;
 mod workbench_run;

@@ -203,6 +203,34 @@ fn table(rows: &[Row]) -> String {
     s
 }
 
+/// The per-shard table of a merged run (nothing for a single run): one slow machine stands out here.
+fn shards(run: &RunResult) -> String {
+    if run.shards.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<h2 id=\"shards\">Shards</h2><table><tr><th>shard</th><th>host</th><th>records acked</th><th>records/s</th>\
+         <th>p99 ms</th><th>schedule lag p99 ms</th><th>start lateness ms</th><th>clock offset ms</th></tr>",
+    );
+    for r in &run.shards {
+        let _ = write!(
+            s,
+            "<tr class=\"shard\"><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.3}</td><td>{:.3}</td>\
+             <td>{:.3}</td><td>{:+.3}</td></tr>",
+            r.index,
+            esc(&r.host),
+            r.records_acked,
+            r.rate_records_per_s,
+            r.response_time_us_p99 as f64 / 1e3,
+            r.schedule_lag_us_p99 as f64 / 1e3,
+            r.start_lateness_us as f64 / 1e3,
+            r.clock_offset_ms
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
 /// The whole page.
 /// Commit latency of transactional points (nothing when no point ran transactions).
 fn transactions(run: &RunResult) -> String {
@@ -288,6 +316,7 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     s.push_str("<h2>Points</h2>");
     s.push_str(&table(rows));
     s.push_str(&transactions(run));
+    s.push_str(&shards(run));
     let warnings: Vec<&String> = run.points.iter().flat_map(|p| &p.warnings).collect();
     if !warnings.is_empty() {
         s.push_str("<h2>Warnings</h2><ul>");
