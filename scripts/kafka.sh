@@ -56,6 +56,8 @@ MAIN_CONSOLE_CONSUMER="org.apache.kafka.tools.consumer.ConsoleConsumer"
 MAIN_API_VERSIONS="org.apache.kafka.tools.BrokerApiVersionsCommand"
 MAIN_PERF_TEST="org.apache.kafka.tools.ProducerPerformance"
 MAIN_QUORUM="org.apache.kafka.tools.MetadataQuorumCommand"
+MAIN_REASSIGN="org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
+MAIN_ELECT_LEADERS="org.apache.kafka.tools.LeaderElectionCommand"
 
 usage() {
     cat <<EOF
@@ -102,6 +104,8 @@ running cluster is added when no argument mentions "bootstrap"):
   api-versions ARGS...      $MAIN_API_VERSIONS (kafka-broker-api-versions)
   perf-test ARGS...         $MAIN_PERF_TEST   (kafka-producer-perf-test)
   quorum ARGS...            $MAIN_QUORUM  (kafka-metadata-quorum)
+  reassign ARGS...          $MAIN_REASSIGN (kafka-reassign-partitions)
+  elect-leaders ARGS...     $MAIN_ELECT_LEADERS (kafka-leader-election)
   java-class CLASS ARGS...  any main class on the Kafka classpath
 
 Environment:
@@ -876,6 +880,8 @@ main() {
     api-versions) run_client_tool "$MAIN_API_VERSIONS" "$@" ;;
     perf-test) TOOL_JVM_OPTS="${KPROD_KAFKA_PERF_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC}"; run_tool "$MAIN_PERF_TEST" "$@" ;;
     quorum) run_client_tool "$MAIN_QUORUM" "$@" ;;
+    reassign) run_client_tool "$MAIN_REASSIGN" "$@" ;;
+    elect-leaders) run_client_tool "$MAIN_ELECT_LEADERS" "$@" ;;
     java-class) (($#)) || die "java-class needs a main class"; run_tool "$@" ;;
     -h | --help | help) usage ;;
     "") usage >&2; exit 2 ;;

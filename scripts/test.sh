@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
-#   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode;
+#   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode; the sender simulation;
 #   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
 #      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
@@ -57,6 +57,11 @@ disk_check
 step "setup (system packages)" scripts/setup.sh
 step "build (all targets)" cargo build --all-targets --locked
 step "unit + integration tests" cargo test --all-targets --locked
+# The sender's deterministic simulation (issue 15): 2 more minutes of seeds beyond the 20 s `cargo test` runs, from
+# another base so they are new ones. A failing seed prints the command that replays it.
+step "sender simulation: 120 s of seeds against the mock broker (exactly once, send order, no hang)" \
+    env KPROD_SIM_BASE=1000000 KPROD_SIM_BUDGET_S=120 cargo test --locked --lib \
+    producer::sender::sim::tests::many_seeds_keep_every_invariant -- --nocapture
 step "doc tests" cargo test --doc --locked
 
 # Functions run by `step` are in an `if` context, where `set -e` does not apply: check every status explicitly.

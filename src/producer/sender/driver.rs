@@ -3,7 +3,8 @@
 //! connection event or a wake-up from the accumulator. It makes no decision of its own.
 //!
 //! Deadlines less than a few milliseconds away (a `linger.ms` of 1) are slept by a [`PreciseTimer`] thread:
-//! tokio's timer wheel has a 1 ms tick and rounds up, so `linger.ms=1` waited 1–2 ms on it.
+//! tokio's timer wheel has a 1 ms tick and rounds up, so `linger.ms=1` waited 1–2 ms on it. `KPROD_PRECISE_TIMER=0`
+//! turns the thread off (tokio's timer only), to compare.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -51,6 +52,7 @@ pub(crate) async fn run(sh: Arc<Shared>) {
         let sleep = async {
             match deadline {
                 None => std::future::pending::<()>().await,
+                Some(d) if !timer.enabled => tokio::time::sleep_until(d.into()).await,
                 Some(d) if d.saturating_duration_since(Instant::now()) <= PRECISE_WINDOW => {
                     timer.arm(Some(d));
                     timer.fired.notified().await;
@@ -131,6 +133,8 @@ fn perform(
 /// A thread that wakes the sender at a deadline with ~0.1 ms precision (a condition variable's timed wait)
 /// instead of tokio's 1 ms tick. One per producer; it sleeps while nothing is armed.
 struct PreciseTimer {
+    /// False without the thread (`KPROD_PRECISE_TIMER=0`, or it could not start): tokio's timer only.
+    enabled: bool,
     state: Arc<(Mutex<TimerState>, Condvar)>,
     /// Notified when the armed deadline passes.
     fired: Arc<Notify>,
@@ -146,6 +150,9 @@ impl PreciseTimer {
     fn start() -> Self {
         let state: Arc<(Mutex<TimerState>, Condvar)> = Arc::default();
         let fired = Arc::new(Notify::new());
+        if std::env::var("KPROD_PRECISE_TIMER").is_ok_and(|v| v == "0") {
+            return PreciseTimer { enabled: false, state, fired };
+        }
         let (s, f) = (state.clone(), fired.clone());
         let spawned = std::thread::Builder::new().name("kprod-sender-timer".into()).spawn(move || {
             let (lock, cv) = &*s;
@@ -168,29 +175,20 @@ impl PreciseTimer {
                 }
             }
         });
-        if let Err(e) = spawned {
-            // Without the thread, short deadlines still fire: `arm` then falls back to tokio's timer.
-            tracing::warn!(error = %e, "cannot start the sender's timer thread; linger uses tokio's 1 ms timer");
-            state.0.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
-        }
-        PreciseTimer { state, fired }
+        let enabled = match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the sender's timer thread; linger uses tokio's 1 ms timer");
+                false
+            }
+        };
+        PreciseTimer { enabled, state, fired }
     }
 
     /// Arms (or disarms) the deadline. The thread is woken only when the deadline moves earlier.
     fn arm(&self, deadline: Option<Instant>) {
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if st.shutdown {
-            // No thread: fire through tokio instead.
-            if let Some(d) = deadline {
-                let fired = self.fired.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep_until(d.into()).await;
-                    fired.notify_one();
-                });
-            }
-            return;
-        }
         let earlier = match (deadline, st.deadline) {
             (Some(new), Some(old)) => new < old,
             (Some(_), None) => true,
