@@ -9,6 +9,9 @@ use bytes::Bytes;
 use kprod::producer::{Producer, ProducerConfig, ProducerRecord};
 use kprod::verify::read_topic;
 
+/// The tests of this file share one cluster and each disturbs it (a restart, leader moves): one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn kafka_sh(args: &[&str]) -> std::process::Output {
     let root = env!("CARGO_MANIFEST_DIR");
     std::process::Command::new(format!("{root}/scripts/kafka.sh")).args(args).output().expect("scripts/kafka.sh runs")
@@ -17,6 +20,7 @@ fn kafka_sh(args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real 3-node cluster: scripts/test.sh starts one"]
 async fn real_cluster_broker_restart_loses_and_duplicates_nothing() {
+    let _serial = SERIAL.lock().await;
     let bootstrap = std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("restart-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
     let out = kafka_sh(&[
@@ -108,7 +112,12 @@ fn move_leaders(bootstrap: &str, topic: &str, partitions: i32, shift: i32) {
     std::fs::write(&file, json).unwrap();
     let f = file.to_string_lossy().to_string();
     let out = kafka_sh(&["reassign", "--bootstrap-server", bootstrap, "--reassignment-json-file", &f, "--execute"]);
-    assert!(out.status.success(), "reassign: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reassign: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Partitions already led by their preferred replica make the tool report "election not needed" (and, in some
     // versions, exit non-zero): what counts is checked by the caller, that the leaders moved.
     let out = kafka_sh(&[
@@ -127,6 +136,7 @@ fn move_leaders(bootstrap: &str, topic: &str, partitions: i32, shift: i32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real 3-node cluster: scripts/test.sh starts one"]
 async fn real_cluster_leader_moves_lose_duplicate_and_reorder_nothing() {
+    let _serial = SERIAL.lock().await;
     let bootstrap = std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("leader-moves-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
     let partitions = 6;
