@@ -350,6 +350,6 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
                 omission). Percentiles come from merged HDR histograms; warm-up excluded; n/a = too few samples for the \
                 percentile (p99 needs 100, p99.9 1000).</p>",
     );
-    let _ = write!(s, "<p class=\"meta\" id=\"units\">{}.</p></body></html>\n", esc(MB_UNIT));
+    let _ = writeln!(s, "<p class=\"meta\" id=\"units\">{}.</p></body></html>", esc(MB_UNIT));
     s
 }
