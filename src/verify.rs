@@ -136,6 +136,25 @@ impl Conn {
     }
 }
 
+/// Checks that a cluster answers as the producer of `config` would reach it: for each bootstrap server in turn,
+/// TCP connect, the TLS handshake (`security.protocol` SSL/SASL_SSL), ApiVersions and the SASL login (SASL_*), each
+/// bounded by `timeout`. Returns the first address that answered; when none did, every address with its cause
+/// (`127.0.0.1:1: Connection refused (os error 111)`). A preflight for `kprod run`, not a producer code path.
+pub async fn probe(config: &ProducerConfig, timeout: Duration) -> Result<String, VerifyError> {
+    let sasl = SaslSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+    let tls = TlsSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+    let mut causes = Vec::new();
+    for address in config.bootstrap_servers.iter().map(|a| a.trim()) {
+        match tokio::time::timeout(timeout, Conn::open(address, tls.as_ref(), sasl.as_ref())).await {
+            Ok(Ok(_)) => return Ok(address.to_string()),
+            Ok(Err(VerifyError::Io { address, reason })) => causes.push(format!("{address}: {reason}")),
+            Ok(Err(e)) => causes.push(format!("{address}: {e}")),
+            Err(_) => causes.push(format!("{address}: no answer within {} s", timeout.as_secs_f64())),
+        }
+    }
+    Err(VerifyError::Protocol(causes.join("; ")))
+}
+
 /// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
 pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
     read_topic_secure(bootstrap, topic, None, None, false).await

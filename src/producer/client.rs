@@ -215,7 +215,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     pub(crate) fn into_shared(self) -> Result<Arc<Shared>, ProducerError> {
         let mut cfg = self.config;
         for w in cfg.resolve().map_err(|e| ProducerError::Config(e.to_string()))? {
-            tracing::warn!("{w}");
+            // Its own target, so a caller that already showed the config's warnings (`kprod run`'s plan) can mute it.
+            tracing::warn!(target: "kprod::producer::config", "{w}");
         }
         if cfg.bootstrap_servers.is_empty() {
             return Err(ProducerError::Config("bootstrap.servers is empty: give at least one host:port".into()));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::compare;
 use super::report;
-use super::result::RunResult;
+use super::result::{PointStatus, RunResult};
 use super::run_cmd::{self, RunOutcome, RunSettings};
 use super::runner::Progress;
 
@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Print the plan and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the rest of a sweep after a point fails (default: the sweep stops at the first failed point).
+    #[arg(long)]
+    pub keep_going: bool,
     /// Seconds a point waits for outstanding acks after sending stops; still outstanding then = failed.
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub drain_timeout_s: f64,
@@ -86,6 +89,7 @@ impl RunArgs {
             ProgressArg::Off => Progress::Off,
         };
         s.profile = self.profile;
+        s.keep_going = self.keep_going;
         s.drain_timeout = Duration::from_secs_f64(self.drain_timeout_s);
         if self.clock_offset_ms.abs() > super::shard::CLOCK_OFFSET_MAX_MS {
             return Err(format!("--clock-offset-ms must be within ±{}", super::shard::CLOCK_OFFSET_MAX_MS));
@@ -111,9 +115,35 @@ pub async fn run_cli(args: RunArgs) -> Result<i32, String> {
     if args.dry_run {
         return Ok(0);
     }
-    let outcome = run_cmd::execute(&settings, &plan).await.map_err(|e| e.to_string())?;
+    let signals = tokio::spawn(on_ctrl_c(settings.stop.clone()));
+    let outcome = run_cmd::execute(&settings, &plan).await.map_err(|e| e.to_string());
+    signals.abort();
+    let outcome = outcome?;
     print!("{}", summary(&outcome));
-    Ok(if outcome.unaccounted() > 0 { 1 } else { 0 })
+    if outcome.interrupted() {
+        println!("interrupted: partial results in {} (result.json, index.html)", outcome.dir.display());
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if outcome.unaccounted() > 0 || !outcome.failed().is_empty() { 1 } else { 0 })
+}
+
+/// The exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// The first Ctrl-C stops sending (the point in progress drains briefly and is kept); the second exits at once.
+async fn on_ctrl_c(stop: super::runner::Stop) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    stop.trigger();
+    eprintln!(
+        "\ninterrupted: stopping; draining outstanding records for at most {} s (Ctrl-C again to exit at once)",
+        super::runner::INTERRUPT_DRAIN_MAX.as_secs()
+    );
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("interrupted again: exiting now (the points finished before are in the run folder)");
+        std::process::exit(EXIT_INTERRUPTED);
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -135,25 +165,42 @@ pub fn summary(outcome: &RunOutcome) -> String {
         "point", "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors"
     );
     for r in &rows {
+        if r.status == PointStatus::Failed && r.samples == 0 {
+            let _ = writeln!(
+                s,
+                "{:<width$}  FAILED: {}",
+                label(r),
+                r.failure.as_deref().unwrap_or("no record acknowledged")
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
-            "{:<width$}  {:>12.0}  {:>8.2}  {:>9.3}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8}{}",
+            "{:<width$}  {:>12.0}  {:>8.2}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}{}{}",
             label(r),
             r.rate.mean,
             r.mb_per_s,
-            ms(r.response_time_us_p50),
-            ms(r.response_time_us_p99),
-            ms(r.response_time_us_p99_9),
-            ms(r.response_time_us_max),
+            report::fmt_pct(r.response_time_us_p50, r.samples, 0.5),
+            report::fmt_pct(r.response_time_us_p99, r.samples, 0.99),
+            report::fmt_pct(r.response_time_us_p99_9, r.samples, 0.999),
+            report::fmt_pct(r.response_time_us_max, r.samples, 1.0),
             r.errors,
             if r.repeats > 1 {
                 format!("  ({} repeats, RSD {:.1} %)", r.repeats, r.rate.rsd * 100.0)
             } else {
                 String::new()
+            },
+            match r.status {
+                PointStatus::Ok => String::new(),
+                PointStatus::Interrupted => "  (interrupted: partial)".into(),
+                PointStatus::Failed => format!("  FAILED: {}", r.failure.as_deref().unwrap_or("")),
             }
         );
     }
-    s.push_str("(latency = response time: intended send → ack, warm-up excluded)\n");
+    s.push_str(
+        "(latency = response time: intended send → ack, warm-up excluded; n/a = too few samples for the percentile;\n \
+         MB = 10^6 bytes of key + value before compression, headers excluded)\n",
+    );
     s.push_str(&report::tls_overhead::markdown(run, &rows));
     if let [p] = run.points.as_slice() {
         details(&mut s, p);
@@ -183,6 +230,20 @@ pub fn summary(outcome: &RunOutcome) -> String {
     );
     for w in run.points.iter().flat_map(|p| &p.warnings).filter(|w| w.contains("without an outcome")) {
         let _ = writeln!(s, "  {w}");
+    }
+    for w in run.points.iter().flat_map(|p| &p.warnings).filter(|w| w.contains("missed its target")) {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    if let Some(why) = &run.stopped {
+        let _ = writeln!(s, "stopped: {why}");
+    }
+    if !run.points_not_run.is_empty() {
+        let _ = writeln!(
+            s,
+            "{} not run: {}",
+            report::plural(run.points_not_run.len(), "point"),
+            run.points_not_run.join(", ")
+        );
     }
     if let Some(n) = outcome.profile_samples {
         let _ = writeln!(s, "flame graph: {} ({n} samples)", outcome.dir.join("flamegraph.svg").display());
@@ -250,15 +311,16 @@ pub fn merge_cli(args: MergeArgs) -> Result<i32, String> {
 /// Options of `kprod report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// A run folder (holding result.json).
+    /// A run folder, or its result.json.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
 
-/// `kprod report DIR`: rebuilds index.html, summary.md and results.csv from result.json.
+/// `kprod report DIR` (or `DIR/result.json`): rebuilds index.html, summary.md and results.csv from result.json.
 pub fn report_cli(args: ReportArgs) -> Result<i32, String> {
-    report::regenerate(&args.dir).map_err(|e| e.to_string())?;
-    println!("report: {}", args.dir.join("index.html").display());
+    let dir = RunResult::dir_of(&args.dir);
+    report::regenerate(&dir).map_err(|e| e.to_string())?;
+    println!("report: {}", dir.join("index.html").display());
     Ok(0)
 }
 

@@ -70,10 +70,42 @@ pub struct SpectrumPoint {
 pub const SPECTRUM_PERCENTILES: [f64; 12] =
     [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];
 
+/// How a point ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointStatus {
+    /// Ran to its end (its records may still have failed one by one: see `errors`).
+    #[default]
+    Ok,
+    /// Could not run, or no record was acknowledged: `failure` says why.
+    Failed,
+    /// Stopped by Ctrl-C: the figures cover the part that ran.
+    Interrupted,
+}
+
+impl std::fmt::Display for PointStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PointStatus::Ok => "ok",
+            PointStatus::Failed => "failed",
+            PointStatus::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// What "MB" means in `rate_mb_per_s`, `mb_per_s` and every report label (`kprod perf-test` keeps Java's MiB).
+pub const MB_UNIT: &str = "MB = 10^6 bytes of record key + value as generated (before compression, headers excluded)";
+
 /// The results of one point (one repeat of one sweep point).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {
     pub name: String,
+    /// `ok`, `failed` (see `failure`) or `interrupted`; results written before this field are `ok`.
+    #[serde(default)]
+    pub status: PointStatus,
+    /// Why the point failed, naming the broker or the error kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// Which producer was measured; results written before peers existed are kprod's.
     #[serde(default)]
     pub peer: Peer,
@@ -250,6 +282,15 @@ pub struct RunResult {
     /// Set in a merged result (`kprod merge`): one row per shard.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<super::shard::ShardRow>,
+    /// Why the run ended before its last point (Ctrl-C, a failed point, a target that did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Points of the plan that were not run (by name, `(repeat N)` appended for repeats after the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points_not_run: Vec<String>,
+    /// What the units of the figures mean ([`MB_UNIT`]).
+    #[serde(default)]
+    pub units: BTreeMap<String, String>,
 }
 
 /// Errors reading or writing results.
@@ -272,6 +313,7 @@ impl RunResult {
             created_unix_ms: unix_ms(SystemTime::now()),
             git_commit: git_commit(),
             machine: Machine::current(),
+            units: [("MB".to_string(), MB_UNIT.to_string())].into(),
             ..RunResult::default()
         }
     }
@@ -284,6 +326,15 @@ impl RunResult {
             serde_json::to_vec_pretty(self).map_err(|source| ResultError::Json { path: path.clone(), source })?;
         std::fs::write(&path, json).map_err(|source| ResultError::Io { path: path.clone(), source })?;
         Ok(path)
+    }
+
+    /// The run folder of `path`: the path itself, or the folder of a `result.json` given as a file.
+    pub fn dir_of(path: &Path) -> PathBuf {
+        match path.parent() {
+            Some(parent) if path.is_file() && parent.as_os_str().is_empty() => PathBuf::from("."),
+            Some(parent) if path.is_file() => parent.to_path_buf(),
+            _ => path.to_path_buf(),
+        }
     }
 
     /// Reads `result.json` from a run folder (or the file itself).

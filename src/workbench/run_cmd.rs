@@ -18,8 +18,8 @@ use serde_yaml_ng::{Mapping, Value};
 use super::producer_target::{Accounting, ProducerTarget};
 use super::profile::{ProfileError, RunProfile};
 use super::report::{self, ReportError};
-use super::result::{self, PointResult, ResultError, RunResult};
-use super::runner::{self, Progress, RunError, RunOptions};
+use super::result::{self, PointResult, PointStatus, ResultError, RunResult};
+use super::runner::{self, Progress, RunError, RunOptions, Stop};
 use super::workload::{
     EmbeddedTarget, KeySpec, PayloadSpec, SinkMode, SizeDist, StopAfter, TargetSpec, Workload, WorkloadError,
     WorkloadPoint,
@@ -37,6 +37,9 @@ pub const RETAIN_BYTES_MAX: u64 = 1 << 30;
 
 /// How long to wait, after the producer closed, for the runner's last ack futures to report their outcome.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// How long the preflight waits for each bootstrap server (connect, TLS, ApiVersions, SASL).
+pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything `kprod run` needs besides the workload file's content.
 #[derive(Debug, Clone)]
@@ -63,6 +66,11 @@ pub struct RunSettings {
     pub start_at: Option<SystemTime>,
     /// `--clock-offset-ms`: shift this process's wall clock on purpose (tests of clock reporting).
     pub clock_offset_ms: i64,
+    /// `--keep-going`: run the rest of a sweep after a failed point (default: stop there).
+    pub keep_going: bool,
+    /// Ctrl-C: the point in progress stops sending, drains briefly and is kept, marked interrupted; no point after
+    /// it runs.
+    pub stop: Stop,
 }
 
 impl RunSettings {
@@ -80,6 +88,8 @@ impl RunSettings {
             shard: None,
             start_at: None,
             clock_offset_ms: 0,
+            keep_going: false,
+            stop: Stop::default(),
         }
     }
 }
@@ -94,6 +104,9 @@ pub enum RunCmdError {
     Empty,
     #[error("point {point}: producer config: {source}")]
     ProducerConfig { point: String, source: ConfigError },
+    /// A producer key given on the command line is refused: about the `--set`, not a point.
+    #[error("--set {arg}: {source}")]
+    SetConfig { arg: String, source: ConfigError },
     #[error("point {point}: target.embedded.faults: {message}")]
     Faults { point: String, message: String },
     #[error("point {point}: embedded mock cluster: {source}")]
@@ -116,6 +129,8 @@ pub enum RunCmdError {
     Peers(String),
     #[error("--shard {shard}: {message}")]
     Shard { shard: ShardId, message: String },
+    #[error("{cause}; no point was run (written to {})", dir.join("result.json").display())]
+    Preflight { cause: String, dir: PathBuf },
 }
 
 /// Where one point's records go.
@@ -236,7 +251,7 @@ pub fn plan(settings: &RunSettings) -> Result<Plan, RunCmdError> {
         for warning in &p.workload.warnings {
             push_unique(&mut warnings, warning.clone());
         }
-        let cfg = producer_config(p, "127.0.0.1:9092")?;
+        let cfg = producer_config(p, "127.0.0.1:9092").map_err(|e| blame_set(e, &sets))?;
         for warning in cfg.warnings {
             push_unique(&mut warnings, format!("producer: {warning}"));
         }
@@ -264,6 +279,24 @@ pub fn plan(settings: &RunSettings) -> Result<Plan, RunCmdError> {
         }
     }
     Ok(Plan { name, file: settings.workload.clone(), points, warnings, bootstrap: settings.bootstrap.clone(), shard })
+}
+
+/// A producer config error about a key given with `--set` is reported as the `--set`'s, without the point.
+fn blame_set(e: RunCmdError, sets: &[String]) -> RunCmdError {
+    let RunCmdError::ProducerConfig { point, source } = e else { return e };
+    let key = match &source {
+        ConfigError::UnknownKey { key, .. } | ConfigError::BadValue { key, .. } => Some(key.as_str()),
+        _ => None,
+    };
+    let arg = sets.iter().rev().find(|arg| {
+        let k = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k.trim());
+        let k = k.strip_prefix("producer.").unwrap_or(k);
+        key == Some(k) || (key.is_none() && source.to_string().contains(k))
+    });
+    match arg {
+        Some(arg) => RunCmdError::SetConfig { arg: arg.clone(), source },
+        None => RunCmdError::ProducerConfig { point, source },
+    }
 }
 
 /// Makes every point shard `id`'s share of it; returns the whole workload's hash.
@@ -412,12 +445,7 @@ impl Plan {
         }
         if n > 1 {
             const SHOWN: usize = 12;
-            let names: Vec<String> = self
-                .points
-                .iter()
-                .take(SHOWN)
-                .map(|p| if p.repeat > 0 { format!("{} (repeat {})", p.name, p.repeat + 1) } else { p.name.clone() })
-                .collect();
+            let names: Vec<String> = self.points.iter().take(SHOWN).map(point_label).collect();
             let more = if n > SHOWN { format!(", ... ({} more)", n - SHOWN) } else { String::new() };
             let _ = writeln!(s, "  points: {}{more}", names.join(", "));
         }
@@ -466,6 +494,17 @@ impl RunOutcome {
     }
 
     /// Whole-run totals of the per-point accounting.
+    /// True when Ctrl-C ended the run early.
+    pub fn interrupted(&self) -> bool {
+        self.result.points.iter().any(|p| p.status == PointStatus::Interrupted)
+            || self.result.stopped.as_deref().is_some_and(|s| s.starts_with("interrupted"))
+    }
+
+    /// Points that failed (could not run, or nothing acknowledged).
+    pub fn failed(&self) -> Vec<&PointResult> {
+        self.result.points.iter().filter(|p| p.status == PointStatus::Failed).collect()
+    }
+
     pub fn accounting(&self) -> Accounting {
         let mut t = Accounting::default();
         for a in self.result.points.iter().filter_map(|p| p.accounting) {
@@ -499,6 +538,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
     let mut run = RunResult::new(&plan.name);
     run.workload_file = Some(plan.file.clone());
     let opts = RunOptions {
+        stop: settings.stop.clone(),
         progress: settings.progress,
         drain_timeout: settings.drain_timeout,
         git_commit: run.git_commit.clone(),
@@ -515,6 +555,13 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
             start_lateness_us: 0,
             clock: ClockInfo::current(settings.clock_offset_ms),
         });
+    }
+    if let Err(cause) = preflight(plan).await {
+        run.stopped = Some(cause.clone());
+        run.points_not_run = plan.points.iter().map(point_label).collect();
+        run.save(&dir)?;
+        report::write_report(&run, &dir)?;
+        return Err(RunCmdError::Preflight { cause, dir });
     }
     let mut profile = settings.profile.then(RunProfile::new);
     let started = Instant::now();
@@ -558,20 +605,58 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         .map_err(|e| RunCmdError::Peers(e.to_string()))?;
         return Ok(RunOutcome { dir, result: run, profile_samples: None });
     }
+    let n = plan.points.len();
+    let not_run = |from: usize| plan.points[from..].iter().map(point_label).collect::<Vec<_>>();
     for (i, point) in plan.points.iter().enumerate() {
+        if settings.stop.is_set() {
+            run.stopped = Some("interrupted (Ctrl-C) between points".into());
+            run.points_not_run = not_run(i);
+            break;
+        }
         if settings.progress != Progress::Off {
             eprintln!("{}", plan.progress_header(i, started.elapsed()));
         }
-        let (result, intervals) = run_point(point, plan, settings, &opts, profile.as_mut()).await?;
-        intervals.save_intervals(&dir).map_err(io_err(&dir))?;
+        let mut result = match run_point(point, plan, settings, &opts, profile.as_mut()).await {
+            Ok((result, intervals)) => {
+                intervals.save_intervals(&dir).map_err(io_err(&dir))?;
+                result
+            }
+            Err(e @ (RunCmdError::Io { .. } | RunCmdError::Profile(_))) => return Err(e),
+            Err(e) => failed_point(point, e.to_string()),
+        };
+        mark_if_nothing_acked(&mut result);
         if let Some(meta) = run.shard.as_mut() {
             meta.start_lateness_us = meta.start_lateness_us.max(result.start_lateness_us.unwrap_or(0));
         }
+        if settings.progress != Progress::Off {
+            if let Some(cause) = &result.failure {
+                eprintln!("[{}/{n}] {} FAILED: {cause}", i + 1, point.name);
+            }
+            for w in result.warnings.iter().filter(|w| w.contains("missed its target")) {
+                eprintln!("warning: {w}");
+            }
+        }
+        let status = result.status;
         run.points.push(result);
+        if status == PointStatus::Interrupted {
+            run.stopped = Some(format!("interrupted (Ctrl-C) during point {}", point_label(point)));
+            run.points_not_run = not_run(i + 1);
+        } else if status == PointStatus::Failed && !settings.keep_going && i + 1 < n {
+            run.stopped = Some(format!(
+                "point {} failed; the sweep stops there (--keep-going runs the rest)",
+                point_label(point)
+            ));
+            run.points_not_run = not_run(i + 1);
+        }
         // After every point, so an interrupted sweep leaves a readable report of what it measured.
         run.save(&dir)?;
         report::write_report(&run, &dir)?;
+        if run.stopped.is_some() {
+            break;
+        }
     }
+    run.save(&dir)?;
+    report::write_report(&run, &dir)?;
     let mut profile_samples = None;
     if let Some(p) = &profile {
         p.write_flamegraph(&dir.join("flamegraph.svg"), &plan.name)?;
@@ -579,6 +664,67 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         report::write_report(&run, &dir)?;
     }
     Ok(RunOutcome { dir, result: run, profile_samples })
+}
+
+/// A point's name as the plan shows it: `(repeat N)` appended after the first repeat.
+pub fn point_label(p: &WorkloadPoint) -> String {
+    if p.repeat > 0 { format!("{} (repeat {})", p.name, p.repeat + 1) } else { p.name.clone() }
+}
+
+/// The result of a point that could not run: its identity, `failed` and why.
+fn failed_point(point: &WorkloadPoint, cause: String) -> PointResult {
+    let prefix = format!("point {}: ", point.name);
+    let cause = cause.strip_prefix(&prefix).map_or(cause.clone(), str::to_string);
+    PointResult {
+        name: point.name.clone(),
+        dims: point.dims.clone(),
+        repeat: point.repeat,
+        config: Some(point.workload.clone()),
+        seed: point.workload.seed,
+        machine: result::Machine::current(),
+        start_time_unix_ms: result::unix_ms(SystemTime::now()),
+        status: PointStatus::Failed,
+        failure: Some(cause),
+        ..PointResult::default()
+    }
+}
+
+/// A point that sent records and had none acknowledged (warm-up included) failed: the cause is what its records
+/// failed with.
+fn mark_if_nothing_acked(p: &mut PointResult) {
+    let Some(a) = p.accounting else { return };
+    if p.status != PointStatus::Ok || a.records_acked > 0 || a.records_sent == 0 {
+        return;
+    }
+    let kinds: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    p.status = PointStatus::Failed;
+    p.failure = Some(format!(
+        "no record acknowledged: {} sent, {} failed{}{}",
+        a.records_sent,
+        a.records_failed,
+        if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) },
+        p.warnings.iter().find(|w| w.contains("metadata for topic")).map_or(String::new(), |w| format!("; {w}"))
+    ));
+}
+
+/// Before the first point: every external target answers (TCP connect, TLS, ApiVersions, SASL) within
+/// [`PREFLIGHT_TIMEOUT`] per bootstrap server. `Err` names the bootstrap servers and the cause.
+async fn preflight(plan: &Plan) -> Result<(), String> {
+    let mut checked: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for p in &plan.points {
+        let Endpoint::External(bootstrap) = endpoint(p, plan.bootstrap.as_deref()) else { continue };
+        let props = &p.workload.producer_props;
+        let key = (bootstrap.clone(), props.get("security.protocol").cloned(), props.get("sasl.mechanism").cloned());
+        if checked.contains(&key) {
+            continue;
+        }
+        let cfg = producer_config(p, &bootstrap).map_err(|e| e.to_string())?;
+        crate::verify::probe(&cfg, PREFLIGHT_TIMEOUT)
+            .await
+            .map_err(|e| format!("preflight: the target {bootstrap} does not answer: {e}"))?;
+        checked.push(key);
+    }
+    Ok(())
 }
 
 /// Starts the embedded cluster of a point: brokers, topics, faults.
@@ -670,8 +816,12 @@ async fn measure(
     // with any long-lived producer). A failure here is not fatal: the sends will report it per record.
     let mut early_warnings = Vec::new();
     for t in &topics {
-        if let Err(e) = target.producer().partitions_for(t).await {
-            early_warnings.push(format!("point {}: metadata for topic {t} before the run: {e}", point.name));
+        tokio::select! {
+            biased;
+            _ = opts.stop.wait() => break,
+            r = target.producer().partitions_for(t) => if let Err(e) = r {
+                early_warnings.push(format!("point {}: metadata for topic {t} before the run: {e}", point.name));
+            }
         }
     }
     // The profiler samples the measured phase only: it starts when the warm-up ends.
@@ -696,7 +846,12 @@ async fn measure(
     let point_run = measured?;
     let transactions = target.finish_transactions().await;
     let producer = target.producer();
-    let close_err = producer.close(settings.close_timeout).await.err();
+    let close_timeout = if opts.stop.is_set() {
+        settings.close_timeout.min(runner::INTERRUPT_DRAIN_MAX)
+    } else {
+        settings.close_timeout
+    };
+    let close_err = producer.close(close_timeout).await.err();
     let accounting = settle(&target).await;
     let mut result = point_run.result.clone();
     result.producer_config = producer.config().to_properties();

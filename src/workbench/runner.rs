@@ -184,6 +184,87 @@ pub enum Progress {
     Off,
 }
 
+/// Asks a running point to stop sending (the first Ctrl-C): tasks stop at their next record, drain for at most
+/// [`INTERRUPT_DRAIN_MAX`], and the point ends marked interrupted. Clones share one signal.
+#[derive(Debug, Clone)]
+pub struct Stop(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Stop {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once [`trigger`](Self::trigger) was called (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// How long an interrupted point waits for its outstanding acks.
+pub const INTERRUPT_DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// An open-loop point that sent less than this fraction of its target rate gets a warning.
+pub const TARGET_RATE_MIN_FRACTION: f64 = 0.95;
+
+/// An open-loop point that ran longer than its planned duration by more than this fraction (and at least
+/// [`DURATION_OVERRUN_MIN`]) gets a warning: its acks lagged behind the sends.
+pub const DURATION_OVERRUN_FRACTION: f64 = 0.10;
+pub const DURATION_OVERRUN_MIN: Duration = Duration::from_millis(250);
+
+/// The warning for an open-loop point that missed its target rate or overran its planned duration, if it did.
+/// `sent_rate` is the measured phase's records sent over the planned duration; `reached` is records acked over the
+/// real duration.
+pub fn missed_target(
+    name: &str,
+    target_records_per_s: f64,
+    planned: Duration,
+    sent_rate: f64,
+    reached: f64,
+    real: Duration,
+) -> Option<String> {
+    let slow = sent_rate < TARGET_RATE_MIN_FRACTION * target_records_per_s
+        || reached < TARGET_RATE_MIN_FRACTION * target_records_per_s;
+    let tolerance = planned.mul_f64(DURATION_OVERRUN_FRACTION).max(DURATION_OVERRUN_MIN);
+    let overran = real > planned + tolerance;
+    (slow || overran).then(|| {
+        format!(
+            "point {name} missed its target: {} records/s intended, {} records/s reached ({:.0} % of target; \
+             records acked over the real duration), ran {:.2} s for {:.2} s planned{}",
+            thousands(target_records_per_s),
+            thousands(reached),
+            100.0 * reached / target_records_per_s.max(1e-9),
+            real.as_secs_f64(),
+            planned.as_secs_f64(),
+            if overran { " (acks lagged behind the sends; latencies include that backlog)" } else { "" }
+        )
+    })
+}
+
+/// `15754` → `15,754`.
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Runner settings that are not part of the workload.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -200,6 +281,8 @@ pub struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// The wall clock: the system clock, shifted when a test injects an offset.
     pub clock: super::shard::ShardClock,
+    /// Ctrl-C: stop sending and drain briefly.
+    pub stop: Stop,
 }
 
 impl Default for RunOptions {
@@ -212,6 +295,7 @@ impl Default for RunOptions {
             precise_pacing: true,
             start_at: None,
             clock: super::shard::ShardClock::default(),
+            stop: Stop::default(),
         }
     }
 }
@@ -353,6 +437,7 @@ async fn run_task<T: LoadTarget>(
     start: Instant,
     state: Arc<Mutex<TaskState>>,
     drain_timeout: Duration,
+    stop: Stop,
 ) {
     let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, permits, pacer, bulk } = plan;
     let (acks, rx) = mpsc::unbounded_channel();
@@ -368,16 +453,30 @@ async fn run_task<T: LoadTarget>(
         {
             break;
         }
-        match (scheduled, &pacer) {
-            (Some(i), Some(p)) => p.sleep_until(i).await,
-            (Some(i), None) => tokio::time::sleep_until(i).await,
-            (None, _) => {}
+        if stop.is_set() {
+            break;
+        }
+        let due = async {
+            match (scheduled, &pacer) {
+                (Some(i), Some(p)) => p.sleep_until(i).await,
+                (Some(i), None) => tokio::time::sleep_until(i).await,
+                (None, _) => {}
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stop.wait() => break,
+            _ = due => {}
         }
         // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target).
         let give_up = deadline.map_or(Instant::now() + drain_timeout, |d| d.min(Instant::now() + drain_timeout));
-        let permit = match tokio::time::timeout_at(give_up, permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => break,
+        let permit = tokio::select! {
+            biased;
+            _ = stop.wait() => break,
+            p = tokio::time::timeout_at(give_up, permits.clone().acquire_owned()) => match p {
+                Ok(Ok(p)) => p,
+                _ => break,
+            },
         };
         // Closed loop: the record is due when there is room for it, so waiting for a permit is not lag.
         let intended = scheduled.unwrap_or_else(Instant::now);
@@ -422,9 +521,17 @@ async fn run_task<T: LoadTarget>(
         }
     }
     drop(acks);
-    // Drain: every permit back means every ack arrived.
+    // Drain: every permit back means every ack arrived. Interrupted (before or during the drain): briefly.
     let all = permits.acquire_many(max_outstanding);
-    if tokio::time::timeout(drain_timeout, all).await.is_err() {
+    let interrupted = async {
+        stop.wait().await;
+        tokio::time::sleep(INTERRUPT_DRAIN_MAX).await;
+    };
+    let drained = tokio::select! {
+        r = tokio::time::timeout(drain_timeout, all) => r.is_ok(),
+        _ = interrupted => false,
+    };
+    if !drained {
         let mut s = lock(&state);
         let outstanding = s.sent - s.acked - s.failed;
         s.failed += outstanding;
@@ -547,7 +654,8 @@ pub async fn run_point<T: LoadTarget>(
         };
         let records = generators.next().expect("one generator per task");
         let state = states[i as usize].clone();
-        handles.push(tokio::spawn(run_task(target.clone(), records, plan, start, state, opts.drain_timeout)));
+        let stop = opts.stop.clone();
+        handles.push(tokio::spawn(run_task(target.clone(), records, plan, start, state, opts.drain_timeout, stop)));
     }
 
     // One waiter for all tasks, so the collector notices the end at once rather than at its next tick.
@@ -616,6 +724,19 @@ pub async fn run_point<T: LoadTarget>(
             point.name,
             lateness.as_secs_f64() * 1e3
         ));
+    }
+    if opts.stop.is_set() {
+        result.status = super::result::PointStatus::Interrupted;
+        result.warnings.push(format!(
+            "point {} interrupted (Ctrl-C) after {:.2} s measured: the figures cover that part only",
+            point.name, result.duration_s
+        ));
+    } else if let (Some(rate), StopAfter::Duration(planned), true) = (w.rate_records_per_s, w.stop, warm) {
+        let sent_rate = counts.records_sent as f64 / planned.as_secs_f64().max(1e-9);
+        if let Some(warning) = missed_target(&point.name, rate, planned, sent_rate, result.rate_records_per_s, measured)
+        {
+            result.warnings.push(warning);
+        }
     }
     if !warm {
         result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
@@ -750,7 +871,7 @@ impl Collector {
             p.response_time_us_p99 as f64 / 1e3,
             max_us as f64 / 1e3,
             p.errors,
-            left.as_secs()
+            left.as_secs_f64().ceil() as u64
         );
         if let Some(b) = &self.bar {
             b.set_message(line);

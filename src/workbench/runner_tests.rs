@@ -233,6 +233,66 @@ async fn a_run_ending_in_its_warmup_says_so(bulk: bool) {
     assert!(r.warnings.iter().any(|w| w.contains("warm-up")), "{:?}", r.warnings);
 }
 
+async fn a_point_below_its_target_rate_says_how_much_it_reached(bulk: bool) {
+    // Capacity 200 records/s (one outstanding, 5 ms each) for 1000 records/s asked.
+    let target = Arc::new(FakeTarget::new(Duration::from_millis(5), bulk));
+    let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(2)), Duration::ZERO, 1);
+    let r = run_point(target, &p, &opts()).await.unwrap().result;
+    let w = r.warnings.iter().find(|w| w.contains("missed its target")).expect("a missed-target warning");
+    assert!(w.contains("1,000 records/s intended") && w.contains("200 records/s reached"), "{w}");
+    assert!(w.contains("2.00 s planned"), "{w}");
+}
+
+async fn a_point_whose_acks_lag_says_how_long_it_really_ran(bulk: bool) {
+    // Every ack takes 3 s: the 1 s point drains for 3 s more.
+    let target = Arc::new(FakeTarget::new(Duration::from_secs(3), bulk));
+    let p = workload(Some(100.0), StopAfter::Duration(Duration::from_secs(1)), Duration::ZERO, 1000);
+    let r = run_point(target, &p, &opts()).await.unwrap().result;
+    let w = r.warnings.iter().find(|w| w.contains("missed its target")).expect("a missed-target warning");
+    assert!(w.contains("25 records/s reached") && w.contains("ran 3.99 s for 1.00 s planned"), "{w}");
+    assert!(w.contains("acks lagged"), "{w}");
+    // A point on target says nothing.
+    let fast = Arc::new(FakeTarget::new(Duration::from_millis(2), bulk));
+    let r = run_point(fast, &p, &opts()).await.unwrap().result;
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+async fn stop_ends_a_point_early_marked_interrupted(bulk: bool) {
+    let t = FakeTarget::new(Duration::from_millis(2), bulk);
+    let p = workload(Some(1000.0), StopAfter::Duration(Duration::from_secs(60)), Duration::ZERO, 1000);
+    let o = opts();
+    let stop = o.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.trigger();
+    });
+    let began = Instant::now();
+    let r = run_point(Arc::new(t), &p, &o).await.unwrap().result;
+    assert!(began.elapsed() < Duration::from_secs(2), "stopped at once: {:?}", began.elapsed());
+    assert_eq!(r.status, crate::workbench::result::PointStatus::Interrupted);
+    assert!((1400..=1600).contains(&r.records_acked), "{}", r.records_acked);
+    assert_eq!(r.records_sent, r.records_acked + r.records_failed);
+    assert!(r.warnings.iter().any(|w| w.contains("interrupted")), "{:?}", r.warnings);
+}
+
+async fn stop_bounds_the_drain(bulk: bool) {
+    let mut t = FakeTarget::new(Duration::from_millis(1), bulk);
+    t.never_ack = true;
+    let p = workload(None, StopAfter::Records(50), Duration::ZERO, 10);
+    let mut o = opts();
+    o.drain_timeout = Duration::from_secs(600);
+    let stop = o.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.trigger();
+    });
+    let began = Instant::now();
+    let r = run_point(Arc::new(t), &p, &o).await.unwrap().result;
+    let took = began.elapsed();
+    assert!(took >= INTERRUPT_DRAIN_MAX && took < INTERRUPT_DRAIN_MAX + Duration::from_secs(2), "{took:?}");
+    assert_eq!(r.errors.get("drain_timeout"), Some(&10));
+}
+
 /// Every runner test runs on both ack paths: per-record futures and the bulk path (`BulkAcks`).
 macro_rules! on_both_paths {
     ($($name:ident),* $(,)?) => {
@@ -257,6 +317,10 @@ on_both_paths!(
     warmup_is_discarded,
     closed_loop_is_bounded_by_outstanding_records,
     a_run_ending_in_its_warmup_says_so,
+    a_point_below_its_target_rate_says_how_much_it_reached,
+    a_point_whose_acks_lag_says_how_long_it_really_ran,
+    stop_ends_a_point_early_marked_interrupted,
+    stop_bounds_the_drain,
 );
 
 /// A shard that reaches its `--start-at` instant 1 s late keeps the common schedule: the records due meanwhile go

@@ -446,9 +446,20 @@ impl Workload {
             } else if is_workload_field(first) && first != "producer" {
                 key.split('.').collect()
             } else {
+                if !crate::producer::config::known_keys().any(|k| k == key) {
+                    return Err(err(&unknown_set_key(key)));
+                }
                 vec!["producer", key]
             };
             set_path(&mut self.doc, &path, value).map_err(|m| err(&m))?;
+            if path[0] != "producer" {
+                // A value of the wrong type is about this `--set`, not the file: say which key and what it takes.
+                if let Err(WorkloadError::Invalid { message, .. }) = self.expand()
+                    && let Some(expected) = expected_type(&message)
+                {
+                    return Err(err(&format!("`{key}` expects {expected}, got `{}`", raw.trim())));
+                }
+            }
         }
         self.expand()?;
         Ok(())
@@ -517,6 +528,36 @@ impl Workload {
         let message = if point.is_empty() { message.to_string() } else { format!("point {point}: {message}") };
         WorkloadError::Invalid { file, message }
     }
+}
+
+/// The error for a `--set` key that is neither a workload field nor a producer key: the nearest of either.
+fn unknown_set_key(key: &str) -> String {
+    let nearest = |names: &mut dyn Iterator<Item = &str>| {
+        names.map(|n| (strsim::normalized_levenshtein(key, n), n.to_string())).max_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    let field = nearest(&mut WORKLOAD_FIELDS.iter().copied());
+    let prop = nearest(&mut crate::producer::config::known_keys());
+    let hint = match (field, prop) {
+        (Some((f, name)), Some((p, _))) if f >= p && f >= 0.6 => format!("; did you mean the workload field `{name}`?"),
+        (_, Some((p, name))) if p >= 0.6 => format!("; did you mean the producer key `{name}`?"),
+        _ => String::new(),
+    };
+    format!("`{key}` is neither a workload field nor a producer key{hint}")
+}
+
+/// What a serde type error says was expected, in words: `expected f64` → `a number`.
+fn expected_type(message: &str) -> Option<String> {
+    if !message.contains("invalid type") && !message.contains("invalid value") {
+        return None;
+    }
+    let expected = message.rsplit_once("expected ")?.1.trim();
+    Some(match expected {
+        "f64" | "f32" => "a number".to_string(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number ≥ 0".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
+        "a boolean" | "bool" => "true or false".to_string(),
+        other => other.to_string(),
+    })
 }
 
 /// Drops serde_yaml_ng's " at line L column C" suffix, which points into re-serialized text, not the user's file.

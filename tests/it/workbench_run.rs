@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kprod::workbench::result::RunResult;
+use kprod::workbench::result::{PointStatus, RunResult};
 use kprod::workbench::run_cmd::{self, RunSettings};
 use kprod::workbench::runner::Progress;
 
@@ -100,6 +100,16 @@ async fn tiny_workload_writes_a_complete_run_folder_and_accounts_for_every_recor
     assert_eq!(html.matches(r#"<tr class="point""#).count(), 1);
     let csv = std::fs::read_to_string(out.dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2);
+    // One unit for MB everywhere, named; one point is "1 point"; one run has no measurable noise.
+    assert!(html.contains("MB/s (10⁶ B)") && html.contains("10^6 bytes of record key + value"), "{html}");
+    assert!(html.contains("· 1 point</p>") && !html.contains("1 points"), "{html}");
+    assert!(html.contains("n/a (1 run)"), "{html}");
+    assert!(run.units.get("MB").is_some_and(|u| u.starts_with("MB = 10^6 bytes")), "{:?}", run.units);
+    // `kprod report` takes the run folder or its result.json.
+    std::fs::remove_file(out.dir.join("index.html")).unwrap();
+    let args = kprod::workbench::cli::ReportArgs { dir: out.dir.join("result.json") };
+    assert_eq!(kprod::workbench::cli::report_cli(args), Ok(0));
+    file_in(&out.dir, "index.html");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -168,5 +178,145 @@ fn plan_checks_every_point_before_running() {
     );
     let e = run_cmd::plan(&settings).unwrap_err().to_string();
     assert!(e.contains("target.embedded.faults"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 21: a target that does not answer stops the run before the first point, in seconds, naming the broker
+/// and the real cause; result.json says so and lists every point as not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_broker_stops_the_run_at_once_with_the_cause() {
+    let (dir, mut settings) = setup(
+        "down",
+        "name: it-down\nrecord_size: {fixed: 100}\nduration_s: 1\nwarmup_s: 0\nrate: 1000\n\
+         producer: {linger.ms: [0, 5]}\n",
+    );
+    settings.bootstrap = Some("127.0.0.1:1".into());
+    let plan = run_cmd::plan(&settings).unwrap();
+    let began = std::time::Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(20), run_cmd::execute(&settings, &plan))
+        .await
+        .expect("the preflight is bounded")
+        .expect_err("a down broker is an error")
+        .to_string();
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(3), "the error came after {took:?}");
+    assert!(e.contains("127.0.0.1:1") && e.to_lowercase().contains("refused"), "{e}");
+    assert!(e.contains("no point was run"), "{e}");
+    let run_dir = std::fs::read_dir(dir.join("reports")).unwrap().next().unwrap().unwrap().path();
+    let run = RunResult::load(&run_dir).unwrap();
+    assert!(run.stopped.as_deref().is_some_and(|s| s.contains("127.0.0.1:1") && s.contains("refused")), "{run:?}");
+    assert_eq!(run.points_not_run, ["linger.ms=0", "linger.ms=5"]);
+    assert!(run.points.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const FAILING: &str = "name: it-failing\ntopic: it-failing\npartitions: 1\nrecord_size: {fixed: 100}\nduration_s: 0.5\n\
+     warmup_s: 0\nrate: 400\nseed: 7\nproducer: {linger.ms: [0, 5], acks: 1, retries: 0, enable.idempotence: false}\n\
+     target:\n  embedded:\n    faults:\n      \
+     produce_errors: [{target: {topic: it-failing, partition: 0}, error: NOT_LEADER_OR_FOLLOWER, count: 1000000}]\n";
+
+/// A point whose every record fails is marked failed with its cause; the sweep stops there unless `--keep-going`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_point_stops_the_sweep_unless_keep_going() {
+    let (dir, settings) = setup("failing", FAILING);
+    let out = run(&settings).await;
+    let r = &out.result;
+    assert_eq!(r.points.len(), 1, "stopped after the failed point");
+    let p = &r.points[0];
+    assert_eq!(p.status, PointStatus::Failed);
+    let cause = p.failure.as_deref().unwrap();
+    assert!(cause.contains("no record acknowledged") && cause.contains("NOT_LEADER_OR_FOLLOWER"), "{cause}");
+    assert_eq!(r.points_not_run, ["linger.ms=5"]);
+    assert!(r.stopped.as_deref().is_some_and(|s| s.contains("--keep-going")), "{:?}", r.stopped);
+    assert_eq!(out.failed().len(), 1);
+    // Too few samples (none): the percentiles read n/a, not 0.000.
+    let md = std::fs::read_to_string(out.dir.join("summary.md")).unwrap();
+    assert!(md.contains("| n/a | n/a | n/a | n/a |"), "{md}");
+    assert!(md.contains("1 point not run: linger.ms=5") || md.contains("**1 point not run:** linger.ms=5"), "{md}");
+    let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
+    assert!(html.contains("id=\"not-run\"") && html.contains("failed: no record acknowledged"), "{html}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (dir, mut settings) = setup("failing-keep-going", FAILING);
+    settings.keep_going = true;
+    let out = run(&settings).await;
+    assert_eq!(out.result.points.len(), 2, "--keep-going runs every point");
+    assert!(out.result.points.iter().all(|p| p.status == PointStatus::Failed));
+    assert!(out.result.points_not_run.is_empty() && out.result.stopped.is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--set` mistakes name the `--set` and what it expects, never a point.
+#[test]
+fn set_errors_name_the_key_and_suggest_the_nearest() {
+    let (dir, mut settings) = setup("sets", "name: it-sets\nrecord_size: {fixed: 10}\nduration_s: 1\n");
+    let err = |settings: &RunSettings| run_cmd::plan(settings).unwrap_err().to_string();
+    settings.sets = vec!["duraton_s=1".into()];
+    let e = err(&settings);
+    assert!(e.starts_with("--set duraton_s=1:") && e.contains("workload field `duration_s`"), "{e}");
+    settings.sets = vec!["lingr.ms=1".into()];
+    let e = err(&settings);
+    assert!(e.contains("producer key `linger.ms`"), "{e}");
+    settings.sets = vec!["duration_s=abc".into()];
+    let e = err(&settings);
+    assert!(e.starts_with("--set duration_s=abc:") && e.contains("`duration_s` expects a number"), "{e}");
+    settings.sets = vec!["batch.size=-5".into()];
+    let e = err(&settings);
+    assert!(e.starts_with("--set batch.size=-5:") && !e.contains("point "), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Ctrl-C on `kprod run`: the point in progress stops, drains, is written marked interrupted; the points not run
+/// are listed; exit code 130 with one line naming the results. Logs to a file carry no colour codes.
+#[test]
+fn sigint_keeps_the_partial_point_and_exits_130() {
+    let (dir, _) = setup(
+        "sigint",
+        "name: it-sigint\nrecord_size: {fixed: 100}\nduration_s: 30\nwarmup_s: 0\nrate: 2000\n\
+         producer: {linger.ms: [0, 1, 2], acks: 1}\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kprod"))
+        .args(["run", "workload.yaml", "--out", "reports", "--progress", "plain"])
+        .current_dir(&dir)
+        .env("KPROD_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let the first point measure for about 2 s, then interrupt.
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = child.id() as libc::pid_t;
+    let sent = std::time::Instant::now();
+    // SAFETY: `pid` is our own child, still running (it would run for 90 s).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(sent.elapsed() < Duration::from_secs(20), "kprod did not exit after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = sent.elapsed();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(took < Duration::from_secs(8), "exit took {took:?}");
+    let line = stdout.lines().find(|l| l.starts_with("interrupted: partial results in ")).expect(&stdout);
+    assert!(line.contains("reports/"), "{line}");
+    assert!(stderr.contains("Ctrl-C again to exit at once"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI codes when stderr is not a terminal: {stderr}");
+    let run_dir = std::fs::read_dir(dir.join("reports")).unwrap().next().unwrap().unwrap().path();
+    let run = RunResult::load(&run_dir).unwrap();
+    assert_eq!(run.points.len(), 1, "{run:?}");
+    let p = &run.points[0];
+    assert_eq!(p.status, PointStatus::Interrupted);
+    assert!(
+        p.records_acked > 1000 && p.duration_s > 1.0 && p.duration_s < 10.0,
+        "{} in {} s",
+        p.records_acked,
+        p.duration_s
+    );
+    assert_eq!(run.points_not_run, ["linger.ms=1", "linger.ms=2"]);
+    let html = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
+    assert!(html.contains("2 points not run") && html.contains("interrupted"), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

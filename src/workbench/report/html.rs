@@ -7,9 +7,10 @@
 use std::fmt::Write;
 
 use super::svg::{Axis, Chart, Heatmap, Series, esc, fmt_num, slug};
-use super::{Row, merged_quantile};
+use super::{Row, fmt_pct, fmt_rsd, merged_quantile, plural};
 use crate::workbench::histograms::Metric;
 use crate::workbench::peers::Peer;
+use crate::workbench::result::{MB_UNIT, PointStatus};
 use crate::workbench::result::{PointResult, RunResult, SPECTRUM_PERCENTILES};
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}\
@@ -166,17 +167,18 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "<table id=\"points\"><thead><tr><th>point</th><th>peer</th><th>repeats</th><th>records/s</th><th>MB/s</th>\
+        "<table id=\"points\"><thead><tr><th>point</th><th>peer</th><th>repeats</th><th>records/s</th>\
+         <th title=\"MB = 10^6 bytes of key + value before compression\">MB/s (10⁶ B)</th>\
          <th>noise RSD %</th><th>min–max records/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th>\
          <th>service p99 ms</th><th>batch bytes avg</th><th>records/request</th><th>compression ratio</th>\
-         <th>CPU ns/record</th><th>errors</th></tr></thead><tbody>",
+         <th>CPU ns/record</th><th>errors</th><th>status</th></tr></thead><tbody>",
     );
     for r in rows {
         let _ = write!(
             s,
-            "<tr class=\"point\" data-name=\"{}\" data-peer=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.1}</td>\
-             <td>{}–{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"point\" data-name=\"{}\" data-peer=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{}</td>\
+             <td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td class=\"status\">{}</td></tr>",
             esc(&r.name),
             r.peer,
             esc(&r.name),
@@ -184,19 +186,23 @@ fn table(rows: &[Row]) -> String {
             r.repeats,
             r.rate.mean,
             r.mb_per_s,
-            r.rate.rsd * 100.0,
+            fmt_rsd(r),
             fmt_num(r.rate_min),
             fmt_num(r.rate_max),
-            ms(r.response_time_us_p50),
-            ms(r.response_time_us_p99),
-            ms(r.response_time_us_p99_9),
-            ms(r.response_time_us_max),
-            ms(r.service_time_us_p99),
+            fmt_pct(r.response_time_us_p50, r.samples, 0.5),
+            fmt_pct(r.response_time_us_p99, r.samples, 0.99),
+            fmt_pct(r.response_time_us_p99_9, r.samples, 0.999),
+            fmt_pct(r.response_time_us_max, r.samples, 1.0),
+            fmt_pct(r.service_time_us_p99, r.samples, 0.99),
             opt(r.batch_bytes_avg, 0),
             opt(r.records_per_request_avg, 1),
             opt(r.compression_ratio_avg, 2),
             opt(r.cpu_time_ns_per_record, 0),
-            r.errors
+            r.errors,
+            match (r.status, &r.failure) {
+                (PointStatus::Failed, Some(f)) => format!("failed: {}", esc(f)),
+                (st, _) => st.to_string(),
+            }
         );
     }
     s.push_str("</tbody></table>");
@@ -270,7 +276,7 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     );
     let _ = write!(
         s,
-        "<h1>kprod run: {}</h1><p class=\"meta\">kprod {} · commit {} · {} ({} CPUs, {}/{}) · {} points</p>",
+        "<h1>kprod run: {}</h1><p class=\"meta\">kprod {} · commit {} · {} ({} CPUs, {}/{}) · {}</p>",
         esc(&run.name),
         esc(&run.kprod_version),
         esc(run.git_commit.as_deref().unwrap_or("unknown")),
@@ -278,8 +284,18 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
         run.machine.cpus,
         esc(&run.machine.os),
         esc(&run.machine.arch),
-        run.points.len()
+        plural(run.points.len(), "point")
     );
+    if let Some(why) = &run.stopped {
+        let _ = write!(s, "<p class=\"stopped\" id=\"stopped\"><b>Stopped:</b> {}</p>", esc(why));
+    }
+    if !run.points_not_run.is_empty() {
+        let _ = write!(s, "<p id=\"not-run\"><b>{} not run:</b> ", plural(run.points_not_run.len(), "point"));
+        let names: Vec<String> =
+            run.points_not_run.iter().map(|n| format!("<span class=\"not-run\">{}</span>", esc(n))).collect();
+        s.push_str(&names.join(", "));
+        s.push_str("</p>");
+    }
     if flamegraph {
         s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
     }
@@ -331,7 +347,9 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
     }
     s.push_str(
         "<p class=\"meta\">Response time = intended send → ack (includes schedule lag: free of coordinated \
-                omission). Percentiles come from merged HDR histograms; warm-up excluded.</p></body></html>\n",
+                omission). Percentiles come from merged HDR histograms; warm-up excluded; n/a = too few samples for the \
+                percentile (p99 needs 100, p99.9 1000).</p>",
     );
+    let _ = writeln!(s, "<p class=\"meta\" id=\"units\">{}.</p></body></html>", esc(MB_UNIT));
     s
 }

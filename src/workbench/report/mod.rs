@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::compare::Sample;
 use super::histograms::Metric;
 use super::peers::Peer;
-use super::result::{PointResult, ResultError, RunResult};
+use super::result::{PointResult, PointStatus, ResultError, RunResult};
 
 /// Errors writing or regenerating a report.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,38 @@ pub struct Row {
     pub compression_ratio_avg: Option<f64>,
     pub cpu_time_ns_per_record: Option<f64>,
     pub errors: u64,
+    /// Response-time samples behind the percentiles (records acked in the measured phases).
+    pub samples: u64,
+    /// `ok`, or the worst status of the repeats (`failed` before `interrupted`).
+    pub status: PointStatus,
+    /// Why the (first failed) repeat failed.
+    pub failure: Option<String>,
+}
+
+/// Samples needed for percentile `q` (0..=1) to mean something: at least 1/(1−q) (p50: 2, p99: 100, p99.9:
+/// 1000); the maximum needs one.
+pub fn min_samples(q: f64) -> u64 {
+    if q >= 1.0 { 1 } else { (1.0 / (1.0 - q)).round() as u64 }
+}
+
+/// A latency in ms for display, or `None` ("n/a") when `samples` are too few for percentile `q`.
+pub fn pct_ms(us: u64, samples: u64, q: f64) -> Option<f64> {
+    (samples >= min_samples(q)).then(|| us as f64 / 1e3)
+}
+
+/// `12.345`, or `n/a` when there are too few samples for percentile `q`.
+pub fn fmt_pct(us: u64, samples: u64, q: f64) -> String {
+    pct_ms(us, samples, q).map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+/// The noise of a row's throughput in %, or why it cannot be measured (one repeat).
+pub fn fmt_rsd(r: &Row) -> String {
+    if r.repeats < 2 { "n/a (1 run)".into() } else { format!("{:.1}", r.rate.rsd * 100.0) }
+}
+
+/// `1 point`, `3 points`.
+pub fn plural(n: usize, one: &str) -> String {
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
 }
 
 fn mean_opt(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -127,6 +159,15 @@ pub fn aggregate(run: &RunResult) -> Vec<Row> {
                 compression_ratio_avg: mean_opt(ps.iter().map(|p| p.compression_ratio_avg)),
                 cpu_time_ns_per_record: mean_opt(ps.iter().map(|p| p.cpu_time_ns_per_record)),
                 errors: ps.iter().map(|p| p.records_failed).sum(),
+                samples: ps.iter().map(|p| p.records_acked).sum(),
+                status: if ps.iter().any(|p| p.status == PointStatus::Failed) {
+                    PointStatus::Failed
+                } else if ps.iter().any(|p| p.status == PointStatus::Interrupted) {
+                    PointStatus::Interrupted
+                } else {
+                    PointStatus::Ok
+                },
+                failure: ps.iter().find_map(|p| p.failure.clone()),
             }
         })
         .collect()

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::Row;
+use super::{Row, fmt_pct, fmt_rsd, plural};
 use crate::workbench::result::RunResult;
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -15,41 +15,62 @@ pub fn summary(run: &RunResult, rows: &[Row]) -> String {
     let _ = writeln!(s, "# kprod run: {}\n", run.name);
     let _ = writeln!(
         s,
-        "kprod {} · commit {} · {} ({} CPUs, {}/{}) · {} points\n",
+        "kprod {} · commit {} · {} ({} CPUs, {}/{}) · {}\n",
         run.kprod_version,
         run.git_commit.as_deref().unwrap_or("unknown"),
         run.machine.hostname,
         run.machine.cpus,
         run.machine.os,
         run.machine.arch,
-        run.points.len()
+        plural(run.points.len(), "point")
     );
+    if let Some(why) = &run.stopped {
+        let _ = writeln!(s, "**Stopped:** {why}\n");
+    }
+    if !run.points_not_run.is_empty() {
+        let _ = writeln!(
+            s,
+            "**{} not run:** {}\n",
+            plural(run.points_not_run.len(), "point"),
+            run.points_not_run.join(", ")
+        );
+    }
     s.push_str(
-        "| point | peer | repeats | records/s | MB/s | noise RSD % | p50 ms | p99 ms | p99.9 ms | max ms | errors |\n",
+        "| point | peer | repeats | records/s | MB/s (10⁶ B) | noise RSD % | p50 ms | p99 ms | p99.9 ms | max ms | errors | status |\n",
     );
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             r.peer,
             r.repeats,
             r.rate.mean,
             r.mb_per_s,
-            r.rate.rsd * 100.0,
-            r.response_time_us_p50 as f64 / 1e3,
-            r.response_time_us_p99 as f64 / 1e3,
-            r.response_time_us_p99_9 as f64 / 1e3,
-            r.response_time_us_max as f64 / 1e3,
-            r.errors
+            fmt_rsd(r),
+            fmt_pct(r.response_time_us_p50, r.samples, 0.5),
+            fmt_pct(r.response_time_us_p99, r.samples, 0.99),
+            fmt_pct(r.response_time_us_p99_9, r.samples, 0.999),
+            fmt_pct(r.response_time_us_max, r.samples, 1.0),
+            r.errors,
+            match &r.failure {
+                Some(f) => format!("{}: {f}", r.status),
+                None => r.status.to_string(),
+            }
         );
     }
     s.push_str(&super::peers::markdown(rows));
     s.push_str(&super::tls_overhead::markdown(run, rows));
     s.push_str(&transactions_markdown(run));
     s.push_str(&crate::workbench::merge::shard_table(&run.shards));
-    s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms.\n");
+    s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms; n/a = too few samples for the percentile.\n");
+    let _ = writeln!(s, "{}.", crate::workbench::result::MB_UNIT);
+    let warnings: Vec<&String> =
+        run.points.iter().flat_map(|p| &p.warnings).filter(|w| w.contains("missed its target")).collect();
+    for w in warnings {
+        let _ = writeln!(s, "\n**Warning:** {w}");
+    }
     s
 }
 
