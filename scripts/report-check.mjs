@@ -3,12 +3,17 @@
 //   * no uncaught exception, no console error, no browser log error (failed loads, blocked requests);
 //   * every chart the run's result.json calls for is an <svg class="chart"> with its id, drawn at a non-zero size
 //     and holding marks (points, lines or cells);
-//   * one <tr class="point"> per point name, in the table;
+//   * one <tr class="point"> per point name and peer, in the table;
+//   * the header names the producer settings (every property the workload set, plus acks, batch.size, linger.ms,
+//     compression.type), the record size, target, date, duration and warm-up;
+//   * links to the run's files that exist (result.json, results.csv, summary.md, workload.yaml, intervals/…) are
+//     relative and each opens a file in the run folder;
+//   * the warm-up, when the points had one, shaded on the over-time charts (rect.band);
 //   * nothing wider than the viewport's page (no horizontal overflow of the body).
 // Saves a full-page screenshot. Usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]
 // Exits 1 with one line per failure.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -26,10 +31,23 @@ const slug = (s) => s.replace(/[^A-Za-z0-9._-]/g, "_");
 const names = [...new Set(run.points.map((p) => p.name))];
 const dims = [];
 for (const p of run.points) for (const [k] of p.dims) if (!dims.includes(k)) dims.push(k);
-const charts = dims.length === 0 ? ["tput-vs-latency"] : dims.map((d) => `tput-vs-latency-${slug(d)}`);
+// A run of one point (one name, one peer) shows its figures (#single-point) instead of throughput-vs-latency dots.
+const single = new Set(run.points.map((p) => `${p.name}\u0000${p.peer ?? "kprod"}`)).size === 1;
+const charts = single ? [] : dims.length === 0 ? ["tput-vs-latency"] : dims.map((d) => `tput-vs-latency-${slug(d)}`);
 charts.push("spectrum", "rate-over-time", "p99-over-time");
 if (dims.length >= 2) {
   charts.push(`heatmap-throughput-${slug(dims[0])}-${slug(dims[1])}`, `heatmap-p99-${slug(dims[0])}-${slug(dims[1])}`);
+}
+
+// The header's settings (tr.setting[data-key]) and file links (a.file) the page must hold.
+const settings = ["date", "target", "record_size", "duration", "warmup", "acks", "batch.size", "linger.ms", "compression.type"];
+for (const p of run.points) for (const k of Object.keys(p.config?.producer_props ?? {})) if (!settings.includes(k)) settings.push(k);
+const files = ["result.json", "results.csv", "summary.md"];
+if (existsSync(join(runDir, "workload.yaml"))) files.push("workload.yaml");
+if (existsSync(join(runDir, "intervals"))) {
+  for (const d of readdirSync(join(runDir, "intervals")).sort()) {
+    for (const f of readdirSync(join(runDir, "intervals", d)).sort()) if (f.endsWith(".hlog")) files.push(`intervals/${d}/${f}`);
+  }
 }
 
 const profile = mkdtempSync(join(tmpdir(), "kprod-chromium-"));
@@ -135,11 +153,15 @@ try {
       const el = document.getElementById(id);
       if (!el) return { id, found: false };
       const r = el.getBoundingClientRect();
-      return { id, found: true, tag: el.tagName.toLowerCase(), cls: el.getAttribute("class") || "",
+      return { id, found: true, bands: [...el.querySelectorAll("rect.band")].map((b) => b.getBoundingClientRect().width), tag: el.tagName.toLowerCase(), cls: el.getAttribute("class") || "",
                width: r.width, height: r.height, marks: el.querySelectorAll("circle,path,polyline,rect,line").length };
     });
+    const figures = document.querySelectorAll("#single-point .figure").length;
+    const tput = document.querySelectorAll("svg[id^=tput-vs-latency]").length;
     const rows = [...document.querySelectorAll("tr.point")].map((tr) => tr.dataset.name);
-    return { charts, rows, title: document.title, scrollWidth: document.documentElement.scrollWidth,
+    const settings = Object.fromEntries([...document.querySelectorAll("tr.setting")].map((tr) => [tr.dataset.key, tr.querySelector("td").textContent]));
+    const links = [...document.querySelectorAll("a.file")].map((a) => ({ raw: a.getAttribute("href"), href: a.href }));
+    return { charts, rows, figures, tput, settings, links, title: document.title, scrollWidth: document.documentElement.scrollWidth,
              clientWidth: document.documentElement.clientWidth, svgs: document.querySelectorAll("svg").length };
   })()`;
   const { result } = await send("Runtime.evaluate", { expression: probe, returnByValue: true }, sessionId);
@@ -150,9 +172,37 @@ try {
     else if (!(c.width > 50 && c.height > 50)) failures.push(`chart #${c.id} is drawn at ${c.width}×${c.height} px`);
     else if (c.marks < 3) failures.push(`chart #${c.id} holds only ${c.marks} marks`);
   }
+  if (single && (dom.figures < 4 || dom.tput > 0)) failures.push(`a one-point run shows ${dom.figures} figures and ${dom.tput} throughput-vs-latency charts`);
+  if (!single && dom.figures > 0) failures.push("a run of several points shows the one-point figures");
+  // Warm-up shaded on the over-time charts (and only there) when the points had one.
+  const warm = run.points.some((p) => (p.config?.warmup?.secs ?? 0) + (p.config?.warmup?.nanos ?? 0) > 0);
+  for (const c of dom.charts.filter((c) => c.found)) {
+    const overTime = c.id.endsWith("-over-time");
+    if (warm && overTime && !(c.bands.length === 1 && c.bands[0] > 5)) failures.push(`chart #${c.id} does not shade the warm-up (bands: ${JSON.stringify(c.bands)})`);
+    if ((!warm || !overTime) && c.bands.length) failures.push(`chart #${c.id} shades ${c.bands.length} band(s) with no warm-up to show`);
+  }
   const missing = names.filter((n) => !dom.rows.includes(n));
-  if (dom.rows.length !== names.length || missing.length) {
-    failures.push(`table has ${dom.rows.length} tr.point rows, expected ${names.length}${missing.length ? `; missing: ${missing.join(", ")}` : ""}`);
+  const rowCount = new Set(run.points.map((p) => `${p.name}\u0000${p.peer ?? "kprod"}`)).size; // one per point and peer
+  if (dom.rows.length !== rowCount || missing.length) {
+    failures.push(`table has ${dom.rows.length} tr.point rows, expected ${rowCount}${missing.length ? `; missing: ${missing.join(", ")}` : ""}`);
+  }
+  for (const k of settings) {
+    if (!(k in dom.settings)) failures.push(`the header has no setting ${k}`);
+    else if (!dom.settings[k].trim() || dom.settings[k].trim() === "–") failures.push(`the header's setting ${k} is empty`);
+  }
+  for (const p of run.points) {
+    for (const [k, v] of Object.entries(p.config?.producer_props ?? {})) {
+      if (k in dom.settings && !dom.settings[k].split(/,\s*|\s+/).includes(v) && v !== "[hidden]") failures.push(`the header shows ${k} = "${dom.settings[k]}", not ${v} of point ${p.name}`);
+    }
+  }
+  const base = pathToFileURL(resolve(runDir) + "/").href;
+  for (const f of files) {
+    const l = dom.links.find((l) => decodeURIComponent(l.raw) === f);
+    if (!l) failures.push(`no link to ${f}`);
+    else if (l.href !== new URL(l.raw, base).href || !existsSync(join(runDir, decodeURIComponent(l.raw)))) failures.push(`the link to ${f} (${l.raw}) does not open a file of the run folder`);
+  }
+  for (const l of dom.links) {
+    if (/^[a-z]+:|^\//i.test(l.raw)) failures.push(`link ${l.raw} is not relative to the run folder`);
   }
   if (dom.scrollWidth > dom.clientWidth + 1) failures.push(`the page overflows horizontally: ${dom.scrollWidth} px wide in a ${dom.clientWidth} px window`);
 
@@ -164,7 +214,7 @@ try {
     sessionId,
   );
   writeFileSync(shotPath, Buffer.from(shot.data, "base64"));
-  console.log(`report-check: ${dom.svgs} svg, charts ${charts.join(", ")}; ${dom.rows.length} point rows; screenshot ${shotPath} (1400×${height})`);
+  console.log(`report-check: ${dom.svgs} svg, charts ${charts.join(", ")}; ${dom.rows.length} point rows; ${Object.keys(dom.settings).length} settings, ${dom.links.length} file links; screenshot ${shotPath} (1400×${height})`);
   await send("Browser.close").catch(() => {});
   await new Promise((ok) => {
     if (browser.exitCode !== null) return ok();

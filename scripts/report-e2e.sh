@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # report-e2e.sh — the workbench end to end: runs the tiny CI sweep (workloads/sweeps/ci-tiny.yaml, 2 × 2 points of
-# 1 s) on the embedded mock broker, then opens the run's index.html in headless Chromium and checks it
+# 1 s, plus 1 s of warm-up so the report shades it) on the embedded mock broker, then opens the run's index.html in headless Chromium and checks it
 # (scripts/report-check.mjs: no console errors, every expected SVG chart by id, one tr.point row per point) and
-# saves a screenshot, report.png, in the run folder.
+# saves a screenshot, report.png, in the run folder. Then does the same for a one-point run (the quickstart, 1 s).
 #
 # Usage: scripts/report-e2e.sh [--release] [--out DIR]   (debug binary by default; DIR defaults to a temp folder)
 # Installs chromium and nodejs with apt-get when missing. Exits non-zero with a clear message on any failure.
@@ -44,7 +44,7 @@ bin="${CARGO_TARGET_DIR:-target}/$profile/kprod"
 mkdir -p "$out"
 log="$out/run.log"
 set +e
-"$bin" run workloads/sweeps/ci-tiny.yaml --out "$out" --progress plain >"$log" 2>&1
+"$bin" run workloads/sweeps/ci-tiny.yaml --set warmup_s=1 --out "$out" --progress plain >"$log" 2>&1
 code=$?
 set -e
 cat "$log"
@@ -66,4 +66,12 @@ cmp -s "$out/index.before.html" "$run_dir/index.html" || fail "kprod report rebu
 grep -q '| point | metric |' "$out/compare.md" || fail "kprod compare printed no table"
 
 node scripts/report-check.mjs "$run_dir" "$run_dir/report.png" "$(command -v chromium)" || fail "the report did not pass the browser checks ($run_dir/index.html)"
-echo "report-e2e: ok — $run_dir/index.html, screenshot $run_dir/report.png"
+
+# A one-point run (the quickstart, shortened) shows its figures, not a lone dot; checked the same way.
+one_log="$out/one-point.log"
+"$bin" run workloads/quickstart.yaml --set duration_s=1 --set warmup_s=1 --set rate=5000 --out "$out/one" \
+    --progress plain >"$one_log" 2>&1 || { cat "$one_log"; fail "the one-point run failed (log: $one_log)"; }
+one_dir=$(sed -n 's/^report: \(.*\)\/index.html$/\1/p' "$one_log" | tail -1)
+[[ -n $one_dir && -f $one_dir/index.html ]] || fail "no 'report: .../index.html' line in the one-point run's output"
+node scripts/report-check.mjs "$one_dir" "$one_dir/report.png" "$(command -v chromium)" || fail "the one-point report did not pass the browser checks ($one_dir/index.html)"
+echo "report-e2e: ok — $run_dir/index.html, screenshot $run_dir/report.png; one point: $one_dir/index.html"

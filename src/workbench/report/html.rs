@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use super::header::RunFiles;
 use super::svg::{Axis, Chart, Heatmap, Series, esc, fmt_num, slug};
 use super::{Row, fmt_pct, fmt_rsd, merged_quantile, plural};
 use crate::workbench::histograms::Metric;
@@ -16,7 +17,11 @@ use crate::workbench::result::{PointResult, RunResult, SPECTRUM_PERCENTILES};
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}\
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}\
 h2{margin-top:32px}.charts{display:flex;flex-wrap:wrap;gap:12px}svg.chart{background:#fff;border:1px solid #ddd}\
-.meta{color:#555;font-size:13px}";
+.meta{color:#555;font-size:13px}.header{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}\
+table.settings caption{text-align:left;font-weight:bold;padding:2px 0}table.settings th{text-align:left;background:#f6f6f6}\
+table.settings td{text-align:left}.varies{color:#a60}details{margin:8px 0;font-size:13px}.files a{margin:0 2px}\
+.figures{display:flex;gap:12px}.figure{border:1px solid #ddd;padding:8px 14px;text-align:center}\
+.figure b{display:block;font-size:22px}.figure span{color:#555;font-size:12px}";
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
@@ -64,8 +69,27 @@ fn tput_vs_latency(rows: &[Row], dim: Option<&str>) -> String {
             series("p99", |r| r.response_time_us_p99),
             series("p99.9", |r| r.response_time_us_p99_9),
         ],
+        x_band: None,
     }
     .render()
+}
+
+/// The headline figures of a one-point run (`#single-point`, one `div.figure` each).
+fn single_point(r: &Row) -> String {
+    let figures = [
+        ("records/s", format!("{:.0}", r.rate.mean)),
+        ("MB/s (10⁶ B)", format!("{:.2}", r.mb_per_s)),
+        ("p50 ms", fmt_pct(r.response_time_us_p50, r.samples, 0.5)),
+        ("p99 ms", fmt_pct(r.response_time_us_p99, r.samples, 0.99)),
+        ("p99.9 ms", fmt_pct(r.response_time_us_p99_9, r.samples, 0.999)),
+        ("max ms", fmt_pct(r.response_time_us_max, r.samples, 1.0)),
+    ];
+    let mut s = format!("<h2>Result: {}</h2><div id=\"single-point\" class=\"figures\">", esc(&r.label()));
+    for (label, value) in figures {
+        let _ = write!(s, "<div class=\"figure\"><b>{}</b><span>{}</span></div>", esc(&value), esc(label));
+    }
+    s.push_str("</div>");
+    s
 }
 
 fn spectrum(run: &RunResult, rows: &[Row]) -> String {
@@ -97,6 +121,7 @@ fn spectrum(run: &RunResult, rows: &[Row]) -> String {
         x: Axis { label: "percentile (1/(1−p) scale)".into(), log: true, ticks: Some(ticks) },
         y: Axis::log("response time (ms)"),
         series,
+        x_band: None,
     }
     .render()
 }
@@ -119,7 +144,22 @@ fn over_time(
             line: true,
         })
         .collect();
-    Chart { id: id.into(), title: title.into(), x: Axis::linear("time since point start (s)"), y, series }.render()
+    let x_band = warmup_s(run).map(|w| (0.0, w, "warm-up".to_string()));
+    Chart { id: id.into(), title: title.into(), x: Axis::linear("time since point start (s)"), y, series, x_band }
+        .render()
+}
+
+/// The longest warm-up of the run's points in seconds (from their workloads, else from the seconds their time
+/// series mark as warm-up); `None` without one.
+pub fn warmup_s(run: &RunResult) -> Option<f64> {
+    let configured = run.points.iter().filter_map(|p| p.config.as_ref()).map(|c| c.warmup.as_secs_f64());
+    let marked = run.points.iter().flat_map(|p| p.time_series.iter().filter(|t| t.warmup).map(|t| t.t_s));
+    let w = if run.points.iter().any(|p| p.config.is_some()) {
+        configured.fold(0.0, f64::max)
+    } else {
+        marked.fold(0.0, f64::max)
+    };
+    (w > 0.0).then_some(w)
 }
 
 fn heatmaps(rows: &[Row], d0: &str, d1: &str) -> String {
@@ -267,7 +307,7 @@ fn transactions(run: &RunResult) -> String {
     s
 }
 
-pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
+pub fn index(run: &RunResult, rows: &[Row], files: &RunFiles) -> String {
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
         s,
@@ -296,20 +336,27 @@ pub fn index(run: &RunResult, rows: &[Row], flamegraph: bool) -> String {
         s.push_str(&names.join(", "));
         s.push_str("</p>");
     }
-    if flamegraph {
+    s.push_str(&super::header::section(run, files));
+    if files.flamegraph {
         s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
     }
     s.push_str(&super::peers::section(rows));
     s.push_str(&super::tls_overhead::html_section(run, rows));
-    s.push_str("<h2>Throughput vs latency</h2><div class=\"charts\">");
     let dims = dim_names(rows);
-    if dims.is_empty() {
-        s.push_str(&tput_vs_latency(rows, None));
+    if let [row] = rows {
+        // One point: its figures, not a lone dot on a throughput-vs-latency chart.
+        s.push_str(&single_point(row));
+    } else {
+        s.push_str("<h2>Throughput vs latency</h2><div class=\"charts\">");
+        if dims.is_empty() {
+            s.push_str(&tput_vs_latency(rows, None));
+        }
+        for d in &dims {
+            s.push_str(&tput_vs_latency(rows, Some(d)));
+        }
+        s.push_str("</div>");
     }
-    for d in &dims {
-        s.push_str(&tput_vs_latency(rows, Some(d)));
-    }
-    s.push_str("</div><h2>Percentile spectrum</h2><div class=\"charts\">");
+    s.push_str("<h2>Percentile spectrum</h2><div class=\"charts\">");
     s.push_str(&spectrum(run, rows));
     s.push_str("</div><h2>Over time</h2><div class=\"charts\">");
     s.push_str(&over_time(run, rows, "rate-over-time", "Acknowledged rate", Axis::linear("rate (records/s)"), |t| {

@@ -4,6 +4,7 @@
 //! and min–max), latency percentiles from the *merged* histograms of the repeats (never averaged).
 //! [`regenerate`] rebuilds every file from `result.json`, which is what `kprod report DIR` calls.
 
+pub mod header;
 pub mod html;
 pub mod peers;
 pub mod svg;
@@ -177,9 +178,9 @@ pub fn aggregate(run: &RunResult) -> Vec<Row> {
 pub fn write_report(run: &RunResult, dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let rows = aggregate(run);
-    let flamegraph = dir.join("flamegraph.svg").exists();
+    let files = header::RunFiles::scan(dir);
     let files = [
-        ("index.html", html::index(run, &rows, flamegraph)),
+        ("index.html", html::index(run, &rows, &files)),
         ("summary.md", text::summary(run, &rows)),
         ("results.csv", text::csv(run)),
     ];
@@ -267,6 +268,20 @@ mod tests {
     }
 
     #[test]
+    fn one_point_shows_its_figures_not_a_lone_dot() {
+        let mut run = grid_run();
+        run.points.truncate(1);
+        let html = html::index(&run, &aggregate(&run), &Default::default());
+        assert!(html.contains(r#"<div id="single-point""#), "{html}");
+        assert_eq!(html.matches(r#"class="figure""#).count(), 6);
+        assert!(!html.contains("tput-vs-latency"), "no throughput-vs-latency chart for one point");
+        assert!(html.contains(r#"id="spectrum""#) && html.contains(r#"id="rate-over-time""#));
+        let two = grid_run();
+        let html = html::index(&two, &aggregate(&two), &Default::default());
+        assert!(!html.contains("single-point") && html.contains("tput-vs-latency"));
+    }
+
+    #[test]
     fn regenerate_writes_every_file_from_result_json() {
         let dir = std::env::temp_dir().join(format!("kprod-report-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -283,6 +298,13 @@ mod tests {
         assert!(html.contains(r#"id="heatmap-throughput-batch.size-linger.ms""#));
         assert!(html.contains(r#"id="heatmap-p99-batch.size-linger.ms""#));
         assert!(html.contains(r#"href="flamegraph.svg""#));
+        // The points' first second is warm-up: shaded on both over-time charts, on no other.
+        for id in ["rate-over-time", "p99-over-time"] {
+            let chart = &html[html.find(&format!(r#"id="{id}""#)).unwrap()..];
+            let chart = &chart[..chart.find("</svg>").unwrap()];
+            assert!(chart.contains(r#"<g class="band" data-from="0" data-to="1">"#), "{id}: no warm-up band");
+        }
+        assert_eq!(html.matches(r#"<rect class="band""#).count(), 2);
         assert!(!html.contains("<script") && !html.contains("https://"), "no network, no scripts");
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(md.contains("| batch.size=16384-linger.ms=0 |"), "{md}");

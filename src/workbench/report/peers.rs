@@ -292,7 +292,7 @@ mod tests {
     fn report_has_grouped_peer_charts_table_column_and_ratios() {
         let run = peers_run();
         let rows = aggregate(&run);
-        let page = html::index(&run, &rows, false);
+        let page = html::index(&run, &rows, &Default::default());
         for id in ["peers-throughput", "peers-p99"] {
             assert!(page.contains(&format!(r#"<svg class="chart" id="{id}""#)), "missing {id}");
         }
@@ -311,6 +311,6 @@ mod tests {
         let kprod_only = RunResult { points: vec![run.points[0].clone()], ..RunResult::default() };
         let rows = aggregate(&kprod_only);
         assert!(section(&rows).is_empty() && markdown(&rows).is_empty());
-        assert!(!html::index(&kprod_only, &rows, false).contains("peers-throughput"));
+        assert!(!html::index(&kprod_only, &rows, &Default::default()).contains("peers-throughput"));
     }
 }

@@ -59,6 +59,8 @@ pub struct Chart {
     pub x: Axis,
     pub y: Axis,
     pub series: Vec<Series>,
+    /// An x range shaded behind the series, with its label (the warm-up on the over-time charts).
+    pub x_band: Option<(f64, f64, String)>,
 }
 
 struct Scale {
@@ -187,7 +189,13 @@ impl Chart {
         let below = self.legend_below();
         let right = if below { W - 30.0 } else { W - RIGHT };
         let height = if below { H + 8.0 + LEGEND_ROW * self.series.len().div_ceil(2) as f64 } else { H };
-        let xs = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.x.log, LEFT, right);
+        let band_xs = self.x_band.iter().flat_map(|(a, b, _)| [*a, *b]);
+        let xs = Scale::new(
+            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(band_xs),
+            self.x.log,
+            LEFT,
+            right,
+        );
         let ys = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.y.log, H - BOTTOM, TOP);
         let _ = write!(
             s,
@@ -201,6 +209,21 @@ impl Chart {
             (LEFT + right) / 2.0,
             esc(&self.title)
         );
+        if let Some((a, b, label)) = &self.x_band {
+            let (xa, xb) = (xs.map(*a).clamp(LEFT, right), xs.map(*b).clamp(LEFT, right));
+            if xb > xa {
+                let _ = write!(
+                    s,
+                    r##"<g class="band" data-from="{a}" data-to="{b}"><rect class="band" x="{xa:.1}" y="{TOP}" width="{:.1}" height="{}" fill="#f2e8d5"><title>{}</title></rect><text x="{:.1}" y="{}" font-size="10" fill="#8a6d3b" text-anchor="middle">{}</text></g>"##,
+                    xb - xa,
+                    H - BOTTOM - TOP,
+                    esc(label),
+                    (xa + xb) / 2.0,
+                    TOP + 12.0,
+                    esc(label)
+                );
+            }
+        }
         self.axes(&mut s, &xs, &ys, right);
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
@@ -427,12 +450,32 @@ mod tests {
                 labels: vec!["16k".into()],
                 line: true,
             }],
+            x_band: None,
         };
         let svg = c.render();
+        assert!(!svg.contains("class=\"band\""));
         assert!(svg.starts_with(r#"<svg class="chart" id="tput-vs-latency-batch.size""#));
         assert!(svg.contains("throughput (records/s)") && svg.contains("response time (ms)"));
         assert!(svg.contains("a &lt; b") && svg.contains("<polyline") && svg.contains(">16k<"));
         assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
+    fn x_band_is_shaded_behind_the_series_and_widens_the_axis() {
+        let c = Chart {
+            id: "rate-over-time".into(),
+            title: "t".into(),
+            x: Axis::linear("time (s)"),
+            y: Axis::linear("rate"),
+            series: vec![Series { name: "a".into(), points: vec![(3.0, 1.0), (4.0, 2.0)], labels: vec![], line: true }],
+            x_band: Some((0.0, 2.0, "warm-up".into())),
+        };
+        let svg = c.render();
+        let band = svg.find(r#"<rect class="band""#).expect("a band");
+        assert!(band < svg.find("<polyline").unwrap(), "drawn behind the series");
+        assert!(svg.contains(">warm-up</text>"));
+        // The axis starts at 0 and the band spans from the left edge of the plot.
+        assert!(svg.contains(&format!(r#"<rect class="band" x="{LEFT:.1}""#)), "{svg}");
     }
 
     #[test]
@@ -482,6 +525,7 @@ mod tests {
             x: Axis::linear("x"),
             y: Axis::linear("y"),
             series: vec![series("p50"), series("p99")],
+            x_band: None,
         };
         assert!(c.render().contains(&format!(r#"height="{H}""#)), "short names: legend at the right");
         let long = "batch.size=16384-linger.ms=0-compression.type=zstd-acks=all";
