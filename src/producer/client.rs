@@ -2,8 +2,8 @@
 //! interceptors → serialize → wait for metadata → partition → size check → append → wake the sender.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,35 +42,7 @@ pub(crate) enum PartitionerChoice {
     Custom(Arc<dyn Partitioner>),
 }
 
-/// State shared by the front door and the sender task.
-pub(crate) struct Shared {
-    /// Process-unique: keys this producer's entries in the per-thread send cache.
-    pub id: u64,
-    pub config: ProducerConfig,
-    pub acc: RecordAccumulator,
-    pub metadata: MetadataHandle,
-    /// Wakes the sender: a batch is full, a batch was created, a flush or close began, metadata is wanted.
-    pub wakeup: Notify,
-    /// Woken whenever a batch completes (memory freed, flush progress).
-    pub batch_done: Notify,
-    pub hooks: Option<Arc<dyn ProducerHooks>>,
-    pub metrics: ProducerMetrics,
-    pub partitioner: PartitionerChoice,
-    pub ack_interceptors: Option<AckInterceptor>,
-    /// No new sends accepted.
-    pub closed: AtomicBool,
-    /// Close timed out or the producer was dropped: fail whatever is left and stop.
-    pub abort: AtomicBool,
-    /// A fatal error (e.g. fenced, auth): every later call fails with it.
-    pub fatal: OnceLock<ProducerError>,
-    /// The transaction manager, when `transactional.id` is set.
-    pub txn: Option<TxnShared>,
-    pub sender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// `security.protocol=SSL|SASL_SSL`: the TLS config every connection shares, built once at `build`.
-    pub tls: Option<crate::security::tls::TlsSettings>,
-    /// SASL mechanism and credentials (`security.protocol` SASL_*), resolved once at build.
-    pub sasl: Option<Arc<crate::security::SaslSettings>>,
-}
+pub(crate) use crate::producer::sender::{Shared, Shutdown};
 
 /// A record's serialized key, value and headers, borrowed for the whole append.
 struct Serialized<'a> {
@@ -134,8 +106,8 @@ impl<K, V> std::fmt::Debug for Producer<K, V> {
             .field("bootstrap_servers", &sh.config.bootstrap_servers)
             .field("security_protocol", &sh.config.security_protocol)
             .field("transactional_id", &sh.config.transactional_id)
-            .field("closed", &sh.closed.load(Ordering::Acquire))
-            .field("fatal", &sh.fatal.get().map(ToString::to_string))
+            .field("closed", &sh.shutdown.is_closed())
+            .field("fatal", &sh.shutdown.fatal().map(ToString::to_string))
             .field("interceptors", &self.interceptors.len())
             .finish_non_exhaustive()
     }
@@ -145,8 +117,8 @@ impl<K, V> std::fmt::Debug for Producer<K, V> {
 struct OwnerGuard(Arc<Shared>);
 impl Drop for OwnerGuard {
     fn drop(&mut self) {
-        if !self.0.closed.swap(true, Ordering::AcqRel) {
-            self.0.abort.store(true, Ordering::Release);
+        if self.0.shutdown.close() {
+            self.0.shutdown.abort();
             self.0.acc.begin_close();
             self.0.wakeup.notify_one();
         }
@@ -288,9 +260,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             metrics: ProducerMetrics::default(),
             partitioner,
             ack_interceptors,
-            closed: AtomicBool::new(false),
-            abort: AtomicBool::new(false),
-            fatal: OnceLock::new(),
+            shutdown: Shutdown::default(),
             txn,
             sender_task: Mutex::new(None),
             tls,
@@ -386,10 +356,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         want_future: bool,
     ) -> Result<Option<DeliveryFuture>, ProducerError> {
         let sh = &*self.shared;
-        if let Some(e) = sh.fatal.get() {
+        if let Some(e) = sh.shutdown.fatal() {
             return Err(e.clone());
         }
-        if sh.closed.load(Ordering::Acquire) {
+        if sh.shutdown.is_closed() {
             return Err(ProducerError::Closed);
         }
         if let Some(t) = &sh.txn {
@@ -574,7 +544,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                     let t0 = Instant::now();
                     let _ = tokio::time::timeout((max_block - waited).min(Duration::from_millis(50)), notified).await;
                     sh.metrics.bufferpool_wait_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    if sh.closed.load(Ordering::Acquire) {
+                    if sh.shutdown.is_closed() {
                         sh.acc.pool.remove_waiter();
                         return Err(ProducerError::Closed);
                     }
@@ -752,10 +722,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
                     last_error: sh.metadata.last_error(),
                 });
             }
-            if sh.closed.load(Ordering::Acquire) {
+            if sh.shutdown.is_closed() {
                 return Err(ProducerError::Closed);
             }
-            if let Some(e) = sh.fatal.get() {
+            if let Some(e) = sh.shutdown.fatal() {
                 return Err(e.clone());
             }
             if let Some(e) = sh.metadata.fatal_connect() {
@@ -777,7 +747,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             if sh.acc.flushed_up_to(mark) {
                 break;
             }
-            if sh.abort.load(Ordering::Acquire) && sender_finished(sh) {
+            if sh.shutdown.is_aborted() && sender_finished(sh) {
                 break;
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), n).await;
@@ -790,14 +760,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     /// deadline fail with `Aborted`; nothing hangs. Idempotent.
     pub async fn close(&self, timeout: Duration) -> Result<(), ProducerError> {
         let sh = &*self.shared;
-        sh.closed.store(true, Ordering::Release);
+        sh.shutdown.close();
         sh.acc.begin_close();
         sh.wakeup.notify_one();
         let deadline = Instant::now() + timeout;
         let task = sh.sender_task.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut task) = task else { return Ok(()) };
         if tokio::time::timeout_at(deadline.into(), &mut task).await.is_err() {
-            sh.abort.store(true, Ordering::Release);
+            sh.shutdown.abort();
             sh.wakeup.notify_one();
             // The sender fails what is left promptly once aborted; bound the wait anyway.
             if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {

@@ -3,7 +3,7 @@
 //! [`TransactionManager`]'s state and, for the asynchronous ones, waits (bounded by its timeout) for the sender's
 //! task to complete the requests it queued.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     }
 
     fn throw_if_closed(&self) -> Result<(), ProducerError> {
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.shared.shutdown.is_closed() {
             return Err(ProducerError::Closed);
         }
         Ok(())
@@ -174,7 +174,7 @@ async fn await_result(
                 format!("{} did not complete within {} ms (state {})", op.name(), timeout.as_millis(), m.state()),
             ));
         }
-        if sh.abort.load(Ordering::Acquire) && sender_finished(sh) {
+        if sh.shutdown.is_aborted() && sender_finished(sh) {
             return Err(ProducerError::Closed);
         }
         let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), notified).await;

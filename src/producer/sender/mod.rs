@@ -28,6 +28,7 @@ mod conn;
 pub(crate) mod driver;
 mod idempotence;
 mod produce;
+mod shared;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
@@ -46,9 +47,9 @@ use rand::{Rng, SeedableRng};
 
 pub(crate) use driver::run;
 pub use idempotence::Idempotence;
+pub(crate) use shared::{Shared, Shutdown};
 
 use crate::producer::accumulator::{LeaderView, ProducerBatch};
-use crate::producer::client::Shared;
 use crate::producer::connection::Handshake;
 use crate::producer::error::ProducerError;
 use crate::producer::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
@@ -182,14 +183,14 @@ impl SenderCore {
             return;
         }
         self.timers.clear();
-        if self.sh.abort.load(Ordering::Acquire) {
+        if self.sh.shutdown.is_aborted() {
             self.fail_everything(ProducerError::Aborted { reason: "close timed out or producer dropped".into() }, now);
             self.stop();
             return;
         }
-        if let Some(e) = self.sh.fatal.get().cloned() {
+        if let Some(e) = self.sh.shutdown.fatal().cloned() {
             self.fail_everything(e, now);
-            if self.sh.closed.load(Ordering::Acquire) {
+            if self.sh.shutdown.is_closed() {
                 self.stop();
                 return;
             }
@@ -617,7 +618,7 @@ impl SenderCore {
         let Some(node) = self.least_loaded_node(now) else { return };
         let conn = self.conns.get_mut(&node).expect("connected");
         let Some(version) = conn.versions.get(ApiKey::InitProducerId) else {
-            let _ = self.sh.fatal.set(ProducerError::Fatal(
+            self.sh.shutdown.fail(ProducerError::Fatal(
                 format!("broker {} does not support InitProducerId; set enable.idempotence=false", conn.address).into(),
             ));
             return;
@@ -656,7 +657,7 @@ impl SenderCore {
         } else if resp.error_code.is_retriable() || resp.error_code == ErrorCode::CoordinatorLoadInProgress {
             self.init_retry_at = Some(now + self.sh.config.retry_backoff);
         } else {
-            let _ = self.sh.fatal.set(ProducerError::Fatal(
+            self.sh.shutdown.fail(ProducerError::Fatal(
                 format!("InitProducerId failed on broker {address}: {}", resp.error_code).into(),
             ));
         }

@@ -277,7 +277,7 @@ impl Sim {
             }
             if next_record == plan.len() && !closing {
                 closing = true;
-                self.sh.closed.store(true, std::sync::atomic::Ordering::Release);
+                self.sh.shutdown.close();
                 self.sh.acc.begin_close();
             }
             if self.scenario.fault_rate > 0.0 && next_chaos <= self.now {

@@ -54,7 +54,7 @@ impl SenderCore {
         let mut m = t.lock();
         if m.state() == TxnState::FatalError {
             if let Some(e) = m.last_error().cloned() {
-                let _ = sh.fatal.set(e);
+                sh.shutdown.fail(e);
             }
             return false;
         }
