@@ -17,25 +17,40 @@ fn kafka_sh(args: &[&str]) -> std::process::Output {
     std::process::Command::new(format!("{root}/scripts/kafka.sh")).args(args).output().expect("scripts/kafka.sh runs")
 }
 
+/// Creates `topic` with `partitions` partitions, replicated on all 3 nodes.
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let p = partitions.to_string();
+    let args = ["topics", "--create", "--topic", topic, "--partitions", &p, "--replication-factor", "3"];
+    let out = kafka_sh(&[&args[..], &["--bootstrap-server", bootstrap]].concat());
+    assert!(out.status.success(), "create topic: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Reads `topic` back (values are record numbers `0..n`), asserts per-key send order, and counts the records
+/// missing and those stored more than once.
+async fn read_back(bootstrap: &str, topic: &str, n: usize) -> (usize, usize) {
+    let stored = read_topic(bootstrap, topic).await.expect("read back");
+    let mut seen = vec![0u8; n];
+    let mut last: BTreeMap<Bytes, usize> = BTreeMap::new();
+    for recs in stored.values() {
+        for r in recs {
+            let i: usize = std::str::from_utf8(r.value.as_ref().unwrap()).unwrap().parse().unwrap();
+            seen[i] += 1;
+            let key = r.key.clone().unwrap();
+            if let Some(prev) = last.insert(key, i) {
+                assert!(i > prev, "record {i} stored after {prev} of the same key: reordered");
+            }
+        }
+    }
+    (seen.iter().filter(|c| **c == 0).count(), seen.iter().filter(|c| **c > 1).count())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real 3-node cluster: scripts/test.sh starts one"]
 async fn real_cluster_broker_restart_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     let bootstrap = std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("restart-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
-    let out = kafka_sh(&[
-        "topics",
-        "--create",
-        "--topic",
-        &topic,
-        "--partitions",
-        "6",
-        "--replication-factor",
-        "3",
-        "--bootstrap-server",
-        &bootstrap,
-    ]);
-    assert!(out.status.success(), "create topic: {}", String::from_utf8_lossy(&out.stderr));
+    create_topic(&bootstrap, &topic, 6);
     let config = ProducerConfig::from_pairs([
         ("bootstrap.servers", bootstrap.as_str()),
         ("acks", "all"),
@@ -79,21 +94,7 @@ async fn real_cluster_broker_restart_loses_and_duplicates_nothing() {
     }
     let retries = producer.metrics()["record-retry-total"];
     producer.close(Duration::from_secs(30)).await.unwrap();
-    let stored = read_topic(&bootstrap, &topic).await.expect("read back");
-    let mut seen = vec![0u8; n];
-    let mut last: BTreeMap<Bytes, usize> = BTreeMap::new();
-    for recs in stored.values() {
-        for r in recs {
-            let i: usize = std::str::from_utf8(r.value.as_ref().unwrap()).unwrap().parse().unwrap();
-            seen[i] += 1;
-            let key = r.key.clone().unwrap();
-            if let Some(prev) = last.insert(key, i) {
-                assert!(i > prev, "record {i} stored after {prev} of the same key: reordered");
-            }
-        }
-    }
-    let lost = seen.iter().filter(|c| **c == 0).count();
-    let dup = seen.iter().filter(|c| **c > 1).count();
+    let (lost, dup) = read_back(&bootstrap, &topic, n).await;
     eprintln!("restart test: {n} records, {retries} retried, {lost} lost, {dup} duplicated");
     assert_eq!((lost, dup), (0, 0), "no record lost or duplicated");
 }
@@ -140,19 +141,7 @@ async fn real_cluster_leader_moves_lose_duplicate_and_reorder_nothing() {
     let bootstrap = std::env::var("KPROD_REAL_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("leader-moves-{}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
     let partitions = 6;
-    let out = kafka_sh(&[
-        "topics",
-        "--create",
-        "--topic",
-        &topic,
-        "--partitions",
-        &partitions.to_string(),
-        "--replication-factor",
-        "3",
-        "--bootstrap-server",
-        &bootstrap,
-    ]);
-    assert!(out.status.success(), "create topic: {}", String::from_utf8_lossy(&out.stderr));
+    create_topic(&bootstrap, &topic, partitions);
     let config = ProducerConfig::from_pairs([
         ("bootstrap.servers", bootstrap.as_str()),
         ("linger.ms", "5"),
@@ -195,21 +184,7 @@ async fn real_cluster_leader_moves_lose_duplicate_and_reorder_nothing() {
     let leaders_after: Vec<i32> = producer.partitions_for(&topic).await.unwrap().iter().map(|p| p.leader).collect();
     producer.close(Duration::from_secs(30)).await.unwrap();
     assert_ne!(leaders_before, leaders_after, "the leaders moved");
-    let stored = read_topic(&bootstrap, &topic).await.expect("read back");
-    let mut seen = vec![0u8; n];
-    let mut last: BTreeMap<Bytes, usize> = BTreeMap::new();
-    for recs in stored.values() {
-        for r in recs {
-            let i: usize = std::str::from_utf8(r.value.as_ref().unwrap()).unwrap().parse().unwrap();
-            seen[i] += 1;
-            let key = r.key.clone().unwrap();
-            if let Some(prev) = last.insert(key, i) {
-                assert!(i > prev, "record {i} stored after {prev} of the same key: reordered");
-            }
-        }
-    }
-    let lost = seen.iter().filter(|c| **c == 0).count();
-    let dup = seen.iter().filter(|c| **c > 1).count();
+    let (lost, dup) = read_back(&bootstrap, &topic, n).await;
     eprintln!(
         "leader-move test: {n} records, {retries} retried, leaders {leaders_before:?} -> {leaders_after:?}, {lost} lost, {dup} duplicated"
     );
