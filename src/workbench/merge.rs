@@ -354,12 +354,7 @@ fn merge_runs(shards: &[Loaded], logs: &[ShardLogs], tolerance_ms: f64) -> Resul
         }
         accounting = match (accounting, p.accounting) {
             (Some(mut t), Some(a)) => {
-                t.records_sent += a.records_sent;
-                t.records_refused += a.records_refused;
-                t.records_acked += a.records_acked;
-                t.records_failed += a.records_failed;
-                t.batch_records_acked += a.batch_records_acked;
-                t.batch_records_failed += a.batch_records_failed;
+                t += a;
                 Some(t)
             }
             _ => None,

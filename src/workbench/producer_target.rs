@@ -92,6 +92,17 @@ pub struct Accounting {
     pub batch_records_failed: u64,
 }
 
+impl std::ops::AddAssign for Accounting {
+    fn add_assign(&mut self, a: Accounting) {
+        self.records_sent += a.records_sent;
+        self.records_refused += a.records_refused;
+        self.records_acked += a.records_acked;
+        self.records_failed += a.records_failed;
+        self.batch_records_acked += a.batch_records_acked;
+        self.batch_records_failed += a.batch_records_failed;
+    }
+}
+
 impl Accounting {
     /// Records handed to `send` without an outcome (refused, acked or failed) yet.
     pub fn records_unaccounted(&self) -> u64 {

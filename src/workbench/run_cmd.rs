@@ -508,12 +508,7 @@ impl RunOutcome {
     pub fn accounting(&self) -> Accounting {
         let mut t = Accounting::default();
         for a in self.result.points.iter().filter_map(|p| p.accounting) {
-            t.records_sent += a.records_sent;
-            t.records_refused += a.records_refused;
-            t.records_acked += a.records_acked;
-            t.records_failed += a.records_failed;
-            t.batch_records_acked += a.batch_records_acked;
-            t.batch_records_failed += a.batch_records_failed;
+            t += a;
         }
         t
     }

@@ -26,6 +26,13 @@ pub struct PartitionSequences {
     pub last_acked: Option<i32>,
 }
 
+impl PartitionSequences {
+    /// True when the broker already acknowledged, in this epoch, a sequence after `seq` on this partition.
+    pub fn acked_after(&self, seq: i32) -> bool {
+        self.last_acked.is_some_and(|acked| seq_after(acked, seq))
+    }
+}
+
 /// True when sequence `a` comes after `b` in Kafka's wrapping sequence space (`0..=i32::MAX`).
 pub fn seq_after(a: i32, b: i32) -> bool {
     let diff = (a as i64 - b as i64).rem_euclid(i32::MAX as i64 + 1);
@@ -105,7 +112,7 @@ impl Idempotence {
         if !self.is_current(batch) {
             return false;
         }
-        self.partitions.get(&batch.tp).and_then(|p| p.last_acked).is_some_and(|acked| seq_after(acked, seq))
+        self.partitions.get(&batch.tp).is_some_and(|p| p.acked_after(seq))
     }
 
     /// True when a batch of the partition with a higher sequence than `batch` is in flight: its answer will tell

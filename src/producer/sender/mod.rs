@@ -676,9 +676,7 @@ impl SenderCore {
         }
         // Also a batch the broker already saw overtaken by a later one of its partition: under the new epoch it
         // would land behind those records.
-        let overtaken = |b: &ProducerBatch, seq: i32| {
-            old_partitions.get(&b.tp).and_then(|p| p.last_acked).is_some_and(|acked| idempotence::seq_after(acked, seq))
-        };
+        let overtaken = |b: &ProducerBatch, seq: i32| old_partitions.get(&b.tp).is_some_and(|p| p.acked_after(seq));
         let stale = self.sh.acc.remove_where(|b| match b.stamped {
             Some((pid, e, seq)) if (pid, e) == old => b.maybe_appended || overtaken(b, seq),
             _ => false,
