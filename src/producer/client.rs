@@ -51,6 +51,48 @@ struct Serialized<'a> {
     headers: &'a [Header],
 }
 
+/// A record serialized for appending: the serializers' output and the headers (the record's, or a copy with
+/// the ones the serializers added).
+struct Prepared<'r> {
+    key: Option<Cow<'r, [u8]>>,
+    value: Option<Cow<'r, [u8]>>,
+    headers: Cow<'r, [Header]>,
+}
+
+impl Prepared<'_> {
+    fn data(&self) -> Serialized<'_> {
+        Serialized { key: self.key.as_deref(), value: self.value.as_deref(), headers: &self.headers }
+    }
+}
+
+/// What [`Producer::try_send_and_forget`] did.
+#[derive(Debug)]
+#[must_use]
+pub enum TrySend<K, V> {
+    /// Appended: the outcome reaches hooks, interceptors and metrics.
+    Appended,
+    /// Not appended: it would have waited for metadata or buffer memory. Send it with
+    /// [`Producer::send_and_forget_after`].
+    WouldWait(WouldWait<K, V>),
+    /// Not appended, and it never will be (closed, too large, a serializer failed, ...).
+    Failed(ProducerError),
+}
+
+/// A record [`Producer::try_send_and_forget`] could not append without waiting.
+#[derive(Debug)]
+pub struct WouldWait<K, V> {
+    /// As the `on_send` interceptors left it (they ran once, and [`Producer::send_and_forget_after`] does not run
+    /// them again).
+    record: ProducerRecord<K, V>,
+}
+
+impl<K, V> WouldWait<K, V> {
+    /// The record, as the interceptors left it (sending it with `send_*` runs them again).
+    pub fn into_record(self) -> ProducerRecord<K, V> {
+        self.record
+    }
+}
+
 /// Where an append stands between attempts: the chosen partition, and whether a custom partitioner still wants
 /// to hear about a new batch before one is created (Java's `abortOnNewBatch`, asked once per record).
 struct AppendState {
@@ -355,6 +397,21 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         callback: &mut Option<Callback>,
         want_future: bool,
     ) -> Result<Option<DeliveryFuture>, ProducerError> {
+        let prepared = self.prepare(record)?;
+        let data = prepared.data();
+        // The fast path: the topic's queues, partition count and partitioner state from this thread's cache.
+        let resume = match self.append_cached(record, &data, callback, want_future) {
+            Cached::Done(out) => return Ok(out),
+            Cached::Miss => None,
+            Cached::NeedMemory(state) => Some(state),
+        };
+        self.append_slow(record, &data, callback, want_future, resume).await
+    }
+
+    /// What every append does before touching the accumulator: the producer's state, serialization (serializers
+    /// may add headers, so the headers are copied only when they do) and the size check (only this record fails).
+    #[inline]
+    fn prepare<'r>(&self, record: &'r ProducerRecord<K, V>) -> Result<Prepared<'r>, ProducerError> {
         let sh = &*self.shared;
         if let Some(e) = sh.shutdown.fatal() {
             return Err(e.clone());
@@ -366,7 +423,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             // Java's `failIfNotReadyForSend`: one atomic load unless it fails.
             t.fail_if_not_ready_for_send()?;
         }
-        // Serialize (serializers may add headers, so work on a copy only when they do).
         let mut headers = Cow::Borrowed(&record.headers[..]);
         let mut extra = Vec::new();
         let key = match &record.key {
@@ -386,16 +442,39 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             h.extend(extra);
             headers = Cow::Owned(h);
         }
-        let data = Serialized { key: key.as_deref(), value: value.as_deref(), headers: &headers };
-        // Size check before touching the accumulator: only this record fails.
-        self.check_size(&data)?;
-        // The fast path: the topic's queues, partition count and partitioner state from this thread's cache.
-        let resume = match self.append_cached(record, &data, callback, want_future) {
-            Cached::Done(out) => return Ok(out),
-            Cached::Miss => None,
-            Cached::NeedMemory(state) => Some(state),
-        };
-        self.append_slow(record, &data, callback, want_future, resume).await
+        let prepared = Prepared { key, value, headers };
+        self.check_size(&prepared.data())?;
+        Ok(prepared)
+    }
+
+    /// Appends the record if that needs no waiting, like [`send_and_forget`](Self::send_and_forget) on its fast
+    /// path, as a plain function call: no future is built. [`TrySend::WouldWait`] hands the record back when the
+    /// append would wait for metadata or buffer memory; send it with `send_and_forget` then. A caller on a hot
+    /// loop saves the construction of `send_and_forget`'s future, which is large because its slow path is.
+    pub fn try_send_and_forget(&self, record: ProducerRecord<K, V>) -> TrySend<K, V> {
+        let record = if self.interceptors.is_empty() { record } else { run_on_send(&self.interceptors, record) };
+        let outcome =
+            self.prepare(&record).map(|prepared| self.append_cached(&record, &prepared.data(), &mut None, false));
+        match outcome {
+            Ok(Cached::Done(_)) => TrySend::Appended,
+            // The interceptors already ran: `send_and_forget_after` does not run them again.
+            Ok(Cached::Miss | Cached::NeedMemory(_)) => TrySend::WouldWait(WouldWait { record }),
+            Err(e) => {
+                if let Some(ack) = &self.shared.ack_interceptors {
+                    ack(Err(&e));
+                }
+                TrySend::Failed(e)
+            }
+        }
+    }
+
+    /// Sends a record [`try_send_and_forget`](Self::try_send_and_forget) handed back, waiting as needed.
+    pub async fn send_and_forget_after(&self, w: WouldWait<K, V>) -> Result<(), ProducerError> {
+        let r = self.append(&w.record, &mut None, false).await.map(|_| ());
+        if let (Err(e), Some(ack)) = (&r, &self.shared.ack_interceptors) {
+            ack(Err(e));
+        }
+        r
     }
 
     /// `max.request.size` and `buffer.memory` against Java's upper bound of a batch holding only this record.

@@ -21,7 +21,7 @@ pub mod serializer;
 pub mod transaction;
 
 pub use accumulator::DeliveryFuture;
-pub use client::{Producer, ProducerBuilder};
+pub use client::{Producer, ProducerBuilder, TrySend, WouldWait};
 pub use config::{Acks, ProducerConfig};
 pub use error::{ProducerError, TxnErrorKind};
 pub use hooks::{BatchEvent, ProducerHooks, RequestEvent};

@@ -267,7 +267,7 @@ fn details(s: &mut String, p: &super::result::PointResult) {
     let _ = writeln!(
         s,
         "producer: queue time avg {} · request latency p50 {} p99 {} · batch {} avg, {} records avg · {} records/request · \
-         compression ratio {} · CPU {} per record",
+         compression ratio {} · CPU {} per record{}",
         opt(p.queue_time_us_avg.map(|v| v / 1e3), " ms", 3),
         opt(p.request_latency_us_p50.map(|v| v as f64 / 1e3), " ms", 3),
         opt(p.request_latency_us_p99.map(|v| v as f64 / 1e3), " ms", 3),
@@ -276,7 +276,17 @@ fn details(s: &mut String, p: &super::result::PointResult) {
         opt(p.records_per_request_avg, "", 1),
         opt(p.compression_ratio_avg, "", 2),
         opt(p.cpu_time_ns_per_record.map(|v| v / 1e3), " µs", 2),
+        runner_share(p),
     );
+}
+
+/// ` (runner 0.03 µs, 12 %)`: what the harness itself costs per record, beside the point's whole CPU.
+fn runner_share(p: &super::result::PointResult) -> String {
+    match (p.runner_cpu_ns_per_record, p.cpu_time_ns_per_record) {
+        (Some(r), Some(all)) if all > 0.0 => format!(" (runner {:.3} µs, {:.0} %)", r / 1e3, 100.0 * r / all),
+        (Some(r), _) => format!(" (runner {:.3} µs)", r / 1e3),
+        _ => String::new(),
+    }
 }
 
 /// Options of `kprod merge`.

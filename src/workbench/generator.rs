@@ -156,6 +156,12 @@ impl PayloadPool {
                 }
                 buf.truncate(len);
             }
+            PayloadSpec::Letters => {
+                buf.resize(len, 0);
+                for b in buf.iter_mut() {
+                    *b = rng.gen_range(b'A'..=b'Z');
+                }
+            }
             PayloadSpec::Repeated => {
                 let pattern = b"kprod-repeated-payload-0123456789-";
                 while buf.len() < len {
@@ -368,7 +374,11 @@ impl Generator {
         let size = self.sizes.sample(&mut self.rng) as usize;
         let key = self.keys.next(&mut self.rng);
         let value = self.shared.pool.slice(size, &mut self.rng);
-        self.header_index = (self.header_index + 1) % self.shared.headers.len();
+        // No division per record: step and wrap.
+        self.header_index += 1;
+        if self.header_index >= self.shared.headers.len() {
+            self.header_index = 0;
+        }
         GenRecord { topic: &self.topic, partition: None, key, value, headers: &self.shared.headers[self.header_index] }
     }
 }
@@ -513,6 +523,10 @@ mod tests {
         let half = compressed_ratio(&take(PayloadSpec::Compressibility(0.5)));
         let text = compressed_ratio(&take(PayloadSpec::Text));
         let repeated = compressed_ratio(&take(PayloadSpec::Repeated));
+        let letters = take(PayloadSpec::Letters);
+        assert!(letters.iter().all(u8::is_ascii_uppercase) && letters.contains(&b'A') && letters.contains(&b'Z'));
+        let letters = compressed_ratio(&letters);
+        assert!(letters < text, "letters {letters}");
         assert!(random < 1.01, "random {random}");
         assert!((1.6..2.2).contains(&half), "half {half}");
         assert!(text > 1.5, "text {text}");

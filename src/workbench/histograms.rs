@@ -122,6 +122,18 @@ impl Recorder {
         h.saturating_record(value);
     }
 
+    /// Records `count` occurrences of one value.
+    pub fn record_n(&mut self, metric: Metric, value: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let h = &mut self.hists[metric.index()];
+        if value > h.high() {
+            self.clamped += count;
+        }
+        h.saturating_record_n(value, count);
+    }
+
     /// Records a duration in microseconds.
     pub fn record_duration(&mut self, metric: Metric, d: Duration) {
         self.record(metric, d.as_micros().min(u64::MAX as u128) as u64);

@@ -20,9 +20,10 @@ use bytes::Bytes;
 
 use super::generator::GenRecord;
 use super::histograms::{Metric, Recorder};
-use super::runner::{BulkAcks, LoadTarget, TargetError};
+use super::runner::{BulkAcks, LoadTarget, Tagged, TargetError};
 use crate::producer::{
-    BatchEvent, DeliveryFuture, Header, Producer, ProducerError, ProducerHooks, ProducerRecord, RequestEvent,
+    BatchEvent, DeliveryFuture, Header, Producer, ProducerError, ProducerHooks, ProducerRecord, RequestEvent, TrySend,
+    WouldWait,
 };
 
 /// The error kind a failed record is grouped under in results: the broker's error code name for broker errors
@@ -197,7 +198,7 @@ impl ProducerHooks for HookRecorder {
         self.counters.batch_records_acked.fetch_add(n, Ordering::AcqRel);
         if let Some(b) = self.bulk() {
             let at = ev.completed.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
-            b.acked(ev.records.iter().map(|r| r.user_data), at);
+            b.acked(ev.records.iter().map(|r| (r.user_data, (r.key_size.max(0) + r.value_size.max(0)) as u64)), at);
             self.counters.acked.fetch_add(n, Ordering::AcqRel);
         }
     }
@@ -320,6 +321,14 @@ impl ProducerTarget {
     }
 }
 
+/// A tagged record that could not be appended at once.
+enum Slow {
+    /// Transactional: every send goes through the commit gate.
+    Gated(ProducerRecord<Bytes, Bytes>),
+    /// The producer handed it back (it must wait for memory or metadata); already counted as sent.
+    Wait(WouldWait<Bytes, Bytes>),
+}
+
 /// A record's acknowledgement: the producer's [`DeliveryFuture`], counted and mapped to the runner's error.
 pub struct ProducerAck {
     delivery: DeliveryFuture,
@@ -366,9 +375,36 @@ impl LoadTarget for ProducerTarget {
         true
     }
 
-    fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> impl Future<Output = Result<(), TargetError>> + Send {
+    /// Appends at once when it can ([`Producer::try_send_and_forget`], no future); a record that must wait for
+    /// memory or metadata, or for a commit in progress (transactional), gets the waiting send.
+    fn send_tagged(
+        &self,
+        record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
         let record = self.record(record, tag);
-        self.counted(self.producer.send_and_forget(record))
+        let slow = if self.txn.is_some() {
+            Slow::Gated(record)
+        } else {
+            self.counters.sent.fetch_add(1, Ordering::AcqRel);
+            match self.producer.try_send_and_forget(record) {
+                TrySend::Appended => return Tagged::Done(Ok(())),
+                TrySend::Failed(e) => {
+                    self.counters.refused.fetch_add(1, Ordering::AcqRel);
+                    return Tagged::Done(Err(target_error(&e)));
+                }
+                TrySend::WouldWait(w) => Slow::Wait(w),
+            }
+        };
+        Tagged::Wait(async move {
+            match slow {
+                Slow::Gated(record) => self.counted(self.producer.send_and_forget(record)).await,
+                Slow::Wait(w) => self.producer.send_and_forget_after(w).await.map_err(|e| {
+                    self.counters.refused.fetch_add(1, Ordering::AcqRel);
+                    target_error(&e)
+                }),
+            }
+        })
     }
 }
 

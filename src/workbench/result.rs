@@ -153,6 +153,11 @@ pub struct PointResult {
     pub records_per_request_avg: Option<f64>,
     pub compression_ratio_avg: Option<f64>,
     pub cpu_time_ns_per_record: Option<f64>,
+    /// The harness's share of that: the runner alone (generator, tasks, accounting) per record, measured against
+    /// a target that does nothing (see `runner::runner_cost_ns_per_record`). Absent for peers not driven by the
+    /// runner and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_cpu_ns_per_record: Option<f64>,
     /// Failed records by error kind.
     pub errors: BTreeMap<String, u64>,
     /// Values above a histogram's range (clamped to its maximum).

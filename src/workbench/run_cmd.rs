@@ -792,6 +792,8 @@ async fn measure(
     profile: Option<&mut RunProfile>,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let w = &point.workload;
+    // What the harness costs per record, measured before the producer exists so nothing else runs.
+    let runner_cost = runner::runner_cost_ns_per_record(point).await;
     let mut cfg = producer_config(point, bootstrap)?;
     if let Some(ca) = embedded_ca_pem {
         trust_embedded_ca(&mut cfg, ca)
@@ -853,6 +855,7 @@ async fn measure(
     result.producer_metrics =
         producer.metrics().into_iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.to_string(), v)).collect();
     result.accounting = Some(accounting);
+    result.runner_cpu_ns_per_record = runner_cost;
     if let Some(e) = transactions.as_ref().and_then(|t| t.first_error.as_ref()) {
         result.warnings.push(format!("point {}: transaction: {e}", point.name));
     }

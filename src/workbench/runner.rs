@@ -15,12 +15,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::generator::{GenRecord, Generator, GeneratorError, Schedule, SharedData};
@@ -59,32 +60,84 @@ pub trait LoadTarget: Send + Sync + 'static {
         false
     }
 
-    /// Sends a record whose outcome the target reports to the attached [`BulkAcks`] under `tag`. `Err` means the
-    /// record was not accepted (and will not be reported).
-    fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> impl Future<Output = Result<(), TargetError>> + Send {
+    /// Sends a record whose outcome the target reports to the attached [`BulkAcks`] under `tag`. An `Err` outcome
+    /// means the record was not accepted (and will not be reported).
+    ///
+    /// A record the target takes at once is [`Tagged::Done`], with no future built: the future of a producer's
+    /// send is large (its slow path waits for metadata and memory), and building one per record cost the runner
+    /// more than the producer's whole append. Only a record that must wait gets a future, [`Tagged::Wait`].
+    fn send_tagged(
+        &self,
+        record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
         let _ = (record, tag);
-        async { Err(TargetError { kind: "unsupported".into(), message: "this target has no bulk path".into() }) }
+        Tagged::Done::<std::future::Ready<_>>(Err(TargetError {
+            kind: "unsupported".into(),
+            message: "this target has no bulk path".into(),
+        }))
     }
 }
 
-// A record's tag on the bulk path: its task (high 16 bits) and its slot in that task's in-flight slab (low 48
-// bits), where its intended and actual send times wait for the ack, exact to the nanosecond. The slab holds at most
-// `max_outstanding_per_task` entries, since every entry holds one of the task's permits.
-const TAG_TASK_SHIFT: u32 = 48;
-const TAG_SLOT_MASK: u64 = (1 << TAG_TASK_SHIFT) - 1;
+/// What [`LoadTarget::send_tagged`] did with a record.
+#[derive(Debug)]
+#[must_use]
+pub enum Tagged<F> {
+    /// Taken (`Ok`) or refused (`Err`) at once.
+    Done(Result<(), TargetError>),
+    /// It has to wait (for buffer memory, metadata, a commit): await this.
+    Wait(F),
+}
+
+// A record's tag on the bulk path carries everything its outcome needs, so nothing is stored per record and
+// nothing is shared with the acks but one lock per batch:
+//   task (12 bits) | actual send time, µs since the point's start, modulo 2^34 (34 bits) | schedule lag (18 bits)
+// The send time is recovered from the ack time (a service time is far below 2^34 µs, 4.8 h), so the service time
+// (send → ack) is exact to the µs. The lag is a small float (13-bit mantissa, 5-bit exponent: exact below
+// 8.192 ms, truncated by at most 2^-12 of itself above), so the response time (service time + lag) is within
+// 0.025 % of itself, inside HdrHistogram's 3 significant digits, however late a record was sent.
+const TAG_TASK_BITS: u32 = 12;
+const TAG_TIME_BITS: u32 = 34;
+const TAG_LAG_BITS: u32 = 64 - TAG_TASK_BITS - TAG_TIME_BITS;
+const TAG_TIME_MASK: u64 = (1 << TAG_TIME_BITS) - 1;
+const TAG_LAG_MASK: u64 = (1 << TAG_LAG_BITS) - 1;
+const LAG_MANTISSA_BITS: u32 = 13;
+const LAG_MANTISSA_MASK: u64 = (1 << LAG_MANTISSA_BITS) - 1;
 /// Points with more tasks than this use per-record ack futures.
-pub const BULK_MAX_TASKS: u32 = 1 << (64 - TAG_TASK_SHIFT);
+pub const BULK_MAX_TASKS: u32 = 1 << TAG_TASK_BITS;
 
-fn encode_tag(task: u32, slot: usize) -> u64 {
-    (u64::from(task) << TAG_TASK_SHIFT) | (slot as u64 & TAG_SLOT_MASK)
+/// The lag's 18-bit code: exact below 2^13 µs, else the 13 leading bits and a shift (truncated, never rounded up).
+fn encode_lag(lag_us: u64) -> u64 {
+    if lag_us <= LAG_MANTISSA_MASK {
+        return lag_us;
+    }
+    let max_shift = (1u64 << (TAG_LAG_BITS - LAG_MANTISSA_BITS)) - 1;
+    let shift = u64::from(64 - lag_us.leading_zeros() - LAG_MANTISSA_BITS).min(max_shift);
+    let mantissa = (lag_us >> shift).min(LAG_MANTISSA_MASK);
+    (shift << LAG_MANTISSA_BITS) | mantissa
 }
 
-/// (task, slot)
-fn decode_tag(tag: u64) -> (usize, usize) {
-    ((tag >> TAG_TASK_SHIFT) as usize, (tag & TAG_SLOT_MASK) as usize)
+fn decode_lag(code: u64) -> u64 {
+    (code & LAG_MANTISSA_MASK) << (code >> LAG_MANTISSA_BITS)
 }
 
-/// A record sent and waiting for its outcome (in the bulk path's slab, or beside its ack future).
+fn encode_tag(task: u32, sent_us: u64, lag_us: u64) -> u64 {
+    (u64::from(task) << (TAG_TIME_BITS + TAG_LAG_BITS))
+        | ((sent_us & TAG_TIME_MASK) << TAG_LAG_BITS)
+        | (encode_lag(lag_us) & TAG_LAG_MASK)
+}
+
+/// (task, send time µs since the start, lag µs) of a tag whose record was acknowledged at `at_us` (µs since the
+/// start).
+fn decode_tag(tag: u64, at_us: u64) -> (usize, u64, u64) {
+    let task = (tag >> (TAG_TIME_BITS + TAG_LAG_BITS)) as usize;
+    let stored = (tag >> TAG_LAG_BITS) & TAG_TIME_MASK;
+    // The latest instant at or before the ack whose low 34 bits are `stored`.
+    let sent_us = at_us.saturating_sub(at_us.wrapping_sub(stored) & TAG_TIME_MASK);
+    (task, sent_us, decode_lag(tag & TAG_LAG_MASK))
+}
+
+/// A record sent and waiting for its ack future (the per-record path).
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     intended: Instant,
@@ -93,38 +146,13 @@ struct InFlight {
     measured: bool,
 }
 
-/// In-flight records of one task by slot; freed slots are reused, so the slab never outgrows the permits.
-#[derive(Debug, Default)]
-struct Slab {
-    entries: Vec<Option<InFlight>>,
-    free: Vec<usize>,
-}
-
-impl Slab {
-    fn insert(&mut self, r: InFlight) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.entries[i] = Some(r);
-                i
-            }
-            None => {
-                self.entries.push(Some(r));
-                self.entries.len() - 1
-            }
-        }
-    }
-
-    fn take(&mut self, slot: usize) -> Option<InFlight> {
-        let r = self.entries.get_mut(slot)?.take()?;
-        self.free.push(slot);
-        Some(r)
-    }
-}
-
-/// Where a bulk target reports outcomes: one lock per task per batch instead of a future, a waker and a permit
-/// per record. This is how `kprod perf-test` measures too (the producer's batch hooks).
+/// Where a bulk target reports outcomes: one lock per task per batch instead of a future and a waker per record.
+/// This is how `kprod perf-test` measures too (the producer's batch hooks).
 pub struct BulkAcks {
-    tasks: Vec<(Arc<Mutex<TaskState>>, Arc<Semaphore>)>,
+    start: Instant,
+    /// Records intended before this (µs since the start) are warm-up.
+    warmup_end_us: u64,
+    tasks: Vec<Arc<TaskShared>>,
 }
 
 impl std::fmt::Debug for BulkAcks {
@@ -135,38 +163,52 @@ impl std::fmt::Debug for BulkAcks {
 
 impl BulkAcks {
     /// Records `(tag, bytes)` were acknowledged at `at`.
-    pub fn acked(&self, tags: impl IntoIterator<Item = u64>, at: Instant) {
-        self.each(tags, |s, r| s.count_ack(&r, at));
+    pub fn acked(&self, records: impl IntoIterator<Item = (u64, u64)>, at: Instant) {
+        let at_us = at.saturating_duration_since(self.start).as_micros() as u64;
+        let warmup_end_us = self.warmup_end_us;
+        self.each(records.into_iter().map(|(tag, bytes)| (tag, Some(bytes))), at_us, |s, sent_us, lag_us, bytes| {
+            s.acked += 1;
+            s.bytes_acked += bytes;
+            let intended_us = sent_us.saturating_sub(lag_us);
+            let rec = if intended_us >= warmup_end_us { &mut s.rec } else { &mut s.warm_rec };
+            let service_us = at_us - sent_us;
+            rec.record(Metric::ResponseTime, service_us + lag_us);
+            rec.record(Metric::ServiceTime, service_us);
+        });
     }
 
     /// Records with these tags failed with an error of `kind`.
     pub fn failed(&self, tags: impl IntoIterator<Item = u64>, kind: &str) {
-        self.each(tags, |s, _| s.count_failure(kind));
+        self.each(tags.into_iter().map(|t| (t, None)), u64::MAX, |s, _, _, _| s.count_failure(kind));
     }
 
-    /// Runs `f` for each record under its task's lock (taken once per run of records of one task), then gives the
-    /// task its permits back: a task's drain sees every permit only once every record is counted.
-    fn each(&self, tags: impl IntoIterator<Item = u64>, mut f: impl FnMut(&mut TaskState, InFlight)) {
-        let mut current: Option<(usize, std::sync::MutexGuard<'_, TaskState>, usize)> = None;
-        let release = |c: Option<(usize, std::sync::MutexGuard<'_, TaskState>, usize)>| {
+    /// Runs `f(outcomes, sent_us, lag_us, bytes)` for each record under its task's lock (taken once per run of
+    /// records of one task), then tells the task how many completed: a task's drain sees them all only once every
+    /// record is counted.
+    fn each(
+        &self,
+        records: impl Iterator<Item = (u64, Option<u64>)>,
+        at_us: u64,
+        mut f: impl FnMut(&mut Outcomes, u64, u64, u64),
+    ) {
+        let mut current: Option<(usize, std::sync::MutexGuard<'_, Outcomes>, u64)> = None;
+        let release = |c: Option<(usize, std::sync::MutexGuard<'_, Outcomes>, u64)>| {
             if let Some((task, guard, n)) = c {
                 drop(guard);
-                self.tasks[task].1.add_permits(n);
+                self.tasks[task].complete(n);
             }
         };
-        for tag in tags {
-            let (task, slot) = decode_tag(tag);
-            let Some((state, _)) = self.tasks.get(task) else { continue };
+        for (tag, bytes) in records {
+            let (task, sent_us, lag_us) = decode_tag(tag, at_us);
+            let Some(shared) = self.tasks.get(task) else { continue };
             if current.as_ref().is_none_or(|c| c.0 != task) {
                 release(current.take());
-                current = Some((task, lock(state), 0));
+                current = Some((task, lock(&shared.outcomes), 0));
             }
             let Some((_, guard, n)) = current.as_mut() else { continue };
-            // An unknown slot is not a record of this point (nothing to count, no permit to return).
-            let Some(r) = guard.in_flight.take(slot) else { continue };
             // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
             if !guard.closed {
-                f(guard, r);
+                f(guard, sent_us, lag_us, bytes.unwrap_or(0));
             }
             *n += 1;
         }
@@ -186,27 +228,36 @@ pub enum Progress {
 
 /// Asks a running point to stop sending (the first Ctrl-C): tasks stop at their next record, drain for at most
 /// [`INTERRUPT_DRAIN_MAX`], and the point ends marked interrupted. Clones share one signal.
-#[derive(Debug, Clone)]
-pub struct Stop(Arc<tokio::sync::watch::Sender<bool>>);
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<StopSignal>);
 
-impl Default for Stop {
+#[derive(Debug)]
+struct StopSignal {
+    /// Read by every task before each record: a plain atomic load, no lock.
+    set: AtomicBool,
+    /// Wakes whoever waits.
+    wake: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for StopSignal {
     fn default() -> Self {
-        Stop(Arc::new(tokio::sync::watch::Sender::new(false)))
+        StopSignal { set: AtomicBool::new(false), wake: tokio::sync::watch::Sender::new(false) }
     }
 }
 
 impl Stop {
     pub fn trigger(&self) {
-        self.0.send_replace(true);
+        self.0.set.store(true, Ordering::Release);
+        self.0.wake.send_replace(true);
     }
 
     pub fn is_set(&self) -> bool {
-        *self.0.borrow()
+        self.0.set.load(Ordering::Acquire)
     }
 
     /// Resolves once [`trigger`](Self::trigger) was called (at once if it already was).
     pub async fn wait(&self) {
-        let mut rx = self.0.subscribe();
+        let mut rx = self.0.wake.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = rx.wait_for(|stop| *stop).await;
     }
@@ -330,24 +381,63 @@ impl PointRun {
     }
 }
 
-/// Everything a task and its in-flight acks update, under one lock so each ack is counted exactly once.
+/// What a task shares with its acks and the collector. The task itself takes no lock per record: it publishes
+/// its count with a plain store and hands its schedule lags over in chunks ([`LagBuffer`]); acks take the
+/// outcomes lock once per batch (bulk path) or per wake-up (ack pump).
 #[derive(Debug, Default)]
-struct TaskState {
+struct TaskShared {
+    outcomes: Mutex<Outcomes>,
+    lags: Mutex<Lags>,
+    /// Records handed to the target; written by the task alone.
+    sent: AtomicU64,
+    /// Records with an outcome (acked, failed, or refused at send): the task has `sent − completed` outstanding.
+    completed: AtomicU64,
+    /// Woken when records complete, for the task waiting for room or draining.
+    room: Notify,
+}
+
+impl TaskShared {
+    /// `n` more records have their outcome counted.
+    fn complete(&self, n: u64) {
+        if n > 0 {
+            self.completed.fetch_add(n, Ordering::AcqRel);
+            self.room.notify_one();
+        }
+    }
+
+    /// Waits until at least `n` records have completed.
+    async fn completed_at_least(&self, n: u64) {
+        loop {
+            if self.completed.load(Ordering::Acquire) >= n {
+                return;
+            }
+            let woken = self.room.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            // Checked again once registered: a completion between the first check and here is not missed.
+            if self.completed.load(Ordering::Acquire) >= n {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+/// Outcomes of a task's records, under one lock so each is counted exactly once.
+#[derive(Debug, Default)]
+struct Outcomes {
     rec: Recorder,
     /// Records due during the warm-up: interval logs and time series only, never the totals.
     warm_rec: Recorder,
-    sent: u64,
     acked: u64,
     failed: u64,
     bytes_acked: u64,
     errors: BTreeMap<String, u64>,
     /// Set when the drain timed out: late acks are then ignored (already counted as failed).
     closed: bool,
-    /// Bulk path: records sent and not yet reported.
-    in_flight: Slab,
 }
 
-impl TaskState {
+impl Outcomes {
     /// An acknowledged record: its bytes, response time (from the intended send) and service time (from the send).
     fn count_ack(&mut self, r: &InFlight, at: Instant) {
         self.acked += 1;
@@ -369,16 +459,71 @@ impl TaskState {
     }
 }
 
-fn lock(s: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
+/// A task's schedule lags as handed over (measured, warm-up).
+#[derive(Debug, Default)]
+struct Lags {
+    rec: Recorder,
+    warm_rec: Recorder,
+}
+
+/// A task keeps its schedule lags here and hands them to its [`Lags`] every [`LAG_CHUNK`] records, when the
+/// collector starts a new interval, before waiting, and at the end. In closed loop every lag is zero and only
+/// counted.
+#[derive(Debug, Default)]
+struct LagBuffer {
+    measured: Vec<u64>,
+    warm: Vec<u64>,
+    zero_measured: u64,
+    zero_warm: u64,
+    /// The collector's interval count at the last hand-over.
+    epoch: u64,
+}
+
+/// Lags a task keeps before handing them over: one lock per this many records at most.
+const LAG_CHUNK: usize = 1024;
+
+impl LagBuffer {
+    fn push(&mut self, lag_us: u64, measured: bool) {
+        match (lag_us, measured) {
+            (0, true) => self.zero_measured += 1,
+            (0, false) => self.zero_warm += 1,
+            (v, true) => self.measured.push(v),
+            (v, false) => self.warm.push(v),
+        }
+    }
+
+    fn due(&self, epoch: &AtomicU64) -> bool {
+        self.measured.len() + self.warm.len() >= LAG_CHUNK
+            || (self.zero_measured + self.zero_warm) as usize >= LAG_CHUNK
+            || epoch.load(Ordering::Relaxed) != self.epoch
+    }
+
+    fn hand_over(&mut self, into: &Mutex<Lags>, epoch: &AtomicU64) {
+        self.epoch = epoch.load(Ordering::Relaxed);
+        let mut l = into.lock().unwrap_or_else(|e| e.into_inner());
+        let Lags { rec, warm_rec } = &mut *l;
+        for (values, zeros, rec) in
+            [(&mut self.measured, &mut self.zero_measured, rec), (&mut self.warm, &mut self.zero_warm, warm_rec)]
+        {
+            for v in values.drain(..) {
+                rec.record(Metric::ScheduleLag, v);
+            }
+            rec.record_n(Metric::ScheduleLag, 0, std::mem::take(zeros));
+        }
+    }
+}
+
+fn lock(s: &Mutex<Outcomes>) -> std::sync::MutexGuard<'_, Outcomes> {
     // A panic while holding the lock leaves plain counters; keep measuring.
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn totals(states: &[Arc<Mutex<TaskState>>]) -> Counts {
+fn totals(states: &[Arc<TaskShared>]) -> Counts {
     let mut c = Counts::default();
-    for s in states {
-        let s = lock(s);
-        c.records_sent += s.sent;
+    for t in states {
+        let s = lock(&t.outcomes);
+        // Read after the outcomes, so a record is never counted acked and not sent.
+        c.records_sent += t.sent.load(Ordering::Acquire);
         c.records_acked += s.acked;
         c.records_failed += s.failed;
         c.bytes_acked += s.bytes_acked;
@@ -406,14 +551,13 @@ fn diff(now: &Counts, then: &Counts) -> Counts {
     }
 }
 
-/// Process CPU time (user + system) from /proc, in nanoseconds; `None` off Linux.
-fn cpu_time_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesized command name; utime and stime are fields 14 and 15 (clock ticks of 10 ms).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10_000_000)
+/// Process CPU time (user + system, all threads) in nanoseconds, from `CLOCK_PROCESS_CPUTIME_ID` (exact to the
+/// scheduler's accounting, unlike /proc's 10 ms ticks); `None` where the clock is missing.
+pub fn cpu_time_ns() -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 struct TaskPlan {
@@ -423,117 +567,126 @@ struct TaskPlan {
     deadline: Option<Instant>,
     schedule: Schedule,
     max_outstanding: u32,
-    permits: Arc<Semaphore>,
     /// Open loop with precise pacing.
     pacer: Option<Arc<Pacer>>,
     /// The target reports outcomes to a [`BulkAcks`] (tagged sends) instead of per-record futures.
     bulk: bool,
+    /// The collector's interval count (lags are handed over when it moves).
+    epoch: Arc<AtomicU64>,
 }
 
+/// One sending task. Per record it reads the clock once, checks for room with one atomic load, publishes its
+/// count with one store and sends; it takes no lock and allocates nothing (the bulk path).
 async fn run_task<T: LoadTarget>(
     target: Arc<T>,
     mut records: Generator,
     plan: TaskPlan,
     start: Instant,
-    state: Arc<Mutex<TaskState>>,
+    shared: Arc<TaskShared>,
     drain_timeout: Duration,
     stop: Stop,
 ) {
-    let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, permits, pacer, bulk } = plan;
+    let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, pacer, bulk, epoch } = plan;
+    let max_outstanding = u64::from(max_outstanding.max(1));
     let (acks, rx) = mpsc::unbounded_channel();
-    let pump = (!bulk).then(|| tokio::spawn(ack_pump::<T::Ack>(rx, state.clone())));
+    let pump = (!bulk).then(|| tokio::spawn(ack_pump::<T::Ack>(rx, shared.clone())));
+    let mut lags = LagBuffer::default();
     let mut sent = 0u64;
+    let mut last_send = start;
     loop {
-        if quota.is_some_and(|q| sent >= q) {
+        if quota.is_some_and(|q| sent >= q) || stop.is_set() {
             break;
         }
         let scheduled = schedule.next_intended().map(|offset| start + offset);
-        if let (Some(i), Some(d)) = (scheduled, deadline)
-            && i >= d
-        {
-            break;
-        }
-        if stop.is_set() {
-            break;
-        }
-        let due = async {
-            match (scheduled, &pacer) {
-                (Some(i), Some(p)) => p.sleep_until(i).await,
-                (Some(i), None) => tokio::time::sleep_until(i).await,
-                (None, _) => {}
+        if let Some(i) = scheduled {
+            if deadline.is_some_and(|d| i >= d) {
+                break;
             }
-        };
-        tokio::select! {
-            biased;
-            _ = stop.wait() => break,
-            _ = due => {}
+            // Not due yet as of the last send: wait (a record already due goes out without touching a timer).
+            if i > last_send {
+                let due = async {
+                    match &pacer {
+                        Some(p) => p.sleep_until(i).await,
+                        None => tokio::time::sleep_until(i).await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    _ = stop.wait() => break,
+                    _ = due => {}
+                }
+            }
         }
         // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target).
-        let give_up = deadline.map_or(Instant::now() + drain_timeout, |d| d.min(Instant::now() + drain_timeout));
-        let permit = tokio::select! {
-            biased;
-            _ = stop.wait() => break,
-            p = tokio::time::timeout_at(give_up, permits.clone().acquire_owned()) => match p {
-                Ok(Ok(p)) => p,
-                _ => break,
-            },
-        };
-        // Closed loop: the record is due when there is room for it, so waiting for a permit is not lag.
-        let intended = scheduled.unwrap_or_else(Instant::now);
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if sent - shared.completed.load(Ordering::Acquire) >= max_outstanding {
+            lags.hand_over(&shared.lags, &epoch);
+            let now = Instant::now();
+            let give_up = deadline.map_or(now + drain_timeout, |d| d.min(now + drain_timeout));
+            let room = tokio::select! {
+                biased;
+                _ = stop.wait() => false,
+                r = tokio::time::timeout_at(give_up, shared.completed_at_least(sent + 1 - max_outstanding)) => r.is_ok(),
+            };
+            if !room {
+                break;
+            }
+        }
+        let record = records.next_record();
+        let t_send = Instant::now();
+        if deadline.is_some_and(|d| t_send >= d) {
             break;
         }
+        last_send = t_send;
+        // Closed loop: the record is due when there is room for it, so waiting for room is not lag.
+        let intended = scheduled.unwrap_or(t_send);
         // Records due during the warm-up are counted but kept out of the histograms, even if acked after it.
         let measured = intended >= warmup_end;
-        let record = records.next_record();
-        let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
-        let t_send = Instant::now();
+        let lag = t_send.saturating_duration_since(intended);
+        let lag_us = lag.as_micros() as u64;
         sent += 1;
-        // One lock per record: count it, its schedule lag and (bulk) its in-flight slot.
-        let in_flight = InFlight { intended, t_send, bytes, measured };
-        let slot = {
-            let mut s = lock(&state);
-            s.sent += 1;
-            let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
-            rec.record_duration(Metric::ScheduleLag, t_send - intended);
-            // The slot is filled before the send: the outcome may be reported before `send_tagged` returns.
-            bulk.then(|| s.in_flight.insert(in_flight))
-        };
-        let outcome = match slot {
-            Some(slot) => target.send_tagged(record, encode_tag(index, slot)).await.map(|()| None),
-            None => target.send(record).await.map(Some),
+        shared.sent.store(sent, Ordering::Release);
+        lags.push(lag_us, measured);
+        if lags.due(&epoch) {
+            lags.hand_over(&shared.lags, &epoch);
+        }
+        let outcome = if bulk {
+            let sent_us = t_send.saturating_duration_since(start).as_micros() as u64;
+            match target.send_tagged(record, encode_tag(index, sent_us, lag_us)) {
+                Tagged::Done(r) => r.map(|()| None),
+                Tagged::Wait(sending) => sending.await.map(|()| None),
+            }
+        } else {
+            let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
+            let in_flight = InFlight { intended, t_send, bytes, measured };
+            target.send(record).await.map(|ack| Some((ack, in_flight)))
         };
         match outcome {
             Err(e) => {
-                let mut s = lock(&state);
-                if let Some(slot) = slot {
-                    s.in_flight.take(slot);
-                }
-                s.count_failure(&e.kind);
+                lock(&shared.outcomes).count_failure(&e.kind);
+                shared.complete(1);
             }
-            // Bulk: the permit comes back through `BulkAcks` once the record is counted.
-            Ok(None) => permit.forget(),
-            Ok(Some(ack)) => {
-                let meta = AckMeta { record: in_flight, _permit: permit };
+            // Bulk: the outcome comes through `BulkAcks`.
+            Ok(None) => {}
+            Ok(Some(pending)) => {
                 // The pump only ends after this sender is dropped, so the send cannot fail.
-                let _ = acks.send((ack, meta));
+                let _ = acks.send(pending);
             }
         }
     }
+    lags.hand_over(&shared.lags, &epoch);
     drop(acks);
-    // Drain: every permit back means every ack arrived. Interrupted (before or during the drain): briefly.
-    let all = permits.acquire_many(max_outstanding);
+    // Drain: every record completed. Interrupted (before or during the drain): briefly.
     let interrupted = async {
         stop.wait().await;
         tokio::time::sleep(INTERRUPT_DRAIN_MAX).await;
     };
     let drained = tokio::select! {
-        r = tokio::time::timeout(drain_timeout, all) => r.is_ok(),
+        r = tokio::time::timeout(drain_timeout, shared.completed_at_least(sent)) => r.is_ok(),
         _ = interrupted => false,
     };
     if !drained {
-        let mut s = lock(&state);
-        let outstanding = s.sent - s.acked - s.failed;
+        let mut s = lock(&shared.outcomes);
+        let outstanding = sent - s.acked - s.failed;
         s.failed += outstanding;
         *s.errors.entry("drain_timeout".into()).or_default() += outstanding;
         s.closed = true;
@@ -547,48 +700,45 @@ async fn run_task<T: LoadTarget>(
     }
 }
 
-/// A record waiting for its ack future; the permit goes back when the ack is counted.
-struct AckMeta {
-    record: InFlight,
-    _permit: OwnedSemaphorePermit,
-}
-
 /// Waits on every ack a task hands over and counts each exactly once.
 ///
 /// One pump per task, fed through a channel, polling a `FuturesUnordered`: this replaced a `tokio::spawn` per
 /// record, which capped `kprod run` well below what the producer sustains. Acks are timed when the pump sees them
 /// (as a spawned task would); all acks ready at one wake-up (typically one batch) are counted under one lock.
-async fn ack_pump<A>(mut rx: mpsc::UnboundedReceiver<(A, AckMeta)>, state: Arc<Mutex<TaskState>>)
+async fn ack_pump<A>(mut rx: mpsc::UnboundedReceiver<(A, InFlight)>, shared: Arc<TaskShared>)
 where
     A: Future<Output = Result<(), TargetError>> + Send + 'static,
 {
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
-    let count = |s: &mut TaskState, (outcome, t_ack, meta): (Result<(), TargetError>, Instant, AckMeta)| {
+    let count = |s: &mut Outcomes, (outcome, t_ack, record): (Result<(), TargetError>, Instant, InFlight)| {
         // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
         if s.closed {
             return;
         }
         match outcome {
-            Ok(()) => s.count_ack(&meta.record, t_ack),
+            Ok(()) => s.count_ack(&record, t_ack),
             Err(e) => s.count_failure(&e.kind),
         }
-        // `meta` (and its permit) drops here, after the record is counted.
     };
     while open || !inflight.is_empty() {
         tokio::select! {
             biased;
             Some(done) = inflight.next(), if !inflight.is_empty() => {
-                let mut s = lock(&state);
+                let mut s = lock(&shared.outcomes);
                 count(&mut s, done);
+                let mut n = 1;
                 while let Some(Some(done)) = inflight.next().now_or_never() {
                     count(&mut s, done);
+                    n += 1;
                 }
+                drop(s);
+                shared.complete(n);
             }
             msg = rx.recv(), if open => match msg {
-                Some((ack, meta)) => inflight.push(async move {
+                Some((ack, record)) => inflight.push(async move {
                     let outcome = ack.await;
-                    (outcome, Instant::now(), meta)
+                    (outcome, Instant::now(), record)
                 }),
                 None => open = false,
             },
@@ -622,12 +772,13 @@ pub async fn run_point<T: LoadTarget>(
         StopAfter::Duration(d) => Some(warmup_end + d),
         StopAfter::Records(_) => None,
     };
-    let states: Vec<Arc<Mutex<TaskState>>> = (0..tasks).map(|_| Arc::default()).collect();
-    let permits: Vec<Arc<Semaphore>> =
-        (0..tasks).map(|_| Arc::new(Semaphore::new(w.max_outstanding_per_task as usize))).collect();
+    let states: Vec<Arc<TaskShared>> = (0..tasks).map(|_| Arc::default()).collect();
+    let epoch = Arc::new(AtomicU64::new(0));
     let bulk = tasks <= BULK_MAX_TASKS
         && target.attach_bulk(Some(Arc::new(BulkAcks {
-            tasks: states.iter().cloned().zip(permits.iter().cloned()).collect(),
+            start,
+            warmup_end_us: w.warmup.as_micros() as u64,
+            tasks: states.clone(),
         })));
     let mut handles = Vec::new();
     for i in 0..tasks {
@@ -648,9 +799,9 @@ pub async fn run_point<T: LoadTarget>(
             deadline,
             schedule: Schedule::new(rate_per_task, w.arrival, seed, offset),
             max_outstanding: w.max_outstanding_per_task,
-            permits: permits[i as usize].clone(),
             pacer: pacer.clone(),
             bulk,
+            epoch: epoch.clone(),
         };
         let records = generators.next().expect("one generator per task");
         let state = states[i as usize].clone();
@@ -668,7 +819,7 @@ pub async fn run_point<T: LoadTarget>(
         let _ = done_tx.send(());
     });
 
-    let mut c = Collector::new(point, opts, start_wall, start, w.warmup);
+    let mut c = Collector::new(point, opts, start_wall, start, w.warmup, epoch);
     let mut warm = w.warmup.is_zero();
     let mut baseline = Counts::default();
     let mut cpu_start = cpu_time_ns();
@@ -744,6 +895,77 @@ pub async fn run_point<T: LoadTarget>(
     Ok(PointRun { result, intervals: c.logs })
 }
 
+/// Records the runner's cost is measured over (see [`runner_cost_ns_per_record`]).
+pub const RUNNER_COST_RECORDS: u64 = 300_000;
+
+/// Accepts every record and acknowledges it in chunks on the sending task: the runner with nothing behind it.
+struct NullTarget {
+    acks: Mutex<Option<Arc<BulkAcks>>>,
+    pending: Mutex<Vec<(u64, u64)>>,
+}
+
+/// Records a [`NullTarget`] holds before acknowledging them together (a producer batch of 100 B records).
+const NULL_TARGET_CHUNK: usize = 1000;
+
+impl NullTarget {
+    fn ack_pending(&self) {
+        let Some(acks) = self.acks.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        acks.acked(p.drain(..), Instant::now());
+    }
+}
+
+impl LoadTarget for NullTarget {
+    type Ack = std::future::Ready<Result<(), TargetError>>;
+
+    async fn send(&self, _record: GenRecord<'_>) -> Result<Self::Ack, TargetError> {
+        Ok(std::future::ready(Ok(())))
+    }
+
+    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
+        let detaching = acks.is_none();
+        if detaching {
+            self.ack_pending();
+        }
+        *self.acks.lock().unwrap_or_else(|e| e.into_inner()) = acks;
+        true
+    }
+
+    fn send_tagged(
+        &self,
+        record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
+        let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
+        let full = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.push((tag, bytes));
+            p.len() >= NULL_TARGET_CHUNK
+        };
+        if full {
+            self.ack_pending();
+        }
+        Tagged::Done::<std::future::Ready<_>>(Ok(()))
+    }
+}
+
+/// What the runner itself costs per record, in CPU ns: the point's generator, tasks and accounting driven
+/// closed-loop for [`RUNNER_COST_RECORDS`] records against a target that does nothing but acknowledge in chunks.
+/// Set beside the point's whole CPU per record, it says how much of a measurement is the harness. An upper bound:
+/// it includes the null target's own lock per record. `None` off Linux or when the point cannot be generated.
+pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
+    let mut p = point.clone();
+    p.workload.stop = StopAfter::Records(RUNNER_COST_RECORDS);
+    p.workload.rate_records_per_s = None;
+    p.workload.warmup = Duration::ZERO;
+    p.workload.shard = None;
+    let opts = RunOptions { progress: Progress::Off, precise_pacing: false, ..RunOptions::default() };
+    let target =
+        Arc::new(NullTarget { acks: Mutex::new(None), pending: Mutex::new(Vec::with_capacity(NULL_TARGET_CHUNK)) });
+    // The point's own CPU figure starts once the generators exist, so building the payload pool is not counted.
+    run_point(target, &p, &opts).await.ok()?.result.cpu_time_ns_per_record
+}
+
 /// When the intended schedule starts: (wall clock, monotonic instant, lateness after `--start-at`).
 ///
 /// With a start instant still ahead, waits for it. Past it, the schedule starts at the instant anyway (the
@@ -780,10 +1002,19 @@ struct Collector {
     name: String,
     /// Intervals shorter than this are not plotted.
     tick_min: Duration,
+    /// Counts intervals; tasks hand their lags over when it moves.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Collector {
-    fn new(point: &WorkloadPoint, opts: &RunOptions, start_wall: SystemTime, start: Instant, warmup: Duration) -> Self {
+    fn new(
+        point: &WorkloadPoint,
+        opts: &RunOptions,
+        start_wall: SystemTime,
+        start: Instant,
+        warmup: Duration,
+        epoch: Arc<AtomicU64>,
+    ) -> Self {
         let w = &point.workload;
         let planned = match w.stop {
             StopAfter::Duration(d) => warmup + d,
@@ -809,14 +1040,21 @@ impl Collector {
             planned,
             name: point.name.clone(),
             tick_min: opts.interval / 4,
+            epoch,
         }
     }
 
-    fn tick<T: LoadTarget>(&mut self, states: &[Arc<Mutex<TaskState>>], target: &T, now: Instant, measured: bool) {
-        for s in states {
-            let mut s = lock(s);
+    fn tick<T: LoadTarget>(&mut self, states: &[Arc<TaskShared>], target: &T, now: Instant, measured: bool) {
+        // Tasks hand over the lags they hold at their next record (they are at most one interval late).
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        for t in states {
+            let mut s = lock(&t.outcomes);
             s.rec.drain_into(&mut self.interval);
             s.warm_rec.drain_into(&mut self.warm);
+            drop(s);
+            let mut l = t.lags.lock().unwrap_or_else(|e| e.into_inner());
+            l.rec.drain_into(&mut self.interval);
+            l.warm_rec.drain_into(&mut self.warm);
         }
         target.collect_hooks(&mut self.interval);
         if !measured {

@@ -64,17 +64,12 @@ impl LoadTarget for FakeTarget {
         self.bulk
     }
 
-    async fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> Result<(), TargetError> {
-        assert!(self.bulk, "tagged send on a target without a bulk path");
-        let (delay, fail) = self.plan_call(&record)?;
-        let acks = self.acks.lock().unwrap().clone().expect("BulkAcks attached while the point runs");
-        if !self.never_ack {
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                if fail { acks.failed([tag], "NOT_LEADER") } else { acks.acked([tag], Instant::now()) }
-            });
-        }
-        Ok(())
+    fn send_tagged(
+        &self,
+        record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
+        Tagged::Done::<std::future::Ready<_>>(self.fake_send_tagged(record, tag))
     }
 
     async fn send(&self, record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
@@ -88,6 +83,22 @@ impl LoadTarget for FakeTarget {
             tokio::time::sleep(delay).await;
             if fail { Err(TargetError { kind: "NOT_LEADER".into(), message: "moved".into() }) } else { Ok(()) }
         }))
+    }
+}
+
+impl FakeTarget {
+    fn fake_send_tagged(&self, record: GenRecord<'_>, tag: u64) -> Result<(), TargetError> {
+        assert!(self.bulk, "tagged send on a target without a bulk path");
+        let (delay, fail) = self.plan_call(&record)?;
+        let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
+        let acks = self.acks.lock().unwrap().clone().expect("BulkAcks attached while the point runs");
+        if !self.never_ack {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if fail { acks.failed([tag], "NOT_LEADER") } else { acks.acked([(tag, bytes)], Instant::now()) }
+            });
+        }
+        Ok(())
     }
 }
 
@@ -344,16 +355,21 @@ async fn a_late_start_is_reported_and_counted_as_schedule_lag() {
 }
 
 #[test]
-fn tags_round_trip_and_slots_are_reused() {
-    let t = encode_tag(BULK_MAX_TASKS - 1, 123_456);
-    assert_eq!(decode_tag(t), (BULK_MAX_TASKS as usize - 1, 123_456));
-    let mut slab = Slab::default();
-    let now = Instant::now();
-    let r = InFlight { intended: now, t_send: now, bytes: 1, measured: true };
-    let (a, b) = (slab.insert(r), slab.insert(r));
-    assert_eq!((a, b), (0, 1));
-    assert!(slab.take(a).is_some());
-    assert!(slab.take(a).is_none(), "a slot is reported once");
-    assert_eq!(slab.insert(r), a, "a freed slot is reused");
-    assert_eq!(slab.entries.len(), 2);
+fn tags_carry_task_send_time_and_lag() {
+    // Lags: exact below 2^13 µs, within 2^-12 (truncated) above, up to hours.
+    for lag in [0, 1, 8191, 8192, 8193, 123_456, 1_600_000, 3_600_000_000, 1 << 40] {
+        let back = decode_lag(encode_lag(lag));
+        assert!(back <= lag && lag - back <= lag >> 12, "lag {lag} came back as {back}");
+        if lag < 8192 {
+            assert_eq!(back, lag);
+        }
+    }
+    // The send time comes back exactly from the ack time, also past the 2^34 µs wrap of the stored bits.
+    for (sent, service) in [(0u64, 0u64), (5_000, 2_000), ((1 << 34) - 3, 10), (3 << 34, 7_200_000_000)] {
+        let tag = encode_tag(BULK_MAX_TASKS - 1, sent, 1_600_000);
+        let (task, back, lag) = decode_tag(tag, sent + service);
+        assert_eq!((task, back), (BULK_MAX_TASKS as usize - 1, sent), "sent {sent}, service {service}");
+        assert_eq!(lag, decode_lag(encode_lag(1_600_000)));
+    }
+    assert_eq!(decode_tag(encode_tag(7, 42, 0), 50).0, 7);
 }

@@ -72,6 +72,9 @@ pub enum PayloadSpec {
     Random,
     /// Words and spaces: compresses like log lines.
     Text,
+    /// Uniform random letters A–Z: what `kafka-producer-perf-test` and `kprod perf-test` send (about 4.7 bits of
+    /// entropy per byte), for comparing with them like for like.
+    Letters,
     /// A short pattern repeated: compresses extremely well.
     Repeated,
     /// Slices of the file's bytes.

@@ -46,3 +46,29 @@ async fn java_producer_and_consumer_round_trip() {
     assert_eq!(cluster.stats().connections_closed_by_broker, 0, "the Java client asked for nothing unsupported");
     cluster.shutdown().await;
 }
+
+/// Java's own `kafka-producer-perf-test` as a workbench peer (`peers: [..., java-perf-test]`), through
+/// `scripts/kafka.sh perf-test`, against the mock broker: 3 s at 5,000 records/s with 1 s of warm-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a JDK and the kafka-tools jars (scripts/kafka.sh fetch)"]
+async fn java_perf_test_peer_reports_its_steady_state_line() {
+    use kprod::workbench::peers::{Peer, PeerOptions, java_perf_test};
+    use kprod::workbench::runner::RunOptions;
+    use kprod::workbench::workload::Workload;
+
+    let cluster = MockCluster::builder().brokers(1).default_partitions(2).start().await.unwrap();
+    let yaml = "name: jpt\ntopic: jpt\npartitions: 2\nrecord_size: {fixed: 100}\npayload: letters\nrate: 5000\n\
+                duration_s: 2\nwarmup_s: 1\npeers: [java-perf-test]\nproducer: {linger.ms: 5, acks: 1}\n";
+    let points = Workload::parse(yaml, std::path::Path::new("jpt.yaml")).unwrap().expand().unwrap();
+    assert_eq!(points[0].workload.peers, vec![Peer::JavaPerfTest]);
+    let opts = PeerOptions::new(env!("CARGO_MANIFEST_DIR"), RunOptions::default());
+    let r = java_perf_test::run_point(&points[0], &cluster.bootstrap(), &opts, None).await.unwrap();
+    cluster.shutdown().await;
+    assert_eq!(r.peer, Peer::JavaPerfTest);
+    assert_eq!(r.records_acked, 10_000, "the steady-state line: 15,000 sent, the first 5,000 are warm-up");
+    // Not bounded by 5,000/s: the tool's throttle keeps the average since its start, so after a slow start (the
+    // JVM, metadata) it catches up at full speed, and the steady-state line can show far more than the target.
+    assert!(r.rate_records_per_s > 0.0 && r.duration_s > 0.0, "{r:?}");
+    assert!(r.response_time_us_max >= r.response_time_us_p99 && r.response_time_us_max > 0, "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.contains("service time")), "{:?}", r.warnings);
+}

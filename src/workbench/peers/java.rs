@@ -61,6 +61,7 @@ pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, Str
     };
     let payload = match &w.payload {
         PayloadSpec::Random => "random",
+        PayloadSpec::Letters => "letters",
         PayloadSpec::Text => {
             warnings.push("java: payload `text` approximated by random letters".into());
             "letters"
@@ -69,7 +70,7 @@ pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, Str
             warnings.push("java: payload `repeated` approximated by zeros".into());
             "zeros"
         }
-        other => return Err(format!("payload {other:?}: the java driver knows random, text and repeated")),
+        other => return Err(format!("payload {other:?}: the java driver knows random, letters, text and repeated")),
     };
     let mut a: Vec<String> = Vec::new();
     let mut flag = |k: &str, v: String| {

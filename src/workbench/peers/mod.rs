@@ -16,6 +16,7 @@
 //! shape kprod gets), so no peer inherits another's broker state; with `bootstrap` they all use that cluster.
 
 pub mod java;
+pub mod java_perf_test;
 #[cfg(feature = "peer-rdkafka")]
 pub mod rdkafka;
 pub mod rdkafka_config;
@@ -41,10 +42,13 @@ pub enum Peer {
     Kprod,
     Librdkafka,
     Java,
+    /// Java's own `kafka-producer-perf-test` (kafka-tools), its summary line parsed ([`java_perf_test`]).
+    #[serde(rename = "java-perf-test")]
+    JavaPerfTest,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 3] = [Peer::Kprod, Peer::Librdkafka, Peer::Java];
+    pub const ALL: [Peer; 4] = [Peer::Kprod, Peer::Librdkafka, Peer::Java, Peer::JavaPerfTest];
 
     /// The name used in workloads, results and reports.
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Peer {
             Peer::Kprod => "kprod",
             Peer::Librdkafka => "librdkafka",
             Peer::Java => "java",
+            Peer::JavaPerfTest => "java-perf-test",
         }
     }
 }
@@ -69,7 +74,7 @@ impl std::str::FromStr for Peer {
         Peer::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown peer `{s}` (expected kprod, librdkafka or java)"))
+            .ok_or_else(|| format!("unknown peer `{s}` (expected kprod, librdkafka, java or java-perf-test)"))
     }
 }
 
@@ -144,14 +149,18 @@ where
     Fut: Future<Output = Result<PointResult, E>>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut out = Vec::new();
+    let mut out: Vec<PointResult> = Vec::new();
     for (i, peer) in run_order(points) {
         let point = &points[i];
         let mut result = match peer {
             Peer::Kprod => {
                 run_kprod(point).await.map_err(|e| PeerError::Kprod { point: point.name.clone(), source: e.into() })?
             }
-            other => run_peer(other, point, opts).await?,
+            other => {
+                // What the peer before it reached here: sizes kafka-producer-perf-test's record count.
+                let hint = out.iter().rev().find(|r| r.name == point.name && r.rate_records_per_s > 0.0);
+                run_peer(other, point, opts, hint.map(|r| r.rate_records_per_s)).await?
+            }
         };
         result.peer = peer;
         on_result(&result);
@@ -161,7 +170,14 @@ where
 }
 
 /// Measures one non-kprod peer at one point, on a fresh embedded cluster or the point's bootstrap servers.
-pub async fn run_peer(peer: Peer, point: &WorkloadPoint, opts: &PeerOptions) -> Result<PointResult, PeerError> {
+/// `rate_hint` (records/s another peer reached at this point) sizes a closed-loop `java-perf-test` run, which
+/// takes a record count rather than a duration.
+pub async fn run_peer(
+    peer: Peer,
+    point: &WorkloadPoint,
+    opts: &PeerOptions,
+    rate_hint: Option<f64>,
+) -> Result<PointResult, PeerError> {
     let target = match &opts.bootstrap {
         Some(b) => PeerTarget { bootstrap: b.clone(), cluster: None },
         None => PeerTarget::start(peer, point).await?,
@@ -174,6 +190,7 @@ pub async fn run_peer(peer: Peer, point: &WorkloadPoint, opts: &PeerOptions) -> 
         }),
         Peer::Librdkafka => run_librdkafka(point, &target.bootstrap, opts).await,
         Peer::Java => java::run_point(point, &target.bootstrap, opts).await,
+        Peer::JavaPerfTest => java_perf_test::run_point(point, &target.bootstrap, opts, rate_hint).await,
     };
     target.stop().await;
     let mut result = result?;

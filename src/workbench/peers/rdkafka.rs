@@ -17,14 +17,14 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::{Peer, PeerError};
 use crate::producer::config::ProducerConfig;
 use crate::workbench::generator::GenRecord;
 use crate::workbench::result::PointResult;
-use crate::workbench::runner::{self, BulkAcks, LoadTarget, RunOptions, TargetError};
+use crate::workbench::runner::{self, BulkAcks, LoadTarget, RunOptions, Tagged, TargetError};
 use crate::workbench::workload::WorkloadPoint;
 
 /// Pause between retries while librdkafka's queue is full (its delivery reports free room meanwhile).
@@ -44,7 +44,10 @@ impl ProducerContext for BulkContext {
     fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
         let Some(acks) = self.acks.read().unwrap_or_else(|e| e.into_inner()).clone() else { return };
         match result {
-            Ok(_) => acks.acked([tag as u64], tokio::time::Instant::now()),
+            Ok(m) => {
+                let bytes = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                acks.acked([(tag as u64, bytes as u64)], tokio::time::Instant::now())
+            }
             Err((e, _)) => acks.failed([tag as u64], &error_kind(e)),
         }
     }
@@ -104,39 +107,65 @@ impl LoadTarget for RdkafkaTarget {
         true
     }
 
-    async fn send_tagged(&self, record: GenRecord<'_>, tag: u64) -> Result<(), TargetError> {
+    /// One `produce` call at once (no future); a full queue gets the waiting retry loop, as kprod's full buffer
+    /// gets its waiting send.
+    fn send_tagged(
+        &self,
+        record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
         let headers = (!record.headers.is_empty()).then(|| {
             record
                 .headers
                 .iter()
                 .fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(&v[..]) }))
         });
-        let started = tokio::time::Instant::now();
-        loop {
-            let mut r =
-                BaseRecord::<[u8], [u8], usize>::with_opaque_to(record.topic, tag as usize).payload(&record.value[..]);
-            if let Some(k) = &record.key {
-                r = r.key(&k[..]);
-            }
-            if let Some(p) = record.partition {
-                r = r.partition(p);
-            }
-            if let Some(h) = &headers {
-                r = r.headers(h.clone());
-            }
-            match self.producer.send(r) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    if started.elapsed() >= self.max_block {
-                        return Err(TargetError {
-                            kind: "buffer_exhausted".into(),
-                            message: format!("librdkafka queue full for max.block.ms ({:?})", self.max_block),
-                        });
-                    }
-                    tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+        match self.produce_once(&record, headers.as_ref(), tag) {
+            Ok(true) => return Tagged::Done(Ok(())),
+            Err(e) => return Tagged::Done(Err(e)),
+            Ok(false) => {}
+        }
+        Tagged::Wait(async move {
+            let started = tokio::time::Instant::now();
+            loop {
+                if started.elapsed() >= self.max_block {
+                    return Err(TargetError {
+                        kind: "buffer_exhausted".into(),
+                        message: format!("librdkafka queue full for max.block.ms ({:?})", self.max_block),
+                    });
                 }
-                Err((e, _)) => return Err(error(e)),
+                tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+                if self.produce_once(&record, headers.as_ref(), tag)? {
+                    return Ok(());
+                }
             }
+        })
+    }
+}
+
+impl RdkafkaTarget {
+    /// One `produce` call: `Ok(false)` when librdkafka's queue is full.
+    fn produce_once(
+        &self,
+        record: &GenRecord<'_>,
+        headers: Option<&OwnedHeaders>,
+        tag: u64,
+    ) -> Result<bool, TargetError> {
+        let mut r =
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(record.topic, tag as usize).payload(&record.value[..]);
+        if let Some(k) = &record.key {
+            r = r.key(&k[..]);
+        }
+        if let Some(p) = record.partition {
+            r = r.partition(p);
+        }
+        if let Some(h) = headers {
+            r = r.headers(h.clone());
+        }
+        match self.producer.send(r) {
+            Ok(()) => Ok(true),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(false),
+            Err((e, _)) => Err(error(e)),
         }
     }
 }
@@ -147,6 +176,8 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
     let config_err = |message: String| PeerError::Config { point: point.name.clone(), peer: Peer::Librdkafka, message };
     let config = super::rdkafka_config(props, bootstrap).map_err(config_err)?;
     let max_block = ProducerConfig::from_pairs(props.iter()).map_err(|e| config_err(e.to_string()))?.max_block;
+    // The same harness as kprod's, so its cost per record is measured the same way.
+    let runner_cost = runner::runner_cost_ns_per_record(point).await;
     let target = Arc::new(RdkafkaTarget::new(&config, max_block).map_err(config_err)?);
     let run = runner::run_point(target.clone(), point, opts).await;
     // Dropping the producer flushes and joins librdkafka threads: keep that off the async workers.
@@ -159,5 +190,6 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
         .map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, message: e.to_string() })?
         .result;
     result.peer = Peer::Librdkafka;
+    result.runner_cpu_ns_per_record = runner_cost;
     Ok(result)
 }

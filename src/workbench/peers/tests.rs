@@ -274,7 +274,7 @@ async fn librdkafka_peer_measures_a_point_on_the_embedded_cluster() {
         ".",
         RunOptions { progress: crate::workbench::runner::Progress::Off, ..RunOptions::default() },
     );
-    let r = run_peer(Peer::Librdkafka, &p[0], &opts).await.unwrap();
+    let r = run_peer(Peer::Librdkafka, &p[0], &opts, None).await.unwrap();
     assert_eq!(r.peer, Peer::Librdkafka);
     assert_eq!(r.records_failed, 0, "{:?}", r.errors);
     // Counts are after the warm-up: acks of records sent just before its end land in the measured part.
@@ -308,4 +308,71 @@ async fn librdkafka_delivery_failures_reach_the_runner_as_failed_records() {
     let r = super::rdkafka::run_point(&p[0], "127.0.0.1:1", &opts).await.unwrap();
     assert_eq!((r.records_sent, r.records_acked, r.records_failed), (40, 0, 40), "{:?}", r.errors);
     assert!(r.errors.keys().all(|k| k.contains("TimedOut")), "{:?}", r.errors);
+}
+
+#[test]
+fn java_perf_test_args_size_the_run_and_refuse_what_the_tool_cannot_do() {
+    use super::java_perf_test::perf_test_args;
+    // Open loop: rate × (warm-up + duration) records, rate × warm-up of them as warm-up.
+    let p = points("topic: t\nrate: 5000\nduration_s: 2\nwarmup_s: 1\npayload: letters\nproducer: {linger.ms: 7}\n");
+    let a = perf_test_args(&p[0], "h:1", None).unwrap();
+    assert_eq!((a.num_records, a.warmup_records), (15_000, 5_000));
+    assert!(a.args.windows(2).any(|w| w == ["--throughput", "5000"]), "{:?}", a.args);
+    assert!(a.args.windows(2).any(|w| w == ["--warmup-records", "5000"]), "{:?}", a.args);
+    assert!(a.args.contains(&"bootstrap.servers=h:1".to_string()) && a.args.contains(&"linger.ms=7".to_string()));
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    // Closed loop with a duration: sized by the rate another peer reached, refused without one.
+    let closed = points("duration_s: 3\nwarmup_s: 1\n");
+    let err = perf_test_args(&closed[0], "h:1", None).unwrap_err();
+    assert!(err.contains("record count"), "{err}");
+    let a = perf_test_args(&closed[0], "h:1", Some(100_000.0)).unwrap();
+    assert_eq!((a.num_records, a.warmup_records), (400_000, 100_000));
+    assert!(a.args.windows(2).any(|w| w == ["--throughput", "-1"]));
+    assert!(a.warnings.iter().any(|w| w.contains("letters")), "random payload approximated: {:?}", a.warnings);
+    for (yaml, culprit) in [
+        ("records: 10\nkeys: {uniform: 5}\n", "keys"),
+        ("records: 10\nproducers: 2\n", "sending"),
+        ("records: 10\nrecord_size: {uniform: {min: 1, max: 9}}\n", "record_size"),
+    ] {
+        let err = perf_test_args(&points(yaml)[0], "h:1", None).unwrap_err();
+        assert!(err.contains(culprit), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn java_perf_test_summary_lines_parse_and_the_steady_state_line_wins() {
+    use super::java_perf_test::{PerfTestArgs, parse_summary, result_from_output};
+    // A line as kafka-tools 4.3.1 prints it.
+    let java = "200000 records sent, 99950.024988 records/sec (9.53 MB/sec), 1.84 ms avg latency, 231.00 ms max \
+                latency, 1 ms 50th, 3 ms 95th, 12 ms 99th, 30 ms 99.9th.";
+    let s = parse_summary(java).unwrap();
+    assert_eq!((s.records, s.steady_state, s.percentiles_ms), (200_000, false, [1, 3, 12, 30]));
+    assert!((s.records_per_s - 99_950.024988).abs() < 1e-6 && s.latency_ms_max == 231.0);
+    // kprod perf-test prints the same shape (it mimics the tool): both parse alike.
+    let t = crate::workbench::perf_test::Totals {
+        records: 150_000,
+        elapsed_ms: 1_500.0,
+        bytes: 15_000_000,
+        latency_ms_avg: 2.5,
+        latency_ms_max: 9.0,
+        percentiles_ms: [2, 4, 7, 9],
+        steady_state: true,
+    };
+    let steady = crate::workbench::perf_test::total_line(&t);
+    let s = parse_summary(&steady).unwrap();
+    assert!(s.steady_state && s.records == 150_000 && (s.records_per_s - 100_000.0).abs() < 1e-6, "{steady}");
+    assert!(parse_summary("1000 records sent, 5 records/sec").is_none());
+    assert!(parse_summary("Warmup first 10 records.").is_none());
+
+    let p = points("name: pt\nrate: 100000\nduration_s: 1.5\nwarmup_s: 0.5\nrecord_size: {fixed: 100}\n");
+    let args = PerfTestArgs { args: vec![], num_records: 200_000, warmup_records: 50_000, warnings: vec![] };
+    let out = format!("Warmup first 50000 records.\n{java}\n{steady}\n");
+    let r = result_from_output(&p[0], &out, &args).unwrap();
+    assert_eq!(r.peer, Peer::JavaPerfTest);
+    assert_eq!((r.records_acked, r.records_sent), (150_000, 150_000), "the steady-state line, warm-up left out");
+    assert_eq!((r.response_time_us_p50, r.response_time_us_p99, r.service_time_us_p99), (2_000, 7_000, 7_000));
+    assert!((r.rate_mb_per_s - 10.0).abs() < 1e-9, "100 B × 100,000/s = 10 MB/s");
+    assert!(r.warnings.iter().any(|w| w.contains("service time")));
+    let err = result_from_output(&p[0], "nothing useful\n", &args).unwrap_err();
+    assert!(err.contains("no summary line"), "{err}");
 }

@@ -22,6 +22,7 @@ fn color(p: Peer) -> &'static str {
         Peer::Kprod => "#1f77b4",
         Peer::Librdkafka => "#ff7f0e",
         Peer::Java => "#2ca02c",
+        Peer::JavaPerfTest => "#9467bd",
     }
 }
 
@@ -146,23 +147,29 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Per point: (name, kprod/librdkafka and kprod/java throughput ratios, the same for p99).
+/// Per point: its name and kprod's throughput and p99 ratios against each other peer of [`others`].
 pub struct Ratios<'a> {
     pub name: &'a str,
-    pub throughput: [Option<f64>; 2],
-    pub p99: [Option<f64>; 2],
+    pub throughput: Vec<Option<f64>>,
+    pub p99: Vec<Option<f64>>,
+}
+
+/// The peers kprod is compared with: every other peer present, in [`Peer::ALL`] order.
+pub fn others(rows: &[Row]) -> Vec<Peer> {
+    peers_of(rows).into_iter().filter(|p| *p != Peer::Kprod).collect()
 }
 
 /// The ratios of every point.
 pub fn ratios(rows: &[Row]) -> Vec<Ratios<'_>> {
     let rate = |n: &str, p| find(rows, n, p).map(|r| r.rate.mean);
     let p99 = |n: &str, p| find(rows, n, p).map(|r| r.response_time_us_p99 as f64);
+    let others = others(rows);
     point_names(rows)
         .into_iter()
         .map(|n| Ratios {
             name: n,
-            throughput: [Peer::Librdkafka, Peer::Java].map(|p| ratio(rate(n, Peer::Kprod), rate(n, p))),
-            p99: [Peer::Librdkafka, Peer::Java].map(|p| ratio(p99(n, Peer::Kprod), p99(n, p))),
+            throughput: others.iter().map(|p| ratio(rate(n, Peer::Kprod), rate(n, *p))).collect(),
+            p99: others.iter().map(|p| ratio(p99(n, Peer::Kprod), p99(n, *p))).collect(),
         })
         .collect()
 }
@@ -206,21 +213,20 @@ pub fn section(rows: &[Row]) -> String {
         }
         .render(),
     );
-    s.push_str(
-        "</div><table id=\"peers-ratios\"><thead><tr><th>point</th><th>throughput kprod/librdkafka</th>\
-         <th>throughput kprod/java</th><th>p99 kprod/librdkafka</th><th>p99 kprod/java</th></tr></thead><tbody>",
-    );
+    let others = others(rows);
+    s.push_str("</div><table id=\"peers-ratios\"><thead><tr><th>point</th>");
+    for what in ["throughput", "p99"] {
+        for p in &others {
+            let _ = write!(s, "<th>{what} kprod/{p}</th>");
+        }
+    }
+    s.push_str("</tr></thead><tbody>");
     for r in ratios(rows) {
-        let _ = write!(
-            s,
-            "<tr class=\"peer-ratio\" data-name=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(r.name),
-            esc(r.name),
-            x(r.throughput[0]),
-            x(r.throughput[1]),
-            x(r.p99[0]),
-            x(r.p99[1])
-        );
+        let _ = write!(s, "<tr class=\"peer-ratio\" data-name=\"{}\"><td>{}</td>", esc(r.name), esc(r.name));
+        for v in r.throughput.iter().chain(&r.p99) {
+            let _ = write!(s, "<td>{}</td>", x(*v));
+        }
+        s.push_str("</tr>");
     }
     s.push_str(
         "</tbody></table><p class=\"meta\">Throughput ratio &gt; 1: kprod sends more; p99 ratio &lt; 1: kprod answers \
@@ -234,20 +240,22 @@ pub fn markdown(rows: &[Row]) -> String {
     if peers_of(rows).len() < 2 {
         return String::new();
     }
-    let mut s = String::from(
-        "\n## kprod vs librdkafka vs Java\n\n| point | throughput kprod/librdkafka | throughput kprod/java | \
-         p99 kprod/librdkafka | p99 kprod/java |\n|---|---:|---:|---:|---:|\n",
-    );
+    let others = others(rows);
+    let mut s = String::from("\n## kprod vs librdkafka vs Java\n\n| point |");
+    for what in ["throughput", "p99"] {
+        for p in &others {
+            let _ = write!(s, " {what} kprod/{p} |");
+        }
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(2 * others.len()));
+    s.push('\n');
     for r in ratios(rows) {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            r.name,
-            x(r.throughput[0]),
-            x(r.throughput[1]),
-            x(r.p99[0]),
-            x(r.p99[1])
-        );
+        let _ = write!(s, "| {} |", r.name);
+        for v in r.throughput.iter().chain(&r.p99) {
+            let _ = write!(s, " {} |", x(*v));
+        }
+        s.push('\n');
     }
     s
 }
@@ -277,13 +285,14 @@ mod tests {
     fn rows_split_by_peer_and_ratios_compare_kprod_with_each() {
         let rows = aggregate(&peers_run());
         assert_eq!(rows.len(), 6, "one row per point and peer");
-        assert_eq!(peers_of(&rows), Peer::ALL.to_vec());
+        assert_eq!(peers_of(&rows), vec![Peer::Kprod, Peer::Librdkafka, Peer::Java]);
+        assert_eq!(others(&rows), vec![Peer::Librdkafka, Peer::Java]);
         let r = ratios(&rows);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].name, "none");
         assert_eq!(r[0].throughput, [Some(1.5), Some(3.0)]);
         // p99 of base..base+1000 µs: kprod ≈ 1990, librdkafka ≈ 2990, java ≈ 4990.
-        let [a, b] = r[0].p99.map(Option::unwrap);
+        let [a, b] = [r[0].p99[0].unwrap(), r[0].p99[1].unwrap()];
         assert!((a - 1990.0 / 2990.0).abs() < 0.01 && (b - 1990.0 / 4990.0).abs() < 0.01, "{a} {b}");
         assert_eq!(ratio(Some(1.0), Some(0.0)), None);
     }
