@@ -4,7 +4,7 @@
 # cost?": the runner should reach >= 90 % of perf-test's records/s while it times every record.
 #
 #   scripts/runner-vs-perftest.sh [--repeats N] [--records-100b N] [--records-1k N] [--broker embedded|process]
-#                                 [--sizes "100 1024"] [--codecs "none lz4"] [--tasks N] [--extra "k=v ..."]
+#                                 [--sizes "100 1024"] [--codecs "none lz4"] [--tasks N] [--prop k=v]...
 #
 # Settings (the issue's): acks=1, linger.ms=5, batch.size=262144, idempotence off, 8 partitions, letters A-Z as
 # payload (what perf-test sends), one sending task. `--broker process` starts `kprod broker` in its own process
@@ -19,7 +19,7 @@ BROKER=embedded
 SIZES="100 1024"
 CODECS="none lz4"
 TASKS=1
-EXTRA=""
+declare -A PROP=([acks]=1 [linger.ms]=5 [batch.size]=262144 [enable.idempotence]=false [buffer.memory]=67108864)
 while [ $# -gt 0 ]; do
     case "$1" in
         --repeats) REPEATS=$2; shift 2 ;;
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
         --sizes) SIZES=$2; shift 2 ;;
         --codecs) CODECS=$2; shift 2 ;;
         --tasks) TASKS=$2; shift 2 ;;
-        --extra) EXTRA=$2; shift 2 ;;
+        --prop) PROP[${2%%=*}]=${2#*=}; shift 2 ;;
         *) echo "runner-vs-perftest: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -52,7 +52,9 @@ if [ "$BROKER" = process ]; then
     BOOT_ARGS=(--bootstrap-server "127.0.0.1:$PORT")
 fi
 
-PROPS="acks=1 linger.ms=5 batch.size=262144 enable.idempotence=false buffer.memory=67108864 $EXTRA"
+PROPS=""
+for k in "${!PROP[@]}"; do PROPS="$PROPS $k=${PROP[$k]}"; done
+PROPS=${PROPS# }
 echo "# kprod run vs kprod perf-test · broker: $BROKER · tasks: $TASKS · repeats: $REPEATS · $PROPS"
 printf '%-6s %-6s %14s %14s %8s %12s\n' size codec "perf-test/s" "run/s" "run/pt" "runner CPU"
 for size in $SIZES; do
