@@ -5,6 +5,7 @@
 //! [`regenerate`] rebuilds every file from `result.json`, which is what `kprod report DIR` calls.
 
 pub mod header;
+pub mod compare;
 pub mod html;
 pub mod peers;
 pub mod svg;
