@@ -7,10 +7,12 @@
 //! p99) exist only per repeat, so they get one sample per repeat. Failed or interrupted repeats are left out.
 //!
 //! **Statistic.** The median of the pooled per-second samples (the mean of the repeats for per-repeat metrics),
-//! and the relative change `new / base − 1`. Its [`CONFIDENCE`] interval is a percentile bootstrap that resamples
-//! the way the data were made ([`stats::bootstrap_change`]): whole repeats with replacement, then blocks of
-//! consecutive seconds inside each, so neither the between-run noise nor the autocorrelation of seconds is
-//! hidden. The resampling is seeded from the point and metric name: the same inputs give the same verdict.
+//! and the relative change `new / base − 1`. For per-second metrics its [`CONFIDENCE`] interval is a percentile
+//! bootstrap that resamples the way the data were made ([`stats::bootstrap_change`]): whole repeats with
+//! replacement, then blocks of consecutive seconds inside each, so neither the between-run noise nor the
+//! autocorrelation of seconds is hidden. The resampling is seeded from the point and metric name: the same inputs
+//! give the same verdict. For per-repeat metrics (2–5 values a side) a bootstrap would be far too narrow; they get
+//! a Welch t-interval on the logarithms ([`stats::welch_log_change`]), which is as wide as so few values deserve.
 //!
 //! **Verdict.** `worse` (or `better`) only when the whole interval lies beyond the threshold in that direction:
 //! the change is real at the stated confidence *and* larger than the threshold, so a tiny but certain change is
@@ -406,10 +408,15 @@ pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Com
             let enough = sb.samples > 0
                 && sn.samples > 0
                 && (sampling == Sampling::PerSecond || (sb.repeats >= 2 && sn.repeats >= 2));
-            let ci = if enough {
-                stats::bootstrap_change(&bs, &ns, stat, CONFIDENCE, stats::seed_of(&[&name, m.name]))
-            } else {
-                None
+            let ci = match (enough, sampling) {
+                (false, _) => None,
+                (true, Sampling::PerSecond) => {
+                    stats::bootstrap_change(&bs, &ns, stat, CONFIDENCE, stats::seed_of(&[&name, m.name]))
+                }
+                (true, Sampling::PerRepeat) => {
+                    let flat = |gs: &[Vec<f64>]| -> Vec<f64> { gs.iter().flatten().copied().collect() };
+                    stats::welch_log_change(&flat(&bs), &flat(&ns))
+                }
             };
             let (verdict, lo, hi, detectable) = match ci {
                 Some(i) => {
@@ -491,11 +498,12 @@ impl Comparison {
     /// How the verdicts are made, in one paragraph.
     pub fn method(&self) -> String {
         format!(
-            "Verdicts at {:.0} % confidence: a metric is worse or better only when the whole {:.0} % bootstrap \
-             interval of its change lies beyond the threshold (throughput {:.1} %, latency {:.1} %); same when it \
-             lies within ±threshold; noise when it straddles a threshold. Throughput and p99 use the median of the \
-             per-second samples after warm-up (repeats and blocks of seconds resampled); p50, p99.9 and service \
-             p99 the mean of the repeats. Detectable = the smallest change found 80 % of the time with this noise.",
+            "Verdicts at {:.0} % confidence: a metric is worse or better only when the whole {:.0} % interval of its \
+             change lies beyond the threshold (throughput {:.1} %, latency {:.1} %); same when it lies within \
+             ±threshold; noise when it straddles a threshold. Throughput and p99: median of the per-second samples \
+             after warm-up, bootstrap interval (repeats, then blocks of seconds resampled). p50, p99.9 and service \
+             p99: one value per repeat, Welch t-interval on logarithms. Detectable: the smallest change found 80 % \
+             of the time with this noise.",
             self.confidence_pct, self.confidence_pct, self.throughput_threshold_pct, self.latency_threshold_pct
         )
     }

@@ -122,6 +122,63 @@ pub fn bootstrap_change(
     })
 }
 
+/// Student's t quantile at 0.995 (two-sided 99 %) for `df` degrees of freedom, interpolated in 1/df between
+/// tabulated values; the normal 2.576 for infinite df.
+pub fn t995(df: f64) -> f64 {
+    const TABLE: [(f64, f64); 14] = [
+        (1.0, 63.657),
+        (2.0, 9.925),
+        (3.0, 5.841),
+        (4.0, 4.604),
+        (5.0, 4.032),
+        (6.0, 3.707),
+        (7.0, 3.499),
+        (8.0, 3.355),
+        (10.0, 3.169),
+        (12.0, 3.055),
+        (15.0, 2.947),
+        (20.0, 2.845),
+        (30.0, 2.750),
+        (60.0, 2.660),
+    ];
+    if !df.is_finite() || df > 60.0 {
+        let (d, t) = TABLE[TABLE.len() - 1];
+        // Between 60 and infinity, linear in 1/df towards 2.576.
+        return if df.is_finite() { 2.576 + (t - 2.576) * d / df } else { 2.576 };
+    }
+    let df = df.max(1.0);
+    for w in TABLE.windows(2) {
+        let ((d0, t0), (d1, t1)) = (w[0], w[1]);
+        if df <= d1 {
+            let f = (1.0 / d0 - 1.0 / df) / (1.0 / d0 - 1.0 / d1);
+            return t0 + (t1 - t0) * f;
+        }
+    }
+    TABLE[TABLE.len() - 1].1
+}
+
+/// The 99 % Welch t-interval of the ratio of geometric means `new / base − 1`, from the logarithms of a few
+/// values a side (one per repeat): the small-sample interval, wide with 2 or 3 repeats as it should be, where a
+/// bootstrap over 3 values would be far too narrow. `None` with fewer than 2 values a side or a value ≤ 0.
+pub fn welch_log_change(base: &[f64], new: &[f64]) -> Option<Interval> {
+    if base.len() < 2 || new.len() < 2 || base.iter().chain(new).any(|v| *v <= 0.0 || !v.is_finite()) {
+        return None;
+    }
+    let moments = |v: &[f64]| {
+        let l: Vec<f64> = v.iter().map(|x| x.ln()).collect();
+        let n = l.len() as f64;
+        let m = l.iter().sum::<f64>() / n;
+        (m, l.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0), n)
+    };
+    let ((mb, vb, nb), (mn, vn, nn)) = (moments(base), moments(new));
+    let (eb, en) = (vb / nb, vn / nn);
+    let se = (eb + en).sqrt();
+    let df = if se == 0.0 { f64::INFINITY } else { (eb + en).powi(2) / (eb * eb / (nb - 1.0) + en * en / (nn - 1.0)) };
+    let d = mn - mb;
+    let t = t995(df);
+    Some(Interval { change: d.exp() - 1.0, lo: (d - t * se).exp() - 1.0, hi: (d + t * se).exp() - 1.0 })
+}
+
 /// A stable 64-bit seed from text (FNV-1a), so each point and metric gets its own bootstrap stream.
 pub fn seed_of(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -215,6 +272,23 @@ mod tests {
         assert_eq!(bootstrap_change(&base, &new, Stat::Median, 0.99, 1).unwrap(), i);
         assert!(bootstrap_change(&[], &new, Stat::Mean, 0.99, 1).is_none());
         assert!(bootstrap_change(&[vec![0.0]], &new, Stat::Mean, 0.99, 1).is_none());
+    }
+
+    #[test]
+    fn t_quantiles_and_the_welch_interval() {
+        assert!((t995(3.0) - 5.841).abs() < 1e-9 && (t995(f64::INFINITY) - 2.576).abs() < 1e-9);
+        assert!(t995(3.5) < t995(3.0) && t995(3.5) > t995(4.0));
+        assert!(t995(100.0) > 2.576 && t995(100.0) < 2.660);
+        // ln-values with sd 0.1 a side, 3 each: se = 0.1 × √(2/3), df = 4, t = 4.604 → ±37.6 % in log terms.
+        let b = [100.0 * (-0.1f64).exp(), 100.0, 100.0 * 0.1f64.exp()];
+        let n: Vec<f64> = b.iter().map(|v| v * 0.8).collect();
+        let i = welch_log_change(&b, &n).unwrap();
+        assert!((i.change + 0.2).abs() < 1e-9);
+        let half = 4.604 * 0.1 * (2.0f64 / 3.0).sqrt();
+        assert!((i.lo - (0.8f64.ln() - half).exp() + 1.0).abs() < 1e-6, "{i:?}");
+        assert!(i.hi > 0.0, "3 repeats with 10 % noise cannot show a 20 % change at 99 %: {i:?}");
+        assert!(welch_log_change(&[1.0], &[1.0, 2.0]).is_none());
+        assert!(welch_log_change(&[0.0, 1.0], &[1.0, 2.0]).is_none());
     }
 
     #[test]
