@@ -3,34 +3,41 @@
 # compare workload (workloads/sweeps/ci-compare.yaml):
 #   * false alarms: A/A comparisons of identical runs (every pair of the A runs) that exit 1;
 #   * detection: A/B comparisons against runs with a real throughput loss (TPUT_SET, default
-#     `--set producer.batch.size=4096`, about −15 % closed-loop throughput) and a real p99 rise (P99_SET,
-#     default `--set producer.linger.ms=6`, about +20 % p99 at 20k records/s), each B run against every A run.
+#     `--set producer.batch.size=8192`: smaller batches, more requests per record) and a real p99 rise (P99_SET,
+#     default `--set producer.linger.ms=6`: records wait up to 1 ms longer at 20k records/s), each B run against
+#     every A run. The true size of each knob is measured from the runs themselves (pooled per-second medians of
+#     all B runs against all A runs) and printed with the rates.
 # The runs interleave A, B-throughput, B-p99, A, ... so slow drift of the machine hits every kind alike. The pairs
 # share runs, so they are not independent comparisons: read the rates as "of N comparisons", not as N trials.
 #
 # Usage: scripts/compare-calibrate.sh [--a N] [--b M] [--out DIR] [--kprod BIN]
-#   N A runs (default 10: 45 A/A pairs), M runs of each B kind (default 5: 5 × N pairs each).
-# Environment: TPUT_SET, P99_SET (the B knobs, as --set arguments), COMPARE_ARGS (extra `kprod compare` options).
+#   N A runs (default 8: 28 A/A pairs), M runs of each B kind (default 4: 4 × N pairs each).
+# Environment: TPUT_SET, P99_SET (the B knobs, as --set arguments), COMPARE_ARGS (extra `kprod compare` options),
+# NICE (niceness of the runs, default 0; -15 gives them priority over other work on a shared machine, as root).
+# --compare-only DIR re-runs the comparisons of an earlier calibration folder (e.g. after changing compare).
 # Prints one line per comparison into DIR/comparisons.tsv and a summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-a=10
-b=5
+a=8
+b=4
 out=""
 kprod=""
+compare_only=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --a) a=$2; shift ;;
         --b) b=$2; shift ;;
         --out) out=$2; shift ;;
         --kprod) kprod=$2; shift ;;
+        --compare-only) out=$2; compare_only=1; shift ;;
         *) echo "compare-calibrate: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
-TPUT_SET=${TPUT_SET:-"--set producer.batch.size=4096"}
+TPUT_SET=${TPUT_SET:-"--set producer.batch.size=8192"}
 P99_SET=${P99_SET:-"--set producer.linger.ms=6"}
+NICE=${NICE:-0}
 COMPARE_ARGS=${COMPARE_ARGS:-}
 workload=workloads/sweeps/ci-compare.yaml
 [[ -n $out ]] || out=reports/compare-calibrate-$(date -u +%Y%m%d-%H%M%S)
@@ -45,7 +52,7 @@ run() { # run KIND INDEX [--set ...]: one run of the workload into $out/KIND-IND
     shift 2
     local dir="$out/runs/$kind-$i"
     # shellcheck disable=SC2068
-    "$kprod" run "$workload" --out "$dir" --progress plain $@ >"$out/runs/$kind-$i.log" 2>&1 ||
+    nice -n "$NICE" "$kprod" run "$workload" --out "$dir" --progress plain $@ >"$out/runs/$kind-$i.log" 2>&1 ||
         { cat "$out/runs/$kind-$i.log"; echo "compare-calibrate: run $kind-$i failed" >&2; exit 1; }
     local result
     result=$(find "$dir" -name result.json | head -1)
@@ -54,14 +61,16 @@ run() { # run KIND INDEX [--set ...]: one run of the workload into $out/KIND-IND
 }
 
 mkdir -p "$out/runs"
-echo "compare-calibrate: $a A runs, $b of each B kind; B throughput: $TPUT_SET; B p99: $P99_SET; into $out"
-for ((i = 0; i < a || i < b; i++)); do
-    ((i < a)) && run A "$i"
-    # shellcheck disable=SC2086
-    ((i < b)) && run Btput "$i" $TPUT_SET
-    # shellcheck disable=SC2086
-    ((i < b)) && run Bp99 "$i" $P99_SET
-done
+if ((compare_only == 0)); then
+    echo "compare-calibrate: $a A runs, $b of each B kind; B throughput: $TPUT_SET; B p99: $P99_SET; nice $NICE; into $out"
+    for ((i = 0; i < a || i < b; i++)); do
+        if ((i < a)); then run A "$i"; fi
+        # shellcheck disable=SC2086
+        if ((i < b)); then run Btput "$i" $TPUT_SET; fi
+        # shellcheck disable=SC2086
+        if ((i < b)); then run Bp99 "$i" $P99_SET; fi
+    done
+fi
 
 tsv="$out/comparisons.tsv"
 printf 'kind\tbase\tnew\texit\trate_null_records\tp99_20000\tworse_metrics\n' >"$tsv"
@@ -91,8 +100,24 @@ for ((j = 0; j < b; j++)); do
     done
 done
 
-python3 - "$tsv" <<'EOF'
-import csv, sys
+python3 - "$tsv" "$out/runs" <<'EOF'
+import csv, glob, json, statistics, sys
+def pooled(kind, point, field):
+    vals = []
+    for path in glob.glob(f"{sys.argv[2]}/{kind}-*.path"):
+        for p in json.load(open(open(path).read().strip()))["points"]:
+            if p["name"] != point:
+                continue
+            prev = 0.0
+            for t in p["time_series"]:
+                if not t["warmup"] and 0.9 <= t["t_s"] - prev <= 1.1 and t[field] > 0:
+                    vals.append(t[field])
+                prev = t["t_s"]
+    return statistics.median(vals)
+a_rate, a_p99 = pooled("A", "rate=null", "records_per_s"), pooled("A", "rate=20000", "response_time_us_p99")
+print(f"true size, pooled per-second medians of all runs: throughput loss {pooled('Btput', 'rate=null', 'records_per_s') / a_rate - 1:+.1%}"
+      f" ({a_rate:.0f} records/s in A), p99 rise {pooled('Bp99', 'rate=20000', 'response_time_us_p99') / a_p99 - 1:+.1%}"
+      f" ({a_p99 / 1e3:.2f} ms in A)")
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 def count(kind, pred):
     rs = [r for r in rows if r["kind"] == kind]

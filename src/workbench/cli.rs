@@ -377,7 +377,10 @@ pub fn compare_cli(args: CompareArgs) -> Result<i32, String> {
         println!("\ncomparison page: {}", path.display());
     }
     if c.has_regression() {
-        println!("\nregression: at least one metric is worse beyond its threshold at {:.0} % confidence", c.confidence_pct);
+        println!(
+            "\nregression: at least one metric is worse beyond its threshold at {:.0} % confidence",
+            c.confidence_pct
+        );
         Ok(1)
     } else {
         Ok(0)

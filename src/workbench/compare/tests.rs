@@ -24,7 +24,14 @@ fn series(rates: &[f64], p99s: &[u64]) -> Vec<TimePoint> {
         });
     }
     let last = ts.last().unwrap().t_s;
-    ts.push(TimePoint { t_s: last + 0.3, records_per_s: 1.0, mb_per_s: 0.0, response_time_us_p99: 1, errors: 0, warmup: false });
+    ts.push(TimePoint {
+        t_s: last + 0.3,
+        records_per_s: 1.0,
+        mb_per_s: 0.0,
+        response_time_us_p99: 1,
+        errors: 0,
+        warmup: false,
+    });
     ts
 }
 
@@ -122,7 +129,9 @@ fn drift_and_two_modes_are_warned_about() {
         (0..3).map(|r| point("a", r, &[1000.0, 1010.0, 1005.0, 1300.0, 1310.0, 1305.0], &[5; 6])).collect();
     let c = compare(&run(steady("a", 1000.0, 5, 0.01)), &run(drifting), Thresholds::default());
     assert!(
-        c.warnings.iter().any(|w| w.run == "new" && w.metric == "rate_records_per_s" && w.message.starts_with("drifts")),
+        c.warnings
+            .iter()
+            .any(|w| w.run == "new" && w.metric == "rate_records_per_s" && w.message.starts_with("drifts")),
         "{:?}",
         c.warnings
     );
@@ -168,4 +177,102 @@ fn sample_statistics() {
     assert!(Sample::of(&[]).is_none());
     assert_eq!(change_pct(200.0, 150.0), -25.0);
     assert_eq!(change_pct(0.0, 0.0), 0.0);
+}
+
+/// Recorded runs of workloads/sweeps/ci-compare.yaml on the embedded broker, shrunk by
+/// tests/fixtures/compare/trim.py (its README says how each file was made).
+mod fixtures {
+    use super::*;
+
+    fn load(name: &str) -> RunResult {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compare").join(name);
+        RunResult::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn worse(c: &Comparison) -> Vec<String> {
+        c.changes.iter().filter(|m| m.verdict == Verdict::Worse).map(|m| format!("{} {}", m.point, m.metric)).collect()
+    }
+
+    #[test]
+    fn an_unchanged_build_passes() {
+        for (base, new) in [("aa-base.json", "aa-new.json"), ("quiet-base.json", "quiet-new.json")] {
+            let c = compare(&load(base), &load(new), Thresholds::default());
+            assert_eq!(c.changes.len(), 10, "2 points × 5 metrics");
+            assert!(!c.has_regression(), "{base} → {new}:\n{}", c.to_markdown());
+            // The fixed-rate point's throughput is steady: the data show it unchanged.
+            assert_eq!(find(&c, "rate=20000", "rate_records_per_s").verdict, Verdict::Same, "{}", c.to_markdown());
+        }
+    }
+
+    #[test]
+    fn a_15_pct_throughput_loss_fails() {
+        let c = compare(&load("quiet-base.json"), &load("quiet-tput.json"), Thresholds::default());
+        let m = find(&c, "rate=null", "rate_records_per_s");
+        assert_eq!(m.verdict, Verdict::Worse, "{}", c.to_markdown());
+        assert!(m.ci_low_pct.unwrap() < -15.0 && m.ci_high_pct.unwrap() < -5.0, "{m:?}");
+        assert!(m.detectable_pct.unwrap() < 15.0, "{m:?}");
+        assert_eq!(worse(&c), ["rate=null rate_records_per_s"], "only the shifted metric");
+    }
+
+    #[test]
+    fn a_20_pct_p99_rise_fails() {
+        let c = compare(&load("quiet-base.json"), &load("quiet-p99.json"), Thresholds::default());
+        let m = find(&c, "rate=20000", "response_time_us_p99");
+        assert_eq!(m.verdict, Verdict::Worse, "{}", c.to_markdown());
+        assert!(m.ci_low_pct.unwrap() > 10.0, "{m:?}");
+        assert_eq!(worse(&c), ["rate=20000 response_time_us_p99"], "only the shifted metric");
+    }
+
+    #[test]
+    fn the_same_shifts_in_real_noise_are_noise_not_a_verdict_either_way() {
+        // The unmodified runs are 5× noisier: the same −15 % is not provable there, and the row says how blind.
+        let c = compare(&load("aa-base.json"), &load("aa-new.json"), Thresholds::default());
+        let m = find(&c, "rate=null", "rate_records_per_s");
+        assert_eq!(m.verdict, Verdict::Noise);
+        assert!(m.detectable_pct.unwrap() > 30.0, "{m:?}");
+    }
+
+    #[test]
+    fn a_noisy_unchanged_build_does_not_alarm_and_says_how_blind_it_was() {
+        let c = compare(&load("noisy-base.json"), &load("noisy-new.json"), Thresholds::default());
+        assert!(!c.has_regression(), "{}", c.to_markdown());
+        let m = find(&c, "rate=null", "rate_records_per_s");
+        assert_eq!(m.verdict, Verdict::Noise);
+        assert!(m.detectable_pct.unwrap() > 30.0, "{m:?}");
+        let md = c.to_markdown();
+        assert!(md.contains(&format!("±{:.1}", m.detectable_pct.unwrap())), "{md}");
+        assert!(md.contains("bimodal") && md.contains("drifts"), "the shape warnings of these runs: {md}");
+    }
+
+    #[test]
+    fn verdicts_are_deterministic_and_serialize() {
+        let (b, n) = (load("quiet-base.json"), load("quiet-tput.json"));
+        let c = compare(&b, &n, Thresholds::default());
+        assert_eq!(c, compare(&b, &n, Thresholds::default()));
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Comparison = serde_json::from_str(&json).unwrap();
+        let verdicts = |c: &Comparison| c.changes.iter().map(|m| (m.point.clone(), m.verdict)).collect::<Vec<_>>();
+        assert_eq!(verdicts(&back), verdicts(&c));
+        assert!(json.contains("\"confidence_pct\":99.0") && json.contains("\"detectable_pct\""));
+    }
+
+    #[test]
+    fn a_higher_threshold_turns_the_alarm_off() {
+        let t = Thresholds { throughput_pct: 25.0, ..Thresholds::default() };
+        let c = compare(&load("quiet-base.json"), &load("quiet-tput.json"), t);
+        assert!(!c.has_regression(), "{}", c.to_markdown());
+    }
+
+    #[test]
+    fn the_html_page_overlays_both_runs_and_lists_every_verdict() {
+        let (b, n) = (load("quiet-base.json"), load("quiet-tput.json"));
+        let c = compare(&b, &n, Thresholds::default());
+        let page = crate::workbench::report::compare::page(&b, &n, &c, &("base".into(), "new".into()));
+        for id in ["compare-tput-vs-latency", "compare-spectrum", "compare-rate-over-time", "compare-p99-over-time"] {
+            assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        assert_eq!(page.matches("<tr class=\"verdict ").count(), c.changes.len());
+        assert!(page.contains("data-verdict=\"worse\"") && page.contains("Regression"));
+        assert!(page.contains("data-name=\"base: rate=null\"") && page.contains("data-name=\"new: rate=null\""));
+    }
 }

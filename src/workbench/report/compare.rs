@@ -40,7 +40,9 @@ fn shared_rows(base: &RunResult, new: &RunResult) -> Vec<(Row, Row)> {
 fn tput_vs_latency(rows: &[(Row, Row)]) -> String {
     let mut series = Vec::new();
     for (side, pick) in [("base", 0usize), ("new", 1)] {
-        for (pct, f) in [("p50", (|r: &Row| r.response_time_us_p50) as fn(&Row) -> u64), ("p99", |r| r.response_time_us_p99)] {
+        for (pct, f) in
+            [("p50", (|r: &Row| r.response_time_us_p50) as fn(&Row) -> u64), ("p99", |r| r.response_time_us_p99)]
+        {
             let rs: Vec<&Row> = rows.iter().map(|(b, n)| if pick == 0 { b } else { n }).collect();
             series.push(Series {
                 name: format!("{side} {pct}"),
@@ -241,7 +243,9 @@ pub fn page(base: &RunResult, new: &RunResult, c: &Comparison, labels: &(String,
             let _ = write!(s, "<p class=\"unmatched\">Points {label}: {}</p>", esc(&names.join(", ")));
         }
     }
-    s.push_str("<h2>Throughput vs latency</h2><p class=\"meta\">Base dashed and faded, new solid.</p><div class=\"charts\">");
+    s.push_str(
+        "<h2>Throughput vs latency</h2><p class=\"meta\">Base dashed and faded, new solid.</p><div class=\"charts\">",
+    );
     s.push_str(&tput_vs_latency(&rows));
     s.push_str("</div><h2>Percentile spectrum</h2><div class=\"charts\">");
     s.push_str(&spectrum(base, new, &rows));

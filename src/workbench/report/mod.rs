@@ -4,8 +4,8 @@
 //! and min–max), latency percentiles from the *merged* histograms of the repeats (never averaged).
 //! [`regenerate`] rebuilds every file from `result.json`, which is what `kprod report DIR` calls.
 
-pub mod header;
 pub mod compare;
+pub mod header;
 pub mod html;
 pub mod peers;
 pub mod svg;
