@@ -73,17 +73,24 @@ fn spectrum(base: &RunResult, new: &RunResult, rows: &[(Row, Row)]) -> String {
     for (b, n) in rows {
         for (side, run, row) in [("base", base, b), ("new", new, n)] {
             let ps: Vec<&PointResult> = row.points(run);
-            series.push(Series {
-                name: format!("{side}: {}", row.label()),
-                points: SPECTRUM_PERCENTILES
+            let with_histograms = ps.iter().all(|p| !p.histograms.is_empty());
+            let points = if with_histograms {
+                SPECTRUM_PERCENTILES
                     .iter()
                     .map(|p| {
                         (x(*p), ms(merged_quantile(&ps, Metric::ResponseTime, p / 100.0, |q| q.response_time_us_max)))
                     })
-                    .collect(),
-                labels: vec![],
-                line: true,
-            });
+                    .collect()
+            } else {
+                // A trimmed result (no histograms): the stored headline percentiles, the worst repeat's.
+                let worst = |f: fn(&PointResult) -> u64| ms(ps.iter().map(|p| f(p)).max().unwrap_or(0));
+                vec![
+                    (x(50.0), worst(|p| p.response_time_us_p50)),
+                    (x(99.0), worst(|p| p.response_time_us_p99)),
+                    (x(99.9), worst(|p| p.response_time_us_p99_9)),
+                ]
+            };
+            series.push(Series { name: format!("{side}: {}", row.label()), points, labels: vec![], line: true });
         }
     }
     Chart {
