@@ -468,10 +468,10 @@ pub fn fmt_value(metric: &str, v: f64) -> String {
     if metric.contains("_us") { format!("{:.3} ms", v / 1e3) } else { format!("{v:.0}") }
 }
 
-/// `12 s × 3`, or `3 repeats`.
+/// `12 s in 3 rep` (seconds over repeats), or `3 rep`.
 pub fn fmt_samples(sampling: Sampling, s: &Side) -> String {
     match sampling {
-        Sampling::PerSecond => format!("{} s / {} rep", s.samples, s.repeats),
+        Sampling::PerSecond => format!("{} s in {} rep", s.samples, s.repeats),
         Sampling::PerRepeat => format!("{} rep", s.repeats),
     }
 }
