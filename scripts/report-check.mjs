@@ -12,18 +12,16 @@
 //   * nothing wider than the viewport's page (no horizontal overflow of the body).
 // Saves a full-page screenshot. Usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]
 // Exits 1 with one line per failure.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { openPage } from "./cdp.mjs";
 
 const [runDir, shotPath, chromium = "chromium"] = process.argv.slice(2);
 if (!runDir || !shotPath) {
   console.error("usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]");
   process.exit(2);
 }
-const TIMEOUT_MS = 60_000;
 
 // What the page must hold, from result.json (the same rules as src/workbench/report/html.rs).
 const run = JSON.parse(readFileSync(join(runDir, "result.json"), "utf8"));
@@ -50,104 +48,10 @@ if (existsSync(join(runDir, "intervals"))) {
   }
 }
 
-const profile = mkdtempSync(join(tmpdir(), "kprod-chromium-"));
-const browser = spawn(
-  chromium,
-  [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    `--user-data-dir=${profile}`,
-    "--remote-debugging-pipe",
-    "about:blank",
-  ],
-  { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] },
-);
-let browserLog = "";
-browser.stderr.on("data", (d) => (browserLog += d));
-
-// The protocol over the pipe: JSON messages separated by NUL bytes; we write to fd 3, Chromium to fd 4.
-let nextId = 1;
-const pending = new Map();
-const listeners = [];
-let buffered = Buffer.alloc(0);
-browser.stdio[4].on("data", (chunk) => {
-  buffered = Buffer.concat([buffered, chunk]);
-  let end;
-  while ((end = buffered.indexOf(0)) >= 0) {
-    const msg = JSON.parse(buffered.subarray(0, end).toString("utf8"));
-    buffered = buffered.subarray(end + 1);
-    if (msg.id && pending.has(msg.id)) {
-      const { ok, fail, method } = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (msg.error) fail(new Error(`${method}: ${msg.error.message}`));
-      else ok(msg.result);
-    } else if (msg.method) {
-      for (const l of listeners) l(msg);
-    }
-  }
-});
-function send(method, params = {}, sessionId) {
-  const id = nextId++;
-  const msg = { id, method, params };
-  if (sessionId) msg.sessionId = sessionId;
-  browser.stdio[3].write(JSON.stringify(msg) + "\0");
-  return new Promise((ok, fail) => pending.set(id, { ok, fail, method }));
-}
-function waitFor(method, sessionId) {
-  return new Promise((ok) => {
-    const l = (msg) => {
-      if (msg.method === method && msg.sessionId === sessionId) {
-        listeners.splice(listeners.indexOf(l), 1);
-        ok(msg.params);
-      }
-    };
-    listeners.push(l);
-  });
-}
-
 const failures = [];
-const timer = setTimeout(() => {
-  console.error(`report-check: FAILED: no answer from ${chromium} within ${TIMEOUT_MS / 1000} s`);
-  console.error(browserLog.split("\n").slice(-20).join("\n"));
-  browser.kill("SIGKILL");
-  process.exit(1);
-}, TIMEOUT_MS);
-browser.on("error", (e) => {
-  console.error(`report-check: FAILED: cannot start ${chromium}: ${e.message}`);
-  process.exit(1);
-});
-
+let page;
 try {
-  const { targetId } = await send("Target.createTarget", { url: "about:blank" });
-  const { sessionId } = await send("Target.attachToTarget", { targetId, flatten: true });
-  listeners.push((msg) => {
-    if (msg.sessionId !== sessionId) return;
-    const p = msg.params;
-    if (msg.method === "Runtime.exceptionThrown") {
-      failures.push(`uncaught exception: ${p.exceptionDetails.exception?.description ?? p.exceptionDetails.text}`);
-    } else if (msg.method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
-      failures.push(`console.${p.type}: ${p.args.map((a) => a.value ?? a.description).join(" ")}`);
-    } else if (msg.method === "Log.entryAdded" && p.entry.level === "error") {
-      failures.push(`browser error (${p.entry.source}): ${p.entry.text} ${p.entry.url ?? ""}`.trim());
-    }
-  });
-  await send("Runtime.enable", {}, sessionId);
-  await send("Log.enable", {}, sessionId);
-  await send("Page.enable", {}, sessionId);
-  await send("Emulation.setDeviceMetricsOverride", { width: 1400, height: 900, deviceScaleFactor: 1, mobile: false }, sessionId);
-  const loaded = waitFor("Page.loadEventFired", sessionId);
-  const url = pathToFileURL(resolve(runDir, "index.html")).href;
-  const nav = await send("Page.navigate", { url }, sessionId);
-  if (nav.errorText) failures.push(`cannot open ${url}: ${nav.errorText}`);
-  await loaded;
-
+  page = await openPage(chromium, pathToFileURL(resolve(runDir, "index.html")).href);
   const probe = `(() => {
     const charts = ${JSON.stringify(charts)}.map((id) => {
       const el = document.getElementById(id);
@@ -164,8 +68,7 @@ try {
     return { charts, rows, figures, tput, settings, links, title: document.title, scrollWidth: document.documentElement.scrollWidth,
              clientWidth: document.documentElement.clientWidth, svgs: document.querySelectorAll("svg").length };
   })()`;
-  const { result } = await send("Runtime.evaluate", { expression: probe, returnByValue: true }, sessionId);
-  const dom = result.value;
+  const dom = await page.evaluate(probe);
   for (const c of dom.charts) {
     if (!c.found) failures.push(`chart #${c.id} is missing`);
     else if (c.tag !== "svg" || !c.cls.split(/\s+/).includes("chart")) failures.push(`#${c.id} is a <${c.tag} class="${c.cls}">, not <svg class="chart">`);
@@ -206,27 +109,13 @@ try {
   }
   if (dom.scrollWidth > dom.clientWidth + 1) failures.push(`the page overflows horizontally: ${dom.scrollWidth} px wide in a ${dom.clientWidth} px window`);
 
-  const { cssContentSize } = await send("Page.getLayoutMetrics", {}, sessionId);
-  const height = Math.min(Math.ceil(cssContentSize.height), 16000);
-  const shot = await send(
-    "Page.captureScreenshot",
-    { format: "png", captureBeyondViewport: true, clip: { x: 0, y: 0, width: 1400, height, scale: 1 } },
-    sessionId,
-  );
-  writeFileSync(shotPath, Buffer.from(shot.data, "base64"));
+  const height = await page.screenshot(shotPath);
   console.log(`report-check: ${dom.svgs} svg, charts ${charts.join(", ")}; ${dom.rows.length} point rows; ${Object.keys(dom.settings).length} settings, ${dom.links.length} file links; screenshot ${shotPath} (1400×${height})`);
-  await send("Browser.close").catch(() => {});
-  await new Promise((ok) => {
-    if (browser.exitCode !== null) return ok();
-    browser.once("exit", ok);
-    setTimeout(ok, 5000);
-  });
+  failures.unshift(...page.failures);
+  await page.close();
 } catch (e) {
   failures.push(`protocol: ${e.message}`);
-  browser.kill("SIGKILL");
-} finally {
-  clearTimeout(timer);
-  rmSync(profile, { recursive: true, force: true });
+  if (page) failures.unshift(...page.failures);
 }
 if (failures.length) {
   for (const f of failures) console.error(`report-check: FAILED: ${f}`);

@@ -2,7 +2,8 @@
 # report-e2e.sh — the workbench end to end: runs the tiny CI sweep (workloads/sweeps/ci-tiny.yaml, 2 × 2 points of
 # 1 s, plus 1 s of warm-up so the report shades it) on the embedded mock broker, then opens the run's index.html in headless Chromium and checks it
 # (scripts/report-check.mjs: no console errors, every expected SVG chart by id, one tr.point row per point) and
-# saves a screenshot, report.png, in the run folder. Then does the same for a one-point run (the quickstart, 1 s).
+# saves a screenshot, report.png, in the run folder. Then does the same for a one-point run (the quickstart, 1 s),
+# and for the `kprod compare --html` page of the committed A/B fixtures (scripts/compare-check.mjs, compare.png).
 #
 # Usage: scripts/report-e2e.sh [--release] [--out DIR]   (debug binary by default; DIR defaults to a temp folder)
 # Installs chromium and nodejs with apt-get when missing. Exits non-zero with a clear message on any failure.
@@ -67,6 +68,17 @@ grep -q '| point | metric |' "$out/compare.md" || fail "kprod compare printed no
 
 node scripts/report-check.mjs "$run_dir" "$run_dir/report.png" "$(command -v chromium)" || fail "the report did not pass the browser checks ($run_dir/index.html)"
 
+# `kprod compare --html` on the committed fixtures (a known −15 % throughput loss): exit 1, and the side-by-side
+# page checked in Chromium against the comparison's JSON (scripts/compare-check.mjs).
+set +e
+"$bin" compare tests/fixtures/compare/quiet-base.json tests/fixtures/compare/quiet-tput.json --json "$out/compare.json" \
+    --html "$out/compare.html" >"$out/compare-ab.md"
+code=$?
+set -e
+[[ $code -eq 1 ]] || { cat "$out/compare-ab.md"; fail "kprod compare of the −15 % fixture exited $code, not 1 (regression)"; }
+node scripts/compare-check.mjs "$out/compare.html" "$out/compare.json" "$out/compare.png" "$(command -v chromium)" ||
+    fail "the compare page did not pass the browser checks ($out/compare.html)"
+
 # A one-point run (the quickstart, shortened) shows its figures, not a lone dot; checked the same way.
 one_log="$out/one-point.log"
 "$bin" run workloads/quickstart.yaml --set duration_s=1 --set warmup_s=1 --set rate=5000 --out "$out/one" \
@@ -74,4 +86,4 @@ one_log="$out/one-point.log"
 one_dir=$(sed -n 's/^report: \(.*\)\/index.html$/\1/p' "$one_log" | tail -1)
 [[ -n $one_dir && -f $one_dir/index.html ]] || fail "no 'report: .../index.html' line in the one-point run's output"
 node scripts/report-check.mjs "$one_dir" "$one_dir/report.png" "$(command -v chromium)" || fail "the one-point report did not pass the browser checks ($one_dir/index.html)"
-echo "report-e2e: ok — $run_dir/index.html, screenshot $run_dir/report.png; one point: $one_dir/index.html"
+echo "report-e2e: ok — $run_dir/index.html, screenshot $run_dir/report.png; one point: $one_dir/index.html; compare: $out/compare.html"

@@ -104,7 +104,7 @@ step "instruction-count gate (callgrind): append path and batch encode" scripts/
 step "real Kafka broker: codecs, acks, idempotence, placement, headers, transactions, a new topic produced to at once" real_broker
 step "real Kafka broker with TLS and SASL (PLAIN, SCRAM-SHA-256/512, mTLS)" real_broker_security
 step "real Kafka 3-node cluster: broker restart mid-run, partition leaders moved mid-run" real_cluster
-step "workbench end to end: ci-tiny sweep, report checked in headless Chromium" scripts/report-e2e.sh
+step "workbench end to end: ci-tiny sweep, report and compare page checked in headless Chromium" scripts/report-e2e.sh
 step "Kubernetes manifests: schema check, offline (kubernetes-validate --strict)" scripts/k8s-validate.sh
 # The local multi-machine example (issue 17): one kprod broker, 4 shards started together, kprod merge (~10 s).
 shards_local() {

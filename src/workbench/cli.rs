@@ -343,19 +343,31 @@ pub struct CompareArgs {
     /// The new run: a run folder or its result.json.
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
-    /// Smallest change in % that counts (it must also exceed the noise measured from repeats).
-    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    /// Smallest throughput change in % that counts: a verdict needs the whole 99 % interval beyond it.
+    #[arg(long, value_name = "PCT", default_value_t = compare::THROUGHPUT_THRESHOLD_PCT)]
     pub threshold: f64,
+    /// Smallest latency-percentile change in % that counts (p50, p99, p99.9, service p99).
+    #[arg(long, value_name = "PCT", default_value_t = compare::LATENCY_THRESHOLD_PCT)]
+    pub latency_threshold: f64,
+    /// Also write the comparison as JSON (every verdict with its interval, confidence and detectable change).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a side-by-side HTML page: both runs' charts overlaid and the verdict table.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `kprod compare BASE NEW`: prints a markdown table; exit code 1 on a significant regression.
 pub fn compare_cli(args: CompareArgs) -> Result<i32, String> {
-    if !(args.threshold.is_finite() && args.threshold >= 0.0) {
-        return Err(format!("--threshold must be a percentage >= 0, got {}", args.threshold));
+    for (flag, v) in [("--threshold", args.threshold), ("--latency-threshold", args.latency_threshold)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("{flag} must be a percentage >= 0, got {v}"));
+        }
     }
     let base = RunResult::load(&args.base).map_err(|e| e.to_string())?;
     let new = RunResult::load(&args.new).map_err(|e| e.to_string())?;
-    let c = compare::compare(&base, &new, args.threshold);
+    let thresholds = compare::Thresholds { throughput_pct: args.threshold, latency_pct: args.latency_threshold };
+    let c = compare::compare(&base, &new, thresholds);
     if c.changes.is_empty() {
         return Err(format!(
             "no point of {} has a match (by name) in {}: nothing to compare",
@@ -364,8 +376,21 @@ pub fn compare_cli(args: CompareArgs) -> Result<i32, String> {
         ));
     }
     print!("{}", c.to_markdown());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_vec_pretty(&c).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        let labels = (args.base.display().to_string(), args.new.display().to_string());
+        let page = report::compare::page(&base, &new, &c, &labels);
+        std::fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("\ncomparison page: {}", path.display());
+    }
     if c.has_regression() {
-        println!("\nregression: at least one metric is significantly worse");
+        println!(
+            "\nregression: at least one metric is worse beyond its threshold at {:.0} % confidence",
+            c.confidence_pct
+        );
         Ok(1)
     } else {
         Ok(0)

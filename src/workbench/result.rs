@@ -46,7 +46,8 @@ pub fn git_commit() -> Option<String> {
 }
 
 /// One second of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TimePoint {
     /// Seconds since the point started (end of the interval), warm-up included.
     pub t_s: f64,
@@ -96,8 +97,10 @@ impl std::fmt::Display for PointStatus {
 /// What "MB" means in `rate_mb_per_s`, `mb_per_s` and every report label (`kprod perf-test` keeps Java's MiB).
 pub const MB_UNIT: &str = "MB = 10^6 bytes of record key + value as generated (before compression, headers excluded)";
 
-/// The results of one point (one repeat of one sweep point).
+/// The results of one point (one repeat of one sweep point). Fields missing from a file take their defaults, so
+/// results written before a field existed, and the trimmed test fixtures of `kprod compare`, load.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PointResult {
     pub name: String,
     /// `ok`, `failed` (see `failure`) or `interrupted`; results written before this field are `ok`.

@@ -4,6 +4,7 @@
 //! and min–max), latency percentiles from the *merged* histograms of the repeats (never averaged).
 //! [`regenerate`] rebuilds every file from `result.json`, which is what `kprod report DIR` calls.
 
+pub mod compare;
 pub mod header;
 pub mod html;
 pub mod peers;
