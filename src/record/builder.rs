@@ -16,7 +16,7 @@ use super::offsets as off;
 use super::{
     ATTR_TRANSACTIONAL, Compression, Header, MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordError, compression, headers_len,
 };
-use crate::protocol::wire::{put_varint, put_varlong, varint_len, varlong_len};
+use crate::protocol::wire::{varint_len, varlong_len};
 use bytes::{BufMut, BytesMut};
 
 /// Java's `RecordBatch.NO_PARTITION_LEADER_EPOCH`, `NO_PRODUCER_ID`, `NO_PRODUCER_EPOCH`, `NO_SEQUENCE`.
@@ -55,9 +55,13 @@ pub struct ClosedBatch {
 
 /// Bytes of a record body (everything after its length varint).
 ///
-/// `inline(always)` here and on `record_body_len` / `append_sized`: with plain `#[inline]` LLVM stopped inlining them
-/// into `RecordAccumulator::try_append` after unrelated code moved codegen-unit boundaries (+14% instructions per
+/// `inline(always)` here and on the append methods: with plain `#[inline]` LLVM stopped inlining them into
+/// `RecordAccumulator::try_append` after unrelated code moved codegen-unit boundaries (+14% instructions per
 /// append in `scripts/callgrind-check.sh`, commit 5fc9051). They are small and each has one hot call site.
+///
+/// The variable parts are added with saturation: a sum that would wrap (only conceivable with headers sharing
+/// one huge value) becomes `usize::MAX`, which the buffer's `reserve` refuses with a panic. [`encode_record`]
+/// relies on this number being the exact (or an unreachable) size of what it writes.
 #[inline(always)]
 fn body_len(
     timestamp_delta: i64,
@@ -66,21 +70,153 @@ fn body_len(
     value: Option<&[u8]>,
     headers: &[Header],
 ) -> usize {
-    let key_len = key.map_or(1, |k| varint_len(k.len() as i32) + k.len());
-    let value_len = value.map_or(1, |v| varint_len(v.len() as i32) + v.len());
+    // Each slice is at most isize::MAX bytes, so key + value + 10 cannot wrap.
+    let key_len = key.map_or(1, |k| small_varint_len(k.len() as i32) + k.len());
+    let value_len = value.map_or(1, |v| small_varint_len(v.len() as i32) + v.len());
     let headers_len = if headers.is_empty() { 1 } else { headers_len(headers) };
-    1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + key_len + value_len + headers_len
+    (1 + varlong_len(timestamp_delta) + small_varint_len(offset_delta) + key_len + value_len)
+        .saturating_add(headers_len)
 }
 
-/// Writes a nullable length-prefixed field (-1 for null).
-#[inline]
-fn put_nullable(buf: &mut BytesMut, field: Option<&[u8]>) {
-    match field {
-        None => buf.put_u8(1), // zigzag(-1)
-        Some(b) => {
-            put_varint(buf, b.len() as i32);
-            buf.put_slice(b);
+/// [`varint_len`] with the sizes of lengths and offset deltas (`0..8192`: one or two bytes) decided by two
+/// compares instead of computing the bit length; any other value (negative included) takes the general path.
+#[inline(always)]
+fn small_varint_len(v: i32) -> usize {
+    match v as u32 {
+        0..64 => 1,
+        64..8192 => 2,
+        _ => varint_len(v),
+    }
+}
+
+/// A write cursor over reserved, not yet initialised bytes of a `BytesMut`.
+///
+/// Every method is `unsafe`: the caller guarantees that the bytes written through the cursor stay inside the
+/// reserved region. [`encode_record`] is the only user and its SAFETY comment says why they do.
+struct RawCursor(*mut u8);
+
+impl RawCursor {
+    /// # Safety
+    /// One byte of the reserved region must remain.
+    #[inline(always)]
+    unsafe fn byte(&mut self, b: u8) {
+        // SAFETY: the caller guarantees the byte is inside the reserved region.
+        unsafe {
+            self.0.write(b);
+            self.0 = self.0.add(1);
         }
+    }
+
+    /// # Safety
+    /// `uvarint_len(v)` bytes must remain.
+    #[inline(always)]
+    unsafe fn uvarint(&mut self, mut v: u32) {
+        // SAFETY: the caller guarantees room for the varint's bytes (2 when 0x80 <= v < 0x4000).
+        unsafe {
+            // Two bytes in one store: record lengths, value lengths and offset deltas past 63 all take two.
+            if (0x80..0x4000).contains(&v) {
+                self.0.cast::<[u8; 2]>().write([(v as u8) | 0x80, (v >> 7) as u8]);
+                self.0 = self.0.add(2);
+                return;
+            }
+            while v >= 0x80 {
+                self.byte((v as u8) | 0x80);
+                v >>= 7;
+            }
+            self.byte(v as u8);
+        }
+    }
+
+    /// # Safety
+    /// `varint_len(v)` bytes must remain.
+    #[inline(always)]
+    unsafe fn varint(&mut self, v: i32) {
+        // SAFETY: forwarded.
+        unsafe { self.uvarint(((v << 1) ^ (v >> 31)) as u32) }
+    }
+
+    /// # Safety
+    /// `varlong_len(v)` bytes must remain.
+    #[inline(always)]
+    unsafe fn varlong(&mut self, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        // SAFETY: the caller guarantees room for the varlong's bytes.
+        unsafe {
+            while u >= 0x80 {
+                self.byte((u as u8) | 0x80);
+                u >>= 7;
+            }
+            self.byte(u as u8);
+        }
+    }
+
+    /// A nullable length-prefixed field (-1 for null), as [`body_len`] counts it.
+    ///
+    /// # Safety
+    /// 1 byte (null) or `varint_len(len as i32) + len` bytes must remain.
+    #[inline(always)]
+    unsafe fn nullable(&mut self, field: Option<&[u8]>) {
+        // SAFETY: the caller guarantees room for the prefix and the bytes; `b` cannot overlap the reserved,
+        // uninitialised region it is copied into (it is an initialised slice the caller holds a shared borrow of).
+        unsafe {
+            match field {
+                None => self.byte(1), // zigzag(-1)
+                Some(b) => {
+                    self.varint(b.len() as i32);
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), self.0, b.len());
+                    self.0 = self.0.add(b.len());
+                }
+            }
+        }
+    }
+}
+
+/// Appends one record of `body` bytes (after its length varint; from [`body_len`] of these same fields), `size`
+/// bytes in all (`varint_len(body) + body`, saturating), to `buf` with one capacity check.
+///
+/// Writing byte by byte through `BufMut::put_u8` checked the capacity and stored the length for each of the
+/// record's ~10 prefix bytes: ~85 instructions of the ~600 per record measured by `scripts/callgrind-check.sh`
+/// (see README "Where the append's instructions go").
+#[allow(clippy::too_many_arguments)] // the hot path: the record's fields as they are, nothing copied into a struct
+#[inline(always)]
+fn encode_record(
+    buf: &mut BytesMut,
+    body: usize,
+    size: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) {
+    debug_assert_eq!(body, body_len(timestamp_delta, offset_delta, key, value, headers), "stale body length");
+    debug_assert_eq!(size, varint_len(body as i32).saturating_add(body), "stale record size");
+    // Panics (capacity overflow) for the saturated `usize::MAX`: nothing is written then.
+    buf.reserve(size);
+    let start = buf.len();
+    // SAFETY: `reserve(size)` guarantees `size` bytes of capacity after `len`, and the writes below put exactly
+    // `size` bytes there. `size` is `varint_len(body as i32) + body` (the only caller, `append_if`, computes both
+    // just before from the same fields): the length varint of `body`, then the body whose parts
+    // `body_len` counted with the same functions of the same values — attributes (1), `varlong_len(delta)`,
+    // `varint_len(offset_delta)`, key and value as `nullable` writes them, the header count
+    // (`varint_len(len)`, inside `headers_len`) and each header's key and value. `body_len` never under-counts:
+    // its only sum that could wrap saturates instead, and `reserve` panics before any write for that. After the
+    // writes those `size` bytes are initialised, so `set_len(start + size)` exposes only initialised bytes.
+    unsafe {
+        let mut w = RawCursor(buf.as_mut_ptr().add(start));
+        w.varint(body as i32);
+        w.byte(0); // record attributes: unused
+        w.varlong(timestamp_delta);
+        w.varint(offset_delta);
+        w.nullable(key);
+        w.nullable(value);
+        w.varint(headers.len() as i32);
+        for h in headers {
+            w.nullable(Some(h.key.as_bytes()));
+            w.nullable(h.value.as_deref());
+        }
+        debug_assert_eq!(w.0.offset_from(buf.as_ptr().add(start)) as usize, size, "record size");
+        buf.set_len(start + size);
     }
 }
 
@@ -101,21 +237,8 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        let body = self.record_body_len(timestamp_ms, key, value, headers);
-        varint_len(body as i32) + body
-    }
-
-    /// Bytes of the record's body (after its length varint) if appended next. Compute it once, check the batch
-    /// limit, then [`append_sized`](Self::append_sized) — the size is not computed twice.
-    #[inline(always)]
-    pub fn record_body_len(
-        &self,
-        timestamp_ms: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> usize {
-        body_len(timestamp_ms.wrapping_sub(self.base_timestamp_ms), self.record_count, key, value, headers)
+        let body = body_len(timestamp_ms.wrapping_sub(self.base_timestamp_ms), self.record_count, key, value, headers);
+        varint_len(body as i32).saturating_add(body)
     }
 
     /// Encodes the record straight into the buffer and returns its offset delta.
@@ -124,40 +247,35 @@ impl BatchBuilder {
     /// (`max.request.size`, at most `i32::MAX`) rejects them first.
     #[inline]
     pub fn append(&mut self, timestamp_ms: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i32 {
-        let body = self.record_body_len(timestamp_ms, key, value, headers);
-        self.append_sized(timestamp_ms, key, value, headers, body)
+        match self.append_if(timestamp_ms, key, value, headers, |_| true) {
+            Some((offset_delta, _)) => offset_delta,
+            None => unreachable!("an unconditional append always fits"),
+        }
     }
 
-    /// [`append`](Self::append) with the body length already computed by
-    /// [`record_body_len`](Self::record_body_len) for this same record, on this builder, just before.
+    /// Appends the record if `fits(uncompressed_bytes_after)` holds — the record's size is computed once, for the
+    /// check and for the encoding. Returns the record's offset delta and its size in bytes, or `None` (nothing
+    /// written) when `fits` said no.
     #[inline(always)]
-    pub fn append_sized(
+    pub fn append_if(
         &mut self,
         timestamp_ms: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
-        body: usize,
-    ) -> i32 {
+        fits: impl FnOnce(usize) -> bool,
+    ) -> Option<(i32, usize)> {
         let offset_delta = self.record_count;
         let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp_ms);
-        debug_assert_eq!(body, body_len(timestamp_delta, offset_delta, key, value, headers), "stale body length");
-        let buf = &mut self.buf;
-        buf.reserve(varint_len(body as i32) + body);
-        put_varint(buf, body as i32);
-        buf.put_u8(0); // record attributes: unused
-        put_varlong(buf, timestamp_delta);
-        put_varint(buf, offset_delta);
-        put_nullable(buf, key);
-        put_nullable(buf, value);
-        put_varint(buf, headers.len() as i32);
-        for h in headers {
-            put_nullable(buf, Some(h.key.as_bytes()));
-            put_nullable(buf, h.value.as_deref());
+        let body = body_len(timestamp_delta, offset_delta, key, value, headers);
+        let size = small_varint_len(body as i32).saturating_add(body);
+        if !fits(self.buf.len().saturating_add(size)) {
+            return None;
         }
+        encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
         self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
         self.record_count += 1;
-        offset_delta
+        Some((offset_delta, size))
     }
 
     /// Records appended so far.
@@ -264,4 +382,38 @@ pub fn set_producer_state(
     }
     put_at(batch, off::ATTRIBUTES, &attributes.to_be_bytes());
     write_crc(batch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_varint_len_matches_varint_len() {
+        for v in (-70_000..70_000).chain([i32::MIN, i32::MIN + 1, i32::MAX - 1, i32::MAX]) {
+            assert_eq!(small_varint_len(v), varint_len(v), "v = {v}");
+        }
+    }
+
+    /// Every record size the encoder can meet around the one- and two-byte varint boundaries: what it writes is
+    /// what `record_size` said, and the reader gets the record back.
+    #[test]
+    fn encoded_size_matches_record_size_at_varint_boundaries() {
+        let big = vec![7u8; 20_000];
+        let headers = [Header { key: "h".into(), value: Some(bytes::Bytes::from_static(b"v")) }];
+        for len in [0usize, 1, 50, 52, 53, 54, 63, 64, 65, 127, 128, 8_100, 8_191, 8_192, 16_383, 16_384, 20_000] {
+            for (key, hdrs) in [(None, &[][..]), (Some(&big[..len.min(300)]), &headers[..])] {
+                let mut b = BatchBuilder::new(BytesMut::new(), crate::record::Compression::None, 1_000);
+                let before = b.uncompressed_bytes();
+                let size = b.record_size(1_000 + len as i64 * 1_000, key, Some(&big[..len]), hdrs);
+                b.append(1_000 + len as i64 * 1_000, key, Some(&big[..len]), hdrs);
+                assert_eq!(b.uncompressed_bytes() - before, size, "value of {len} bytes");
+                let closed = b.close().unwrap();
+                let batch = crate::record::RecordBatch::parse(&mut closed.bytes.freeze()).unwrap();
+                let recs: Vec<_> = batch.records().unwrap().collect::<Result<_, _>>().unwrap();
+                assert_eq!(recs.len(), 1);
+                assert_eq!(recs[0].value.as_deref(), Some(&big[..len]));
+            }
+        }
+    }
 }

@@ -250,11 +250,15 @@ fn nullable_len(len: Option<usize>) -> usize {
 }
 
 /// Bytes of the headers section: varint count, then each header's key and value.
+///
+/// Saturates at `usize::MAX` instead of wrapping (many headers sharing one huge value): the record encoder
+/// reserves exactly this many bytes before writing without further checks, so it must never under-count.
 #[inline]
 pub(crate) fn headers_len(headers: &[Header]) -> usize {
     let mut n = varint_len(headers.len() as i32);
     for h in headers {
-        n += nullable_len(Some(h.key.len())) + nullable_len(h.value.as_ref().map(Bytes::len));
+        // A key and a value are each at most isize::MAX bytes: their sum (+ 10) cannot wrap.
+        n = n.saturating_add(nullable_len(Some(h.key.len())) + nullable_len(h.value.as_ref().map(Bytes::len)));
     }
     n
 }

@@ -116,6 +116,16 @@ pub enum AppendOutcome {
     Retired,
 }
 
+/// What [`RecordAccumulator::try_append`] reports of a record it took.
+struct Appended {
+    /// Index of the record in its batch.
+    index: u32,
+    /// Bytes the record added to the batch.
+    size: usize,
+    /// The batch is full after it.
+    full: bool,
+}
+
 /// Which nodes have sendable data, and when to look again.
 #[derive(Debug, Default)]
 pub struct ReadyCheck {
@@ -269,15 +279,38 @@ impl RecordAccumulator {
         if q.retired {
             return AppendOutcome::Retired;
         }
+        // The common case, kept small: the record joins the partition's open batch.
         let older_waiting = q.batches.len() > 1;
         if let Some(last) = q.batches.back_mut()
-            && let Some(mut out) = self.try_append(last, rec, callback, want_completion, ratio)
+            && let Some(a) = self.try_append(last, rec, callback, ratio)
         {
-            if let AppendOutcome::Appended { batch_full, .. } = &mut out {
-                *batch_full |= older_waiting;
-            }
-            return out;
+            return AppendOutcome::Appended {
+                new_batch: false,
+                batch_full: a.full || older_waiting,
+                appended_bytes: a.size,
+                index: a.index,
+                completion: want_completion.then(|| last.completion.clone()),
+            };
         }
+        self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
+    }
+
+    /// The rest of [`append_with_clock`](Self::append_with_clock): the record did not fit the open batch (or there
+    /// is none), so a new batch is created for it. Once per batch, out of line so the per-record path stays short.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn append_new_batch(
+        &self,
+        q: &mut PartitionQueue,
+        topic: &TopicQueues,
+        partition: u32,
+        rec: &AppendRecord<'_>,
+        callback: &mut Option<Callback>,
+        want_completion: bool,
+        abort_on_new_batch: bool,
+        ratio: f32,
+        now: impl FnOnce() -> Instant,
+    ) -> AppendOutcome {
         if abort_on_new_batch {
             return AppendOutcome::AbortedForNewBatch;
         }
@@ -313,45 +346,43 @@ impl RecordAccumulator {
             split_offset: 0,
             maybe_appended: false,
         };
-        let out = self.try_append(&mut batch, rec, callback, want_completion, ratio);
+        // The first record of a batch always fits (the buffer was sized for it; `try_append` takes it into an
+        // empty batch whatever its size).
+        let a = self.try_append(&mut batch, rec, callback, ratio).expect("first record of a new batch always fits");
+        let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
-        match out {
-            Some(AppendOutcome::Appended { batch_full, appended_bytes, index, completion, .. }) => {
-                AppendOutcome::Appended {
-                    new_batch: true,
-                    batch_full: batch_full || q.batches.len() > 1,
-                    appended_bytes,
-                    index,
-                    completion,
-                }
-            }
-            // The first record of a batch always fits (the buffer was sized for it).
-            _ => unreachable!("first record of a new batch always fits"),
+        AppendOutcome::Appended {
+            new_batch: true,
+            batch_full: a.full || q.batches.len() > 1,
+            appended_bytes: a.size,
+            index: a.index,
+            completion,
         }
     }
 
-    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not.
+    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not. An empty batch takes
+    /// any record.
+    #[inline(always)]
     fn try_append(
         &self,
         batch: &mut ProducerBatch,
         rec: &AppendRecord<'_>,
         callback: &mut Option<Callback>,
-        want_completion: bool,
         ratio: f32,
-    ) -> Option<AppendOutcome> {
+    ) -> Option<Appended> {
         if batch.full {
             return None;
         }
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
-        // The record's size, computed once: for the batch.size check and for the encode.
-        let body = b.record_body_len(rec.timestamp_ms, rec.key, rec.value, rec.headers);
-        let size = crate::protocol::wire::varint_len(body as i32) + body;
-        if !b.is_empty() && batch::estimate_written(b.uncompressed_bytes() + size, ratio) > self.cfg.batch_size {
+        let limit = self.cfg.batch_size;
+        let empty = b.is_empty();
+        let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
+            empty || batch::estimate_written(after, ratio) <= limit
+        }) else {
             batch.full = true;
             return None;
-        }
-        let index = b.append_sized(rec.timestamp_ms, rec.key, rec.value, rec.headers, body) as u32;
-        let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= self.cfg.batch_size;
+        };
+        let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= limit;
         batch.full = full;
         batch.records.push(RecordInfo {
             timestamp_ms: rec.timestamp_ms,
@@ -359,16 +390,11 @@ impl RecordAccumulator {
             value_size: rec.value.map_or(-1, |v| v.len() as i32),
             user_data: rec.user_data,
         });
+        let index = index as u32;
         if let Some(cb) = callback.take() {
             batch.callbacks.push((index, cb));
         }
-        Some(AppendOutcome::Appended {
-            new_batch: false,
-            batch_full: full,
-            appended_bytes: size,
-            index,
-            completion: want_completion.then(|| batch.completion.clone()),
-        })
+        Some(Appended { index, size, full })
     }
 
     /// Java's `ready()`: the nodes that lead a partition with a sendable batch, and when to check again.
