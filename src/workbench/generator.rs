@@ -71,6 +71,7 @@ impl SizeSampler {
         })
     }
 
+    #[inline]
     pub fn sample(&self, rng: &mut SmallRng) -> u32 {
         match self {
             SizeSampler::Fixed(s) => *s,
@@ -194,6 +195,7 @@ impl PayloadPool {
     }
 
     /// A `len`-byte slice at a random offset (no allocation, no copy).
+    #[inline]
     pub fn slice(&self, len: usize, rng: &mut SmallRng) -> Bytes {
         let len = len.min(self.buf.len());
         let start = rng.gen_range(0..=self.buf.len() - len);
@@ -253,6 +255,7 @@ impl KeyGen {
     }
 
     /// The next key, `None` for `keys: none`.
+    #[inline]
     pub fn next(&mut self, rng: &mut SmallRng) -> Option<Bytes> {
         let index = match &self.kind {
             KeyKind::None => return None,

@@ -87,6 +87,52 @@ pub fn new_histogram(metric: Metric) -> Histogram<u64> {
     Histogram::new_with_bounds(1, metric.max(), SIGFIG).expect("valid histogram bounds")
 }
 
+/// One metric's histogram and its clamp count: what a hot path records into when a whole [`Recorder`] (every
+/// metric, about 1.7 MB) is more than it needs.
+#[derive(Debug, Clone)]
+pub struct OneMetric {
+    hist: Histogram<u64>,
+    clamped: u64,
+}
+
+impl OneMetric {
+    /// An empty histogram with `metric`'s bounds.
+    pub fn new(metric: Metric) -> OneMetric {
+        OneMetric { hist: new_histogram(metric), clamped: 0 }
+    }
+
+    #[inline]
+    pub fn record(&mut self, value: u64) {
+        self.record_n(value, 1);
+    }
+
+    #[inline]
+    pub fn record_n(&mut self, value: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if value > self.hist.high() {
+            self.clamped += count;
+        }
+        self.hist.saturating_record_n(value, count);
+    }
+
+    /// Adds what was recorded to `into` under each of `metrics` (the same values count for each; they must share
+    /// this histogram's bounds) and empties itself.
+    pub fn drain_into(&mut self, into: &mut Recorder, metrics: &[Metric]) {
+        if self.hist.is_empty() {
+            return;
+        }
+        for m in metrics {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = into.hists[m.index()].add(&self.hist);
+            into.clamped += self.clamped;
+        }
+        self.hist.reset();
+        self.clamped = 0;
+    }
+}
+
 /// One set of histograms plus compression sums. Cheap to record into; merge with [`Recorder::add`].
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -120,18 +166,6 @@ impl Recorder {
             self.clamped += 1;
         }
         h.saturating_record(value);
-    }
-
-    /// Records `count` occurrences of one value.
-    pub fn record_n(&mut self, metric: Metric, value: u64, count: u64) {
-        if count == 0 {
-            return;
-        }
-        let h = &mut self.hists[metric.index()];
-        if value > h.high() {
-            self.clamped += count;
-        }
-        h.saturating_record_n(value, count);
     }
 
     /// Records a duration in microseconds.

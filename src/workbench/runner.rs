@@ -25,7 +25,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::generator::{GenRecord, Generator, GeneratorError, Schedule, SharedData};
-use super::histograms::{IntervalLogs, Metric, Recorder};
+use super::histograms::{IntervalLogs, Metric, OneMetric, Recorder};
 use super::pacer::Pacer;
 use super::result::{Counts, Machine, PointResult, TimePoint, unix_ms};
 use super::workload::{StopAfter, WorkloadPoint};
@@ -169,11 +169,16 @@ impl BulkAcks {
         self.each(records.into_iter().map(|(tag, bytes)| (tag, Some(bytes))), at_us, |s, sent_us, lag_us, bytes| {
             s.acked += 1;
             s.bytes_acked += bytes;
-            let intended_us = sent_us.saturating_sub(lag_us);
-            let rec = if intended_us >= warmup_end_us { &mut s.rec } else { &mut s.warm_rec };
+            let measured = sent_us.saturating_sub(lag_us) >= warmup_end_us;
             let service_us = at_us - sent_us;
-            rec.record(Metric::ResponseTime, service_us + lag_us);
-            rec.record(Metric::ServiceTime, service_us);
+            if lag_us == 0 {
+                // Sent when due (always, in closed loop): response time = service time, recorded once for both.
+                if measured { &mut s.on_time } else { &mut s.on_time_warm }.record(service_us);
+            } else {
+                let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
+                rec.record(Metric::ResponseTime, service_us + lag_us);
+                rec.record(Metric::ServiceTime, service_us);
+            }
         });
     }
 
@@ -424,11 +429,15 @@ impl TaskShared {
 }
 
 /// Outcomes of a task's records, under one lock so each is counted exactly once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Outcomes {
     rec: Recorder,
     /// Records due during the warm-up: interval logs and time series only, never the totals.
     warm_rec: Recorder,
+    /// Bulk path: records sent with no schedule lag, whose response and service times are one value, recorded
+    /// once and added to both when the collector drains them.
+    on_time: OneMetric,
+    on_time_warm: OneMetric,
     acked: u64,
     failed: u64,
     bytes_acked: u64,
@@ -437,7 +446,31 @@ struct Outcomes {
     closed: bool,
 }
 
+impl Default for Outcomes {
+    fn default() -> Self {
+        Outcomes {
+            rec: Recorder::new(),
+            warm_rec: Recorder::new(),
+            on_time: OneMetric::new(Metric::ResponseTime),
+            on_time_warm: OneMetric::new(Metric::ResponseTime),
+            acked: 0,
+            failed: 0,
+            bytes_acked: 0,
+            errors: BTreeMap::new(),
+            closed: false,
+        }
+    }
+}
+
 impl Outcomes {
+    /// Moves the recorded times into the collector's interval and warm-up recorders.
+    fn drain_into(&mut self, interval: &mut Recorder, warm: &mut Recorder) {
+        self.rec.drain_into(interval);
+        self.warm_rec.drain_into(warm);
+        self.on_time.drain_into(interval, &[Metric::ResponseTime, Metric::ServiceTime]);
+        self.on_time_warm.drain_into(warm, &[Metric::ResponseTime, Metric::ServiceTime]);
+    }
+
     /// An acknowledged record: its bytes, response time (from the intended send) and service time (from the send).
     fn count_ack(&mut self, r: &InFlight, at: Instant) {
         self.acked += 1;
@@ -460,10 +493,16 @@ impl Outcomes {
 }
 
 /// A task's schedule lags as handed over (measured, warm-up).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Lags {
-    rec: Recorder,
-    warm_rec: Recorder,
+    rec: OneMetric,
+    warm_rec: OneMetric,
+}
+
+impl Default for Lags {
+    fn default() -> Self {
+        Lags { rec: OneMetric::new(Metric::ScheduleLag), warm_rec: OneMetric::new(Metric::ScheduleLag) }
+    }
 }
 
 /// A task keeps its schedule lags here and hands them to its [`Lags`] every [`LAG_CHUNK`] records, when the
@@ -506,9 +545,9 @@ impl LagBuffer {
             [(&mut self.measured, &mut self.zero_measured, rec), (&mut self.warm, &mut self.zero_warm, warm_rec)]
         {
             for v in values.drain(..) {
-                rec.record(Metric::ScheduleLag, v);
+                rec.record(v);
             }
-            rec.record_n(Metric::ScheduleLag, 0, std::mem::take(zeros));
+            rec.record_n(0, std::mem::take(zeros));
         }
     }
 }
@@ -1048,13 +1087,10 @@ impl Collector {
         // Tasks hand over the lags they hold at their next record (they are at most one interval late).
         self.epoch.fetch_add(1, Ordering::Relaxed);
         for t in states {
-            let mut s = lock(&t.outcomes);
-            s.rec.drain_into(&mut self.interval);
-            s.warm_rec.drain_into(&mut self.warm);
-            drop(s);
+            lock(&t.outcomes).drain_into(&mut self.interval, &mut self.warm);
             let mut l = t.lags.lock().unwrap_or_else(|e| e.into_inner());
-            l.rec.drain_into(&mut self.interval);
-            l.warm_rec.drain_into(&mut self.warm);
+            l.rec.drain_into(&mut self.interval, &[Metric::ScheduleLag]);
+            l.warm_rec.drain_into(&mut self.warm, &[Metric::ScheduleLag]);
         }
         target.collect_hooks(&mut self.interval);
         if !measured {
