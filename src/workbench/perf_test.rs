@@ -18,7 +18,7 @@
 //! - **Transactions** (`--transactional-id`, `--transaction-duration-ms`, `transactional.id`) follow Java's rules
 //!   ([`super::perf_txn`]) and add a commit-latency line after the totals.
 //!
-//! The hot path sends with [`Producer::send_and_forget`] and carries each record's intended send time (ns since
+//! The hot path sends with [`Producer::try_send_and_forget`] (falling back to `send_and_forget_after` when a record must wait) and carries each record's intended send time (ns since
 //! the start, top bit = steady state) in `ProducerRecord::user_data`; the producer hands it back in
 //! [`ProducerHooks::on_batch_acked`], where one lock per batch records every latency. No task, box or channel
 //! per record.
@@ -33,7 +33,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::broker::{MockCluster, StorageMode};
-use crate::producer::{BatchEvent, Producer, ProducerConfig, ProducerError, ProducerHooks, ProducerRecord};
+use crate::producer::{BatchEvent, Producer, ProducerConfig, ProducerError, ProducerHooks, ProducerRecord, TrySend};
 use crate::workbench::histograms::LATENCY_US_MAX;
 
 /// Options of `kprod perf-test`, named as Java's `kafka-producer-perf-test` (Kafka 4.3).
@@ -718,7 +718,13 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
                 })
                 .await
         } else {
-            let (r, waited) = noting_wait(producer.send_and_forget(record)).await;
+            // The fast path is a plain call (no future built per record); only a record that must wait for
+            // memory or metadata gets the waiting send.
+            let (r, waited) = match producer.try_send_and_forget(record) {
+                TrySend::Appended => (Ok(()), false),
+                TrySend::Failed(e) => (Err(e), false),
+                TrySend::WouldWait(w) => noting_wait(producer.send_and_forget_after(w)).await,
+            };
             if waited && measure && ns_per_record.is_none() {
                 // The send blocked (buffer.memory, metadata): the cached clock is stale for the records that follow.
                 now_ns = start.elapsed().as_nanos() as u64;
