@@ -759,7 +759,6 @@ pub async fn run_point<T: LoadTarget>(
     let generators: Vec<Generator> =
         (0..tasks).map(|i| Generator::new(w, i, shared.clone())).collect::<Result<_, _>>().map_err(gen_err)?;
     let mut generators = generators.into_iter();
-    let rate_per_task = w.rate_records_per_s.map(|r| r / tasks as f64);
     // A pacer that fails to start (no thread) leaves tokio's timer: coarser, still correct.
     let pacer = (opts.precise_pacing && w.rate_records_per_s.is_some())
         .then(|| {
@@ -797,7 +796,7 @@ pub async fn run_point<T: LoadTarget>(
             warmup_end,
             quota,
             deadline,
-            schedule: Schedule::new(rate_per_task, w.arrival, seed, offset),
+            schedule: Schedule::for_task(w, seed, offset),
             max_outstanding: w.max_outstanding_per_task,
             pacer: pacer.clone(),
             bulk,
