@@ -354,7 +354,7 @@ impl RateSearch {
         if !(self.precision >= 0.001 && self.precision <= 1.0) {
             return bad(format!("precision must be within 0.001..=1, got {}", self.precision));
         }
-        if !(self.step_s >= 0.1 && self.step_s <= 3600.0) || !(0.0..=3600.0).contains(&self.step_warmup_s) {
+        if !((0.1..=3600.0).contains(&self.step_s) && (0.0..=3600.0).contains(&self.step_warmup_s)) {
             return bad("step_s must be 0.1..=3600 s and step_warmup_s 0..=3600 s".into());
         }
         if self.max_steps == 0 || !(self.max_s > 0.0 && self.max_s <= 1e7) {
@@ -395,7 +395,7 @@ impl RateRamp {
 
     fn check(&self) -> Result<(), String> {
         let ok = |v: f64| v.is_finite() && v <= 1e9;
-        if !(self.start > 0.0 && ok(self.start)) || !(self.increment >= 0.0 && ok(self.increment)) {
+        if !(self.start > 0.0 && ok(self.start) && self.increment >= 0.0 && ok(self.increment)) {
             return Err(format!(
                 "`rate.ramp`: start must be > 0 and increment ≥ 0 (records/s, at most 1e9), got {} and {}",
                 self.start, self.increment
