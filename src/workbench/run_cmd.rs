@@ -434,12 +434,12 @@ impl Plan {
                 c.max_s
             ),
             (Some(RateControl::Ramp(r)), _) => format!(
-                "ramp: {:.0} records/s, +{:.0} every {} s{} ({:?} arrivals)",
+                "ramp: {:.0} records/s, +{:.0} every {} s{} ({} arrivals)",
                 r.start,
                 r.increment,
                 r.every_s,
                 r.max.map_or(String::new(), |m| format!(", at most {m:.0}")),
-                w.arrival
+                format!("{:?}", w.arrival).to_lowercase()
             ),
             (None, Some(r)) => format!("{r:.0} records/s ({:?} arrivals)", w.arrival).to_lowercase(),
             (None, None) => "closed loop (as fast as acks allow)".into(),
