@@ -956,6 +956,7 @@ pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
     let mut p = point.clone();
     p.workload.stop = StopAfter::Records(RUNNER_COST_RECORDS);
     p.workload.rate_records_per_s = None;
+    p.workload.rate_control = None;
     p.workload.warmup = Duration::ZERO;
     p.workload.shard = None;
     let opts = RunOptions { progress: Progress::Off, precise_pacing: false, ..RunOptions::default() };
