@@ -607,7 +607,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
             |p| {
                 let p = p.clone();
                 async move {
-                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None).await?;
+                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None, true).await?;
                     iv.save_intervals(dir_ref).map_err(io_err(dir_ref))?;
                     Ok::<_, RunCmdError>(r)
                 }
@@ -657,7 +657,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         };
         let mut result = match &found {
             Err(cause) if !settings.stop.is_set() => failed_point(point, cause.clone()),
-            _ => match run_point(measured, plan, settings, &opts, profile.as_mut()).await {
+            _ => match run_point(measured, plan, settings, &opts, profile.as_mut(), true).await {
                 Ok((result, intervals)) => {
                     intervals.save_intervals(&dir).map_err(io_err(&dir))?;
                     result
@@ -756,7 +756,8 @@ async fn run_search(
             step.name = format!("{} @ {}/s", point.name, search::fmt_rate(rate));
             step.workload.stop = StopAfter::Duration(planned);
             step.workload.warmup = Duration::from_secs_f64(criteria.step_warmup_s);
-            let result = match run_point(&step, plan, settings, step_opts, None).await {
+            // (No runner-cost measurement per step: it would double a short step's time for a figure not judged.)
+            let result = match run_point(&step, plan, settings, step_opts, None, false).await {
                 Ok((result, _intervals)) => result,
                 Err(e @ RunCmdError::Io { .. }) => return Err(e),
                 Err(e) => failed_point(&step, e.to_string()),
@@ -892,6 +893,7 @@ async fn run_point(
     settings: &RunSettings,
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
+    runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let (bootstrap, ca_pem, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
         Endpoint::External(b) => (b, None, None),
@@ -900,7 +902,7 @@ async fn run_point(
             (c.bootstrap(), c.tls_ca_pem().map(str::to_string), Some(c))
         }
     };
-    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile).await;
+    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile, runner_cost).await;
     if let Some(c) = cluster {
         c.shutdown().await;
     }
@@ -914,10 +916,11 @@ async fn measure(
     settings: &RunSettings,
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
+    measure_runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let w = &point.workload;
     // What the harness costs per record, measured before the producer exists so nothing else runs.
-    let runner_cost = runner::runner_cost_ns_per_record(point).await;
+    let runner_cost = if measure_runner_cost { runner::runner_cost_ns_per_record(point).await } else { None };
     let mut cfg = producer_config(point, bootstrap)?;
     if let Some(ca) = embedded_ca_pem {
         trust_embedded_ca(&mut cfg, ca)
