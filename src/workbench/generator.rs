@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal, WeightedIndex, Zipf};
 
-use super::workload::{Arrival, HeaderSpec, KeySpec, PayloadSpec, ResolvedWorkload, SizeDist};
+use super::workload::{Arrival, HeaderSpec, KeySpec, PayloadSpec, RateControl, RateRamp, ResolvedWorkload, SizeDist};
 
 /// Errors building a generator; each names the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -401,6 +401,17 @@ pub enum Schedule {
         mean_ns: f64,
         t_ns: f64,
     },
+    /// A stepped rate ([`RateRamp`]): each gap is one over this task's `share` of the ramp's rate at the time of
+    /// the previous record (exponential with that mean for Poisson arrivals).
+    Ramp {
+        ramp: RateRamp,
+        share: f64,
+        /// `None` for constant arrivals.
+        rng: Option<SmallRng>,
+        /// The previous intended time; `None` before the first record.
+        t_ns: Option<f64>,
+        offset_ns: f64,
+    },
 }
 
 impl Schedule {
@@ -418,6 +429,22 @@ impl Schedule {
         }
     }
 
+    /// The schedule of one of `w`'s `tasks` tasks: a ramp when `w` has one, else [`Schedule::new`] with the task's
+    /// share of the rate.
+    pub fn for_task(w: &ResolvedWorkload, seed: u64, offset: Duration) -> Schedule {
+        let tasks = f64::from(w.tasks().max(1));
+        match &w.rate_control {
+            Some(RateControl::Ramp(ramp)) => Schedule::Ramp {
+                ramp: *ramp,
+                share: 1.0 / tasks,
+                rng: (w.arrival == Arrival::Poisson).then(|| SmallRng::seed_from_u64(seed)),
+                t_ns: None,
+                offset_ns: offset.as_nanos() as f64,
+            },
+            _ => Schedule::new(w.rate_records_per_s.map(|r| r / tasks), w.arrival, seed, offset),
+        }
+    }
+
     /// The next intended send time; `None` in closed loop.
     pub fn next_intended(&mut self) -> Option<Duration> {
         match self {
@@ -432,6 +459,22 @@ impl Schedule {
                 let u: f64 = rng.r#gen::<f64>();
                 *t_ns += -(1.0 - u).ln() * *mean_ns;
                 Some(Duration::from_nanos(t_ns.round() as u64))
+            }
+            Schedule::Ramp { ramp, share, rng, t_ns, offset_ns } => {
+                let t = match (*t_ns, rng) {
+                    (None, None) => *offset_ns,
+                    (prev, rng) => {
+                        let prev = prev.unwrap_or(0.0);
+                        let rate = ramp.rate_at(Duration::from_nanos(prev as u64)) * *share;
+                        let mean_ns = 1e9 / rate.max(1e-9);
+                        match rng {
+                            Some(rng) => prev + -(1.0 - rng.r#gen::<f64>()).ln() * mean_ns,
+                            None => prev + mean_ns,
+                        }
+                    }
+                };
+                *t_ns = Some(t);
+                Some(Duration::from_nanos(t.round() as u64))
             }
         }
     }
@@ -460,6 +503,38 @@ mod tests {
         assert_eq!(times[1], Duration::from_micros(1250));
         assert_eq!(times[2000], Duration::from_micros(2_000_250));
         assert!(Schedule::new(None, Arrival::Poisson, 0, Duration::ZERO).next_intended().is_none());
+    }
+
+    #[test]
+    fn ramp_schedule_steps_the_rate() {
+        // 1000/s, +1000/s every 2 s, at most 2500/s; two tasks share it (offset 0.5 ms for the second).
+        let ramp = RateRamp { start: 1000.0, increment: 1000.0, every_s: 2.0, max: Some(2500.0) };
+        let yaml = "tasks_per_producer: 2\nrate: {ramp: {start: 1000, increment: 1000, every_s: 2, max: 2500}}\n";
+        let mut w = crate::workbench::workload::Workload::parse(yaml, std::path::Path::new("t.yaml"))
+            .unwrap()
+            .expand()
+            .unwrap()
+            .remove(0)
+            .workload;
+        assert_eq!((w.rate_records_per_s, w.rate_control.clone()), (Some(1000.0), Some(RateControl::Ramp(ramp))));
+        let mut s = Schedule::for_task(&w, 0, Duration::from_micros(500));
+        let times: Vec<f64> =
+            std::iter::from_fn(|| s.next_intended()).map(|d| d.as_secs_f64()).take_while(|t| *t < 8.0).collect();
+        assert!((times[0] - 0.0005).abs() < 1e-9, "{}", times[0]);
+        let per_second =
+            |from: f64, to: f64| times.iter().filter(|t| (from..to).contains(*t)).count() as f64 / (to - from);
+        // This task's half: 500/s, then 1000/s, then 1250/s (capped) for the rest.
+        assert!((per_second(0.0, 2.0) - 500.0).abs() <= 1.0, "{}", per_second(0.0, 2.0));
+        assert!((per_second(2.0, 4.0) - 1000.0).abs() <= 1.0, "{}", per_second(2.0, 4.0));
+        assert!((per_second(4.0, 8.0) - 1250.0).abs() <= 1.0, "{}", per_second(4.0, 8.0));
+        assert_eq!(ramp.rate_at(Duration::from_secs(3)), 2000.0);
+        // Poisson arrivals follow the same steps on average.
+        w.arrival = Arrival::Poisson;
+        let mut p = Schedule::for_task(&w, 7, Duration::ZERO);
+        let times: Vec<f64> =
+            std::iter::from_fn(|| p.next_intended()).map(|d| d.as_secs_f64()).take_while(|t| *t < 4.0).collect();
+        let (a, b) = (times.iter().filter(|t| **t < 2.0).count(), times.iter().filter(|t| **t >= 2.0).count());
+        assert!((900..1100).contains(&a) && (1800..2200).contains(&b), "{a} then {b}");
     }
 
     #[test]
@@ -563,6 +638,7 @@ mod tests {
             stop: StopAfter::Records(10),
             warmup: Duration::ZERO,
             rate_records_per_s: None,
+            rate_control: None,
             arrival: Arrival::Constant,
             producers: 1,
             tasks_per_producer: 1,

@@ -28,6 +28,7 @@ pub mod report;
 pub mod result;
 pub mod run_cmd;
 pub mod runner;
+pub mod search;
 pub mod secrets;
 pub mod shard;
 pub mod sweep;

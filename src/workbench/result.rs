@@ -296,6 +296,9 @@ pub struct RunResult {
     /// Points of the plan that were not run (by name, `(repeat N)` appended for repeats after the first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points_not_run: Vec<String>,
+    /// Rate searches (`rate: {search: ...}`, OMB's `producerRate: 0`): every step, and the rate found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searches: Vec<super::search::SearchResult>,
     /// What the units of the figures mean ([`MB_UNIT`]).
     #[serde(default)]
     pub units: BTreeMap<String, String>,

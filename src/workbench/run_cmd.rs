@@ -21,8 +21,8 @@ use super::report::{self, ReportError};
 use super::result::{self, PointResult, PointStatus, ResultError, RunResult};
 use super::runner::{self, Progress, RunError, RunOptions, Stop};
 use super::workload::{
-    EmbeddedTarget, KeySpec, PayloadSpec, SinkMode, SizeDist, StopAfter, TargetSpec, Workload, WorkloadError,
-    WorkloadPoint,
+    EmbeddedTarget, KeySpec, PayloadSpec, RateControl, RateSearch, SinkMode, SizeDist, StopAfter, TargetSpec, Workload,
+    WorkloadError, WorkloadPoint,
 };
 use crate::broker::{BrokerError, FaultPlan, MockCluster, MockTls, StorageMode, TopicError};
 use crate::producer::ProducerConfig;
@@ -30,6 +30,7 @@ use crate::producer::ProducerError;
 use crate::producer::config::ConfigError;
 use crate::security::tls::uses_tls;
 
+use super::search;
 use super::shard::{self, ClockInfo, ShardClock, ShardId, ShardMeta};
 
 /// Bytes an embedded cluster in `retain` mode may keep before refusing produce with POLICY_VIOLATION.
@@ -316,6 +317,9 @@ fn split_points(
     if points.iter().any(|p| p.workload.peers.iter().any(|x| *x != crate::workbench::peers::Peer::Kprod)) {
         return Err(err("shards measure kprod only: drop `peers` (or --set 'peers=[kprod]')".into()));
     }
+    if points.iter().any(|p| p.workload.rate_control.is_some()) {
+        return Err(err("a searched or ramped rate runs in one process: give a fixed rate (--set rate=N)".into()));
+    }
     let whole: Vec<_> = points.iter().map(|p| p.workload.clone()).collect();
     let hash = shard::workload_hash(&whole);
     for p in points.iter_mut() {
@@ -336,6 +340,9 @@ fn split_points(
 /// Warm-up plus measured time of a point, when it can be known before running it.
 pub fn point_estimate(p: &WorkloadPoint) -> Option<Duration> {
     let w = &p.workload;
+    if let Some(RateControl::Search(_)) = w.rate_control {
+        return None; // the search's length depends on what it finds (bounded by its max_s)
+    }
     match w.stop {
         StopAfter::Duration(d) => Some(w.warmup + d),
         StopAfter::Records(n) => w.rate_records_per_s.map(|r| w.warmup + Duration::from_secs_f64(n as f64 / r)),
@@ -414,9 +421,28 @@ impl Plan {
         if let Some((id, hash)) = &self.shard {
             let _ = writeln!(s, "  shard {id} of workload {hash} (rate, records, producers and keys: this share)");
         }
-        let rate = match w.rate_records_per_s {
-            Some(r) => format!("{r:.0} records/s ({:?} arrivals)", w.arrival).to_lowercase(),
-            None => "closed loop (as fast as acks allow)".into(),
+        let rate = match (&w.rate_control, w.rate_records_per_s) {
+            (Some(RateControl::Search(c)), _) => format!(
+                "searched: the highest rate the producer keeps up with{} (from {:.0} records/s, within {:.0} %, \
+                 steps of {} + {} s, at most {} steps / {} s), then the point at that rate",
+                c.p99_ms_max.map_or(String::new(), |m| format!(" at p99 ≤ {m} ms")),
+                c.start,
+                c.precision * 100.0,
+                c.step_warmup_s,
+                c.step_s,
+                c.max_steps,
+                c.max_s
+            ),
+            (Some(RateControl::Ramp(r)), _) => format!(
+                "ramp: {:.0} records/s, +{:.0} every {} s{} ({} arrivals)",
+                r.start,
+                r.increment,
+                r.every_s,
+                r.max.map_or(String::new(), |m| format!(", at most {m:.0}")),
+                format!("{:?}", w.arrival).to_lowercase()
+            ),
+            (None, Some(r)) => format!("{r:.0} records/s ({:?} arrivals)", w.arrival).to_lowercase(),
+            (None, None) => "closed loop (as fast as acks allow)".into(),
         };
         let stop = match w.stop {
             StopAfter::Duration(d) => format!("{} measured", fmt_duration(d)),
@@ -581,7 +607,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
             |p| {
                 let p = p.clone();
                 async move {
-                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None).await?;
+                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None, true).await?;
                     iv.save_intervals(dir_ref).map_err(io_err(dir_ref))?;
                     Ok::<_, RunCmdError>(r)
                 }
@@ -611,14 +637,38 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         if settings.progress != Progress::Off {
             eprintln!("{}", plan.progress_header(i, started.elapsed()));
         }
-        let mut result = match run_point(point, plan, settings, &opts, profile.as_mut()).await {
-            Ok((result, intervals)) => {
-                intervals.save_intervals(&dir).map_err(io_err(&dir))?;
-                result
+        // A searched rate: the search's steps first, then the point at the rate found.
+        let mut found = Ok(None);
+        if let Some(RateControl::Search(criteria)) = &point.workload.rate_control {
+            let search = run_search(point, criteria, plan, settings, &opts).await?;
+            if settings.progress != Progress::Off {
+                eprintln!("[{}/{n}] {}: {}", i + 1, point.name, search.summary());
             }
-            Err(e @ (RunCmdError::Io { .. } | RunCmdError::Profile(_))) => return Err(e),
-            Err(e) => failed_point(point, e.to_string()),
+            found = match search.max_sustainable_rate {
+                Some(rate) if search.ended != "interrupted" => Ok(Some((at_rate(point, rate), search.summary()))),
+                _ => Err(format!("the rate search found no sustainable rate: {}", search.summary())),
+            };
+            run.searches.push(search);
+            run.save(&dir)?;
+        }
+        let measured = match &found {
+            Ok(Some((p, _))) => p,
+            _ => point,
         };
+        let mut result = match &found {
+            Err(cause) if !settings.stop.is_set() => failed_point(point, cause.clone()),
+            _ => match run_point(measured, plan, settings, &opts, profile.as_mut(), true).await {
+                Ok((result, intervals)) => {
+                    intervals.save_intervals(&dir).map_err(io_err(&dir))?;
+                    result
+                }
+                Err(e @ (RunCmdError::Io { .. } | RunCmdError::Profile(_))) => return Err(e),
+                Err(e) => failed_point(point, e.to_string()),
+            },
+        };
+        if let Ok(Some((_, summary))) = &found {
+            result.warnings.push(format!("point {}: rate from the search: {summary}", point.name));
+        }
         mark_if_nothing_acked(&mut result);
         if let Some(meta) = run.shard.as_mut() {
             meta.start_lateness_us = meta.start_lateness_us.max(result.start_lateness_us.unwrap_or(0));
@@ -659,6 +709,81 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         report::write_report(&run, &dir)?;
     }
     Ok(RunOutcome { dir, result: run, profile_samples })
+}
+
+/// `point` at a fixed `rate` (records/s).
+fn at_rate(point: &WorkloadPoint, rate: f64) -> WorkloadPoint {
+    let mut p = point.clone();
+    p.workload.rate_records_per_s = Some(rate);
+    p.workload.rate_control = None;
+    p
+}
+
+/// Runs the rate search of `point`: each step a short open-loop point of its own (fresh cluster and producer), judged
+/// by [`search::judge`]; progress on the console.
+async fn run_search(
+    point: &WorkloadPoint,
+    criteria: &RateSearch,
+    plan: &Plan,
+    settings: &RunSettings,
+    opts: &RunOptions,
+) -> Result<search::SearchResult, RunCmdError> {
+    let planned = Duration::from_secs_f64(criteria.step_s);
+    let show = settings.progress != Progress::Off;
+    if show {
+        eprintln!(
+            "  rate search: steps of {} + {} s from {} records/s, to within {:.0} %{} (at most {} steps, {} s)",
+            criteria.step_warmup_s,
+            criteria.step_s,
+            search::fmt_rate(criteria.start),
+            criteria.precision * 100.0,
+            criteria.p99_ms_max.map_or(String::new(), |m| format!(", p99 ≤ {m} ms")),
+            criteria.max_steps,
+            criteria.max_s
+        );
+    }
+    // Steps print no per-second progress of their own: one line each says it all.
+    let step_opts = RunOptions { progress: Progress::Off, ..opts.clone() };
+    let step_opts = &step_opts;
+    search::search(
+        &point.name,
+        criteria,
+        |rate| async move {
+            if settings.stop.is_set() {
+                return Ok(None);
+            }
+            let mut step = at_rate(point, rate);
+            step.name = format!("{} @ {}/s", point.name, search::fmt_rate(rate));
+            step.workload.stop = StopAfter::Duration(planned);
+            step.workload.warmup = Duration::from_secs_f64(criteria.step_warmup_s);
+            // (No runner-cost measurement per step: it would double a short step's time for a figure not judged.)
+            let result = match run_point(&step, plan, settings, step_opts, None, false).await {
+                Ok((result, _intervals)) => result,
+                Err(e @ RunCmdError::Io { .. }) => return Err(e),
+                Err(e) => failed_point(&step, e.to_string()),
+            };
+            if result.status == PointStatus::Interrupted {
+                return Ok(None);
+            }
+            Ok(Some(search::judge(criteria, rate, planned, &result)))
+        },
+        |i, s| {
+            if show {
+                eprintln!(
+                    "  search step {}{}: {} records/s → {} acked, p50 {:.2} ms, p99 {:.2} ms: {} ({})",
+                    i + 1,
+                    if s.attempt > 1 { format!(" (attempt {})", s.attempt) } else { String::new() },
+                    search::fmt_rate(s.rate),
+                    search::fmt_rate(s.achieved_records_per_s),
+                    s.response_time_us_p50 as f64 / 1e3,
+                    s.response_time_us_p99 as f64 / 1e3,
+                    if s.pass { "pass" } else { "FAIL" },
+                    s.why
+                );
+            }
+        },
+    )
+    .await
 }
 
 /// A point's name as the plan shows it: `(repeat N)` appended after the first repeat.
@@ -768,6 +893,7 @@ async fn run_point(
     settings: &RunSettings,
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
+    runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let (bootstrap, ca_pem, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
         Endpoint::External(b) => (b, None, None),
@@ -776,7 +902,7 @@ async fn run_point(
             (c.bootstrap(), c.tls_ca_pem().map(str::to_string), Some(c))
         }
     };
-    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile).await;
+    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile, runner_cost).await;
     if let Some(c) = cluster {
         c.shutdown().await;
     }
@@ -790,10 +916,11 @@ async fn measure(
     settings: &RunSettings,
     opts: &RunOptions,
     profile: Option<&mut RunProfile>,
+    measure_runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let w = &point.workload;
     // What the harness costs per record, measured before the producer exists so nothing else runs.
-    let runner_cost = runner::runner_cost_ns_per_record(point).await;
+    let runner_cost = if measure_runner_cost { runner::runner_cost_ns_per_record(point).await } else { None };
     let mut cfg = producer_config(point, bootstrap)?;
     if let Some(ca) = embedded_ca_pem {
         trust_embedded_ca(&mut cfg, ca)

@@ -798,7 +798,6 @@ pub async fn run_point<T: LoadTarget>(
     let generators: Vec<Generator> =
         (0..tasks).map(|i| Generator::new(w, i, shared.clone())).collect::<Result<_, _>>().map_err(gen_err)?;
     let mut generators = generators.into_iter();
-    let rate_per_task = w.rate_records_per_s.map(|r| r / tasks as f64);
     // A pacer that fails to start (no thread) leaves tokio's timer: coarser, still correct.
     let pacer = (opts.precise_pacing && w.rate_records_per_s.is_some())
         .then(|| {
@@ -836,7 +835,7 @@ pub async fn run_point<T: LoadTarget>(
             warmup_end,
             quota,
             deadline,
-            schedule: Schedule::new(rate_per_task, w.arrival, seed, offset),
+            schedule: Schedule::for_task(w, seed, offset),
             max_outstanding: w.max_outstanding_per_task,
             pacer: pacer.clone(),
             bulk,
@@ -996,6 +995,7 @@ pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
     let mut p = point.clone();
     p.workload.stop = StopAfter::Records(RUNNER_COST_RECORDS);
     p.workload.rate_records_per_s = None;
+    p.workload.rate_control = None;
     p.workload.warmup = Duration::ZERO;
     p.workload.shard = None;
     let opts = RunOptions { progress: Progress::Off, precise_pacing: false, ..RunOptions::default() };

@@ -129,6 +129,7 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
         stop,
         warmup,
         rate_records_per_s: rate,
+        rate_control: None,
         arrival: Arrival::Constant,
         producers: 1,
         tasks_per_producer: 1,

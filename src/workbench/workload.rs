@@ -41,6 +41,12 @@ pub enum WorkloadError {
     Sweep { file: PathBuf, source: SweepError },
     #[error("--set {arg}: {message}")]
     Override { arg: String, message: String },
+    /// Something wrong on one line of the file (an unset `${VAR}`).
+    #[error("{file}:{line}: {message}")]
+    At { file: PathBuf, line: usize, message: String },
+    /// A field whose value has the wrong type: `x.yaml:3: testDurationMinutes: expected a number, got "five"`.
+    #[error("{}{}: {field}: expected {expected}, got {got}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Type { file: PathBuf, line: Option<usize>, field: String, expected: String, got: String },
 }
 
 /// Record size distribution, in bytes.
@@ -244,7 +250,8 @@ pub struct WorkloadSpec {
     pub records: Option<u64>,
     pub duration_s: Option<f64>,
     pub warmup_s: Option<f64>,
-    pub rate: Option<f64>,
+    /// Records/s (a number), `null` for a closed loop, `{search: {...}}` or `{ramp: {...}}` ([`RateControl`]).
+    pub rate: Option<Value>,
     pub arrival: Option<Arrival>,
     pub producers: Option<u32>,
     pub tasks_per_producer: Option<u32>,
@@ -260,6 +267,180 @@ pub struct WorkloadSpec {
     pub sweep: Option<SweepSpec>,
     /// Run transactionally (needs `producer: {transactional.id: ...}`): commit every N records or every T ms.
     pub transaction: Option<TransactionSpec>,
+}
+
+/// A rate that is not one number: searched for, or stepped up over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateControl {
+    /// Find the highest rate the producer sustains (`rate: {search: {...}}`, OMB's `producerRate: 0`).
+    Search(RateSearch),
+    /// Start at a rate and add to it at a fixed period (`rate: {ramp: {...}}`, OMB's `producerIncrementRate`).
+    Ramp(RateRamp),
+}
+
+/// The maximum sustainable rate search: open-loop steps that double from `start` until one fails, then bisect
+/// between the highest passing and the lowest failing rate until they are within `precision` of each other.
+/// A step passes when the producer keeps up (records sent and acked ≥ 95 % of the step's rate, the step ends
+/// within 10 % of its duration, schedule lag p99 ≤ `lag_p99_ms_max`) and, when set, response time p99 ≤
+/// `p99_ms_max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSearch {
+    /// Latency objective: response time p99 (intended send → ack), in ms. `None`: keeping up is enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms_max: Option<f64>,
+    /// Schedule lag p99 (intended → actual send) a step may have, in ms.
+    #[serde(default = "RateSearch::default_lag")]
+    pub lag_p99_ms_max: f64,
+    /// The first step's rate, records/s (OMB starts at 10,000).
+    #[serde(default = "RateSearch::default_start")]
+    pub start: f64,
+    /// Stop when (lowest failing − highest passing) ≤ precision × highest passing.
+    #[serde(default = "RateSearch::default_precision")]
+    pub precision: f64,
+    /// Each step: this warm-up, then this measured time, in seconds.
+    #[serde(default = "RateSearch::default_step_warmup")]
+    pub step_warmup_s: f64,
+    #[serde(default = "RateSearch::default_step")]
+    pub step_s: f64,
+    /// Bounds on the whole search: at most this many steps and this many seconds (steps are never cut short).
+    #[serde(default = "RateSearch::default_max_steps")]
+    pub max_steps: u32,
+    #[serde(default = "RateSearch::default_max_s")]
+    pub max_s: f64,
+    /// A failed step runs again at the same rate up to this many times before it counts as failed (a stall of a
+    /// shared machine then does not end the bracket); every attempt is kept.
+    #[serde(default)]
+    pub retries: u32,
+}
+
+impl RateSearch {
+    fn default_lag() -> f64 {
+        50.0
+    }
+    fn default_start() -> f64 {
+        10_000.0
+    }
+    fn default_precision() -> f64 {
+        0.05
+    }
+    fn default_step_warmup() -> f64 {
+        1.0
+    }
+    fn default_step() -> f64 {
+        2.0
+    }
+    fn default_max_steps() -> u32 {
+        20
+    }
+    fn default_max_s() -> f64 {
+        120.0
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let bad = |m: String| Err(format!("`rate.search`: {m}"));
+        if let Some(p) = self.p99_ms_max
+            && !(p > 0.0 && p.is_finite())
+        {
+            return bad(format!("p99_ms_max must be > 0, got {p}"));
+        }
+        if !(self.lag_p99_ms_max > 0.0 && self.lag_p99_ms_max.is_finite()) {
+            return bad(format!("lag_p99_ms_max must be > 0, got {}", self.lag_p99_ms_max));
+        }
+        if !(self.start >= 1.0 && self.start <= 1e9) {
+            return bad(format!("start must be 1..=1e9 records/s, got {}", self.start));
+        }
+        if !(self.precision >= 0.001 && self.precision <= 1.0) {
+            return bad(format!("precision must be within 0.001..=1, got {}", self.precision));
+        }
+        if !((0.1..=3600.0).contains(&self.step_s) && (0.0..=3600.0).contains(&self.step_warmup_s)) {
+            return bad("step_s must be 0.1..=3600 s and step_warmup_s 0..=3600 s".into());
+        }
+        if self.max_steps == 0 || !(self.max_s > 0.0 && self.max_s <= 1e7) {
+            return bad("max_steps must be ≥ 1 and max_s > 0".into());
+        }
+        if self.retries > 10 {
+            return bad(format!("retries must be 0..=10, got {}", self.retries));
+        }
+        Ok(())
+    }
+}
+
+impl Default for RateSearch {
+    fn default() -> Self {
+        serde_yaml_ng::from_str("{}").expect("every field has a default")
+    }
+}
+
+/// A stepped rate: `start` records/s, plus `increment` every `every_s` seconds (counted from the start of the
+/// warm-up), never above `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateRamp {
+    pub start: f64,
+    pub increment: f64,
+    pub every_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl RateRamp {
+    /// The total rate at `t` after the schedule's start.
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        let steps = (t.as_secs_f64() / self.every_s).floor();
+        let r = self.start + steps * self.increment;
+        self.max.map_or(r, |m| r.min(m))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v <= 1e9;
+        if !(self.start > 0.0 && ok(self.start) && self.increment >= 0.0 && ok(self.increment)) {
+            return Err(format!(
+                "`rate.ramp`: start must be > 0 and increment ≥ 0 (records/s, at most 1e9), got {} and {}",
+                self.start, self.increment
+            ));
+        }
+        if !(self.every_s > 0.0 && self.every_s <= 1e7) {
+            return Err(format!("`rate.ramp`: every_s must be > 0 s, got {}", self.every_s));
+        }
+        if let Some(m) = self.max
+            && !(m >= self.start && ok(m))
+        {
+            return Err(format!("`rate.ramp`: max must be ≥ start and at most 1e9, got {m}"));
+        }
+        Ok(())
+    }
+}
+
+/// `rate:` as written: a number (records/s), `null` (closed loop), `{search: {...}}` or `{ramp: {...}}`.
+fn parse_rate(v: &Value) -> Result<(Option<f64>, Option<RateControl>), String> {
+    const EXPECTS: &str = "`rate` expects a number (records/s), null (closed loop), {search: {...}} or {ramp: {...}}";
+    match v {
+        Value::Null => Ok((None, None)),
+        Value::Number(n) => Ok((n.as_f64(), None)),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, body) = m.iter().next().expect("one entry");
+            let body = if body.is_null() { Value::Mapping(Mapping::new()) } else { body.clone() };
+            let what = |e: serde_yaml_ng::Error| {
+                format!("`rate.{}`: {}", k.as_str().unwrap_or("?"), strip_location(&e.to_string()))
+            };
+            match k.as_str() {
+                Some("search") => {
+                    let s: RateSearch = serde_yaml_ng::from_value(body).map_err(what)?;
+                    s.check()?;
+                    Ok((None, Some(RateControl::Search(s))))
+                }
+                Some("ramp") => {
+                    let r: RateRamp = serde_yaml_ng::from_value(body).map_err(what)?;
+                    r.check()?;
+                    Ok((Some(r.start), Some(RateControl::Ramp(r))))
+                }
+                _ => Err(EXPECTS.into()),
+            }
+        }
+        _ => Err(EXPECTS.into()),
+    }
 }
 
 /// When the workbench commits a transaction: after `records` records, or when it is `duration_ms` old.
@@ -321,6 +502,33 @@ pub const WORKLOAD_FIELDS: &[&str] = &[
     "transaction",
 ];
 
+/// The fields that say the same thing as `field` in the other vocabulary (or another way), which a `--set field=…`
+/// replaces: the command line wins over the file. A file that gives both is still refused.
+pub fn equivalent_fields(field: &str) -> &'static [&'static str] {
+    const RATE_OMB: &[&str] =
+        &["producerRate", "producerStartRate", "producerIncrementRate", "producerIncrementSeconds"];
+    match field {
+        "duration_s" => &["testDurationMinutes", "records"],
+        "testDurationMinutes" => &["duration_s", "records"],
+        "records" => &["duration_s", "testDurationMinutes"],
+        "warmup_s" => &["warmupDurationMinutes"],
+        "warmupDurationMinutes" => &["warmup_s"],
+        "rate" => RATE_OMB,
+        "producerRate" | "producerStartRate" | "producerIncrementRate" | "producerIncrementSeconds" => &["rate"],
+        "record_size" => &["messageSize"],
+        "messageSize" => &["record_size"],
+        "partitions" => &["partitionsPerTopic"],
+        "partitionsPerTopic" => &["partitions"],
+        "producers" => &["producersPerTopic"],
+        "producersPerTopic" => &["producers"],
+        "keys" => &["keyDistributor"],
+        "keyDistributor" => &["keys"],
+        "payload" => &["payloadFile", "useRandomizedPayloads", "randomBytesRatio"],
+        "payloadFile" | "useRandomizedPayloads" | "randomBytesRatio" => &["payload"],
+        _ => &[],
+    }
+}
+
 /// True when `name` is a top-level workload field (as opposed to a producer property).
 pub fn is_workload_field(name: &str) -> bool {
     WORKLOAD_FIELDS.contains(&name)
@@ -353,8 +561,12 @@ pub struct ResolvedWorkload {
     pub headers: HeaderSpec,
     pub stop: StopAfter,
     pub warmup: Duration,
-    /// Total intended records/s over all tasks; `None` = closed loop at maximum rate.
+    /// Total intended records/s over all tasks; `None` = closed loop at maximum rate (or a search, see
+    /// `rate_control`). With a ramp: its starting rate.
     pub rate_records_per_s: Option<f64>,
+    /// A searched or stepped rate; `None` = the fixed `rate_records_per_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_control: Option<RateControl>,
     pub arrival: Arrival,
     pub producers: u32,
     pub tasks_per_producer: u32,
@@ -414,6 +626,7 @@ impl Workload {
     /// Parses workload text; `path` is only used in messages (and to resolve relative payload files).
     pub fn parse(text: &str, path: &Path) -> Result<Workload, WorkloadError> {
         let file = path.to_path_buf();
+        let text = &substitute_env(text, path, |name| std::env::var(name).ok())?;
         let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             WorkloadError::Syntax { file: file.clone(), line, column, message: e.to_string() }
@@ -454,12 +667,23 @@ impl Workload {
                 }
                 vec!["producer", key]
             };
+            if let [field] = path.as_slice() {
+                // The command line wins over the file: drop the file's fields that say the same thing another way
+                // (`--set duration_s=5` on an OMB file with `testDurationMinutes`).
+                for other in equivalent_fields(field) {
+                    self.doc.remove(*other);
+                }
+            }
             set_path(&mut self.doc, &path, value).map_err(|m| err(&m))?;
             if path[0] != "producer" {
                 // A value of the wrong type is about this `--set`, not the file: say which key and what it takes.
-                if let Err(WorkloadError::Invalid { message, .. }) = self.expand()
-                    && let Some(expected) = expected_type(&message)
-                {
+                let expected = match self.expand() {
+                    Err(WorkloadError::Type { expected, .. }) => Some(expected),
+                    Err(WorkloadError::Invalid { message, .. }) => expected_type(&message)
+                        .or_else(|| message.split_once(&format!("`{key}` expects ")).map(|(_, rest)| rest.to_string())),
+                    _ => None,
+                };
+                if let Some(expected) = expected {
                     return Err(err(&format!("`{key}` expects {expected}, got `{}`", raw.trim())));
                 }
             }
@@ -502,9 +726,48 @@ impl Workload {
     fn resolve_doc(&self, doc: Mapping, point: &str) -> Result<ResolvedWorkload, WorkloadError> {
         // serde_yaml_ng reads enums as YAML tags (`!fixed 100`); singleton_map_recursive also accepts the
         // one-key map form (`{fixed: 100}`) and plain strings for unit variants (`payload: random`).
-        let spec: WorkloadSpec = serde_yaml_ng::with::singleton_map_recursive::deserialize(Value::Mapping(doc))
-            .map_err(|e| self.field_error(&strip_location(&e.to_string()), point))?;
+        let spec: WorkloadSpec = serde_yaml_ng::with::singleton_map_recursive::deserialize(Value::Mapping(doc.clone()))
+            .map_err(|e| {
+                self.type_error(&doc).unwrap_or_else(|| self.field_error(&strip_location(&e.to_string()), point))
+            })?;
         resolve(&spec, &self.path).map_err(|message| WorkloadError::Invalid { file: self.path.clone(), message })
+    }
+
+    /// The first top-level field of `doc` whose value has the wrong type, as a [`WorkloadError::Type`] naming the
+    /// file, the line that spells the field, what was expected and what was given. `None` when no single field is
+    /// at fault (an unknown field, a conflict between fields).
+    fn type_error(&self, doc: &Mapping) -> Option<WorkloadError> {
+        for (k, v) in doc {
+            let field = k.as_str()?;
+            let mut alone = Mapping::new();
+            alone.insert(k.clone(), v.clone());
+            let one: Result<WorkloadSpec, _> =
+                serde_yaml_ng::with::singleton_map_recursive::deserialize(Value::Mapping(alone));
+            let Err(e) = one else { continue };
+            let message = strip_location(&e.to_string());
+            let expected = expected_type(&message)?;
+            return Some(WorkloadError::Type {
+                file: self.path.clone(),
+                line: self.line_of(field),
+                field: field.to_string(),
+                expected,
+                got: got_value(&message).unwrap_or_else(|| format!("{v:?}")),
+            });
+        }
+        None
+    }
+
+    /// The 1-based line where `field:` starts (at the top level, or as a list item), if the file spells it.
+    fn line_of(&self, field: &str) -> Option<usize> {
+        let key = format!("{field}:");
+        let quoted = [format!("\"{field}\":"), format!("'{field}':")];
+        self.text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start().trim_start_matches("- ");
+                l.starts_with(&key) || quoted.iter().any(|q| l.starts_with(q.as_str()))
+            })
+            .map(|i| i + 1)
     }
 
     /// Turns a serde message into a typed error; for unknown fields, finds the line that spells the field.
@@ -513,12 +776,7 @@ impl Workload {
         if let Some(rest) = message.strip_prefix("unknown field `")
             && let Some((field, _)) = rest.split_once('`')
         {
-            let at = self
-                .text
-                .lines()
-                .position(|l| l.trim_start().trim_start_matches("- ").starts_with(&format!("{field}:")))
-                .map(|i| format!(" at line {}", i + 1))
-                .unwrap_or_default();
+            let at = self.line_of(field).map(|l| format!(" at line {l}")).unwrap_or_default();
             let hint = WORKLOAD_FIELDS
                 .iter()
                 .map(|f| (strsim::jaro_winkler(f, field), f))
@@ -561,6 +819,97 @@ fn expected_type(message: &str) -> Option<String> {
         "a boolean" | "bool" => "true or false".to_string(),
         other => other.to_string(),
     })
+}
+
+/// What a serde type error says was given, as the file would spell it: `invalid type: string "x", expected f64`
+/// → `"x"`, `sequence` → `a list`.
+fn got_value(message: &str) -> Option<String> {
+    let rest = message.split_once("invalid type: ").or_else(|| message.split_once("invalid value: "))?.1;
+    let got = rest.rsplit_once(", expected ").map_or(rest, |(g, _)| g).trim();
+    let unquote = |s: &str| s.trim_matches('`').to_string();
+    Some(match got {
+        "sequence" => "a list".to_string(),
+        "map" => "a mapping".to_string(),
+        "unit value" | "null" => "null".to_string(),
+        g => match g.split_once(' ') {
+            Some(("string", v)) => v.to_string(),
+            Some(("floating", v)) => unquote(v.trim_start_matches("point").trim()),
+            Some(("integer" | "boolean" | "character", v)) => unquote(v),
+            _ => g.to_string(),
+        },
+    })
+}
+
+/// Substitutes shell-style `${VAR}` and `${VAR:-default}` (the default also when `VAR` is empty) with `lookup`
+/// (the environment), as OMB's users write `testDurationMinutes: ${ombTestDuration:-15}`. Comments are left
+/// alone, and so is a `${name}` without a default whose name is a workload field or a producer property: that is
+/// a sweep's `name_template` placeholder (`${rate}`, `${batch.size}`). An unset variable without a default is an
+/// error naming the variable, the file and the line.
+pub fn substitute_env(
+    text: &str,
+    file: &Path,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, WorkloadError> {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let (body, comment) = split_comment(line);
+        let mut rest = body;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let is_var = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let placeholder = default.is_none()
+                && (is_workload_field(name) || crate::producer::config::known_keys().any(|k| k == name));
+            if !is_var || placeholder {
+                out.push_str(&rest[start..start + 2 + end + 1]);
+            } else {
+                match lookup(name).filter(|v| !v.is_empty()).or(default.map(str::to_string)) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        return Err(WorkloadError::At {
+                            file: file.to_path_buf(),
+                            line: i + 1,
+                            message: format!(
+                                "`${{{name}}}` is not set in the environment and has no default \
+                                 (set {name}, or write `${{{name}:-value}}`)"
+                            ),
+                        });
+                    }
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+/// Splits a YAML line into its content and its comment (`#` at the start or after a blank, outside quotes).
+fn split_comment(line: &str) -> (&str, &str) {
+    let (mut single, mut double) = (false, false);
+    let mut prev_blank = true;
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && prev_blank => return (&line[..i], &line[i..]),
+            _ => {}
+        }
+        prev_blank = c.is_whitespace();
+    }
+    (line, "")
 }
 
 /// Drops serde_yaml_ng's " at line L column C" suffix, which points into re-serialized text, not the user's file.
@@ -619,10 +968,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         ("consumerBacklogSizeGB", &spec.consumer_backlog_size_gb),
         ("backlogDrainRatio", &spec.backlog_drain_ratio),
         ("messageRateReceivedForSubscription", &spec.message_rate_received_for_subscription),
-        ("producerStartRate", &spec.producer_start_rate),
         ("acceptableBacklog", &spec.acceptable_backlog),
-        ("producerIncrementRate", &spec.producer_increment_rate),
-        ("producerIncrementSeconds", &spec.producer_increment_seconds),
         ("producerPauseBeforeDrain", &spec.producer_pause_before_drain),
         ("producerPauseDuringDrain", &spec.producer_pause_during_drain),
     ];
@@ -714,8 +1060,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
             .or(omb_warmup_default);
     let warmup = warmup_s.map(|s| positive_secs(s, "warmup_s")).transpose()?.unwrap_or(Duration::ZERO);
 
-    // OMB: producerRate 0 means "as fast as possible"; so does an absent `rate`.
-    let rate = both(spec.rate, "rate", spec.producer_rate, "producerRate")?.filter(|r| *r > 0.0);
+    let (rate, rate_control) = resolve_rate(spec, &mut warnings)?;
     if let Some(r) = rate
         && !(r.is_finite() && r <= 1e9)
     {
@@ -734,6 +1079,9 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     }
     if let Some(dup) = peers.iter().enumerate().find(|(i, p)| peers[..*i].contains(p)) {
         return Err(format!("`peers` lists {} twice", dup.1));
+    }
+    if rate_control.is_some() && peers.iter().any(|p| *p != Peer::Kprod) {
+        return Err("a searched or ramped `rate` measures kprod only: drop `peers` or give a fixed rate".into());
     }
     let mut producer_props = BTreeMap::new();
     for (k, v) in spec.producer.iter().flatten() {
@@ -777,6 +1125,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         stop,
         warmup,
         rate_records_per_s: rate,
+        rate_control,
         arrival: spec.arrival.unwrap_or_default(),
         producers,
         tasks_per_producer,
@@ -787,6 +1136,59 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         peers,
         warnings,
     })
+}
+
+/// The rate of a point: kprod's `rate` (a number, null, a search or a ramp), or OMB's `producerRate` with its ramp
+/// fields. `producerRate: 0` is OMB's "find the maximum sustainable rate", a search starting at
+/// `producerStartRate` (10,000); `producerIncrementRate` > 0 steps the rate from `producerStartRate` up by that
+/// much every `producerIncrementSeconds` (60), up to `producerRate` when it is > 0. kprod's `rate: 0`, `null` or
+/// no rate at all is a closed loop.
+fn resolve_rate(spec: &WorkloadSpec, warnings: &mut Vec<String>) -> Result<(Option<f64>, Option<RateControl>), String> {
+    let omb_ramp_fields = spec.producer_start_rate.is_some()
+        || spec.producer_increment_rate.is_some()
+        || spec.producer_increment_seconds.is_some();
+    if let Some(v) = &spec.rate {
+        if spec.producer_rate.is_some() || omb_ramp_fields {
+            return Err("both `rate` and OMB's `producerRate`/`producerStartRate`/`producerIncrement*` are given; \
+                        keep one"
+                .into());
+        }
+        let (rate, control) = parse_rate(v)?;
+        return Ok((rate.filter(|r| *r > 0.0), control));
+    }
+    let number = |v: &Option<Value>, field: &str| -> Result<Option<f64>, String> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(format!("`{field}` expects a number")),
+        }
+    };
+    let start = number(&spec.producer_start_rate, "producerStartRate")?;
+    let increment = number(&spec.producer_increment_rate, "producerIncrementRate")?.unwrap_or(0.0);
+    let every = number(&spec.producer_increment_seconds, "producerIncrementSeconds")?.unwrap_or(60.0);
+    let omb_rate = spec.producer_rate.filter(|r| *r > 0.0);
+    if increment > 0.0 {
+        let ramp = RateRamp { start: start.unwrap_or(10_000.0), increment, every_s: every, max: omb_rate };
+        ramp.check().map_err(|m| m.replace("`rate.ramp`", "OMB's producerStartRate/producerIncrement*"))?;
+        return Ok((Some(ramp.start), Some(RateControl::Ramp(ramp))));
+    }
+    match spec.producer_rate {
+        Some(r) if r <= 0.0 => {
+            let search = RateSearch { start: start.unwrap_or(10_000.0), ..RateSearch::default() };
+            search.check()?;
+            Ok((None, Some(RateControl::Search(search))))
+        }
+        _ => {
+            if omb_ramp_fields {
+                warnings.push(
+                    "OMB fields `producerStartRate`/`producerIncrementSeconds` are used only with `producerRate: 0` \
+                     (the search's first rate) or `producerIncrementRate` > 0 (a ramp)"
+                        .into(),
+                );
+            }
+            Ok((omb_rate, None))
+        }
+    }
 }
 
 /// `[kprod]`: a workload without `peers` measures kprod alone.

@@ -57,8 +57,114 @@ fn omb_fields_map_onto_kprod() {
     {
         assert!(joined.contains(f), "{f} missing from {joined}");
     }
-    // producerRate 0 = as fast as possible (closed loop).
-    assert_eq!(one("producerRate: 0\n").rate_records_per_s, None);
+    // producerRate 0 = OMB's "find the maximum sustainable rate": a search from producerStartRate (10,000).
+    let w = one("producerRate: 0\n");
+    assert_eq!(w.rate_records_per_s, None);
+    assert_eq!(w.rate_control, Some(RateControl::Search(RateSearch::default())));
+    let w = one("producerRate: 0\nproducerStartRate: 5000\n");
+    assert!(matches!(w.rate_control, Some(RateControl::Search(RateSearch { start: 5000.0, .. }))), "{w:?}");
+    // kprod's closed loop stays: no rate, `rate: null` or `rate: 0`.
+    for yaml in ["name: x\n", "rate: null\n", "rate: 0\n"] {
+        let w = one(yaml);
+        assert_eq!((w.rate_records_per_s, w.rate_control), (None, None), "{yaml}");
+    }
+}
+
+#[test]
+fn rate_search_and_ramp_forms() {
+    let w = one("rate: {search: {p99_ms_max: 10}}\n");
+    let Some(RateControl::Search(s)) = &w.rate_control else { panic!("{w:?}") };
+    assert_eq!((s.p99_ms_max, s.start, s.precision, s.max_steps), (Some(10.0), 10_000.0, 0.05, 20));
+    let w = one("rate: {search: {}}\n");
+    assert_eq!(w.rate_control, Some(RateControl::Search(RateSearch::default())));
+    assert_eq!(one("rate: {search: null}\n").rate_control, w.rate_control);
+    let w = one("rate: {ramp: {start: 1000, increment: 500, every_s: 5}}\n");
+    assert_eq!(w.rate_records_per_s, Some(1000.0));
+    assert_eq!(
+        w.rate_control,
+        Some(RateControl::Ramp(RateRamp { start: 1000.0, increment: 500.0, every_s: 5.0, max: None }))
+    );
+    // OMB's ramp fields drive a ramp up to producerRate; they are no longer "not used".
+    let w = one("producerRate: 50000\nproducerStartRate: 10000\nproducerIncrementRate: 10000\n\
+                 producerIncrementSeconds: 30\nsubscriptionsPerTopic: 1\n");
+    assert_eq!(
+        w.rate_control,
+        Some(RateControl::Ramp(RateRamp { start: 10_000.0, increment: 10_000.0, every_s: 30.0, max: Some(50_000.0) }))
+    );
+    let joined = w.warnings.join("\n");
+    assert!(joined.contains("subscriptionsPerTopic") && !joined.contains("producerIncrement"), "{joined}");
+    // Mistakes name the field.
+    for (yaml, want) in [
+        ("rate: {search: {p99_ms_max: -1}}\n", "p99_ms_max must be > 0"),
+        ("rate: {search: {p99: 10}}\n", "unknown field `p99`"),
+        ("rate: {ramp: {start: 10}}\n", "rate.ramp"),
+        ("rate: {walk: {}}\n", "`rate` expects a number"),
+        ("rate: fast\n", "`rate` expects a number"),
+        ("rate: 5\nproducerRate: 6\n", "both `rate` and OMB's"),
+        ("rate: {search: {}}\npeers: [kprod, java]\n", "measures kprod only"),
+    ] {
+        let e = parse(yaml).unwrap_err().to_string();
+        assert!(e.contains(want), "{yaml}: {e}");
+    }
+}
+
+#[test]
+fn shell_style_defaults_are_substituted() {
+    let file = Path::new("w.yaml");
+    let env = |name: &str| match name {
+        "SET" => Some("7".to_string()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    };
+    let text = "a: ${SET:-1}\nb: ${UNSET:-15}\nc: ${EMPTY:-3}\nd: ${SET}\n\
+                name_template: \"${rate}-${batch.size}\"  # ${NOT_A_VAR_IN_A_COMMENT}\ne: '${X'\n";
+    let out = substitute_env(text, file, env).unwrap();
+    assert_eq!(
+        out,
+        "a: 7\nb: 15\nc: 3\nd: 7\nname_template: \"${rate}-${batch.size}\"  # ${NOT_A_VAR_IN_A_COMMENT}\ne: '${X'\n"
+    );
+    let e = substitute_env("name: x\ntestDurationMinutes: ${ombTestDuration}\n", Path::new("dir/omb.yaml"), env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("dir/omb.yaml:2: `${ombTestDuration}` is not set"), "{e}");
+    // Through the loader, from the real environment (a name no one sets).
+    let w = one("testDurationMinutes: ${KPROD_TEST_UNSET_VAR_16:-0.5}\nwarmupDurationMinutes: 0\n");
+    assert_eq!(w.stop, StopAfter::Duration(Duration::from_secs(30)));
+}
+
+#[test]
+fn type_errors_name_file_line_and_field() {
+    let e = parse("name: x\nrate: 5\ntestDurationMinutes: \"${ombTestDuration:-5}\"\n").unwrap_err();
+    // (Quoted, so YAML keeps it a string; it was substituted to "5", still a string.)
+    assert_eq!(e.to_string(), "dir/test.yaml:3: testDurationMinutes: expected a number, got \"5\"");
+    let e = parse("name: x\npartitions: many\n").unwrap_err().to_string();
+    assert_eq!(e, "dir/test.yaml:2: partitions: expected a whole number ≥ 0, got \"many\"");
+    let e = parse("seed: 1\n\nduration_s: [1, [2]]\n").unwrap_err().to_string();
+    assert!(e.starts_with("dir/test.yaml:3: duration_s: expected a number, got a list"), "{e}");
+}
+
+#[test]
+fn set_wins_over_the_file() {
+    let omb = "name: omb\ntestDurationMinutes: 15\nwarmupDurationMinutes: 1\nproducerRate: 0\nmessageSize: 1024\n";
+    let mut w = parse(omb).unwrap();
+    w.apply_overrides(&["duration_s=5", "warmup_s=1", "rate=2000", "record_size={fixed: 10}"]).unwrap();
+    let r = w.expand().unwrap().remove(0).workload;
+    assert_eq!((r.stop, r.warmup), (StopAfter::Duration(Duration::from_secs(5)), Duration::from_secs(1)));
+    assert_eq!((r.rate_records_per_s, r.rate_control, r.record_size), (Some(2000.0), None, SizeDist::Fixed(10)));
+    // And the other way round.
+    let mut w = parse("duration_s: 3\nrate: 100\n").unwrap();
+    w.apply_overrides(&["testDurationMinutes=1", "producerRate=0"]).unwrap();
+    let r = w.expand().unwrap().remove(0).workload;
+    assert_eq!(r.stop, StopAfter::Duration(Duration::from_secs(60)));
+    assert!(matches!(r.rate_control, Some(RateControl::Search(_))));
+    // A file that says both is still refused.
+    let e = parse("duration_s: 3\ntestDurationMinutes: 1\n").unwrap_err().to_string();
+    assert!(e.contains("both `duration_s` and `testDurationMinutes`"), "{e}");
+    // A wrong type given with --set names the --set.
+    let e = parse(omb).unwrap().apply_overrides(&["duration_s=abc"]).unwrap_err().to_string();
+    assert_eq!(e, "--set duration_s=abc: `duration_s` expects a number, got `abc`");
+    let e = parse(omb).unwrap().apply_overrides(&["rate=fast"]).unwrap_err().to_string();
+    assert!(e.starts_with("--set rate=fast: `rate` expects a number"), "{e}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn setup(tag: &str, yaml: &str) -> (PathBuf, RunSettings) {
 
 async fn run(settings: &RunSettings) -> run_cmd::RunOutcome {
     let plan = run_cmd::plan(settings).expect("plan");
-    tokio::time::timeout(Duration::from_secs(30), run_cmd::execute(settings, &plan))
+    tokio::time::timeout(Duration::from_secs(60), run_cmd::execute(settings, &plan))
         .await
         .expect("the run finishes")
         .expect("the run succeeds")
@@ -319,4 +319,79 @@ fn sigint_keeps_the_partial_point_and_exits_130() {
     let html = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
     assert!(html.contains("2 points not run") && html.contains("interrupted"), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The rate search (`rate: {search: ...}`) against an embedded broker slowed on purpose (its inbound link capped
+/// at 100 kB/s): the rate it finds is the capacity a closed loop measures on the same broker, within the stated
+/// precision (plus the 5 % keep-up margin and this machine's noise), every step is kept, and the report draws them.
+/// The capacity is low and the lag bound loose so that a loaded machine (the CPU stalls that show as schedule lag)
+/// does not decide the outcome: the broker does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_search_finds_the_capacity_of_a_slowed_broker() {
+    let body = "topic: it-search\npartitions: 1\nrecord_size: {fixed: 100}\nseed: 3\nproducer: {linger.ms: 5}\n\
+                target: {embedded: {faults: {bandwidth: [{broker: 0, bytes_per_s: 100000}]}}}\n";
+    let (_, closed) = setup(
+        "search-cap",
+        &format!("name: it-cap\nduration_s: 1.5\nwarmup_s: 0.5\nmax_outstanding_per_task: 1000\n{body}"),
+    );
+    // (A bounded backlog, so the closed loop does not queue minutes of records behind the slow link.)
+    let t0 = std::time::Instant::now();
+    let capacity = run(&closed).await.result.points[0].rate_records_per_s;
+    eprintln!("closed loop: {capacity:.0} records/s in {:.1?}", t0.elapsed());
+    assert!((500.0..1_200.0).contains(&capacity), "100 kB/s of 100 B records: {capacity} records/s");
+
+    let (_, settings) = setup(
+        "search",
+        &format!(
+            "name: it-search\nduration_s: 1\nwarmup_s: 0.3\n\
+             rate: {{search: {{start: 400, precision: 0.1, step_warmup_s: 0.5, step_s: 1, retries: 1, max_s: 40, \
+             lag_p99_ms_max: 1000}}}}\n{body}"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let out = run(&settings).await;
+    let elapsed = started.elapsed();
+    let s = &out.result.searches[0];
+    eprintln!("closed loop {capacity:.0} records/s; search: {} ({elapsed:.1?} in all)", s.summary());
+    let (lo, hi) = (s.max_sustainable_rate.expect("a rate passed"), s.lowest_failing_rate.expect("a rate failed"));
+    assert_eq!(s.ended, "precision reached", "{}", s.summary());
+    assert!((hi - lo) / lo <= 0.1 + 1e-9, "{}", s.summary());
+    assert!(lo >= 0.7 * capacity && lo <= capacity / 0.95 * 1.1, "found {lo}, capacity {capacity}: {:#?}", s);
+    assert!(hi >= 0.9 * capacity, "failed at {hi}, capacity {capacity}: {}", s.summary());
+    // Every step is kept with its verdict; steps that passed kept up, the lowest failing one fell behind.
+    assert!(s.steps.len() >= 4 && s.steps.iter().any(|st| !st.pass), "{:?}", s.steps);
+    for st in &s.steps {
+        assert!(st.pass == st.why.starts_with("kept up"), "{st:?}");
+        assert!(st.pass || st.why.contains("fell behind") || st.why.contains("lag"), "{st:?}");
+    }
+    // Then the point itself ran at the rate found.
+    let p = &out.result.points[0];
+    assert_eq!(p.config.as_ref().unwrap().rate_records_per_s, Some(lo));
+    assert!(p.warnings.iter().any(|w| w.contains("rate from the search")), "{:?}", p.warnings);
+    let on_disk = RunResult::load(&out.dir).unwrap();
+    assert_eq!(on_disk.searches.len(), 1);
+    assert_eq!(on_disk.searches[0].steps.len(), s.steps.len());
+    let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
+    assert!(html.contains("id=\"search-curve-0\"") && html.contains("class=\"search-step\""));
+    // Bounded: the steps' planned time plus start-up, far below max_s.
+    assert!(elapsed < Duration::from_secs(45), "{elapsed:?}");
+}
+
+/// A ramp (`rate: {ramp: ...}`) steps the intended rate: 1,000 records/s, then 3,000, then 5,000, one second each,
+/// as the per-second time series shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_steps_the_rate_every_period() {
+    let (_, settings) = setup(
+        "ramp",
+        "name: it-ramp\ntopic: it-ramp\npartitions: 2\nrecord_size: {fixed: 100}\nduration_s: 3\nwarmup_s: 0\n\
+         rate: {ramp: {start: 1000, increment: 2000, every_s: 1}}\nproducer: {linger.ms: 1}\n",
+    );
+    let out = run(&settings).await;
+    let p = &out.result.points[0];
+    let per_second: Vec<f64> = p.time_series.iter().filter(|t| t.t_s <= 3.05).map(|t| t.records_per_s).collect();
+    assert!(per_second.len() >= 3, "{per_second:?}");
+    for (got, want) in per_second.iter().zip([1000.0, 3000.0, 5000.0]) {
+        assert!((got - want).abs() <= 0.15 * want, "per second {per_second:?}, want 1000, 3000, 5000");
+    }
+    assert!((8_500..=9_200).contains(&p.records_acked), "acked {}", p.records_acked);
 }

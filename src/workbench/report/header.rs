@@ -173,8 +173,18 @@ pub fn section(run: &RunResult, files: &RunFiles) -> String {
     row(&mut s, "topics", "topics", topics);
     row(&mut s, "record_size", "record size", over_cfg(&|c| record_size(&c.record_size)));
     row(&mut s, "payload", "payload / keys", over_cfg(&|c| format!("{} / {}", compact(&c.payload), compact(&c.keys))));
-    let rate = over_cfg(&|c| {
-        c.rate_records_per_s.map_or("max (closed loop)".into(), |r| format!("{r} records/s ({})", compact(&c.arrival)))
+    let rate = over_cfg(&|c| match &c.rate_control {
+        Some(crate::workbench::workload::RateControl::Ramp(r)) => format!(
+            "ramp: {} records/s, +{} every {} s{} ({})",
+            r.start,
+            r.increment,
+            r.every_s,
+            r.max.map_or(String::new(), |m| format!(", at most {m}")),
+            compact(&c.arrival)
+        ),
+        _ => c
+            .rate_records_per_s
+            .map_or("max (closed loop)".into(), |r| format!("{r} records/s ({})", compact(&c.arrival))),
     });
     row(&mut s, "rate", "target rate", rate);
     let tasks = over_cfg(&|c| {

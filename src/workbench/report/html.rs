@@ -340,6 +340,7 @@ pub fn index(run: &RunResult, rows: &[Row], files: &RunFiles) -> String {
     if files.flamegraph {
         s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
     }
+    s.push_str(&crate::workbench::search::html_section(&run.searches));
     s.push_str(&super::peers::section(rows));
     s.push_str(&super::tls_overhead::html_section(run, rows));
     let dims = dim_names(rows);

@@ -62,6 +62,7 @@ pub fn summary(run: &RunResult, rows: &[Row]) -> String {
     }
     s.push_str(&super::peers::markdown(rows));
     s.push_str(&super::tls_overhead::markdown(run, rows));
+    s.push_str(&crate::workbench::search::markdown(&run.searches));
     s.push_str(&transactions_markdown(run));
     s.push_str(&crate::workbench::merge::shard_table(&run.shards));
     s.push_str("\nResponse time = intended send → ack (free of coordinated omission); percentiles from merged HDR histograms; n/a = too few samples for the percentile.\n");
