@@ -940,6 +940,9 @@ pub const RUNNER_COST_RECORDS: u64 = 300_000;
 struct NullTarget {
     acks: Mutex<Option<Arc<BulkAcks>>>,
     pending: Mutex<Vec<(u64, u64)>>,
+    /// Records held before acknowledging them together: at most a task's outstanding bound, so a task that waits
+    /// for room always has a full chunk pending (else it would wait forever).
+    chunk: usize,
 }
 
 /// Records a [`NullTarget`] holds before acknowledging them together (a producer batch of 100 B records).
@@ -978,7 +981,7 @@ impl LoadTarget for NullTarget {
         let full = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             p.push((tag, bytes));
-            p.len() >= NULL_TARGET_CHUNK
+            p.len() >= self.chunk
         };
         if full {
             self.ack_pending();
@@ -999,8 +1002,8 @@ pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
     p.workload.warmup = Duration::ZERO;
     p.workload.shard = None;
     let opts = RunOptions { progress: Progress::Off, precise_pacing: false, ..RunOptions::default() };
-    let target =
-        Arc::new(NullTarget { acks: Mutex::new(None), pending: Mutex::new(Vec::with_capacity(NULL_TARGET_CHUNK)) });
+    let chunk = NULL_TARGET_CHUNK.min(p.workload.max_outstanding_per_task.max(1) as usize);
+    let target = Arc::new(NullTarget { acks: Mutex::new(None), pending: Mutex::new(Vec::with_capacity(chunk)), chunk });
     // The point's own CPU figure starts once the generators exist, so building the payload pool is not counted.
     run_point(target, &p, &opts).await.ok()?.result.cpu_time_ns_per_record
 }

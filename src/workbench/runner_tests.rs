@@ -407,3 +407,16 @@ fn tags_carry_task_send_time_and_lag() {
     }
     assert_eq!(decode_tag(encode_tag(7, 42, 0), 50).0, 7);
 }
+
+/// The harness's own cost is measured at any outstanding bound, including one below the null target's chunk
+/// (a bound of 200 once made the measurement wait for acks that never came).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_cost_is_measured_at_any_outstanding_bound() {
+    for bound in [1, 200, 5000] {
+        let p = workload(None, StopAfter::Records(10), Duration::ZERO, bound);
+        let cost = tokio::time::timeout(Duration::from_secs(20), runner_cost_ns_per_record(&p))
+            .await
+            .unwrap_or_else(|_| panic!("bound {bound}: the measurement hangs"));
+        assert!(cost.is_some_and(|ns| ns > 0.0), "bound {bound}: {cost:?}");
+    }
+}
