@@ -446,6 +446,7 @@ impl Schedule {
     }
 
     /// The next intended send time; `None` in closed loop.
+    #[inline]
     pub fn next_intended(&mut self) -> Option<Duration> {
         match self {
             Schedule::Closed => None,

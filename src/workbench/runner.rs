@@ -680,8 +680,10 @@ async fn run_task<T: LoadTarget>(
         let intended = scheduled.unwrap_or(t_send);
         // Records due during the warm-up are counted but kept out of the histograms, even if acked after it.
         let measured = intended >= warmup_end;
-        let lag = t_send.saturating_duration_since(intended);
-        let lag_us = lag.as_micros() as u64;
+        let lag_us = match scheduled {
+            Some(i) => t_send.saturating_duration_since(i).as_micros() as u64,
+            None => 0,
+        };
         sent += 1;
         shared.sent.store(sent, Ordering::Release);
         lags.push(lag_us, measured);
