@@ -12,7 +12,6 @@
 //! with [`PeerError::Unsupported`] rather than measured unlike kprod.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
@@ -259,24 +258,10 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOption
     let JavaArgs { args, warnings } = java_args(point, bootstrap).map_err(unsupported)?;
     let budget = time_budget(point, opts);
     let start_wall = SystemTime::now();
-    let child = tokio::process::Command::new(&opts.java_script)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| fail(format!("cannot start: {e}")))?;
-    let out = match tokio::time::timeout(budget, child.wait_with_output()).await {
-        Ok(r) => r.map_err(|e| fail(format!("waiting: {e}")))?,
-        Err(_) => return Err(fail(format!("no result within {budget:?}; killed"))),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let tail: String =
-        stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let out = super::run_tool(&opts.java_script, &args, budget).await.map_err(fail)?;
+    let tail = &out.stderr_tail;
     // Exit 1 with a JSON object = aborted on failures: still a result. Anything else without JSON is an error.
-    let json = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let json = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
     let Some(json) = json else {
         return Err(fail(format!("exit {}, no JSON on stdout; stderr:\n{tail}", out.status)));
     };

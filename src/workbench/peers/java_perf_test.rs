@@ -20,7 +20,6 @@
 //! warm-up; a closed-loop point with a duration is sized from the rate another peer reached at the same point
 //! (list `java-perf-test` after kprod), or refused.
 
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use super::{Peer, PeerError, PeerOptions};
@@ -229,25 +228,11 @@ pub async fn run_point(
     };
     let budget = expected * 3 + opts.java_slack;
     let start_wall = SystemTime::now();
-    let child = tokio::process::Command::new(&script)
-        .arg("perf-test")
-        .args(&args.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| fail(format!("cannot start: {e}")))?;
-    let out = match tokio::time::timeout(budget, child.wait_with_output()).await {
-        Ok(r) => r.map_err(|e| fail(format!("waiting: {e}")))?,
-        Err(_) => return Err(fail(format!("no result within {budget:?}; killed"))),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let tail: String =
-        stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    let mut result = result_from_output(point, &stdout, &args)
-        .map_err(|e| fail(format!("exit {}: {e}; stderr:\n{tail}", out.status)))?;
+    let mut argv = vec!["perf-test".to_string()];
+    argv.extend(args.args.iter().cloned());
+    let out = super::run_tool(&script, &argv, budget).await.map_err(fail)?;
+    let mut result = result_from_output(point, &out.stdout, &args)
+        .map_err(|e| fail(format!("exit {}: {e}; stderr:\n{}", out.status, out.stderr_tail)))?;
     result.git_commit = opts.run.git_commit.clone();
     result.start_time_unix_ms = unix_ms(start_wall);
     Ok(result)

@@ -212,6 +212,41 @@ async fn run_librdkafka(
     Err(PeerError::NotBuilt { point: point.name.clone() })
 }
 
+/// What a peer's process left: its stdout, the last lines of its stderr and its exit status.
+pub(crate) struct ToolOutput {
+    pub stdout: String,
+    pub stderr_tail: String,
+    pub status: std::process::ExitStatus,
+}
+
+/// Runs `program args...` with no stdin, kills it after `budget` (or when dropped), and keeps its output.
+pub(crate) async fn run_tool(
+    program: &std::path::Path,
+    args: &[String],
+    budget: Duration,
+) -> Result<ToolOutput, String> {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let out = match tokio::time::timeout(budget, child.wait_with_output()).await {
+        Ok(r) => r.map_err(|e| format!("waiting: {e}"))?,
+        Err(_) => return Err(format!("no result within {budget:?}; killed")),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+    tail.reverse();
+    Ok(ToolOutput {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr_tail: tail.join("\n"),
+        status: out.status,
+    })
+}
+
 /// Where a peer sends: a mock cluster started for this run, or the workload's bootstrap servers.
 pub struct PeerTarget {
     pub bootstrap: String,
