@@ -919,8 +919,6 @@ async fn measure(
     measure_runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
     let w = &point.workload;
-    // What the harness costs per record, measured before the producer exists so nothing else runs.
-    let runner_cost = if measure_runner_cost { runner::runner_cost_ns_per_record(point).await } else { None };
     let mut cfg = producer_config(point, bootstrap)?;
     if let Some(ca) = embedded_ca_pem {
         trust_embedded_ca(&mut cfg, ca)
@@ -982,7 +980,11 @@ async fn measure(
     result.producer_metrics =
         producer.metrics().into_iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.to_string(), v)).collect();
     result.accounting = Some(accounting);
-    result.runner_cpu_ns_per_record = runner_cost;
+    // What the harness costs per record, measured once the producer is closed so nothing else runs, and after the
+    // point so it never delays a start (a shard must be on time for `--start-at`). Not after a Ctrl-C.
+    if measure_runner_cost && !opts.stop.is_set() {
+        result.runner_cpu_ns_per_record = runner::runner_cost_ns_per_record(point).await;
+    }
     if let Some(e) = transactions.as_ref().and_then(|t| t.first_error.as_ref()) {
         result.warnings.push(format!("point {}: transaction: {e}", point.name));
     }

@@ -176,8 +176,6 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
     let config_err = |message: String| PeerError::Config { point: point.name.clone(), peer: Peer::Librdkafka, message };
     let config = super::rdkafka_config(props, bootstrap).map_err(config_err)?;
     let max_block = ProducerConfig::from_pairs(props.iter()).map_err(|e| config_err(e.to_string()))?.max_block;
-    // The same harness as kprod's, so its cost per record is measured the same way.
-    let runner_cost = runner::runner_cost_ns_per_record(point).await;
     let target = Arc::new(RdkafkaTarget::new(&config, max_block).map_err(config_err)?);
     let run = runner::run_point(target.clone(), point, opts).await;
     // Dropping the producer flushes and joins librdkafka threads: keep that off the async workers.
@@ -190,6 +188,7 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
         .map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, message: e.to_string() })?
         .result;
     result.peer = Peer::Librdkafka;
-    result.runner_cpu_ns_per_record = runner_cost;
+    // The same harness as kprod's, its cost measured the same way (after the point, the producer gone).
+    result.runner_cpu_ns_per_record = runner::runner_cost_ns_per_record(point).await;
     Ok(result)
 }
