@@ -735,7 +735,7 @@ async fn run_search(
             "  rate search: steps of {} + {} s from {} records/s, to within {:.0} %{} (at most {} steps, {} s)",
             criteria.step_warmup_s,
             criteria.step_s,
-            search::fmt_rate(criteria.start),
+            runner::thousands(criteria.start),
             criteria.precision * 100.0,
             criteria.p99_ms_max.map_or(String::new(), |m| format!(", p99 ≤ {m} ms")),
             criteria.max_steps,
@@ -753,7 +753,7 @@ async fn run_search(
                 return Ok(None);
             }
             let mut step = at_rate(point, rate);
-            step.name = format!("{} @ {}/s", point.name, search::fmt_rate(rate));
+            step.name = format!("{} @ {}/s", point.name, runner::thousands(rate));
             step.workload.stop = StopAfter::Duration(planned);
             step.workload.warmup = Duration::from_secs_f64(criteria.step_warmup_s);
             // (No runner-cost measurement per step: it would double a short step's time for a figure not judged.)
@@ -773,8 +773,8 @@ async fn run_search(
                     "  search step {}{}: {} records/s → {} acked, p50 {:.2} ms, p99 {:.2} ms: {} ({})",
                     i + 1,
                     if s.attempt > 1 { format!(" (attempt {})", s.attempt) } else { String::new() },
-                    search::fmt_rate(s.rate),
-                    search::fmt_rate(s.achieved_records_per_s),
+                    runner::thousands(s.rate),
+                    runner::thousands(s.achieved_records_per_s),
                     s.response_time_us_p50 as f64 / 1e3,
                     s.response_time_us_p99 as f64 / 1e3,
                     if s.pass { "pass" } else { "FAIL" },

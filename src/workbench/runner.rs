@@ -308,8 +308,8 @@ pub fn missed_target(
     })
 }
 
-/// `15754` → `15,754`.
-fn thousands(v: f64) -> String {
+/// `15754` → `15,754` (records/s in messages: the rate search's steps too).
+pub fn thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::report::svg::{Axis, Chart, Series, esc};
 use super::result::PointResult;
-use super::runner::TARGET_RATE_MIN_FRACTION;
+use super::runner::{TARGET_RATE_MIN_FRACTION, thousands};
 use super::workload::RateSearch;
 
 /// One step of a search: the rate asked for, what was reached, and the verdict.
@@ -79,16 +79,16 @@ impl SearchResult {
             (Some(lo), Some(hi)) => format!(
                 "maximum sustainable rate {} records/s (between {} and {}: within {:.1} %), {steps} steps in {:.1} s; \
                  ended: {}",
-                fmt_rate(lo),
-                fmt_rate(lo),
-                fmt_rate(hi),
+                thousands(lo),
+                thousands(lo),
+                thousands(hi),
                 100.0 * (hi - lo) / lo,
                 self.elapsed_s,
                 self.ended
             ),
             (Some(lo), None) => format!(
                 "sustained {} records/s, no step failed (the limit is higher), {steps} steps in {:.1} s; ended: {}",
-                fmt_rate(lo),
+                thousands(lo),
                 self.elapsed_s,
                 self.ended
             ),
@@ -100,19 +100,6 @@ impl SearchResult {
             ),
         }
     }
-}
-
-/// `123456.7` → `123,457`.
-pub fn fmt_rate(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The verdict on a step that ran at `rate` for `planned` (measured phase): [`SearchStep`] with pass and why.
@@ -257,7 +244,7 @@ pub fn html_section(searches: &[SearchResult]) -> String {
                 }
                 let mut pts: Vec<(f64, f64, String)> = steps
                     .iter()
-                    .map(|s| (s.achieved_records_per_s, ms(f(s)).max(0.001), format!("{}/s", fmt_rate(s.rate))))
+                    .map(|s| (s.achieved_records_per_s, ms(f(s)).max(0.001), format!("{}/s", thousands(s.rate))))
                     .collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 series.push(Series {
@@ -286,8 +273,8 @@ pub fn html_section(searches: &[SearchResult]) -> String {
                  <td style=\"text-align:left\">{} — {}</td></tr>",
                 n + 1,
                 if st.attempt > 1 { format!(" (attempt {})", st.attempt) } else { String::new() },
-                fmt_rate(st.rate),
-                fmt_rate(st.achieved_records_per_s),
+                thousands(st.rate),
+                thousands(st.achieved_records_per_s),
                 ms(st.response_time_us_p50),
                 ms(st.response_time_us_p99),
                 ms(st.schedule_lag_us_p99),
@@ -312,8 +299,8 @@ pub fn markdown(searches: &[SearchResult]) -> String {
                 s,
                 "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {}: {} |",
                 n + 1,
-                fmt_rate(st.rate),
-                fmt_rate(st.achieved_records_per_s),
+                thousands(st.rate),
+                thousands(st.achieved_records_per_s),
                 st.response_time_us_p50 as f64 / 1e3,
                 st.response_time_us_p99 as f64 / 1e3,
                 st.schedule_lag_us_p99 as f64 / 1e3,
