@@ -15,7 +15,7 @@
 //! The hot path pays one relaxed atomic load per request while no fault is armed.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -348,6 +348,8 @@ pub(crate) struct FaultState {
     armed: Vec<AtomicBool>,
     partition_errors: Mutex<Vec<PartitionError>>,
     partition_armed: AtomicBool,
+    /// Metadata responses still to answer from a stale cache.
+    stale_metadata: AtomicU32,
 }
 
 impl FaultState {
@@ -359,7 +361,13 @@ impl FaultState {
             armed: (0..brokers).map(|_| AtomicBool::new(false)).collect(),
             partition_errors: Mutex::new(Vec::new()),
             partition_armed: AtomicBool::new(false),
+            stale_metadata: AtomicU32::new(0),
         }
+    }
+
+    /// True when this Metadata response comes from a stale cache (and counts it).
+    pub fn take_stale_metadata(&self) -> bool {
+        self.stale_metadata.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
     }
 
     /// True when broker `id` has any fault set (one relaxed load).
@@ -439,6 +447,7 @@ impl FaultState {
         self.partition_armed.store(false, Ordering::Relaxed);
         self.txn_errors.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.txn_armed.store(false, Ordering::Relaxed);
+        self.stale_metadata.store(0, Ordering::Relaxed);
     }
 }
 
@@ -527,6 +536,12 @@ impl Faults {
         }
         self.state.txn.move_coordinator(kind.key_type(), key, to_broker);
         Ok(())
+    }
+
+    /// The next `responses` Metadata responses, from any broker, announce every partition's leader as it was
+    /// before its last move: a broker whose metadata cache lags behind a leader election.
+    pub fn stale_metadata(&self, responses: u32) {
+        self.state.faults.stale_metadata.store(responses, Ordering::Relaxed);
     }
 
     /// Removes every fault (leader and coordinator moves stay: they are state, not faults).

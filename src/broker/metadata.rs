@@ -29,8 +29,9 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &MetadataRequest) -> MetadataResponse {
         })
         .collect();
     let allow_create = ctx.version < 4 || req.allow_auto_topic_creation;
+    let stale = state.faults.take_stale_metadata();
     let topics = match &req.topics {
-        None => state.topic_names().iter().filter_map(|n| state.topic(n)).map(|t| describe(&t)).collect(),
+        None => state.topic_names().iter().filter_map(|n| state.topic(n)).map(|t| describe(&t, stale)).collect(),
         Some(wanted) => wanted
             .iter()
             .map(|w| {
@@ -40,7 +41,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &MetadataRequest) -> MetadataResponse {
                     None => state.topic_by_id(&w.topic_id).ok_or(TopicError::Unknown { name: String::new() }),
                 };
                 match found {
-                    Ok(t) => describe(&t),
+                    Ok(t) => describe(&t, stale),
                     Err(e) => MetadataResponseTopic {
                         error_code: if w.name.is_none() { ErrorCode::UnknownTopicId } else { e.error_code() },
                         name: w.name.clone(),
@@ -61,7 +62,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: &MetadataRequest) -> MetadataResponse {
     }
 }
 
-fn describe(t: &Topic) -> MetadataResponseTopic {
+fn describe(t: &Topic, stale: bool) -> MetadataResponseTopic {
     MetadataResponseTopic {
         error_code: ErrorCode::None,
         name: Some(t.name.clone()),
@@ -72,12 +73,12 @@ fn describe(t: &Topic) -> MetadataResponseTopic {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let leader = p.leader();
+                let (leader, leader_epoch) = p.announced_leader(stale);
                 MetadataResponsePartition {
                     error_code: ErrorCode::None,
                     partition_index: i as i32,
                     leader_id: leader,
-                    leader_epoch: p.leader_epoch(),
+                    leader_epoch,
                     replica_nodes: vec![leader],
                     isr_nodes: vec![leader],
                     offline_replicas: Vec::new(),

@@ -109,10 +109,25 @@ pub struct Partition {
     leader: AtomicI32,
     /// Bumped on every leader move, reported in Metadata v7+ and Produce v10+.
     leader_epoch: AtomicI32,
+    /// Leader (high 32 bits) and leader epoch (low 32) before the last move: what a broker whose metadata cache
+    /// lags still announces ([`Faults::stale_metadata`](super::faults::Faults::stale_metadata)).
+    before_move: AtomicU64,
     log: Mutex<PartitionLog>,
 }
 
+fn pack_leader(leader: i32, epoch: i32) -> u64 {
+    ((leader as u32 as u64) << 32) | epoch as u32 as u64
+}
+
 impl Partition {
+    fn led_by(broker: i32) -> Partition {
+        Partition {
+            leader: AtomicI32::new(broker),
+            leader_epoch: AtomicI32::new(0),
+            before_move: AtomicU64::new(pack_leader(broker, 0)),
+            log: Mutex::new(PartitionLog::default()),
+        }
+    }
     pub fn leader(&self) -> i32 {
         self.leader.load(Ordering::Relaxed)
     }
@@ -121,8 +136,20 @@ impl Partition {
     }
     /// Moves leadership and bumps the leader epoch.
     pub fn set_leader(&self, broker: i32) {
+        let before = pack_leader(self.leader(), self.leader_epoch());
+        self.before_move.store(before, Ordering::Relaxed);
         self.leader.store(broker, Ordering::Relaxed);
         self.leader_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The leader and leader epoch Metadata announces: the current ones, or, from a stale cache, those before
+    /// the last move.
+    pub fn announced_leader(&self, stale: bool) -> (i32, i32) {
+        if stale {
+            let v = self.before_move.load(Ordering::Relaxed);
+            ((v >> 32) as i32, v as u32 as i32)
+        } else {
+            (self.leader(), self.leader_epoch())
+        }
     }
     /// Locks the log; a poisoned lock (a panic elsewhere) still yields the data.
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
@@ -136,7 +163,8 @@ pub struct Topic {
     pub name: String,
     /// Derived from the name, so it is stable across runs.
     pub id: Uuid,
-    pub partitions: Vec<Partition>,
+    /// Shared with the grown copy of the topic when partitions are added ([`ClusterState::add_partitions`]).
+    pub partitions: Vec<Arc<Partition>>,
 }
 
 /// Per-broker counters.
@@ -366,13 +394,7 @@ impl ClusterState {
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: topic_id(name),
-            partitions: (0..partitions)
-                .map(|p| Partition {
-                    leader: AtomicI32::new(p % brokers),
-                    leader_epoch: AtomicI32::new(0),
-                    log: Mutex::new(PartitionLog::default()),
-                })
-                .collect(),
+            partitions: (0..partitions).map(|p| Arc::new(Partition::led_by(p % brokers))).collect(),
         });
         topics.insert(name.to_string(), topic.clone());
         tracing::debug!(topic = name, partitions, "mock broker created topic");
@@ -391,6 +413,23 @@ impl ClusterState {
             Err(TopicError::AlreadyExists { .. }) => self.topic(name).ok_or(TopicError::Unknown { name: name.into() }),
             other => other,
         }
+    }
+
+    /// Grows a topic to `partitions` partitions (Kafka's CreatePartitions): the existing ones keep their logs and
+    /// leaders, new partition `p` is led by broker `p % brokers`. Fewer partitions than now is refused.
+    pub fn add_partitions(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let old = topics.get(name).ok_or_else(|| TopicError::Unknown { name: name.into() })?;
+        if partitions < old.partitions.len() as i32 || partitions > PARTITIONS_MAX {
+            return Err(TopicError::InvalidPartitions { name: name.into(), partitions });
+        }
+        let brokers = self.broker_count().max(1) as i32;
+        let mut grown = old.partitions.clone();
+        grown.extend((grown.len() as i32..partitions).map(|p| Arc::new(Partition::led_by(p % brokers))));
+        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions: grown });
+        topics.insert(name.to_string(), topic.clone());
+        tracing::debug!(topic = name, partitions, "mock broker grew topic");
+        Ok(topic)
     }
 
     /// Moves leadership of a partition to `broker` (bumping its leader epoch).

@@ -43,7 +43,7 @@
 //!   `TransactionStateManager.partitionFor`, `ProducerStateManager`, KIP-98, KIP-360, KIP-890.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::state::ClusterState;
@@ -119,8 +119,11 @@ pub struct TxnCoordinator {
     /// Coordinators moved by hand: (key type, key) → broker.
     moved: Mutex<HashMap<(i8, String), i32>>,
     coordinator_epoch: AtomicI32,
-    /// Added to the wall clock (tests advance time to expire transactions).
+    /// Added to the wall clock (tests advance time to expire transactions); with `manual_clock`, the clock itself.
     clock_offset_ms: AtomicI64,
+    /// The clock is `clock_offset_ms` alone, moved only by [`TxnCoordinator::set_clock_ms`]: the deterministic
+    /// simulation's fake time, so a seed's transaction timeouts do not depend on the wall clock.
+    manual_clock: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,11 +142,22 @@ pub fn coordinator_partition(key: &str) -> i32 {
 }
 
 impl TxnCoordinator {
-    /// The coordinator's clock, ms since the epoch (wall clock plus what tests advanced).
+    /// The coordinator's clock, ms since the epoch: the wall clock plus what tests advanced, or the manual clock
+    /// once [`TxnCoordinator::set_clock_ms`] was called.
     pub fn now_ms(&self) -> i64 {
+        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+        if self.manual_clock.load(Ordering::Relaxed) {
+            return offset;
+        }
         let wall =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        wall + self.clock_offset_ms.load(Ordering::Relaxed)
+        wall + offset
+    }
+
+    /// Switches the coordinator to a manual clock reading `ms` (ms since the epoch); only further calls move it.
+    pub fn set_clock_ms(&self, ms: i64) {
+        self.clock_offset_ms.store(ms, Ordering::Relaxed);
+        self.manual_clock.store(true, Ordering::Relaxed);
     }
 
     /// Moves the coordinator clock forward (transaction timeouts are checked against it).

@@ -91,3 +91,37 @@ brokers_down: [1]
     assert!(bad.unwrap_err().to_string().contains("NOPE"));
     assert!(serde_yaml_ng::from_str::<FaultPlan>("latncy: []").is_err(), "unknown keys are refused");
 }
+
+#[test]
+fn stale_metadata_names_the_leader_before_the_move_for_count_answers() {
+    let s = state(2);
+    let f = Faults::new(s.clone());
+    s.create_topic("t", 1).unwrap();
+    f.move_leader("t", 0, 1).unwrap();
+    let p = s.topic("t").unwrap().partitions[0].clone();
+    assert_eq!(p.announced_leader(false), (1, 1));
+    assert_eq!(p.announced_leader(true), (0, 0), "before the move: broker 0, epoch 0");
+    f.stale_metadata(2);
+    assert!(s.faults.take_stale_metadata() && s.faults.take_stale_metadata());
+    assert!(!s.faults.take_stale_metadata(), "two stale answers, then fresh ones");
+    f.stale_metadata(1);
+    f.clear();
+    assert!(!s.faults.take_stale_metadata(), "clear removes it");
+}
+
+#[test]
+fn added_partitions_keep_the_old_logs_and_leaders() {
+    let s = state(2);
+    let old = s.create_topic("t", 2).unwrap();
+    s.move_leader("t", 1, 0).unwrap();
+    old.partitions[1].log().next_offset = 7;
+    let grown = s.add_partitions("t", 5).unwrap();
+    assert_eq!(grown.partitions.len(), 5);
+    assert_eq!(grown.id, old.id);
+    assert!(Arc::ptr_eq(&grown.partitions[1], &old.partitions[1]), "the same partition, log and all");
+    assert_eq!((grown.partitions[1].leader(), grown.partitions[1].log().next_offset), (0, 7));
+    assert_eq!(grown.partitions[4].leader(), 0, "new partition p is led by p % brokers");
+    assert_eq!(s.topic("t").unwrap().partitions.len(), 5);
+    assert!(s.add_partitions("t", 3).is_err(), "partitions cannot shrink");
+    assert!(s.add_partitions("nope", 3).is_err());
+}

@@ -477,3 +477,25 @@ fn coordinator_placement_matches_java_string_hash() {
     }
     let _ = Bytes::new();
 }
+
+#[test]
+fn a_manual_clock_alone_times_transactions_out() {
+    let s = state_with(1);
+    s.txn.set_clock_ms(1_000_000);
+    let req = InitProducerIdRequest {
+        transactional_id: Some(TID.into()),
+        transaction_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let r: InitProducerIdResponse = call(&s, coord(&s), 4, &req);
+    let (pid, e0) = (r.producer_id, r.producer_epoch);
+    assert_eq!(add_partitions(&s, 3, pid, e0, &[0]), ErrorCode::None);
+    assert_eq!(produce(&s, 11, 0, pid, e0, 0, &["slow"]), ErrorCode::None);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(s.txn.now_ms(), 1_000_000, "the wall clock does not move a manual clock");
+    s.txn.set_clock_ms(1_000_999);
+    assert_eq!(fetch(&s, 0, 1).last_stable_offset, 0, "not yet expired");
+    s.txn.set_clock_ms(1_001_001);
+    assert_eq!(fetch(&s, 0, 1).last_stable_offset, 2, "expired and aborted at the manual clock's timeout");
+    assert_eq!(markers(&s, 0), vec![(1, ControlRecordType::Abort, e0 + 1)]);
+}

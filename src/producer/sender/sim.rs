@@ -7,9 +7,17 @@
 //! errors inside one response (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS,
 //! UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE), whole-request errors, connections dropped before and after the
 //! broker appended, refused connects, latency spikes past `request.timeout.ms` (responses then come late, and
-//! differently on each connection), leader moves the client learns of only by NOT_LEADER_OR_FOLLOWER, a partition
-//! that loses every producer's state, and a brand-new topic whose leaders refuse the first batches. The mock broker
-//! keeps Kafka's producer-state rules, including "a producer with no state is accepted at any sequence".
+//! differently on each connection), leader moves the client learns of only by NOT_LEADER_OR_FOLLOWER (and, half the
+//! time, stale metadata that still names the old leader for a few answers), partitions added to the topic (keys
+//! then map elsewhere), a partition that loses every producer's state, and a brand-new topic whose leaders refuse
+//! the first batches. The mock broker keeps Kafka's producer-state rules, including "a producer with no state is
+//! accepted at any sequence".
+//!
+//! A third of the seeds are transactional: the workload runs transactions of 1–40 records, commits most and aborts
+//! some, and aborts, as an application must, a transaction whose commit failed with an abortable error. On top of
+//! the faults above they meet transaction coordinator moves and errors on the transactional requests (retriable
+//! ones, and TRANSACTION_ABORTABLE / TOPIC_AUTHORIZATION_FAILED that make the transaction abortable). The broker's
+//! transaction coordinator reads the simulation's clock too.
 //!
 //! After each run these invariants are checked ([`check`]):
 //! - every record ends, acknowledged or failed with a Kafka error, within `delivery.timeout.ms` +
@@ -17,6 +25,9 @@
 //! - no record is in the log twice; every acknowledged record is in the log exactly once, at the offset its ack
 //!   gave;
 //! - each partition's log order equals its send order;
+//! - transactional runs: a committed transaction's records are all acknowledged and all visible to a
+//!   read_committed reader, an aborted one's are not visible, one whose end is unknown (a fatal error) is all or
+//!   nothing; a record that was never sent (its transaction could not go on) is not in the log;
 //! - the run ends (the producer closes) within a bounded simulated time and number of steps: no hang, no panic.
 //!
 //! A failing seed panics with the command that replays it:
@@ -32,18 +43,26 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{IoAction, SenderCore};
-use crate::broker::faults::{DropPoint, ErrorTarget, Faults};
+use crate::broker::faults::{CoordinatorKind, DropPoint, ErrorTarget, Faults, TxnApi};
 use crate::broker::handler::{Outcome, handle_frame};
 use crate::broker::sasl::Session;
 use crate::broker::state::{ClusterConfig, ClusterState};
 use crate::producer::accumulator::{AppendOutcome, AppendRecord};
 use crate::producer::client::Shared;
 use crate::producer::connection::Handshake;
+use crate::producer::record::TopicPartition;
+use crate::producer::transaction::{TxnOperation, TxnResult};
 use crate::producer::{Producer, ProducerConfig, ProducerError};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::{ErrorCode, decode_response, request_frame};
+use crate::record::control::{ControlRecordType, control_record_of};
+use crate::record::reader::RecordBatch;
 
 const TOPIC: &str = "sim";
+/// The `transactional.id` of transactional seeds.
+const TXN_ID: &str = "sim-txn";
+/// The broker's clock at simulated time zero (ms since the epoch).
+const BROKER_CLOCK_BASE_MS: i64 = 1_700_000_000_000;
 /// Simulated time after which a run counts as hung.
 const SIM_TIME_MAX: Duration = Duration::from_secs(600);
 /// Loop iterations after which a run counts as hung (busy without progress).
@@ -61,6 +80,8 @@ pub(crate) struct Scenario {
     pub topic_exists: bool,
     /// Probability that a produce request meets a fault.
     pub fault_rate: f64,
+    /// The workload runs transactions (`transactional.id` set).
+    pub transactional: bool,
     /// The producer's settings (besides bootstrap.servers).
     pub config: Vec<(&'static str, String)>,
 }
@@ -73,7 +94,7 @@ impl Scenario {
         let batch_size = [256, 600, 2048, 16384][rng.gen_range(0..4)];
         let in_flight = [1, 2, 5][rng.gen_range(0..3)];
         let compression = ["none", "lz4", "gzip"][rng.gen_range(0..3)];
-        Scenario {
+        let mut scenario = Scenario {
             seed,
             brokers: rng.gen_range(1..=3),
             partitions: rng.gen_range(1..=6),
@@ -95,15 +116,56 @@ impl Scenario {
                 ("reconnect.backoff.max.ms", "200".into()),
                 ("metadata.max.age.ms", "5000".into()),
             ],
+            transactional: false,
+        };
+        // Drawn last, so the seeds of the non-transactional scenarios kept their draws.
+        if rng.gen_bool(1.0 / 3.0) {
+            scenario.transactional = true;
+            scenario.config.push(("transactional.id", TXN_ID.into()));
+            scenario.config.push(("transaction.timeout.ms", "60000".into()));
         }
+        scenario
     }
 }
 
 /// How one record ended.
 #[derive(Debug, Clone)]
 enum RecordEnd {
-    Acked { offset: i64, at: Duration },
-    Failed { error: ProducerError, at: Duration },
+    Acked {
+        offset: i64,
+        at: Duration,
+    },
+    Failed {
+        error: ProducerError,
+        at: Duration,
+    },
+    /// Never appended: its transaction hit an error first, or the producer had a fatal one.
+    NotSent,
+}
+
+/// One transaction of a transactional run: records `first..end` of the plan.
+#[derive(Debug, Clone)]
+struct TxnRun {
+    first: usize,
+    end: usize,
+    /// What the workload asked for: commit, else abort.
+    commit: bool,
+    /// How it ended: committed, aborted, or `None` when unknown (a fatal error before its end was known).
+    committed: Option<bool>,
+}
+
+/// Where the transactional workload stands.
+enum TxnStep {
+    /// `init_transactions` is pending.
+    Init(Arc<TxnResult>),
+    /// No transaction open: the next one begins when records remain.
+    Idle,
+    /// The last of `Sim::txns` is open and its records are being appended.
+    Open,
+    /// Commit or abort of the last transaction is pending.
+    Ending(TxnOperation, Arc<TxnResult>),
+    /// A fatal error: nothing more is sent.
+    Stopped,
 }
 
 /// Per record: when it was appended, and how it ended (`None` while pending).
@@ -140,6 +202,7 @@ pub(crate) struct RunResult {
     pub steps: u64,
     pub sim_time: Duration,
     delivery_bound: Duration,
+    txns: Vec<TxnRun>,
 }
 
 struct Sim {
@@ -158,6 +221,9 @@ struct Sim {
     outcomes: Arc<Mutex<Outcomes>>,
     /// A broker to restart without producer state at the next quiet moment.
     restart_pending: Option<i32>,
+    /// Transactional runs: the workload's transactions and where the current one stands.
+    txns: Vec<TxnRun>,
+    txn_step: Option<TxnStep>,
 }
 
 fn broker_addresses(n: usize) -> Vec<SocketAddr> {
@@ -172,6 +238,7 @@ pub(crate) fn run(scenario: Scenario) -> RunResult {
         ClusterConfig { default_partitions: scenario.partitions, ..Default::default() },
         addresses.clone(),
     ));
+    cluster.txn.set_clock_ms(BROKER_CLOCK_BASE_MS);
     if scenario.topic_exists {
         cluster.create_topic(TOPIC, scenario.partitions).expect("valid topic");
     }
@@ -208,8 +275,14 @@ pub(crate) fn run(scenario: Scenario) -> RunResult {
         clock: Arc::new(Mutex::new(Duration::ZERO)),
         outcomes: outcomes.clone(),
         restart_pending: None,
+        txns: Vec::new(),
+        txn_step: None,
         scenario: scenario.clone(),
     };
+    if let Some(t) = &sim.sh.txn {
+        let init = t.lock().initialize().expect("a new transactional producer initializes");
+        sim.txn_step = Some(TxnStep::Init(init));
+    }
     if !scenario.topic_exists {
         // A new topic: its leaders are not ready for the first batch of every partition (what a real broker
         // answers right after auto-creation), while later batches may already be accepted.
@@ -218,9 +291,10 @@ pub(crate) fn run(scenario: Scenario) -> RunResult {
             let _ = sim.faults.fail_produce(ErrorTarget::Partition { topic: TOPIC.into(), partition: p }, code, 1);
         }
     }
-    let (hung, steps) = sim.drive(&plan);
+    let mut plan = plan;
+    let (hung, steps) = sim.drive(&mut plan);
     let outcomes = outcomes.lock().unwrap().clone();
-    RunResult { scenario, outcomes, plan, cluster, hung, steps, sim_time: sim.now, delivery_bound }
+    RunResult { scenario, outcomes, plan, cluster, hung, steps, sim_time: sim.now, delivery_bound, txns: sim.txns }
 }
 
 impl Sim {
@@ -238,8 +312,7 @@ impl Sim {
     }
 
     /// Runs until the producer has closed. Returns why it hung, if it did, and the steps taken.
-    fn drive(&mut self, plan: &[Planned]) -> (Option<String>, u64) {
-        let topic = self.sh.acc.topic(TOPIC, self.scenario.partitions as u32);
+    fn drive(&mut self, plan: &mut [Planned]) -> (Option<String>, u64) {
         let mut next_record = 0usize;
         let mut next_append = Duration::ZERO;
         let mut next_chaos = Duration::from_millis(self.rng.gen_range(1..50));
@@ -263,19 +336,22 @@ impl Sim {
                 return (Some(format!("not closed after {SIM_TIME_MAX:?} of simulated time")), steps);
             }
             *self.clock.lock().unwrap() = self.now;
+            self.cluster.txn.set_clock_ms(BROKER_CLOCK_BASE_MS + self.now.as_millis() as i64);
             let now = self.at(self.now);
-            // The workload: a burst of records.
-            if next_record < plan.len() && next_append <= self.now {
-                let burst = self.rng.gen_range(1..=20).min(plan.len() - next_record);
+            // The workload: a burst of records (inside the open transaction, for a transactional run).
+            let limit = self.txn_advance(plan.len(), &mut next_record);
+            if next_record < limit && next_append <= self.now {
+                let burst = self.rng.gen_range(1..=20).min(limit - next_record);
                 for _ in 0..burst {
-                    if !self.append(&topic, plan, next_record, now) {
+                    if !self.append(plan, next_record, now) {
                         break;
                     }
                     next_record += 1;
                 }
                 next_append = self.now + Duration::from_micros(self.rng.gen_range(0..3000));
             }
-            if next_record == plan.len() && !closing {
+            let txn_idle = matches!(self.txn_step, None | Some(TxnStep::Idle | TxnStep::Stopped));
+            if next_record == plan.len() && txn_idle && !closing {
                 closing = true;
                 self.sh.shutdown.close();
                 self.sh.acc.begin_close();
@@ -298,7 +374,7 @@ impl Sim {
             }
             // Advance to the next event.
             let mut next = self.now + Duration::from_millis(100);
-            if next_record < plan.len() {
+            if next_record < limit {
                 next = next.min(next_append);
             }
             if let Some(t) = self.core.poll_timeout() {
@@ -321,14 +397,13 @@ impl Sim {
         }
     }
 
-    /// Appends record `i`; false when there is no memory for it yet (tried again later).
-    fn append(
-        &mut self,
-        topic: &Arc<crate::producer::accumulator::TopicQueues>,
-        plan: &[Planned],
-        i: usize,
-        now: Instant,
-    ) -> bool {
+    /// Appends record `i` to the partition of its key among the partitions the producer knows of (as the
+    /// partitioner does); false when there is no memory for it yet (tried again later).
+    fn append(&mut self, plan: &mut [Planned], i: usize, now: Instant) -> bool {
+        let known = self.sh.metadata.current().topic(TOPIC).map_or(0, |t| t.partitions.len() as u32);
+        let partitions = known.max(self.scenario.partitions as u32);
+        plan[i].partition = plan[i].key % partitions;
+        let topic = &self.sh.acc.topic(TOPIC, partitions);
         let value = (i as u64).to_be_bytes();
         let key = format!("k{}", plan[i].key);
         let rec = AppendRecord {
@@ -351,22 +426,169 @@ impl Sim {
             all[i] = Some((appended_at, o));
         }));
         match self.sh.acc.append(topic, plan[i].partition, &rec, &mut cb, false, false, now) {
-            AppendOutcome::Appended { .. } => true,
+            AppendOutcome::Appended { new_batch, .. } => {
+                if new_batch && let Some(t) = &self.sh.txn {
+                    // As `Producer::send`: the first batch of a partition in a transaction adds it.
+                    t.maybe_add_partition(&TopicPartition {
+                        topic: topic.name.clone(),
+                        partition: plan[i].partition as i32,
+                    });
+                }
+                true
+            }
             AppendOutcome::NeedMemory { .. } => false,
             other => panic!("unexpected append outcome {other:?}"),
         }
     }
 
-    /// A random fault that does not belong to one request: a leader move or a partition losing producer state.
+    /// Transactional runs: moves the workload's transaction on (init, begin, commit or abort, and abort after a
+    /// failed commit, as an application must) and returns up to which record the workload may append now.
+    fn txn_advance(&mut self, plan_len: usize, next_record: &mut usize) -> usize {
+        let sh = self.sh.clone();
+        let Some(t) = sh.txn.as_ref() else { return plan_len };
+        loop {
+            match self.txn_step.take().expect("a transactional run has a step") {
+                TxnStep::Init(r) => match r.get() {
+                    None => {
+                        self.txn_step = Some(TxnStep::Init(r));
+                        return *next_record;
+                    }
+                    Some(res) => {
+                        t.lock().ack(TxnOperation::InitTransactions);
+                        self.txn_step = Some(if res.is_ok() { TxnStep::Idle } else { TxnStep::Stopped });
+                    }
+                },
+                TxnStep::Idle => {
+                    if *next_record >= plan_len {
+                        self.txn_step = Some(TxnStep::Idle);
+                        return plan_len;
+                    }
+                    if t.lock().begin().is_err() {
+                        self.txn_step = Some(TxnStep::Stopped);
+                        continue;
+                    }
+                    let end = (*next_record + self.rng.gen_range(1..=40)).min(plan_len);
+                    let commit = self.rng.gen_bool(0.8);
+                    self.txns.push(TxnRun { first: *next_record, end, commit, committed: None });
+                    self.txn_step = Some(TxnStep::Open);
+                }
+                TxnStep::Open => {
+                    let (end, commit) = self.txns.last().map(|r| (r.end, r.commit)).expect("open");
+                    let can_send = t.fail_if_not_ready_for_send().is_ok();
+                    if *next_record < end && can_send {
+                        self.txn_step = Some(TxnStep::Open);
+                        return end;
+                    }
+                    // Done, or the transaction hit an error: the rest of it is not sent.
+                    for i in *next_record..end {
+                        self.not_sent(i);
+                    }
+                    *next_record = end;
+                    let mut m = t.lock();
+                    let ending = match commit.then(|| m.begin_commit()) {
+                        Some(Ok(r)) => Ok((TxnOperation::Commit, r)),
+                        // Not asked to commit, or the commit is refused (an abortable error): abort.
+                        _ => m.begin_abort().map(|r| (TxnOperation::Abort, r)),
+                    };
+                    drop(m);
+                    self.txn_step = Some(match ending {
+                        Ok((op, r)) => TxnStep::Ending(op, r),
+                        Err(_) => TxnStep::Stopped,
+                    });
+                }
+                TxnStep::Ending(op, r) => {
+                    let Some(res) = r.get() else {
+                        self.txn_step = Some(TxnStep::Ending(op, r));
+                        return *next_record;
+                    };
+                    t.lock().ack(op);
+                    let run = self.txns.last_mut().expect("ending");
+                    self.txn_step = Some(match (op, res) {
+                        (TxnOperation::Commit, Ok(())) => {
+                            run.committed = Some(true);
+                            TxnStep::Idle
+                        }
+                        (TxnOperation::Abort, Ok(())) => {
+                            run.committed = Some(false);
+                            TxnStep::Idle
+                        }
+                        // A failed commit: abort, which works after an abortable error and fails after a fatal one.
+                        (TxnOperation::Commit, Err(_)) => match t.lock().begin_abort() {
+                            Ok(r) => TxnStep::Ending(TxnOperation::Abort, r),
+                            Err(_) => TxnStep::Stopped,
+                        },
+                        _ => TxnStep::Stopped,
+                    });
+                }
+                TxnStep::Stopped => {
+                    for i in *next_record..plan_len {
+                        self.not_sent(i);
+                    }
+                    *next_record = plan_len;
+                    self.txn_step = Some(TxnStep::Stopped);
+                    return plan_len;
+                }
+            }
+        }
+    }
+
+    /// Record `i` will never be appended.
+    fn not_sent(&mut self, i: usize) {
+        let mut all = self.outcomes.lock().unwrap();
+        assert!(all[i].is_none(), "record {i} not sent but already ended");
+        all[i] = Some((self.now, RecordEnd::NotSent));
+    }
+
+    /// A random fault that does not belong to one request: a leader move or a partition losing producer state;
+    /// for a transactional run also a coordinator move or an error on the next transactional request.
     fn chaos(&mut self) {
+        if self.scenario.transactional && self.rng.gen_bool(0.3) {
+            let roll: f64 = self.rng.r#gen();
+            if roll < 0.4 * self.scenario.fault_rate {
+                let to = self.rng.gen_range(0..self.scenario.brokers) as i32;
+                let _ = self.faults.move_coordinator(CoordinatorKind::Transaction, TXN_ID, to);
+            } else if roll < 0.8 * self.scenario.fault_rate {
+                let api = [TxnApi::FindCoordinator, TxnApi::InitProducerId, TxnApi::AddPartitionsToTxn, TxnApi::EndTxn]
+                    [self.rng.gen_range(0..4)];
+                let code = [
+                    ErrorCode::CoordinatorLoadInProgress,
+                    ErrorCode::CoordinatorNotAvailable,
+                    ErrorCode::NotCoordinator,
+                    ErrorCode::ConcurrentTransactions,
+                ][self.rng.gen_range(0..4)];
+                self.faults.fail_txn(Some(api), code, 1);
+            } else if roll < 0.9 * self.scenario.fault_rate {
+                // Errors that make the transaction abortable.
+                let p = self.rng.gen_range(0..self.scenario.partitions);
+                let target = ErrorTarget::Partition { topic: TOPIC.into(), partition: p };
+                if self.rng.gen_bool(0.5) {
+                    let _ = self.faults.fail_produce(target, ErrorCode::TransactionAbortable, 1);
+                } else {
+                    self.faults.fail_txn(Some(TxnApi::AddPartitionsToTxn), ErrorCode::TopicAuthorizationFailed, 1);
+                }
+            }
+            return;
+        }
         let p = self.rng.gen_range(0..self.scenario.partitions);
         let roll: f64 = self.rng.r#gen();
         if roll < 0.5 * self.scenario.fault_rate {
             let to = self.rng.gen_range(0..self.scenario.brokers) as i32;
             // Unknown topic (not created yet): nothing to move.
             let _ = self.faults.move_leader(TOPIC, p, to);
+            if self.rng.gen_bool(0.5) {
+                // Brokers whose metadata cache lags: the next answers still name the old leader.
+                self.faults.stale_metadata(self.rng.gen_range(1..=3));
+            }
         } else if roll < 0.55 * self.scenario.fault_rate {
             self.restart_pending = Some(self.rng.gen_range(0..self.scenario.brokers) as i32);
+        } else if roll < 0.6 * self.scenario.fault_rate
+            && let Some(t) = self.cluster.topic(TOPIC)
+            && t.partitions.len() < 8
+        {
+            // Partitions added (Kafka's CreatePartitions): the producer learns of them from metadata, and keys
+            // then map to other partitions.
+            let to = t.partitions.len() as i32 + self.rng.gen_range(1..=2);
+            let _ = self.cluster.add_partitions(TOPIC, to);
         }
     }
 
@@ -558,6 +780,55 @@ impl Sim {
     }
 }
 
+/// A data record of a partition's log, as a read_committed reader would classify it.
+struct LogRecord {
+    offset: i64,
+    value: Option<Bytes>,
+    producer_id: i64,
+    producer_epoch: i16,
+    sequence: i32,
+    /// Visible to read_committed: not transactional, or its transaction's COMMIT marker follows it.
+    committed: bool,
+}
+
+/// The data records of partition `p` in offset order (control batches read as markers, not records).
+fn log_records(cluster: &ClusterState, p: i32) -> Result<Vec<LogRecord>, String> {
+    let mut out: Vec<LogRecord> = Vec::new();
+    // Producer id → indices in `out` of its records awaiting a transaction marker.
+    let mut open: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for stored in cluster.batches(TOPIC, p).unwrap_or_default() {
+        let batch: RecordBatch = stored.parse().map_err(|e| e.to_string())?;
+        if let Some(marker) = control_record_of(&batch).map_err(|e| e.to_string())? {
+            let waiting = open.remove(&batch.producer_id()).unwrap_or_default();
+            if marker.kind == ControlRecordType::Commit {
+                for i in waiting {
+                    out[i].committed = true;
+                }
+            }
+            continue;
+        }
+        for rec in batch.records().map_err(|e| e.to_string())? {
+            let rec = rec.map_err(|e| e.to_string())?;
+            if batch.is_transactional() {
+                open.entry(batch.producer_id()).or_default().push(out.len());
+            }
+            out.push(LogRecord {
+                offset: batch.base_offset() + rec.offset_delta as i64,
+                value: rec.value,
+                producer_id: batch.producer_id(),
+                producer_epoch: batch.producer_epoch(),
+                sequence: if batch.base_sequence() < 0 {
+                    -1
+                } else {
+                    batch.base_sequence().wrapping_add(rec.offset_delta)
+                },
+                committed: !batch.is_transactional(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a run's invariants; returns every violation found.
 pub(crate) fn check(r: &RunResult) -> Vec<String> {
     let mut v = Vec::new();
@@ -566,8 +837,11 @@ pub(crate) fn check(r: &RunResult) -> Vec<String> {
     }
     // What the log holds: record id → (partition, offset), in log order per partition.
     let mut in_log: BTreeMap<u64, Vec<(i32, i64)>> = BTreeMap::new();
-    for p in 0..r.scenario.partitions {
-        let records = match r.cluster.records(TOPIC, p) {
+    // Records a read_committed reader sees.
+    let mut visible: BTreeMap<u64, usize> = BTreeMap::new();
+    let partitions = r.cluster.topic(TOPIC).map_or(0, |t| t.partitions.len() as i32);
+    for p in 0..partitions {
+        let records = match log_records(&r.cluster, p) {
             Ok(recs) => recs,
             Err(e) => {
                 v.push(format!("partition {p}: unreadable log: {e}"));
@@ -582,6 +856,9 @@ pub(crate) fn check(r: &RunResult) -> Vec<String> {
                 continue;
             };
             in_log.entry(id).or_default().push((p, rec.offset));
+            if rec.committed {
+                *visible.entry(id).or_default() += 1;
+            }
             if r.plan.get(id as usize).is_none_or(|pl| pl.partition as i32 != p) {
                 v.push(format!("record {id} in partition {p}, planned for another"));
             }
@@ -606,6 +883,11 @@ pub(crate) fn check(r: &RunResult) -> Vec<String> {
         for (i, o) in r.outcomes.iter().enumerate() {
             match o {
                 None => v.push(format!("record {i} never completed")),
+                Some((_, RecordEnd::NotSent)) => {
+                    if let Some(places) = in_log.get(&(i as u64)) {
+                        v.push(format!("record {i} was never sent but is in the log at {places:?}"));
+                    }
+                }
                 Some((appended, RecordEnd::Acked { offset, at })) => {
                     match in_log.get(&(i as u64)).map(Vec::as_slice) {
                         Some([(_, o)]) if *offset < 0 || o == offset => {}
@@ -624,7 +906,7 @@ pub(crate) fn check(r: &RunResult) -> Vec<String> {
                         ProducerError::Broker { .. }
                             | ProducerError::RetriesExhausted { .. }
                             | ProducerError::DeliveryTimeout { .. }
-                    );
+                    ) || (r.scenario.transactional && matches!(error, ProducerError::Transaction { .. }));
                     if !kafka {
                         v.push(format!("record {i} failed without a Kafka error: {error}"));
                     }
@@ -633,6 +915,38 @@ pub(crate) fn check(r: &RunResult) -> Vec<String> {
                     }
                 }
             }
+        }
+    }
+    if !r.scenario.transactional {
+        for (id, places) in &in_log {
+            if visible.get(id).copied().unwrap_or(0) != places.len() {
+                v.push(format!("record {id} of a non-transactional run is not visible to read_committed"));
+            }
+        }
+    }
+    // Transactions are all or nothing, and end as the producer said.
+    for t in &r.txns {
+        let sent: Vec<usize> =
+            (t.first..t.end).filter(|i| !matches!(r.outcomes[*i], Some((_, RecordEnd::NotSent)))).collect();
+        let seen = sent.iter().filter(|i| visible.contains_key(&(**i as u64))).count();
+        let what = format!("transaction of records {}..{} ({} sent, {seen} visible)", t.first, t.end, sent.len());
+        match t.committed {
+            Some(true) => {
+                if seen != sent.len() {
+                    v.push(format!("{what}: committed but not all visible"));
+                }
+                if let Some(i) = sent.iter().find(|i| !matches!(r.outcomes[**i], Some((_, RecordEnd::Acked { .. })))) {
+                    v.push(format!("{what}: committed but record {i} was not acknowledged: {:?}", r.outcomes[*i]));
+                }
+            }
+            Some(false) if seen > 0 => v.push(format!("{what}: aborted but visible")),
+            None if seen > 0 && seen != sent.len() => v.push(format!("{what}: ended unknown and only partly visible")),
+            _ => {}
+        }
+    }
+    for (id, n) in &visible {
+        if *n > 1 {
+            v.push(format!("record {id} visible {n} times"));
         }
     }
     v
@@ -671,23 +985,41 @@ mod tests {
         let t0 = Instant::now();
         let mut n = 0u64;
         let (mut acked, mut failed, mut faults) = (0usize, 0usize, 0usize);
+        let (mut committed, mut aborted, mut txn_seeds) = (0usize, 0usize, 0usize);
+        // Commits refused by an abortable error (then aborted), and seeds whose topic grew.
+        let (mut commit_failed, mut grown) = (0usize, 0usize);
         while n < max_seeds && (n < 20 || t0.elapsed() < budget) {
             let r = run_and_check(base + n);
             for o in r.outcomes.iter().flatten() {
                 match o.1 {
                     RecordEnd::Acked { .. } => acked += 1,
                     RecordEnd::Failed { .. } => failed += 1,
+                    RecordEnd::NotSent => {}
                 }
             }
             faults += (r.scenario.fault_rate > 0.0) as usize;
+            txn_seeds += r.scenario.transactional as usize;
+            committed += r.txns.iter().filter(|t| t.committed == Some(true)).count();
+            aborted += r.txns.iter().filter(|t| t.committed == Some(false)).count();
+            commit_failed += r.txns.iter().filter(|t| t.commit && t.committed == Some(false)).count();
+            grown +=
+                r.cluster.topic(TOPIC).is_some_and(|t| t.partitions.len() > r.scenario.partitions as usize) as usize;
             n += 1;
         }
         println!(
-            "simulation: {n} seeds ({base}..{}) in {:.1} s, {faults} with faults: {acked} records acked, {failed} failed, no violation",
+            "simulation: {n} seeds ({base}..{}) in {:.1} s, {faults} with faults, {grown} with partitions added, \
+             {txn_seeds} transactional ({committed} transactions committed, {aborted} aborted, {commit_failed} of them \
+             after a failed commit): {acked} records acked, {failed} failed, no violation",
             base + n,
             t0.elapsed().as_secs_f64()
         );
         assert!(acked > 0, "no record was ever acknowledged: the simulation does not exercise the producer");
+        if n >= 20 {
+            assert!(
+                committed > 0 && aborted > 0,
+                "{txn_seeds} transactional seeds: {committed} commits, {aborted} aborts"
+            );
+        }
     }
 
     /// Replays `KPROD_SIM_SEED` (printed by a failing run) with logs: `KPROD_SIM_SEED=42 cargo test --lib
@@ -721,6 +1053,8 @@ mod tests {
             let mut s = Scenario::from_seed(seed);
             s.topic_exists = false;
             s.fault_rate = 0.0;
+            s.transactional = false;
+            s.config.retain(|(k, _)| !k.starts_with("transaction"));
             s.records = 400;
             for (k, v) in &mut s.config {
                 match *k {
@@ -733,6 +1067,9 @@ mod tests {
             let r = run(s);
             let violations = check(&r);
             assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+            // Nothing else fails here: a refused first batch is retried, never given up on or fenced off.
+            let failed = r.outcomes.iter().filter(|o| !matches!(o, Some((_, RecordEnd::Acked { .. })))).count();
+            assert_eq!(failed, 0, "seed {seed}: {failed} records not acknowledged");
         }
     }
 }
