@@ -30,16 +30,33 @@ pub struct ProfileInfo {
     /// The profiled points' acknowledged rate (records acked / seconds measured, over all of them): compare it
     /// with a run without `--profile` for what profiling costs.
     pub records_per_s: f64,
+    /// CPU seconds the process spent in the measured phases (all threads): `hz × cpu_s` samples were asked for.
+    #[serde(default)]
+    pub cpu_s: f64,
 }
 
 impl ProfileInfo {
-    /// `4,210 samples at 997 Hz over 2.7 s (1,559/s); profiled points acked 98,000 records/s`.
+    /// `4210 samples at 997 Hz over 2.7 s (1559/s), 38 % of 997 Hz × 5.4 CPU-s; profiled points acked 98000
+    /// records/s`, plus why fewer samples than asked came, when that is so.
     pub fn describe(&self) -> String {
         let per_s = if self.sampled_s > 0.0 { self.samples as f64 / self.sampled_s } else { 0.0 };
-        format!(
-            "{} samples at {} Hz over {:.1} s ({per_s:.0}/s); profiled points acked {:.0} records/s",
+        let asked = f64::from(self.hz) * self.cpu_s;
+        let share = if asked > 0.0 {
+            format!(", {:.0} % of {} Hz × {:.1} CPU-s", 100.0 * self.samples as f64 / asked, self.hz, self.cpu_s)
+        } else {
+            String::new()
+        };
+        let mut s = format!(
+            "{} samples at {} Hz over {:.1} s ({per_s:.0}/s){share}; profiled points acked {:.0} records/s",
             self.samples, self.hz, self.sampled_s, self.records_per_s
-        )
+        );
+        if asked > 0.0 && (self.samples as f64) < 0.5 * asked {
+            s.push_str(
+                "; fewer samples than asked: the kernel sends SIGPROF at most once per tick (CONFIG_HZ) per busy \
+                 core, and samples in libc/vDSO are dropped: lengthen duration_s for more",
+            );
+        }
+        s
     }
 }
 
@@ -140,5 +157,30 @@ impl RunProfile {
         report
             .flamegraph_with_options(std::io::BufWriter::new(file), &mut options)
             .map_err(|e| write_err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_states_frequency_samples_share_and_why_fewer_came() {
+        let full = ProfileInfo { hz: 997, samples: 1900, sampled_s: 2.0, records_per_s: 98_000.4, cpu_s: 2.0 };
+        assert_eq!(
+            full.describe(),
+            "1900 samples at 997 Hz over 2.0 s (950/s), 95 % of 997 Hz × 2.0 CPU-s; profiled points acked 98000 records/s"
+        );
+        let capped = ProfileInfo { samples: 472, sampled_s: 2.7, cpu_s: 5.4, ..full };
+        let said = capped.describe();
+        assert!(said.starts_with("472 samples at 997 Hz over 2.7 s (175/s), 9 % of 997 Hz × 5.4 CPU-s;"), "{said}");
+        assert!(
+            said.contains("at most once per tick (CONFIG_HZ) per busy core") && said.contains("duration_s"),
+            "{said}"
+        );
+        // Results written before `cpu_s` existed load, and say nothing of a share.
+        let old: ProfileInfo =
+            serde_json::from_str(r#"{"hz": 997, "samples": 10, "sampled_s": 1.0, "records_per_s": 5.0}"#).unwrap();
+        assert_eq!(old.describe(), "10 samples at 997 Hz over 1.0 s (10/s); profiled points acked 5 records/s");
     }
 }

@@ -735,6 +735,11 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
             samples: p.samples(),
             sampled_s: p.sampled_s(),
             records_per_s: if secs > 0.0 { acked as f64 / secs } else { 0.0 },
+            cpu_s: run
+                .points
+                .iter()
+                .filter_map(|q| q.cpu_time_ns_per_record.map(|c| c * q.records_acked as f64 / 1e9))
+                .sum(),
         });
         run.save(&dir)?;
         report::write_report(&run, &dir)?;
