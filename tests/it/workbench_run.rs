@@ -357,11 +357,29 @@ fn a_second_sigint_exits_at_once_while_the_first_drains() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kprod"))
         .args(["run", "workload.yaml", "--out", "reports", "--progress", "plain"])
         .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Stderr is read as it comes, so the first Ctrl-C waits for the point to be under way (a loaded machine may
+    // take a while to get there) rather than for a fixed time.
+    let stderr_seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = stderr_seen.clone();
+        let mut pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let began = std::time::Instant::now();
+    while !stderr_seen.lock().unwrap().contains("[1/1] it-sigint2") {
+        assert!(began.elapsed() < Duration::from_secs(30), "the point never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let pid = child.id() as libc::pid_t;
     // SAFETY: `pid` is our own child, still running (it would run for 30 s).
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
@@ -370,16 +388,17 @@ fn a_second_sigint_exits_at_once_while_the_first_drains() {
     let second = std::time::Instant::now();
     // SAFETY: as above; still running (checked just now).
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = loop {
-        if child.try_wait().unwrap().is_some() {
-            break child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         assert!(second.elapsed() < Duration::from_secs(20), "kprod did not exit after the second Ctrl-C");
         std::thread::sleep(Duration::from_millis(20));
     };
     let took = second.elapsed();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    reader.join().unwrap();
+    let stderr = stderr_seen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(took < Duration::from_millis(1500), "the second Ctrl-C took {took:?} to exit");
     assert!(stderr.contains("interrupted again: exiting now"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
