@@ -151,7 +151,8 @@ async fn main() -> Result<(), BoxError> {
         },
         |r| println!("{}", line(r)),
     )
-    .await?;
+    .await?
+    .results;
     println!("\nratios (kprod / peer): throughput, p99");
     for p in &points {
         let of = |peer: Peer| results.iter().find(|r| r.name == p.name && r.repeat == p.repeat && r.peer == peer);

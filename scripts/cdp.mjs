@@ -121,6 +121,16 @@ export async function openPage(chromium, url) {
         const { result } = await send("Runtime.evaluate", { expression, returnByValue: true }, sessionId);
         return result.value;
       },
+      // A real mouse event at viewport coordinates (x, y): "mouseMoved", "mousePressed" or "mouseReleased".
+      async mouse(type, x, y) {
+        const click = type === "mouseMoved" ? {} : { button: "left", buttons: type === "mousePressed" ? 1 : 0, clickCount: 1 };
+        await send("Input.dispatchMouseEvent", { type, x, y, ...click }, sessionId);
+      },
+      async click(x, y) {
+        await this.mouse("mouseMoved", x, y);
+        await this.mouse("mousePressed", x, y);
+        await this.mouse("mouseReleased", x, y);
+      },
       async screenshot(path) {
         const { cssContentSize } = await send("Page.getLayoutMetrics", {}, sessionId);
         const height = Math.min(Math.ceil(cssContentSize.height), 16000);

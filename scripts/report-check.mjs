@@ -9,7 +9,12 @@
 //   * links to the run's files that exist (result.json, results.csv, summary.md, workload.yaml, intervals/…) are
 //     relative and each opens a file in the run folder;
 //   * the warm-up, when the points had one, shaded on the over-time charts (rect.band);
-//   * nothing wider than the viewport's page (no horizontal overflow of the body).
+//   * nothing wider than the viewport's page (no horizontal overflow of the body);
+//   * the point labels of every chart do not overlap (their bounding boxes, as drawn, are disjoint), and a sweep's
+//     throughput-vs-latency charts label their points;
+//   * the charts are interactive, with real mouse events: moving onto a marker shows its series and values in the
+//     tooltip (#chart-tip), clicking a legend entry hides its series (markers no longer drawn) and clicking again
+//     shows it.
 // Saves a full-page screenshot. Usage: node report-check.mjs RUN_DIR SCREENSHOT.png [CHROMIUM]
 // Exits 1 with one line per failure.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -108,6 +113,52 @@ try {
     if (/^[a-z]+:|^\//i.test(l.raw)) failures.push(`link ${l.raw} is not relative to the run folder`);
   }
   if (dom.scrollWidth > dom.clientWidth + 1) failures.push(`the page overflows horizontally: ${dom.scrollWidth} px wide in a ${dom.clientWidth} px window`);
+
+  // Point labels: drawn where they overlap no other label of their chart.
+  const labels = await page.evaluate(`[...document.querySelectorAll("svg.chart")].map((svg) => ({ id: svg.id,
+    boxes: [...svg.querySelectorAll("text.point-label")].map((t) => { const r = t.getBoundingClientRect(); return { text: t.textContent, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom }; }),
+    hidden: svg.querySelector("text.labels-hidden")?.textContent ?? "" }))`);
+  let labelCount = 0;
+  for (const c of labels) {
+    labelCount += c.boxes.length;
+    for (let i = 0; i < c.boxes.length; i++) {
+      for (let j = i + 1; j < c.boxes.length; j++) {
+        const [a, b] = [c.boxes[i], c.boxes[j]];
+        if (a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1) failures.push(`chart #${c.id}: labels "${a.text}" and "${b.text}" overlap`);
+      }
+    }
+    if (c.id.startsWith("tput-vs-latency") && c.boxes.length === 0) failures.push(`chart #${c.id} labels none of its points (${c.hidden})`);
+  }
+
+  // Interactivity, with real mouse events on one over-time chart (every run has one).
+  const chartId = "rate-over-time";
+  const at = (sel) => `(() => { const el = document.querySelector(${JSON.stringify(sel)}); if (!el) return null; el.scrollIntoView({ block: "center" });
+    const r = el.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2 }; })()`;
+  const marker = `#${chartId} g.series circle.pt`;
+  const p = await page.evaluate(at(marker));
+  if (!p) failures.push(`chart #${chartId} has no marker (circle.pt) to hover`);
+  else {
+    await page.mouse("mouseMoved", p.x, p.y);
+    // The marker the script picked (the nearest; with ties, the one drawn on top) and what the tooltip says.
+    const hover = await page.evaluate(`(() => { const t = document.getElementById("chart-tip"), c = document.querySelector("#${chartId} circle.hover");
+      const r = c?.getBoundingClientRect();
+      return { tip: t && !t.hidden ? t.textContent : null, m: c && { x: c.dataset.x, y: c.dataset.y, series: c.closest(".series").dataset.name,
+        dist: Math.hypot(r.left + r.width / 2 - ${p.x}, r.top + r.height / 2 - ${p.y}) } }; })()`);
+    const { tip, m } = hover;
+    if (!tip) failures.push(`hovering a marker of #${chartId} shows no tooltip`);
+    else if (!m || m.dist > 1.5) failures.push(`hovering a marker of #${chartId} highlights no marker under the cursor (${JSON.stringify(m)})`);
+    else if (!(tip.includes(m.series) && tip.includes(`= ${m.x}`) && tip.includes(`= ${m.y}`))) failures.push(`the tooltip reads "${tip}", not series ${m.series} at ${m.x}, ${m.y}`);
+    const legend = await page.evaluate(at(`#${chartId} g.series .legend-entry`));
+    const drawn = `[...document.querySelector("#${chartId} g.series").querySelectorAll("circle.pt")].filter((c) => c.getBoundingClientRect().width > 0).length`;
+    const before = await page.evaluate(drawn);
+    await page.click(legend.x, legend.y);
+    const hiddenNow = await page.evaluate(drawn);
+    await page.click(legend.x, legend.y);
+    const after = await page.evaluate(drawn);
+    if (!(before > 0 && hiddenNow === 0 && after === before)) failures.push(`clicking the legend of #${chartId} does not toggle its series (markers drawn: ${before} → ${hiddenNow} → ${after})`);
+    await page.mouse("mouseMoved", 1, 1);
+    console.log(`report-check: hover "${tip}"; legend toggle ${before} → ${hiddenNow} → ${after} markers; ${labelCount} point labels, none overlapping`);
+  }
 
   const height = await page.screenshot(shotPath);
   console.log(`report-check: ${dom.svgs} svg, charts ${charts.join(", ")}; ${dom.rows.length} point rows; ${Object.keys(dom.settings).length} settings, ${dom.links.length} file links; screenshot ${shotPath} (1400×${height})`);

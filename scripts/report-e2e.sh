@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # report-e2e.sh — the workbench end to end: runs the tiny CI sweep (workloads/sweeps/ci-tiny.yaml, 2 × 2 points of
 # 1 s, plus 1 s of warm-up so the report shades it) on the embedded mock broker, then opens the run's index.html in headless Chromium and checks it
-# (scripts/report-check.mjs: no console errors, every expected SVG chart by id, one tr.point row per point) and
+# (scripts/report-check.mjs: no console errors, every expected SVG chart by id, one tr.point row per point, point
+# labels that do not overlap, a hover that shows the marker's values, a legend click that hides its series) and
 # saves a screenshot, report.png, in the run folder. Then does the same for a one-point run (the quickstart, 1 s),
 # and for the `kprod compare --html` page of the committed A/B fixtures (scripts/compare-check.mjs, compare.png).
 #

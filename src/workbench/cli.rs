@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Write flamegraph.svg of the measured phases (CPU samples of every thread) into the run folder.
     #[arg(long)]
     pub profile: bool,
+    /// Profiling: samples per second of CPU time (implies --profile). More samples read finer paths, at a higher
+    /// cost in throughput (the run's summary states the profiled rate).
+    #[arg(long, value_name = "HZ")]
+    pub profile_hz: Option<i32>,
     /// Print the plan and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -88,7 +92,14 @@ impl RunArgs {
             ProgressArg::Plain => Progress::Plain,
             ProgressArg::Off => Progress::Off,
         };
-        s.profile = self.profile;
+        s.profile = self.profile || self.profile_hz.is_some();
+        if let Some(hz) = self.profile_hz {
+            let max = super::profile::FREQUENCY_HZ_MAX;
+            if !(1..=max).contains(&hz) {
+                return Err(format!("--profile-hz must be within 1..={max}, got {hz}"));
+            }
+            s.profile_hz = hz;
+        }
         s.keep_going = self.keep_going;
         s.drain_timeout = Duration::from_secs_f64(self.drain_timeout_s);
         if self.clock_offset_ms.abs() > super::shard::CLOCK_OFFSET_MAX_MS {
@@ -141,6 +152,8 @@ async fn on_ctrl_c(stop: super::runner::Stop) {
         super::runner::INTERRUPT_DRAIN_MAX.as_secs()
     );
     if tokio::signal::ctrl_c().await.is_ok() {
+        // No JVM of a peer may outlive kprod (they run in process groups of their own).
+        crate::workbench::peers::kill_running_tools();
         eprintln!("interrupted again: exiting now (the points finished before are in the run folder)");
         std::process::exit(EXIT_INTERRUPTED);
     }
@@ -193,6 +206,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
             match r.status {
                 PointStatus::Ok => String::new(),
                 PointStatus::Interrupted => "  (interrupted: partial)".into(),
+                PointStatus::Partial => format!("  PARTIAL: {}", r.failure.as_deref().unwrap_or("")),
                 PointStatus::Failed => format!("  FAILED: {}", r.failure.as_deref().unwrap_or("")),
             }
         );
@@ -245,8 +259,13 @@ pub fn summary(outcome: &RunOutcome) -> String {
             run.points_not_run.join(", ")
         );
     }
-    if let Some(n) = outcome.profile_samples {
-        let _ = writeln!(s, "flame graph: {} ({n} samples)", outcome.dir.join("flamegraph.svg").display());
+    if let Some(p) = &run.profile {
+        let _ = writeln!(
+            s,
+            "flame graph: {} ({}; run without --profile to compare the rate)",
+            outcome.dir.join("flamegraph.svg").display(),
+            p.describe()
+        );
     }
     let _ = writeln!(s, "report: {}", outcome.dir.join("index.html").display());
     s
@@ -309,7 +328,7 @@ pub fn merge_cli(args: MergeArgs) -> Result<i32, String> {
         return Err(format!("--clock-tolerance-ms must be >= 0, got {}", args.clock_tolerance_ms));
     }
     let merged = super::merge::merge_dirs(&args.dirs, &args.out, args.clock_tolerance_ms).map_err(|e| e.to_string())?;
-    let outcome = RunOutcome { dir: args.out.clone(), result: merged, profile_samples: None };
+    let outcome = RunOutcome { dir: args.out.clone(), result: merged };
     print!("{}", super::merge::shard_table(&outcome.result.shards));
     print!("{}", summary(&outcome));
     for w in outcome.result.points.iter().flat_map(|p| &p.warnings).filter(|w| w.starts_with("shard ")) {

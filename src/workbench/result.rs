@@ -75,13 +75,17 @@ pub const SPECTRUM_PERCENTILES: [f64; 12] =
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointStatus {
-    /// Ran to its end (its records may still have failed one by one: see `errors`).
+    /// Ran to its end with every record acknowledged (results written before `partial` existed may hold failed
+    /// records here: see `errors`).
     #[default]
     Ok,
     /// Could not run, or no record was acknowledged: `failure` says why.
     Failed,
     /// Stopped by Ctrl-C: the figures cover the part that ran.
     Interrupted,
+    /// Ran to its end, but some of its records failed: `failure` gives how many and their Kafka error names. Its
+    /// figures cover the acknowledged records only, so it is not a clean point.
+    Partial,
 }
 
 impl std::fmt::Display for PointStatus {
@@ -90,6 +94,7 @@ impl std::fmt::Display for PointStatus {
             PointStatus::Ok => "ok",
             PointStatus::Failed => "failed",
             PointStatus::Interrupted => "interrupted",
+            PointStatus::Partial => "partial",
         })
     }
 }
@@ -103,7 +108,7 @@ pub const MB_UNIT: &str = "MB = 10^6 bytes of record key + value as generated (b
 #[serde(default)]
 pub struct PointResult {
     pub name: String,
-    /// `ok`, `failed` (see `failure`) or `interrupted`; results written before this field are `ok`.
+    /// `ok`, `failed`, `partial` (see `failure`) or `interrupted`; results written before this field are `ok`.
     #[serde(default)]
     pub status: PointStatus,
     /// Why the point failed, naming the broker or the error kinds.
@@ -302,6 +307,9 @@ pub struct RunResult {
     /// What the units of the figures mean ([`MB_UNIT`]).
     #[serde(default)]
     pub units: BTreeMap<String, String>,
+    /// With `kprod run --profile`: the flame graph's sampling frequency, sample count and the profiled rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::profile::ProfileInfo>,
 }
 
 /// Errors reading or writing results.

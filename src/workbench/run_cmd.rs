@@ -57,6 +57,8 @@ pub struct RunSettings {
     pub progress: Progress,
     /// Write `flamegraph.svg` of the measured phases.
     pub profile: bool,
+    /// Samples per second of CPU time when profiling (`--profile-hz`).
+    pub profile_hz: i32,
     /// How long a point waits for outstanding acks after sending stops.
     pub drain_timeout: Duration,
     /// How long closing a point's producer may take.
@@ -84,6 +86,7 @@ impl RunSettings {
             repeat: None,
             progress: Progress::Auto,
             profile: false,
+            profile_hz: super::profile::FREQUENCY_HZ,
             drain_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(30),
             shard: None,
@@ -505,8 +508,6 @@ impl Plan {
 pub struct RunOutcome {
     pub dir: PathBuf,
     pub result: RunResult,
-    /// Samples in `flamegraph.svg`, with `--profile`.
-    pub profile_samples: Option<u64>,
 }
 
 impl RunOutcome {
@@ -584,7 +585,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         report::write_report(&run, &dir)?;
         return Err(RunCmdError::Preflight { cause, dir });
     }
-    let mut profile = settings.profile.then(RunProfile::new);
+    let mut profile = settings.profile.then(|| RunProfile::new(settings.profile_hz));
     let started = Instant::now();
     if plan.points.iter().any(|p| p.workload.peers.iter().any(|x| *x != crate::workbench::peers::Peer::Kprod)) {
         // Peers: every peer at every point, alternating A B C A B C so drift on the machine hits all alike.
@@ -598,24 +599,41 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         };
         let mut popts = crate::workbench::peers::PeerOptions::new(root, opts.clone());
         popts.bootstrap = plan.bootstrap.clone();
+        popts.keep_going = settings.keep_going;
         let dir_ref = &dir;
         let opts_ref = &opts;
         let mut n = 0usize;
-        crate::workbench::peers::run_points_with_peers(
+        let peers_run = crate::workbench::peers::run_points_with_peers(
             &plan.points,
             &popts,
             |p| {
                 let p = p.clone();
                 async move {
-                    let (r, iv) = run_point(&p, plan, settings, opts_ref, None, true).await?;
-                    iv.save_intervals(dir_ref).map_err(io_err(dir_ref))?;
+                    // As without peers: a point that cannot run is kept as failed with its cause; only writing
+                    // the run folder is fatal.
+                    let mut r = match run_point(&p, plan, settings, opts_ref, None, true).await {
+                        Ok((r, iv)) => {
+                            iv.save_intervals(dir_ref).map_err(io_err(dir_ref))?;
+                            r
+                        }
+                        Err(e @ RunCmdError::Io { .. }) => return Err(e),
+                        Err(e) => failed_point(&p, e.to_string()),
+                    };
+                    mark_if_nothing_acked(&mut r);
+                    mark_if_records_failed(&mut r);
                     Ok::<_, RunCmdError>(r)
                 }
             },
             |r| {
                 n += 1;
                 if settings.progress != Progress::Off {
-                    eprintln!("[{n}] {} [{}] done: {:.0} records/s", r.name, r.peer, r.rate_records_per_s);
+                    match (&r.status, &r.failure) {
+                        (PointStatus::Ok, _) | (_, None) => eprintln!(
+                            "[{n}] {} [{}] {}: {:.0} records/s",
+                            r.name, r.peer, r.status, r.rate_records_per_s
+                        ),
+                        (status, Some(cause)) => eprintln!("[{n}] {} [{}] {status}: {cause}", r.name, r.peer),
+                    }
                 }
                 run.points.push(r.clone());
                 let _ = run.save(&dir);
@@ -624,7 +642,11 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         )
         .await
         .map_err(|e| RunCmdError::Peers(e.to_string()))?;
-        return Ok(RunOutcome { dir, result: run, profile_samples: None });
+        run.stopped = peers_run.stopped;
+        run.points_not_run = peers_run.not_run;
+        run.save(&dir)?;
+        report::write_report(&run, &dir)?;
+        return Ok(RunOutcome { dir, result: run });
     }
     let n = plan.points.len();
     let not_run = |from: usize| plan.points[from..].iter().map(point_label).collect::<Vec<_>>();
@@ -670,12 +692,14 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
             result.warnings.push(format!("point {}: rate from the search: {summary}", point.name));
         }
         mark_if_nothing_acked(&mut result);
+        mark_if_records_failed(&mut result);
         if let Some(meta) = run.shard.as_mut() {
             meta.start_lateness_us = meta.start_lateness_us.max(result.start_lateness_us.unwrap_or(0));
         }
         if settings.progress != Progress::Off {
             if let Some(cause) = &result.failure {
-                eprintln!("[{}/{n}] {} FAILED: {cause}", i + 1, point.name);
+                let what = if result.status == PointStatus::Partial { "PARTIAL" } else { "FAILED" };
+                eprintln!("[{}/{n}] {} {what}: {cause}", i + 1, point.name);
             }
             for w in result.warnings.iter().filter(|w| w.contains("missed its target")) {
                 eprintln!("warning: {w}");
@@ -702,13 +726,25 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
     }
     run.save(&dir)?;
     report::write_report(&run, &dir)?;
-    let mut profile_samples = None;
     if let Some(p) = &profile {
         p.write_flamegraph(&dir.join("flamegraph.svg"), &plan.name)?;
-        profile_samples = Some(p.samples());
+        // Every point was profiled (from the end of its warm-up), so the points' acked rate is the profiled rate.
+        let (acked, secs) = run.points.iter().fold((0u64, 0.0), |(n, s), q| (n + q.records_acked, s + q.duration_s));
+        run.profile = Some(super::profile::ProfileInfo {
+            hz: p.hz(),
+            samples: p.samples(),
+            sampled_s: p.sampled_s(),
+            records_per_s: if secs > 0.0 { acked as f64 / secs } else { 0.0 },
+            cpu_s: run
+                .points
+                .iter()
+                .filter_map(|q| q.cpu_time_ns_per_record.map(|c| c * q.records_acked as f64 / 1e9))
+                .sum(),
+        });
+        run.save(&dir)?;
         report::write_report(&run, &dir)?;
     }
-    Ok(RunOutcome { dir, result: run, profile_samples })
+    Ok(RunOutcome { dir, result: run })
 }
 
 /// `point` at a fixed `rate` (records/s).
@@ -824,6 +860,24 @@ fn mark_if_nothing_acked(p: &mut PointResult) {
         a.records_failed,
         if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) },
         p.warnings.iter().find(|w| w.contains("metadata for topic")).map_or(String::new(), |w| format!("; {w}"))
+    ));
+}
+
+/// A point that ran to its end with some records failed is `partial`, its `failure` the counts by Kafka error name
+/// (the measured phase's, from `errors`; the totals include the warm-up). Its figures cover only the acknowledged
+/// records, so the reports must not show it as a clean point.
+pub fn mark_if_records_failed(p: &mut PointResult) {
+    let Some(a) = p.accounting else { return };
+    if p.status != PointStatus::Ok || a.records_failed == 0 {
+        return;
+    }
+    let kinds: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    p.status = PointStatus::Partial;
+    p.failure = Some(format!(
+        "{} of {} records failed{}",
+        a.records_failed,
+        a.records_sent,
+        if kinds.is_empty() { " (in the warm-up)".to_string() } else { format!(" ({})", kinds.join(", ")) }
     ));
 }
 

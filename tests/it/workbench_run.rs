@@ -162,6 +162,27 @@ async fn injected_errors_without_retries_fail_records_that_are_still_accounted_f
     assert_eq!(p.errors.get("NOT_LEADER_OR_FOLLOWER").copied(), Some(a.records_failed), "{:?}", p.errors);
     assert_eq!(p.records_sent, p.records_acked + p.records_failed);
     assert_eq!(out.unaccounted(), 0);
+    // Issue 21: a point some of whose records failed is not a clean point: `partial`, with the counts by Kafka
+    // error name, in result.json, the console summary and both reports.
+    assert_eq!(p.status, PointStatus::Partial);
+    let cause = format!(
+        "{} of {} records failed (NOT_LEADER_OR_FOLLOWER {})",
+        a.records_failed, a.records_sent, a.records_failed
+    );
+    assert_eq!(p.failure.as_deref(), Some(cause.as_str()));
+    let saved = RunResult::load(&out.dir).unwrap();
+    assert_eq!(
+        (saved.points[0].status, saved.points[0].failure.as_deref()),
+        (PointStatus::Partial, Some(cause.as_str()))
+    );
+    let json = std::fs::read_to_string(out.dir.join("result.json")).unwrap();
+    assert!(json.contains("\"status\": \"partial\""), "{json}");
+    let console = kprod::workbench::cli::summary(&out);
+    assert!(console.contains(&format!("PARTIAL: {cause}")), "{console}");
+    let md = std::fs::read_to_string(out.dir.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("partial: {cause}")), "{md}");
+    let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
+    assert!(html.contains(&format!("partial: {cause}")), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -321,6 +342,68 @@ fn sigint_keeps_the_partial_point_and_exits_130() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A second Ctrl-C exits at once, while the first is still draining: the broker's inbound link is capped at
+/// 20 kB/s against 200 kB/s sent, so after the first SIGINT the backlog would take its full bounded drain (5 s
+/// for acks, then up to 5 s closing the producer). The second SIGINT, 0.7 s later, must end the process within
+/// about a second, exit code 130.
+#[test]
+fn a_second_sigint_exits_at_once_while_the_first_drains() {
+    let (dir, _) = setup(
+        "sigint2",
+        "name: it-sigint2\nrecord_size: {fixed: 100}\nduration_s: 30\nwarmup_s: 0\nrate: 2000\n\
+         producer: {linger.ms: 5, acks: 1}\ntarget:\n  embedded:\n    faults:\n      \
+         bandwidth: [{broker: 0, bytes_per_s: 20000}]\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kprod"))
+        .args(["run", "workload.yaml", "--out", "reports", "--progress", "plain"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stderr is read as it comes, so the first Ctrl-C waits for the point to be under way (a loaded machine may
+    // take a while to get there) rather than for a fixed time.
+    let stderr_seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = stderr_seen.clone();
+        let mut pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let began = std::time::Instant::now();
+    while !stderr_seen.lock().unwrap().contains("[1/1] it-sigint2") {
+        assert!(began.elapsed() < Duration::from_secs(30), "the point never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: `pid` is our own child, still running (it would run for 30 s).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(child.try_wait().unwrap().is_none(), "the first Ctrl-C's drain must still run when the second comes");
+    let second = std::time::Instant::now();
+    // SAFETY: as above; still running (checked just now).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(second.elapsed() < Duration::from_secs(20), "kprod did not exit after the second Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = second.elapsed();
+    reader.join().unwrap();
+    let stderr = stderr_seen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(took < Duration::from_millis(1500), "the second Ctrl-C took {took:?} to exit");
+    assert!(stderr.contains("interrupted again: exiting now"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The rate search (`rate: {search: ...}`) against an embedded broker slowed on purpose (its inbound link capped
 /// at 100 kB/s): the rate it finds is the capacity a closed loop measures on the same broker, within the stated
 /// precision (plus the 5 % keep-up margin and this machine's noise), every step is kept, and the report draws them.
@@ -394,4 +477,31 @@ async fn ramp_steps_the_rate_every_period() {
         assert!((got - want).abs() <= 0.15 * want, "per second {per_second:?}, want 1000, 3000, 5000");
     }
     assert!((8_500..=9_200).contains(&p.records_acked), "acked {}", p.records_acked);
+}
+
+/// Issue 21: `--profile` says what it sampled (frequency, sample count, seconds) and the profiled rate, in
+/// result.json, the console summary, the report's link and the flame graph's title; `--profile-hz` sets the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_reports_its_frequency_samples_and_profiled_rate() {
+    let (dir, mut settings) = setup(
+        "profile",
+        "name: it-profile\nrecord_size: {fixed: 100}\nduration_s: 1\nwarmup_s: 0.2\nrate: 5000\nproducer: {linger.ms: 1}\n",
+    );
+    settings.profile = true;
+    settings.profile_hz = 499;
+    let out = run(&settings).await;
+    let p = out.result.profile.clone().expect("result.json keeps the profile's figures");
+    assert_eq!(p.hz, 499);
+    assert!(p.samples > 0 && p.sampled_s > 0.5 && p.sampled_s < 5.0, "{p:?}");
+    let acked = out.result.points[0].rate_records_per_s;
+    assert!(p.records_per_s > 0.5 * acked && p.records_per_s < 1.5 * acked, "{p:?} vs {acked}");
+    assert_eq!(RunResult::load(&out.dir).unwrap().profile, Some(p.clone()));
+    let said = format!("{} samples at 499 Hz over {:.1} s", p.samples, p.sampled_s);
+    let console = kprod::workbench::cli::summary(&out);
+    assert!(console.contains(&said) && console.contains("records/s"), "{console}");
+    let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
+    assert!(html.contains(&said), "{html}");
+    let svg = std::fs::read_to_string(out.dir.join("flamegraph.svg")).unwrap();
+    assert!(svg.contains(&format!("{} samples at 499 Hz", p.samples)), "the flame graph's title");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

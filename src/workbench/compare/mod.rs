@@ -360,7 +360,10 @@ fn shape_warnings(point: &str, m: &MetricDef, run: &str, groups: &[Vec<f64>], ou
 
 /// The repeats that count: ran to their end and acknowledged something.
 fn usable<'a>(ps: &[&'a PointResult]) -> Vec<&'a PointResult> {
-    ps.iter().copied().filter(|p| p.status == PointStatus::Ok && p.records_acked > 0).collect()
+    ps.iter()
+        .copied()
+        .filter(|p| matches!(p.status, PointStatus::Ok | PointStatus::Partial) && p.records_acked > 0)
+        .collect()
 }
 
 /// Compares every point present in both runs.

@@ -258,7 +258,7 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOption
     let JavaArgs { args, warnings } = java_args(point, bootstrap).map_err(unsupported)?;
     let budget = time_budget(point, opts);
     let start_wall = SystemTime::now();
-    let out = super::run_tool(&opts.java_script, &args, budget).await.map_err(fail)?;
+    let out = super::run_tool(&opts.java_script, &args, budget, &opts.run.stop).await.map_err(fail)?;
     let tail = &out.stderr_tail;
     // Exit 1 with a JSON object = aborted on failures: still a result. Anything else without JSON is an error.
     let json = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));

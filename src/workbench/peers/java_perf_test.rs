@@ -230,7 +230,7 @@ pub async fn run_point(
     let start_wall = SystemTime::now();
     let mut argv = vec!["perf-test".to_string()];
     argv.extend(args.args.iter().cloned());
-    let out = super::run_tool(&script, &argv, budget).await.map_err(fail)?;
+    let out = super::run_tool(&script, &argv, budget, &opts.run.stop).await.map_err(fail)?;
     let mut result = result_from_output(point, &out.stdout, &args)
         .map_err(|e| fail(format!("exit {}: {e}; stderr:\n{}", out.status, out.stderr_tail)))?;
     result.git_commit = opts.run.git_commit.clone();

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use rdkafka_config::rdkafka_config;
 
-use super::result::PointResult;
+use super::result::{PointResult, PointStatus};
 use super::runner::RunOptions;
 use super::workload::{SinkMode, TargetSpec, WorkloadPoint};
 use crate::broker::{MockCluster, StorageMode, TopicError};
@@ -110,6 +110,8 @@ pub struct PeerOptions {
     /// Bootstrap servers that replace every point's target for the peers (as `kprod run --bootstrap` does for
     /// kprod); `None` = the point's own target.
     pub bootstrap: Option<String>,
+    /// Run the rest after a peer fails at a point (`kprod run --keep-going`); default: stop there.
+    pub keep_going: bool,
 }
 
 impl PeerOptions {
@@ -120,6 +122,7 @@ impl PeerOptions {
             java_script: repo_root.into().join("scripts/java-peer.sh"),
             java_slack: Duration::from_secs(180),
             bootstrap: None,
+            keep_going: false,
         }
     }
 }
@@ -129,44 +132,107 @@ pub fn run_order(points: &[WorkloadPoint]) -> Vec<(usize, Peer)> {
     points.iter().enumerate().flat_map(|(i, p)| p.workload.peers.iter().map(move |peer| (i, *peer))).collect()
 }
 
+/// What [`run_points_with_peers`] ran, and what it did not.
+#[derive(Debug, Default)]
+pub struct PeersRun {
+    /// In run order, each tagged with its peer. A peer that failed at a point has a `failed` result with the cause;
+    /// one stopped by Ctrl-C an `interrupted` one.
+    pub results: Vec<PointResult>,
+    /// Why the run ended early (Ctrl-C, a failed point without `keep_going`).
+    pub stopped: Option<String>,
+    /// `point [peer]` of every run not started.
+    pub not_run: Vec<String>,
+}
+
 /// Runs every peer of every point in [`run_order`] and returns the results in that order, each tagged with its
-/// peer. `run_kprod` measures kprod at a point (it owns kprod's target: embedded cluster or bootstrap);
-/// `on_result` sees each result as soon as it exists (progress lines, incremental saves).
+/// peer. `run_kprod` measures kprod at a point (it owns kprod's target: embedded cluster or bootstrap; its `Err` is
+/// fatal: the harness failed); `on_result` sees each result as soon as it exists (progress lines, incremental
+/// saves).
+///
+/// A peer that fails while running (its process exits without a result, its cluster does not start) gives a
+/// `failed` result with the cause, and, unless [`PeerOptions::keep_going`], nothing after it runs; a peer that
+/// cannot express the point (unsupported, not built, bad config) is an `Err`: the workload asks for the impossible.
+/// Ctrl-C ([`RunOptions::stop`]) stops the peer's process and runs nothing after it.
 ///
 /// Integration in `kprod run` (sketch):
 /// ```ignore
 /// let opts = PeerOptions::new(repo_root, run_opts.clone());
-/// let results = run_points_with_peers(&points, &opts, |p| run_kprod_point(p), |r| eprintln!("{}", r.name)).await?;
+/// let run = run_points_with_peers(&points, &opts, |p| run_kprod_point(p), |r| eprintln!("{}", r.name)).await?;
 /// ```
 pub async fn run_points_with_peers<F, Fut, E>(
     points: &[WorkloadPoint],
     opts: &PeerOptions,
     mut run_kprod: F,
     mut on_result: impl FnMut(&PointResult),
-) -> Result<Vec<PointResult>, PeerError>
+) -> Result<PeersRun, PeerError>
 where
     F: FnMut(&WorkloadPoint) -> Fut,
     Fut: Future<Output = Result<PointResult, E>>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut out: Vec<PointResult> = Vec::new();
-    for (i, peer) in run_order(points) {
+    let mut run = PeersRun::default();
+    let order = run_order(points);
+    let label = |(i, peer): (usize, Peer)| format!("{} [{peer}]", super::run_cmd::point_label(&points[i]));
+    for (k, &(i, peer)) in order.iter().enumerate() {
         let point = &points[i];
+        if opts.run.stop.is_set() {
+            run.stopped = Some(format!("interrupted (Ctrl-C) before {}", label((i, peer))));
+            run.not_run = order[k..].iter().map(|x| label(*x)).collect();
+            break;
+        }
         let mut result = match peer {
             Peer::Kprod => {
                 run_kprod(point).await.map_err(|e| PeerError::Kprod { point: point.name.clone(), source: e.into() })?
             }
             other => {
                 // What the peer before it reached here: sizes kafka-producer-perf-test's record count.
-                let hint = out.iter().rev().find(|r| r.name == point.name && r.rate_records_per_s > 0.0);
-                run_peer(other, point, opts, hint.map(|r| r.rate_records_per_s)).await?
+                let hint = run.results.iter().rev().find(|r| r.name == point.name && r.rate_records_per_s > 0.0);
+                match run_peer(other, point, opts, hint.map(|r| r.rate_records_per_s)).await {
+                    Ok(r) => r,
+                    Err(e @ (PeerError::Run { .. } | PeerError::Java { .. } | PeerError::Broker { .. })) => {
+                        peer_failed(point, other, &e.to_string(), opts.run.stop.is_set())
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         result.peer = peer;
         on_result(&result);
-        out.push(result);
+        let status = result.status;
+        run.results.push(result);
+        let rest = || order[k + 1..].iter().map(|x| label(*x)).collect::<Vec<_>>();
+        if status == PointStatus::Interrupted {
+            run.stopped = Some(format!("interrupted (Ctrl-C) during {}", label((i, peer))));
+            run.not_run = rest();
+            break;
+        }
+        if status == PointStatus::Failed && !opts.keep_going && k + 1 < order.len() {
+            run.stopped =
+                Some(format!("{} failed; the sweep stops there (--keep-going runs the rest)", label((i, peer))));
+            run.not_run = rest();
+            break;
+        }
     }
-    Ok(out)
+    Ok(run)
+}
+
+/// The result of a peer run that ended without a result: `failed` with the cause, or `interrupted` after Ctrl-C.
+pub fn peer_failed(point: &WorkloadPoint, peer: Peer, cause: &str, interrupted: bool) -> PointResult {
+    let prefix = format!("point {}: ", point.name);
+    let cause = cause.strip_prefix(&prefix).unwrap_or(cause).to_string();
+    PointResult {
+        name: point.name.clone(),
+        dims: point.dims.clone(),
+        repeat: point.repeat,
+        peer,
+        config: Some(point.workload.clone()),
+        seed: point.workload.seed,
+        machine: super::result::Machine::current(),
+        start_time_unix_ms: super::result::unix_ms(std::time::SystemTime::now()),
+        status: if interrupted { PointStatus::Interrupted } else { PointStatus::Failed },
+        failure: Some(cause),
+        ..PointResult::default()
+    }
 }
 
 /// Measures one non-kprod peer at one point, on a fresh embedded cluster or the point's bootstrap servers.
@@ -219,32 +285,126 @@ pub(crate) struct ToolOutput {
     pub status: std::process::ExitStatus,
 }
 
-/// Runs `program args...` with no stdin, kills it after `budget` (or when dropped), and keeps its output.
+/// Process groups of the peer tools running now, so a second Ctrl-C (which exits at once, without unwinding) can
+/// kill them first: [`kill_running_tools`].
+static TOOL_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills (SIGKILL) the process group of every peer tool still running. Called before `kprod run` exits on a second
+/// Ctrl-C, so no JVM outlives kprod.
+pub fn kill_running_tools() {
+    let groups = TOOL_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    for pgid in groups.iter() {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe { libc::kill(-*pgid, libc::SIGKILL) };
+    }
+}
+
+/// A tool's process group while it runs: registered in [`TOOL_GROUPS`]; killed when dropped unless it ended.
+struct ToolGroup {
+    pgid: i32,
+    ended: bool,
+}
+
+impl ToolGroup {
+    fn register(pgid: i32) -> ToolGroup {
+        TOOL_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
+        ToolGroup { pgid, ended: false }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: as in `kill_running_tools`.
+        unsafe { libc::kill(-self.pgid, sig) };
+    }
+}
+
+impl Drop for ToolGroup {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.signal(libc::SIGKILL);
+        }
+        TOOL_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != self.pgid);
+    }
+}
+
+/// How long a stopped or overdue tool gets after SIGTERM before its group is killed.
+const TOOL_TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// Prefix of [`run_tool`]'s error when `stop` (Ctrl-C) ended the tool.
+pub(crate) const TOOL_INTERRUPTED: &str = "interrupted (Ctrl-C): stopped";
+
+/// Runs `program args...` with no stdin and keeps its output. It runs in a process group of its own (a shell script
+/// and the JVM it starts), which is terminated (SIGTERM, then SIGKILL after [`TOOL_TERM_GRACE`]) when `budget`
+/// passes, when `stop` is triggered (Ctrl-C), or when the future is dropped; a second Ctrl-C kills it through
+/// [`kill_running_tools`]. Own process group, because killing the shell alone would orphan the JVM it started.
 pub(crate) async fn run_tool(
     program: &std::path::Path,
     args: &[String],
     budget: Duration,
+    stop: &super::runner::Stop,
 ) -> Result<ToolOutput, String> {
-    let child = tokio::process::Command::new(program)
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let out = match tokio::time::timeout(budget, child.wait_with_output()).await {
-        Ok(r) => r.map_err(|e| format!("waiting: {e}"))?,
-        Err(_) => return Err(format!("no result within {budget:?}; killed")),
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).ok_or("started, but has no process id")?;
+    let mut group = ToolGroup::register(pgid);
+    let (mut out_pipe, mut err_pipe) = (child.stdout.take(), child.stderr.take());
+    enum End {
+        Exited(std::io::Result<std::process::ExitStatus>),
+        Overdue,
+        Stopped,
+    }
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let end = {
+        let run = async {
+            let read_out = async {
+                if let Some(p) = out_pipe.as_mut() {
+                    let _ = p.read_to_end(&mut stdout).await;
+                }
+            };
+            let read_err = async {
+                if let Some(p) = err_pipe.as_mut() {
+                    let _ = p.read_to_end(&mut stderr).await;
+                }
+            };
+            let (status, (), ()) = tokio::join!(child.wait(), read_out, read_err);
+            End::Exited(status)
+        };
+        tokio::select! {
+            end = run => end,
+            _ = tokio::time::sleep(budget) => End::Overdue,
+            _ = stop.wait() => End::Stopped,
+        }
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let status = match end {
+        End::Exited(status) => {
+            group.ended = true;
+            status.map_err(|e| format!("waiting: {e}"))?
+        }
+        stopped @ (End::Overdue | End::Stopped) => {
+            group.signal(libc::SIGTERM);
+            if tokio::time::timeout(TOOL_TERM_GRACE, child.wait()).await.is_err() {
+                group.signal(libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            // Whatever else is left of its group goes when `group` is dropped.
+            return Err(if matches!(stopped, End::Stopped) {
+                format!("{TOOL_INTERRUPTED} (its process group terminated)")
+            } else {
+                format!("no result within {budget:?}; killed")
+            });
+        }
+    };
+    let stderr = String::from_utf8_lossy(&stderr);
     let mut tail: Vec<&str> = stderr.lines().rev().take(15).collect();
     tail.reverse();
-    Ok(ToolOutput {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr_tail: tail.join("\n"),
-        status: out.status,
-    })
+    Ok(ToolOutput { stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr_tail: tail.join("\n"), status })
 }
 
 /// Where a peer sends: a mock cluster started for this run, or the workload's bootstrap servers.

@@ -68,7 +68,8 @@ async fn kprod_only_points_run_through_the_closure_in_order_and_are_tagged() {
         |r| seen.push(r.name.clone()),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .results;
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, p.iter().map(|x| x.name.as_str()).collect::<Vec<_>>());
     assert_eq!(seen, names);
@@ -375,4 +376,129 @@ fn java_perf_test_summary_lines_parse_and_the_steady_state_line_wins() {
     assert!(r.warnings.iter().any(|w| w.contains("service time")));
     let err = result_from_output(&p[0], "nothing useful\n", &args).unwrap_err();
     assert!(err.contains("no summary line"), "{err}");
+}
+
+/// The tool tests run one at a time: `kill_running_tools` kills every tool of the process.
+static TOOL_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A stand-in for `scripts/java-peer.sh`: a shell script in a fresh folder (no Java needed).
+fn fake_java(tag: &str, body: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("kprod-fake-java-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("java-peer.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, script)
+}
+
+const TWO_POINTS_WITH_JAVA: &str = "topic: t\nrecord_size: {fixed: 10}\nrate: 100\nduration_s: 1\nwarmup_s: 0\nproducer: {linger.ms: [0, 5]}\n\
+     peers: [kprod, java]\n";
+
+fn kprod_ok(p: &WorkloadPoint) -> std::future::Ready<Result<PointResult, std::io::Error>> {
+    std::future::ready(Ok(PointResult { name: p.name.clone(), rate_records_per_s: 100.0, ..PointResult::default() }))
+}
+
+/// Issue 21: a peer whose process exits without a result marks its point failed with the cause (not the whole
+/// run an error); the sweep stops there unless keep_going, listing what did not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_exits_without_a_result_fails_its_point_with_the_cause() {
+    let _one_at_a_time = TOOL_TESTS.lock().await;
+    let p = points(TWO_POINTS_WITH_JAVA);
+    let (dir, script) = fake_java("exit", "echo 'Exception in thread \"main\": boom' >&2\nexit 3\n");
+    let mut opts = PeerOptions::new(".", RunOptions::default());
+    opts.java_script = script;
+    let mut seen = Vec::new();
+    let run = run_points_with_peers(&p, &opts, kprod_ok, |r| seen.push((r.peer, r.status))).await.unwrap();
+    assert_eq!(seen, [(Peer::Kprod, PointStatus::Ok), (Peer::Java, PointStatus::Failed)]);
+    let cause = run.results[1].failure.as_deref().unwrap();
+    assert!(cause.contains("exit status: 3") && cause.contains("boom"), "{cause}");
+    assert!(!cause.starts_with("point "), "the point is the result's own name: {cause}");
+    assert_eq!(run.not_run, ["linger.ms=5 [kprod]", "linger.ms=5 [java]"]);
+    assert!(run.stopped.as_deref().is_some_and(|s| s.contains("linger.ms=0 [java] failed")), "{:?}", run.stopped);
+
+    opts.keep_going = true;
+    let run = run_points_with_peers(&p, &opts, kprod_ok, |_| {}).await.unwrap();
+    let statuses: Vec<_> = run.results.iter().map(|r| (r.peer, r.status)).collect();
+    use PointStatus::{Failed, Ok};
+    assert_eq!(statuses, [(Peer::Kprod, Ok), (Peer::Java, Failed), (Peer::Kprod, Ok), (Peer::Java, Failed)]);
+    assert!(run.not_run.is_empty() && run.stopped.is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Issue 21: Ctrl-C while a peer's process runs stops it at once, the process it started (the JVM of
+/// java-peer.sh) included; its point is kept as interrupted and nothing after it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_running_peer_and_its_children() {
+    let _one_at_a_time = TOOL_TESTS.lock().await;
+    let p = points(TWO_POINTS_WITH_JAVA);
+    // The script starts a long child (as java-peer.sh starts java) and waits for it, ignoring SIGTERM itself.
+    let (dir, script) =
+        fake_java("sleep", "trap '' TERM\nsleep 60 &\necho $! > \"$(dirname \"$0\")/child.pid\"\nwait\n");
+    let mut opts = PeerOptions::new(".", RunOptions::default());
+    opts.java_script = script;
+    let stop = opts.run.stop.clone();
+    let pid_file = dir.join("child.pid");
+    let began = std::time::Instant::now();
+    let interrupt = async {
+        while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+            assert!(began.elapsed() < Duration::from_secs(10), "the fake peer never started its child");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.trigger();
+    };
+    let (run, ()) = tokio::join!(run_points_with_peers(&p, &opts, kprod_ok, |_| {}), interrupt);
+    let run = run.unwrap();
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(8), "the peer ran on for {took:?} after Ctrl-C");
+    let child: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while alive(child) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(child), "the peer's child {child} outlived the Ctrl-C");
+    let j = &run.results[1];
+    assert_eq!((j.peer, j.status), (Peer::Java, PointStatus::Interrupted));
+    assert!(j.failure.as_deref().is_some_and(|f| f.contains(super::TOOL_INTERRUPTED)), "{:?}", j.failure);
+    assert_eq!(run.not_run, ["linger.ms=5 [kprod]", "linger.ms=5 [java]"]);
+    assert!(run.stopped.as_deref().is_some_and(|s| s.starts_with("interrupted")), "{:?}", run.stopped);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A second Ctrl-C exits the process without unwinding: `kill_running_tools` kills every running tool's group
+/// first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_running_tools_kills_the_process_groups_of_running_tools() {
+    let _one_at_a_time = TOOL_TESTS.lock().await;
+    let (dir, script) = fake_java("kill", "sleep 60 &\necho $! > \"$(dirname \"$0\")/child.pid\"\nwait\n");
+    let stop = crate::workbench::runner::Stop::default();
+    let pid_file = dir.join("child.pid");
+    let kill = async {
+        while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        super::kill_running_tools();
+    };
+    let began = std::time::Instant::now();
+    let (out, ()) = tokio::join!(super::run_tool(&script, &[], Duration::from_secs(30), &stop), kill);
+    assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
+    let out = out.expect("the tool ended (killed)");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(libc::SIGKILL));
+    let child: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while alive(child) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(child), "the tool's child {child} survived");
+    assert!(super::TOOL_GROUPS.lock().unwrap().is_empty(), "the ended tool is unregistered");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -96,7 +96,7 @@ fn spectrum(base: &RunResult, new: &RunResult, rows: &[(Row, Row)]) -> String {
     Chart {
         id: "compare-spectrum".into(),
         title: "Response time percentile spectrum".into(),
-        x: Axis { label: "percentile (1/(1−p) scale)".into(), log: true, ticks: Some(ticks) },
+        x: Axis::percentile("percentile (1/(1−p) scale)", ticks),
         y: Axis::log("response time (ms)"),
         series,
         x_band: None,
@@ -209,7 +209,8 @@ pub fn page(base: &RunResult, new: &RunResult, c: &Comparison, labels: &(String,
     let _ = write!(
         s,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kprod compare: {} vs {}</title>\
-         <style>{CSS}</style></head><body><h1>kprod compare: {} → {}</h1>",
+         <style>{CSS}{}</style></head><body><h1>kprod compare: {} → {}</h1>",
+        super::svg::CSS,
         esc(&base.name),
         esc(&new.name),
         esc(&labels.0),
@@ -275,6 +276,6 @@ pub fn page(base: &RunResult, new: &RunResult, c: &Comparison, labels: &(String,
         Axis::log("p99 response time (ms)"),
         |t| t.response_time_us_p99 as f64 / 1000.0,
     ));
-    s.push_str("</div></body></html>\n");
+    let _ = writeln!(s, "</div><script>{}</script></body></html>", super::svg::SCRIPT);
     s
 }

@@ -1,4 +1,4 @@
-//! `index.html`: one self-contained page (inline CSS and SVG, no scripts, no network).
+//! `index.html`: one self-contained page (inline CSS, SVG and the charts' small script, no network).
 //!
 //! Charts carry `class="chart"` and a stable id (`tput-vs-latency-<dim>`, `spectrum`, `rate-over-time`,
 //! `p99-over-time`, `heatmap-throughput-<d1>-<d2>`, `heatmap-p99-<d1>-<d2>`); table rows `class="point"`, so a
@@ -118,7 +118,7 @@ fn spectrum(run: &RunResult, rows: &[Row]) -> String {
     Chart {
         id: "spectrum".into(),
         title: "Response time percentile spectrum".into(),
-        x: Axis { label: "percentile (1/(1−p) scale)".into(), log: true, ticks: Some(ticks) },
+        x: Axis::percentile("percentile (1/(1−p) scale)", ticks),
         y: Axis::log("response time (ms)"),
         series,
         x_band: None,
@@ -240,7 +240,7 @@ fn table(rows: &[Row]) -> String {
             opt(r.cpu_time_ns_per_record, 0),
             r.errors,
             match (r.status, &r.failure) {
-                (PointStatus::Failed, Some(f)) => format!("failed: {}", esc(f)),
+                (st @ (PointStatus::Failed | PointStatus::Partial), Some(f)) => format!("{st}: {}", esc(f)),
                 (st, _) => st.to_string(),
             }
         );
@@ -311,8 +311,9 @@ pub fn index(run: &RunResult, rows: &[Row], files: &RunFiles) -> String {
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
         s,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kprod: {}</title><style>{CSS}</style></head><body>",
-        esc(&run.name)
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kprod: {}</title><style>{CSS}{}</style></head><body>",
+        esc(&run.name),
+        super::svg::CSS
     );
     let _ = write!(
         s,
@@ -338,7 +339,8 @@ pub fn index(run: &RunResult, rows: &[Row], files: &RunFiles) -> String {
     }
     s.push_str(&super::header::section(run, files));
     if files.flamegraph {
-        s.push_str("<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a></p>");
+        let what = run.profile.as_ref().map_or(String::new(), |p| format!(" ({})", esc(&p.describe())));
+        let _ = write!(s, "<p><a id=\"flamegraph-link\" href=\"flamegraph.svg\">CPU flame graph</a>{what}</p>");
     }
     s.push_str(&crate::workbench::search::html_section(&run.searches));
     s.push_str(&super::peers::section(rows));
@@ -398,6 +400,11 @@ pub fn index(run: &RunResult, rows: &[Row], files: &RunFiles) -> String {
                 omission). Percentiles come from merged HDR histograms; warm-up excluded; n/a = too few samples for the \
                 percentile (p99 needs 100, p99.9 1000).</p>",
     );
-    let _ = writeln!(s, "<p class=\"meta\" id=\"units\">{}.</p></body></html>", esc(MB_UNIT));
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\" id=\"units\">{}.</p><script>{}</script></body></html>",
+        esc(MB_UNIT),
+        super::svg::SCRIPT
+    );
     s
 }

@@ -166,6 +166,8 @@ pub fn aggregate(run: &RunResult) -> Vec<Row> {
                     PointStatus::Failed
                 } else if ps.iter().any(|p| p.status == PointStatus::Interrupted) {
                     PointStatus::Interrupted
+                } else if ps.iter().any(|p| p.status == PointStatus::Partial) {
+                    PointStatus::Partial
                 } else {
                     PointStatus::Ok
                 },
@@ -306,7 +308,10 @@ mod tests {
             assert!(chart.contains(r#"<g class="band" data-from="0" data-to="1">"#), "{id}: no warm-up band");
         }
         assert_eq!(html.matches(r#"<rect class="band""#).count(), 2);
-        assert!(!html.contains("<script") && !html.contains("https://"), "no network, no scripts");
+        // No network: one inline script (the charts' hover and legend toggles), nothing fetched.
+        assert!(!html.contains("https://") && !html.contains("src="), "no network");
+        assert_eq!(html.matches("<script>").count(), 1);
+        assert!(html.contains(super::svg::SCRIPT));
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(md.contains("| batch.size=16384-linger.ms=0 |"), "{md}");
         let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();

@@ -1,5 +1,13 @@
 //! Inline SVG charts generated in Rust: line/scatter charts with linear or log axes, and heatmaps.
-//! No scripts, no external resources: the report opens offline.
+//! No external resources: the report opens offline as one file.
+//!
+//! Interactivity (the value under the cursor, series toggled from the legend, as Gatling's and k6's reports allow)
+//! is [`SCRIPT`], ~40 lines of inline JavaScript over the SVG drawn here: every marker carries its raw values
+//! (`data-x`, `data-y`, `data-label`), every legend entry (`g.legend-entry`) toggles its series (`g.series.off`).
+//! Why not a charting library (uPlot, the smallest well-kept one, 50 kB minified): the charts need a log axis with
+//! percentile ticks (1/(1−p)), a shaded warm-up band, collision-free point labels, heatmaps and stable ids/classes
+//! that the Chromium test reads; each is already here and tested, and uPlot would have to be taught all of them
+//! again (plus vendored, licensed, and fed from JSON), for the two behaviours the script adds.
 
 use std::fmt::Write;
 
@@ -29,16 +37,79 @@ pub struct Axis {
     pub log: bool,
     /// Custom ticks (value, label), e.g. percentile labels on a 1/(1−p) axis.
     pub ticks: Option<Vec<(f64, String)>>,
+    /// Values are 1/(1−p): the hover shows them as the percentile p.
+    pub percentile: bool,
 }
 
 impl Axis {
     pub fn linear(label: &str) -> Axis {
-        Axis { label: label.into(), log: false, ticks: None }
+        Axis { label: label.into(), log: false, ticks: None, percentile: false }
     }
 
     pub fn log(label: &str) -> Axis {
-        Axis { label: label.into(), log: true, ticks: None }
+        Axis { label: label.into(), log: true, ticks: None, percentile: false }
     }
+
+    /// A log axis of 1/(1−p) with these percentile ticks.
+    pub fn percentile(label: &str, ticks: Vec<(f64, String)>) -> Axis {
+        Axis { label: label.into(), log: true, ticks: Some(ticks), percentile: true }
+    }
+
+    /// The value as the hover shows it (`data-x`/`data-y`): a percentile axis gives p in %.
+    fn hover_value(&self, v: f64) -> String {
+        if self.percentile { format!("p{}", trim_pct(100.0 * (1.0 - 1.0 / v))) } else { hover_num(v) }
+    }
+}
+
+/// Makes the charts interactive: a tooltip (`#chart-tip`) with the series, label and values of the marker nearest
+/// the cursor (within 12 px), and legend entries that hide or show their series on click (or Enter). Inline, so the
+/// report stays one file; see the module documentation for why not a charting library.
+pub const SCRIPT: &str = r#"(() => {
+  const tip = document.createElement("div");
+  tip.id = "chart-tip"; tip.hidden = true; document.body.append(tip);
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    const pts = [...svg.querySelectorAll("circle.pt")];
+    const near = (e) => {
+      let best = null, bd = 144;
+      for (const c of pts) {
+        if (c.closest(".series.off")) continue;
+        const r = c.getBoundingClientRect();
+        const dx = r.x + r.width / 2 - e.clientX, dy = r.y + r.height / 2 - e.clientY;
+        if (dx * dx + dy * dy <= bd) { bd = dx * dx + dy * dy; best = c; }
+      }
+      return best;
+    };
+    svg.addEventListener("mousemove", (e) => {
+      const c = near(e);
+      for (const h of svg.querySelectorAll("circle.hover")) h.classList.remove("hover");
+      if (!c) { tip.hidden = true; return; }
+      c.classList.add("hover");
+      const d = c.dataset, name = c.closest(".series").dataset.name;
+      tip.textContent = `${name}${d.label ? " · " + d.label : ""}: ${svg.dataset.xLabel} = ${d.x}; ${svg.dataset.yLabel} = ${d.y}`;
+      tip.style.left = `${e.pageX + 14}px`; tip.style.top = `${e.pageY + 14}px`; tip.hidden = false;
+    });
+    svg.addEventListener("mouseleave", () => { tip.hidden = true; });
+    for (const l of svg.querySelectorAll(".legend-entry")) {
+      const toggle = () => {
+        const off = l.closest(".series").classList.toggle("off");
+        l.setAttribute("aria-pressed", String(!off));
+        tip.hidden = true;
+      };
+      l.addEventListener("click", toggle);
+      l.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } });
+    }
+  }
+})();"#;
+
+/// The style [`SCRIPT`] relies on: hidden series, the tooltip, the hovered marker.
+pub const CSS: &str = "g.series.off .marks{display:none}g.series.off .legend-entry{opacity:.35}\
+.legend-entry{cursor:pointer;pointer-events:bounding-box}circle.hover{stroke:#000;stroke-width:2}#chart-tip{position:absolute;pointer-events:none;\
+background:#fff;border:1px solid #888;border-radius:3px;padding:3px 6px;font-size:12px;box-shadow:0 1px 4px #0003;\
+white-space:nowrap}";
+
+/// A value formatted for `data-x`/`data-y`: at most 4 significant digits past the integer part.
+fn hover_num(v: f64) -> String {
+    if v.abs() >= 1000.0 { format!("{v:.0}") } else { format!("{}", (v * 1000.0).round() / 1000.0) }
 }
 
 /// One series: points with optional labels drawn beside them.
@@ -153,6 +224,12 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A percentile without float noise: 99.9, not 99.90000000000001.
+fn trim_pct(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn trim(v: f64) -> String {
     let s = format!("{v:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -174,6 +251,83 @@ fn elide(s: &str, max: usize) -> String {
     let tail = max - 1 - head;
     let chars: Vec<char> = s.chars().collect();
     chars[..head].iter().chain(['…'].iter()).chain(chars[n - tail..].iter()).collect()
+}
+
+/// A drawable point of a series (raw x, y) and its label, if any.
+type Drawn<'a> = ((f64, f64), Option<&'a String>);
+
+/// Font size of the point labels.
+const LABEL_FONT: f64 = 9.0;
+/// Width of a label's character at [`LABEL_FONT`], on the safe side (sans-serif digits are ~5 px).
+const LABEL_CHAR_W: f64 = 6.0;
+
+/// An axis-aligned box in SVG units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+impl Rect {
+    fn overlaps(&self, o: &Rect) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+
+    fn inside(&self, o: &Rect) -> bool {
+        self.x0 >= o.x0 && self.x1 <= o.x1 && self.y0 >= o.y0 && self.y1 <= o.y1
+    }
+}
+
+/// The box a label takes with its baseline starting at (bx, by), with a 1 px margin.
+fn label_box(bx: f64, by: f64, text: &str) -> Rect {
+    let w = text.chars().count() as f64 * LABEL_CHAR_W;
+    Rect { x0: bx - 1.0, y0: by - LABEL_FONT - 1.0, x1: bx + w + 1.0, y1: by + 3.0 }
+}
+
+/// Places the labels of points (x, y, text) so that no two overlap: for each, in order, the first free spot among
+/// right/left/above/below the point, then the same further out, preferring spots that cover no marker either.
+/// Returns each label's baseline start, or `None` when no spot inside `plot` is free (the label then lives in the
+/// hover only). A greedy search, written here because the few candidates per label make it exact enough for a
+/// sweep's dozens of points and a layout library (d3-force, labella) would mean a JavaScript dependency.
+pub fn place_labels(labels: &[(f64, f64, &str)], markers: &[(f64, f64)], plot: Rect) -> Vec<Option<(f64, f64)>> {
+    let marker_boxes: Vec<Rect> =
+        markers.iter().map(|(x, y)| Rect { x0: x - 3.5, y0: y - 3.5, x1: x + 3.5, y1: y + 3.5 }).collect();
+    let mut taken: Vec<Rect> = Vec::new();
+    let mut out = Vec::with_capacity(labels.len());
+    for &(x, y, text) in labels {
+        let w = text.chars().count() as f64 * LABEL_CHAR_W;
+        let mut candidates = Vec::new();
+        for ring in 0..6 {
+            let d = 12.0 * ring as f64;
+            candidates.extend([
+                (x + 5.0, y - 4.0 - d),
+                (x + 5.0, y + 11.0 + d),
+                (x - 5.0 - w, y - 4.0 - d),
+                (x - 5.0 - w, y + 11.0 + d),
+                (x - w / 2.0, y - 6.0 - d),
+                (x - w / 2.0, y + 14.0 + d),
+                (x + 6.0 + d, y + 3.0),
+                (x - 6.0 - w - d, y + 3.0),
+            ]);
+        }
+        let fits = |b: &Rect| b.inside(&plot) && !taken.iter().any(|t| t.overlaps(b));
+        let clear = |b: &Rect| !marker_boxes.iter().any(|m| m.overlaps(b));
+        let spot = candidates
+            .iter()
+            .find(|(bx, by)| {
+                let b = label_box(*bx, *by, text);
+                fits(&b) && clear(&b)
+            })
+            .or_else(|| candidates.iter().find(|(bx, by)| fits(&label_box(*bx, *by, text))))
+            .copied();
+        if let Some((bx, by)) = spot {
+            taken.push(label_box(bx, by, text));
+        }
+        out.push(spot);
+    }
+    out
 }
 
 impl Chart {
@@ -199,8 +353,10 @@ impl Chart {
         let ys = Scale::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.y.log, H - BOTTOM, TOP);
         let _ = write!(
             s,
-            r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img"><title>{}</title>"#,
+            r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" data-x-label="{}" data-y-label="{}"><title>{}</title>"#,
             esc(&self.id),
+            esc(&self.x.label),
+            esc(&self.y.label),
             esc(&self.title)
         );
         let _ = write!(
@@ -225,37 +381,72 @@ impl Chart {
             }
         }
         self.axes(&mut s, &xs, &ys, right);
-        for (i, series) in self.series.iter().enumerate() {
+        let visible = |(x, y): &(f64, f64)| {
+            x.is_finite() && y.is_finite() && (!self.x.log || *x > 0.0) && (!self.y.log || *y > 0.0)
+        };
+        // Per series: (raw point, label) of the drawable points, and where each lands on the plot.
+        let drawn: Vec<Vec<Drawn>> = self
+            .series
+            .iter()
+            .map(|series| {
+                series
+                    .points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| visible(p))
+                    .map(|(j, p)| (*p, series.labels.get(j)))
+                    .collect()
+            })
+            .collect();
+        let at = |(x, y): (f64, f64)| (xs.map(x), ys.map(y));
+        let markers: Vec<(f64, f64)> = drawn.iter().flatten().map(|(p, _)| at(*p)).collect();
+        let wanted: Vec<(f64, f64, &str)> =
+            drawn.iter().flatten().filter_map(|(p, l)| l.map(|l| (at(*p).0, at(*p).1, l.as_str()))).collect();
+        let plot = Rect { x0: LEFT, y0: TOP, x1: right, y1: H - BOTTOM };
+        let placed = place_labels(&wanted, &markers, plot);
+        let mut next_label = placed.iter();
+        let mut hidden = 0usize;
+        for (i, (series, points)) in self.series.iter().zip(&drawn).enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let pts: Vec<(f64, f64)> = series
-                .points
-                .iter()
-                .filter(|(x, y)| {
-                    x.is_finite() && y.is_finite() && (!self.x.log || *x > 0.0) && (!self.y.log || *y > 0.0)
-                })
-                .map(|(x, y)| (xs.map(*x), ys.map(*y)))
-                .collect();
-            let _ = write!(s, r#"<g class="series" data-name="{}">"#, esc(&series.name));
-            if series.line && pts.len() > 1 {
-                let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = write!(s, r#"<g class="series" data-name="{}"><g class="marks">"#, esc(&series.name));
+            if series.line && points.len() > 1 {
+                let path: Vec<String> = points
+                    .iter()
+                    .map(|(p, _)| {
+                        let (x, y) = at(*p);
+                        format!("{x:.1},{y:.1}")
+                    })
+                    .collect();
                 let _ = write!(
                     s,
                     r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
                     path.join(" ")
                 );
             }
-            for (j, (x, y)) in pts.iter().enumerate() {
-                let _ = write!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#);
-                if let Some(l) = series.labels.get(j) {
-                    let _ = write!(
-                        s,
-                        r#"<text class="point-label" x="{:.1}" y="{:.1}" font-size="9">{}</text>"#,
-                        x + 4.0,
-                        y - 4.0,
-                        esc(l)
-                    );
+            for (p, label) in points {
+                let (x, y) = at(*p);
+                let _ = write!(
+                    s,
+                    r#"<circle class="pt" cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}" data-x="{}" data-y="{}"{}/>"#,
+                    esc(&self.x.hover_value(p.0)),
+                    esc(&self.y.hover_value(p.1)),
+                    label.map_or(String::new(), |l| format!(r#" data-label="{}""#, esc(l)))
+                );
+            }
+            for (_, label) in points {
+                let Some(label) = label else { continue };
+                match next_label.next().copied().flatten() {
+                    Some((bx, by)) => {
+                        let _ = write!(
+                            s,
+                            r#"<text class="point-label" x="{bx:.1}" y="{by:.1}" font-size="{LABEL_FONT}">{}</text>"#,
+                            esc(label)
+                        );
+                    }
+                    None => hidden += 1,
                 }
             }
+            s.push_str("</g>");
             let (lx, ly, chars) = if below {
                 let col = (i % 2) as f64 * (W - 40.0) / 2.0;
                 (20.0 + col, H + 4.0 + LEGEND_ROW * (i / 2) as f64, LEGEND_BELOW_CHARS)
@@ -264,11 +455,19 @@ impl Chart {
             };
             let _ = write!(
                 s,
-                r#"<rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/><text class="legend" x="{}" y="{}" font-size="11"><title>{}</title>{}</text></g>"#,
+                r#"<g class="legend-entry" role="button" tabindex="0" aria-pressed="true"><rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/><text class="legend" x="{}" y="{}" font-size="11"><title>{} (click to hide or show)</title>{}</text></g></g>"#,
                 lx + 14.0,
                 ly + 9.0,
                 esc(&series.name),
                 esc(&elide(&series.name, chars))
+            );
+        }
+        if hidden > 0 {
+            let _ = write!(
+                s,
+                r##"<text class="labels-hidden" x="{right}" y="{}" font-size="10" text-anchor="end" fill="#666">{hidden} label{} without room: hover the points</text>"##,
+                TOP - 4.0,
+                if hidden == 1 { "" } else { "s" }
             );
         }
         s.push_str("</svg>");
@@ -532,11 +731,88 @@ mod tests {
         c.series = vec![series(long), series("b"), series("c")];
         let svg = c.render();
         assert!(svg.contains(&format!(r#"height="{}""#, H + 8.0 + 2.0 * LEGEND_ROW)), "{svg}");
-        assert!(svg.contains(&format!("<title>{long}</title>")), "full name kept as a tooltip");
+        assert!(svg.contains(&format!("<title>{long} (click to hide or show)</title>")), "full name kept as a tooltip");
         let shown = elide(long, LEGEND_BELOW_CHARS);
         assert_eq!(shown.chars().count(), LEGEND_BELOW_CHARS);
         assert!(shown.starts_with("batch.size=16384") && shown.ends_with("acks=all") && shown.contains('…'));
         assert!(svg.contains(&shown));
         assert_eq!(elide("short", 10), "short");
+    }
+
+    #[test]
+    fn crowded_point_labels_never_overlap() {
+        // Twelve sweep points within a few pixels of each other (one throughput, nearly one latency).
+        let names: Vec<String> = (0..12).map(|i| format!("batch.size={}", 1024 << i)).collect();
+        let series = Series {
+            name: "p99".into(),
+            points: (0..12).map(|i| (50_000.0 + i as f64 * 10.0, 2.0 + i as f64 * 0.01)).collect(),
+            labels: names.clone(),
+            line: false,
+        };
+        let chart = Chart {
+            id: "c".into(),
+            title: "t".into(),
+            x: Axis::linear("throughput (records/s)"),
+            y: Axis::log("response time (ms)"),
+            series: vec![series],
+            x_band: None,
+        };
+        let svg = chart.render();
+        let placed = svg.matches(r#"class="point-label""#).count();
+        let hidden: usize = svg
+            .split(r#"class="labels-hidden""#)
+            .nth(1)
+            .map_or(0, |rest| rest.split('>').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap());
+        assert_eq!(placed + hidden, 12, "every label is drawn or counted as hover-only: {svg}");
+        assert!(placed >= 8, "most labels find room: {placed}");
+        // The boxes of the drawn labels, read back from the SVG, are pairwise disjoint.
+        let boxes: Vec<Rect> = svg
+            .split(r#"<text class="point-label" x=""#)
+            .skip(1)
+            .map(|t| {
+                let x: f64 = t.split('"').next().unwrap().parse().unwrap();
+                let y: f64 = t.split(r#"y=""#).nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+                let text = t.split('>').nth(1).unwrap().split('<').next().unwrap();
+                label_box(x, y, text)
+            })
+            .collect();
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                assert!(!a.overlaps(b), "{a:?} overlaps {b:?}");
+            }
+        }
+        // Without room at all, a label is left out rather than drawn over another.
+        let tiny = Rect { x0: 0.0, y0: 0.0, x1: 100.0, y1: 14.0 };
+        let spots = place_labels(&[(50.0, 7.0, "aaaa"), (50.0, 7.0, "bbbb"), (50.0, 7.0, "cccc")], &[], tiny);
+        assert_eq!(spots.iter().filter(|s| s.is_some()).count(), 2, "{spots:?}");
+    }
+
+    #[test]
+    fn markers_carry_their_values_and_legend_entries_toggle_their_series() {
+        let chart = Chart {
+            id: "spectrum".into(),
+            title: "t".into(),
+            x: Axis::percentile("percentile", vec![(2.0, "50%".into())]),
+            y: Axis::log("response time (ms)"),
+            series: vec![Series {
+                name: "a<b".into(),
+                points: vec![(2.0, 1.23456), (1000.0, 1500.4)],
+                labels: vec!["first".into()],
+                line: true,
+            }],
+            x_band: None,
+        };
+        let svg = chart.render();
+        assert!(svg.contains(r#"data-x-label="percentile" data-y-label="response time (ms)""#), "{svg}");
+        assert!(svg.contains(r#"data-x="p50" data-y="1.235" data-label="first"/>"#), "{svg}");
+        assert!(svg.contains(r#"data-x="p99.9" data-y="1500"/>"#), "{svg}");
+        // The legend entry sits in its series' group, outside the marks it hides.
+        let series = svg.split(r#"<g class="series" data-name="a&lt;b">"#).nth(1).unwrap();
+        let (marks, rest) = series.split_once(r#"<g class="legend-entry""#).unwrap();
+        assert!(marks.starts_with(r#"<g class="marks">"#) && marks.contains("<polyline") && marks.ends_with("</g>"));
+        assert!(rest.contains(r#"role="button" tabindex="0""#) && rest.contains("click to hide or show"));
+        assert!(
+            SCRIPT.contains(".legend-entry") && SCRIPT.contains("circle.pt") && CSS.contains("g.series.off .marks")
+        );
     }
 }
