@@ -923,6 +923,11 @@ pub async fn run_point<T: LoadTarget>(
             point.name, result.duration_s
         ));
     } else if let (Some(rate), StopAfter::Duration(planned), true) = (w.rate_records_per_s, w.stop, warm) {
+        // A ramp's target is its mean over the measured phase, not its start rate.
+        let rate = match &w.rate_control {
+            Some(super::workload::RateControl::Ramp(ramp)) => ramp.mean_rate(w.warmup, w.warmup + planned),
+            _ => rate,
+        };
         let sent_rate = counts.records_sent as f64 / planned.as_secs_f64().max(1e-9);
         if let Some(warning) = missed_target(&point.name, rate, planned, sent_rate, result.rate_records_per_s, measured)
         {

@@ -393,6 +393,22 @@ impl RateRamp {
         self.max.map_or(r, |m| r.min(m))
     }
 
+    /// The mean intended rate between `from` and `to` after the schedule's start (the steps integrated).
+    pub fn mean_rate(&self, from: Duration, to: Duration) -> f64 {
+        let (a, b) = (from.as_secs_f64(), to.as_secs_f64());
+        if b <= a {
+            return self.rate_at(from);
+        }
+        let (mut t, mut records) = (a, 0.0);
+        while t < b {
+            // The end of the step `t` lies in.
+            let step_end = (((t / self.every_s).floor() + 1.0) * self.every_s).min(b);
+            records += self.rate_at(Duration::from_secs_f64(t)) * (step_end - t);
+            t = step_end;
+        }
+        records / (b - a)
+    }
+
     fn check(&self) -> Result<(), String> {
         let ok = |v: f64| v.is_finite() && v <= 1e9;
         if !(self.start > 0.0 && ok(self.start) && self.increment >= 0.0 && ok(self.increment)) {

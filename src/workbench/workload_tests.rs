@@ -285,3 +285,15 @@ fn transaction_field_needs_a_cadence_and_a_transactional_id() {
     assert!(err("producer: {transactional.id: tx}\ntransaction: {recs: 5}\n").contains("recs"));
     assert!(is_workload_field("transaction"));
 }
+
+#[test]
+fn a_ramps_mean_rate_integrates_its_steps() {
+    use std::time::Duration;
+    let r = RateRamp { start: 1000.0, increment: 500.0, every_s: 5.0, max: Some(2000.0) };
+    let s = Duration::from_secs;
+    assert_eq!(r.mean_rate(s(0), s(5)), 1000.0);
+    assert_eq!(r.mean_rate(s(0), s(10)), 1250.0, "1000 for 5 s, then 1500 for 5 s");
+    assert_eq!(r.mean_rate(s(5), s(20)), (1500.0 * 5.0 + 2000.0 * 10.0) / 15.0, "capped at max");
+    assert_eq!(r.mean_rate(Duration::from_millis(2500), Duration::from_millis(7500)), 1250.0, "half steps");
+    assert_eq!(r.mean_rate(s(3), s(3)), 1000.0, "an empty window: the rate at its start");
+}
