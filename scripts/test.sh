@@ -55,14 +55,14 @@ disk_check() {
 disk_check
 
 step "setup (system packages)" scripts/setup.sh
-step "build (all targets)" cargo build --all-targets --locked
-step "unit + integration tests" cargo test --all-targets --locked
+step "build (all targets, every crate)" cargo build --workspace --all-targets --locked
+step "unit + integration tests (every crate)" cargo test --workspace --all-targets --locked
 # The sender's deterministic simulation (issue 15): 2 more minutes of seeds beyond the 20 s `cargo test` runs, from
 # another base so they are new ones. A failing seed prints the command that replays it.
 step "sender simulation: 120 s of seeds against the mock broker (exactly once, send order, no hang)" \
-    env KPROD_SIM_BASE=1000000 KPROD_SIM_BUDGET_S=120 cargo test --locked --lib \
+    env KPROD_SIM_BASE=1000000 KPROD_SIM_BUDGET_S=120 cargo test --locked -p kprod-producer --lib \
     producer::sender::sim::tests::many_seeds_keep_every_invariant -- --nocapture
-step "doc tests" cargo test --doc --locked
+step "doc tests (every crate)" cargo test --workspace --doc --locked
 
 # Functions run by `step` are in an `if` context, where `set -e` does not apply: check every status explicitly.
 java_interop() {

@@ -20,7 +20,7 @@
 //! - the run ends (the producer closes) within a bounded simulated time and number of steps: no hang, no panic.
 //!
 //! A failing seed panics with the command that replays it:
-//! `KPROD_SIM_SEED=<seed> cargo test --lib producer::sender::sim::replay -- --nocapture`.
+//! `KPROD_SIM_SEED=<seed> cargo test -p kprod-producer --lib producer::sender::sim::replay -- --nocapture`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,16 +32,16 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{IoAction, SenderCore};
-use crate::broker::faults::{DropPoint, ErrorTarget, Faults};
-use crate::broker::handler::{Outcome, handle_frame};
-use crate::broker::sasl::Session;
-use crate::broker::state::{ClusterConfig, ClusterState};
 use crate::producer::accumulator::{AppendOutcome, AppendRecord};
 use crate::producer::client::Shared;
 use crate::producer::connection::Handshake;
 use crate::producer::{Producer, ProducerConfig, ProducerError};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::{ErrorCode, decode_response, request_frame};
+use kprod_mock::faults::{DropPoint, ErrorTarget, Faults};
+use kprod_mock::handler::{Outcome, handle_frame};
+use kprod_mock::sasl::Session;
+use kprod_mock::state::{ClusterConfig, ClusterState};
 
 const TOPIC: &str = "sim";
 /// Simulated time after which a run counts as hung.
@@ -645,8 +645,8 @@ pub(crate) fn run_and_check(seed: u64) -> RunResult {
     if !violations.is_empty() {
         let shown: Vec<&String> = violations.iter().take(20).collect();
         panic!(
-            "simulation seed {seed} broke {} invariant(s):\n  {}\nscenario: {:?}\nreplay: KPROD_SIM_SEED={seed} cargo test --lib \
-             producer::sender::sim::replay -- --nocapture",
+            "simulation seed {seed} broke {} invariant(s):\n  {}\nscenario: {:?}\nreplay: KPROD_SIM_SEED={seed} cargo test -p kprod-producer \
+             --lib producer::sender::sim::replay -- --nocapture",
             violations.len(),
             shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
             r.scenario
@@ -690,12 +690,15 @@ mod tests {
         assert!(acked > 0, "no record was ever acknowledged: the simulation does not exercise the producer");
     }
 
-    /// Replays `KPROD_SIM_SEED` (printed by a failing run) with logs: `KPROD_SIM_SEED=42 cargo test --lib
-    /// producer::sender::sim::replay -- --nocapture`.
+    /// Replays `KPROD_SIM_SEED` (printed by a failing run) with logs: `KPROD_SIM_SEED=42 cargo test -p kprod-producer
+    /// --lib producer::sender::sim::replay -- --nocapture`.
     #[test]
     fn replay() {
         let Some(seed) = std::env::var("KPROD_SIM_SEED").ok().and_then(|s| s.parse().ok()) else { return };
-        let _ = tracing_subscriber::fmt().with_env_filter("kprod=debug").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("kprod_producer=debug,kprod_proto=debug,kprod_mock=debug")
+            .with_test_writer()
+            .try_init();
         let r = run_and_check(seed);
         println!("seed {seed}: {:?}, {} steps, {:?} simulated", r.scenario, r.steps, r.sim_time);
     }

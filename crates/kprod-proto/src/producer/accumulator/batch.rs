@@ -244,6 +244,14 @@ pub struct DeliveryFuture {
 pub(crate) const NO_WAKER_SLOT: u32 = u32::MAX;
 
 impl DeliveryFuture {
+    /// The future of record `index` of the batch behind `completion` (the runtime's append path builds it).
+    #[doc(hidden)]
+    pub fn new(completion: Arc<BatchCompletion>, index: u32, tp: TopicPartition, info: RecordInfo) -> Self {
+        DeliveryFuture { completion, index, tp, info, waker_slot: NO_WAKER_SLOT }
+    }
+}
+
+impl DeliveryFuture {
     fn metadata(&self, ack: &BatchAck) -> RecordMetadata {
         RecordMetadata {
             topic: self.tp.topic.clone(),

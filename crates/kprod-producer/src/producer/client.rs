@@ -726,17 +726,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             }
             sh.wakeup.notify_one();
         }
-        completion.map(|completion| DeliveryFuture {
-            completion,
-            index,
-            tp: TopicPartition { topic: queues.name.clone(), partition: partition as i32 },
-            info: RecordInfo {
-                timestamp_ms: rec.timestamp_ms,
-                key_size: rec.key.map_or(-1, |k| k.len() as i32),
-                value_size: rec.value.map_or(-1, |v| v.len() as i32),
-                user_data: record.user_data,
-            },
-            waker_slot: crate::producer::accumulator::batch::NO_WAKER_SLOT,
+        completion.map(|completion| {
+            DeliveryFuture::new(
+                completion,
+                index,
+                TopicPartition { topic: queues.name.clone(), partition: partition as i32 },
+                RecordInfo {
+                    timestamp_ms: rec.timestamp_ms,
+                    key_size: rec.key.map_or(-1, |k| k.len() as i32),
+                    value_size: rec.value.map_or(-1, |v| v.len() as i32),
+                    user_data: record.user_data,
+                },
+            )
         })
     }
 

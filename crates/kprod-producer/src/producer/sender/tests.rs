@@ -10,15 +10,15 @@ use rand::SeedableRng;
 use super::conn::Conn;
 use super::idempotence::{next_seq, seq_after};
 use super::{IoAction, SenderCore};
-use crate::broker::handler::handle_frame;
-use crate::broker::sasl::Session;
-use crate::broker::state::{ClusterConfig, ClusterState};
 use crate::producer::accumulator::{AppendOutcome, AppendRecord};
 use crate::producer::connection::Handshake;
 use crate::producer::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
 use crate::producer::{Producer, ProducerConfig};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::{ErrorCode, decode_response, request_frame};
+use kprod_mock::handler::handle_frame;
+use kprod_mock::sasl::Session;
+use kprod_mock::state::{ClusterConfig, ClusterState};
 
 const TOPIC: &str = "t";
 

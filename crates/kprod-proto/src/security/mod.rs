@@ -20,10 +20,8 @@
 //! - Java `SaslConfigs`, `JaasContext`, `org.apache.kafka.common.security.{plain,scram}` (behaviour, not code).
 //! - librdkafka `CONFIGURATION.md` (`sasl.username`, `sasl.password`).
 
-pub mod authenticate;
 pub mod jaas;
 pub mod sasl;
-pub mod tls;
 
 use crate::producer::config::ProducerConfig;
 

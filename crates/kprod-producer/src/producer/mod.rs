@@ -1,24 +1,17 @@
 //! The producer: Java's `KafkaProducer` in Rust.
 //!
-//! `client` is the front door (`send`, `flush`, `close`); `accumulator` batches records (sans-IO);
-//! `sender` is the one tokio task that talks to brokers through `connection`s using `metadata`.
+//! `client` is the front door (`send`, `flush`, `close`); `accumulator` batches records (sans-IO, from
+//! `kprod-proto`); `sender` is the one tokio task that talks to brokers through `connection`s using `metadata`.
 
-pub mod accumulator;
+pub use kprod_proto::producer::{
+    accumulator, clock, config, error, hooks, interceptor, metrics, partitioner, record, serializer, transaction,
+};
+
 pub mod client;
-pub mod clock;
-pub mod config;
 pub mod connection;
-pub mod error;
-pub mod hooks;
-pub mod interceptor;
 pub mod metadata;
-pub mod metrics;
-pub mod partitioner;
-pub mod record;
 pub(crate) mod send_cache;
 pub(crate) mod sender;
-pub mod serializer;
-pub mod transaction;
 
 pub use accumulator::DeliveryFuture;
 pub use client::{Producer, ProducerBuilder, TrySend, WouldWait};

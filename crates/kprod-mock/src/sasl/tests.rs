@@ -3,14 +3,14 @@
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::broker::handler::{Outcome, handle_frame};
-use crate::broker::state::{ClusterConfig, ClusterState};
+use crate::handler::{Outcome, handle_frame};
 use crate::protocol::{
     ApiMessage, ApiVersionsRequest, Decode, Encode, MetadataRequest, RequestHeader, decode_response, encode_request,
     split_frame,
 };
 use crate::security::SaslSettings;
 use crate::security::sasl::SaslClient;
+use crate::state::{ClusterConfig, ClusterState};
 
 fn cluster(sasl: Option<BrokerSasl>) -> ClusterState {
     ClusterState::new(ClusterConfig { sasl, ..Default::default() }, vec!["127.0.0.1:1".parse().unwrap()])

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use kprod::broker::{MockCluster, StorageMode, Validation};
+//! use kprod_mock::{MockCluster, StorageMode, Validation};
 //! let cluster = MockCluster::builder()
 //!     .brokers(3)
 //!     .default_partitions(4)
@@ -24,14 +24,15 @@
 //! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`], [`txn_api`] for the transaction APIs),
 //! [`txn`] (the transaction coordinator), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
-//! [`cli`] (`kprod broker`), [`tls`] (optional TLS listeners, generated CA, mutual TLS).
+//! [`tls`] (optional TLS listeners, generated CA, mutual TLS).
 //!
 //! # References
 //! - franz-go's `pkg/kfake` (one file per API, each stating its versions and behaviour).
 //! - tokio-rs/mini-redis `server::run(listener, shutdown)`.
 
+use kprod_proto::{protocol, record, security};
+
 pub mod api_versions;
-pub mod cli;
 pub mod faults;
 pub mod fetch;
 pub mod find_coordinator;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::broker::state::{ClusterConfig, ClusterState};
+use crate::state::{ClusterConfig, ClusterState};
 use std::net::SocketAddr;
 
 fn state(brokers: usize) -> Arc<ClusterState> {

@@ -1,7 +1,7 @@
 //! Unit tests of the `ssl.*` parsing: stores, errors naming the key and file, versions, hostname option.
 
 use super::*;
-use crate::broker::CertificateAuthority;
+use kprod_mock::CertificateAuthority;
 
 fn cfg(pairs: &[(&str, &str)]) -> ProducerConfig {
     let mut all = vec![("bootstrap.servers", "localhost:9092")];

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::broker::faults::{CoordinatorKind, Faults, TxnApi};
-use crate::broker::handler::{Outcome, handle_frame};
-use crate::broker::log::{StorageMode, Validation};
-use crate::broker::state::{ClusterConfig, ClusterState};
+use crate::faults::{CoordinatorKind, Faults, TxnApi};
+use crate::handler::{Outcome, handle_frame};
+use crate::log::{StorageMode, Validation};
 use crate::protocol::add_partitions_to_txn::{AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction};
 use crate::protocol::fetch::{FetchPartition, FetchPartitionData, FetchTopic};
 use crate::protocol::find_coordinator::{KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION};
@@ -19,6 +18,7 @@ use crate::protocol::*;
 use crate::record::{
     BatchBuilder, Compression, ControlRecordType, RecordBatch, control_record_of, iter_batches, set_producer_state,
 };
+use crate::state::{ClusterConfig, ClusterState};
 
 const TID: &str = "tx-1";
 
@@ -41,7 +41,7 @@ fn call<Q: Encode + ApiMessage, R: Decode + ApiMessage>(s: &ClusterState, broker
     let mut frame = BytesMut::new();
     encode_request(&mut frame, &header, req).unwrap();
     let mut out = BytesMut::new();
-    let h = handle_frame(s, broker, &mut crate::broker::Session::default(), frame.freeze().slice(4..), &mut out);
+    let h = handle_frame(s, broker, &mut crate::Session::default(), frame.freeze().slice(4..), &mut out);
     assert_eq!(h.outcome, Outcome::Respond, "api {} v{version}", Q::API_KEY);
     let frame = split_frame(&mut out, usize::MAX).unwrap().unwrap();
     decode_response::<R>(frame, version).unwrap().1

@@ -1,10 +1,10 @@
 use super::*;
-use crate::broker::log::{StorageMode, Validation};
-use crate::broker::sasl::Session;
-use crate::broker::state::ClusterConfig;
+use crate::log::{StorageMode, Validation};
 use crate::protocol::produce::{PartitionProduceData, TopicProduceData};
 use crate::protocol::{ProduceRequest, ProduceResponse, RequestHeader, decode_response, encode_request, split_frame};
 use crate::record::{BatchBuilder, Compression};
+use crate::sasl::Session;
+use crate::state::ClusterConfig;
 use proptest::prelude::*;
 
 fn state() -> ClusterState {
@@ -140,7 +140,7 @@ fn every_advertised_version_of_every_api_answers_decodably() {
         assert_eq!(v.api_keys.len(), ApiKey::ALL.len());
     }
     for r in round_trip_all::<_, InitProducerIdResponse>(&s, &InitProducerIdRequest::default()) {
-        assert!(r.producer_id >= crate::broker::state::FIRST_PRODUCER_ID);
+        assert!(r.producer_id >= crate::state::FIRST_PRODUCER_ID);
     }
     let fc = FindCoordinatorRequest { key: "g".into(), key_type: 0, coordinator_keys: vec!["g".into()] };
     for r in round_trip_all::<_, FindCoordinatorResponse>(&s, &fc) {
