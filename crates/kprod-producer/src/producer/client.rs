@@ -31,18 +31,8 @@ use crate::record::Compression;
 use crate::record::Header;
 
 mod transactions;
-pub(crate) use transactions::TxnShared;
 
-/// Runs every `on_acknowledgement` interceptor for one record outcome (type-erased for the sender).
-pub(crate) type AckInterceptor = Arc<dyn Fn(Result<&RecordMetadata, &ProducerError>) + Send + Sync>;
-
-/// Which partitioner decides keyless (and, for custom ones, all) records.
-pub(crate) enum PartitionerChoice {
-    BuiltIn(BuiltInPartitioner),
-    Custom(Arc<dyn Partitioner>),
-}
-
-pub(crate) use crate::producer::sender::{Shared, Shutdown};
+pub(crate) use crate::producer::sender::{AckInterceptor, ActivePartitioner, Shared, Shutdown, TxnShared};
 
 /// A record's serialized key, value and headers, borrowed for the whole append.
 struct Serialized<'a> {
@@ -102,7 +92,7 @@ struct AppendState {
 
 impl AppendState {
     fn new<K, V>(partition: u32, producer: &Producer<K, V>, record: &ProducerRecord<K, V>) -> Self {
-        let custom = matches!(producer.shared.partitioner, PartitionerChoice::Custom(_));
+        let custom = matches!(producer.shared.partitioner, ActivePartitioner::Custom(_));
         AppendState { partition, abort_on_new_batch: custom && record.partition.is_none() }
     }
 }
@@ -246,7 +236,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         )
         .map_err(|e| ProducerError::Config(e.to_string()))?;
         let builtin = |ignore_keys: bool| {
-            PartitionerChoice::BuiltIn(BuiltInPartitioner::new(
+            ActivePartitioner::BuiltIn(BuiltInPartitioner::new(
                 cfg.batch_size,
                 cfg.partitioner_adaptive_partitioning_enable,
                 cfg.partitioner_availability_timeout,
@@ -255,7 +245,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             ))
         };
         let partitioner = match self.partitioner {
-            Some(p) => PartitionerChoice::Custom(p),
+            Some(p) => ActivePartitioner::Custom(p),
             None => match self
                 .registry
                 .resolve(cfg.partitioner_class.as_deref())
@@ -264,9 +254,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
                 Choice::Builtin(BuiltinKind::Sticky) => builtin(cfg.partitioner_ignore_keys),
                 Choice::Builtin(BuiltinKind::UniformSticky) => builtin(true),
                 Choice::Builtin(BuiltinKind::RoundRobin) => {
-                    PartitionerChoice::Custom(Arc::new(RoundRobinPartitioner::new()))
+                    ActivePartitioner::Custom(Arc::new(RoundRobinPartitioner::new()))
                 }
-                Choice::Custom(p) => PartitionerChoice::Custom(p),
+                Choice::Custom(p) => ActivePartitioner::Custom(p),
             },
         };
         let acc = RecordAccumulator::new(AccumulatorConfig {
@@ -575,8 +565,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         let topics_generation = sh.acc.topics_generation();
         let mut queues = sh.acc.topic(&record.topic, view.num_partitions);
         let handle = match &sh.partitioner {
-            PartitionerChoice::BuiltIn(b) => Some(b.topic_handle(&record.topic)),
-            PartitionerChoice::Custom(_) => None,
+            ActivePartitioner::BuiltIn(b) => Some(b.topic_handle(&record.topic)),
+            ActivePartitioner::Custom(_) => None,
         };
         send_cache::store(send_cache::Fill {
             producer: sh.id,
@@ -680,7 +670,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             if !matches!(outcome, AppendOutcome::AbortedForNewBatch) {
                 return outcome;
             }
-            if let PartitionerChoice::Custom(p) = &sh.partitioner {
+            if let ActivePartitioner::Custom(p) = &sh.partitioner {
                 p.on_new_batch(view, state.partition);
             }
             state.partition = self.choose_partition(record.partition, handle, view, data);
@@ -705,7 +695,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         let AppendOutcome::Appended { new_batch, batch_full, appended_bytes, index, completion } = outcome else {
             unreachable!("append_once returns Appended unless memory is needed or the queues were retired")
         };
-        if let PartitionerChoice::BuiltIn(b) = &sh.partitioner
+        if let ActivePartitioner::BuiltIn(b) = &sh.partitioner
             && record.partition.is_none()
         {
             match handle {
@@ -753,9 +743,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
             return p as u32;
         }
         match (&self.shared.partitioner, handle) {
-            (PartitionerChoice::BuiltIn(b), Some(h)) => b.partition_with(h, view, data.key),
-            (PartitionerChoice::BuiltIn(b), None) => b.partition(view, data.key),
-            (PartitionerChoice::Custom(p), _) => p.partition(view, data.key, data.value) % view.num_partitions.max(1),
+            (ActivePartitioner::BuiltIn(b), Some(h)) => b.partition_with(h, view, data.key),
+            (ActivePartitioner::BuiltIn(b), None) => b.partition(view, data.key),
+            (ActivePartitioner::Custom(p), _) => p.partition(view, data.key, data.value) % view.num_partitions.max(1),
         }
     }
 

@@ -3,61 +3,12 @@
 //! [`TransactionManager`]'s state and, for the asynchronous ones, waits (bounded by its timeout) for the sender's
 //! task to complete the requests it queued.
 
-use std::sync::atomic::AtomicU8;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-
-use super::{Producer, Shared, sender_finished};
-use crate::producer::config::ProducerConfig;
+use super::{Producer, Shared, TxnShared, sender_finished};
 use crate::producer::error::{ProducerError, TxnErrorKind};
 use crate::producer::record::TopicPartition;
-use crate::producer::transaction::{
-    ConsumerGroupMetadata, OffsetAndMetadata, TransactionManager, TxnOperation, TxnResult, TxnSettings, TxnState,
-};
-
-/// The transaction manager as the client and the sender share it.
-pub(crate) struct TxnShared {
-    mgr: Mutex<TransactionManager>,
-    /// The manager's state, readable without its lock (the send path's check).
-    state: Arc<AtomicU8>,
-    /// Woken by the sender whenever a transactional request completes.
-    pub done: Notify,
-}
-
-impl TxnShared {
-    /// A manager when `transactional.id` is set.
-    pub fn from_config(cfg: &ProducerConfig) -> Option<TxnShared> {
-        let id = cfg.transactional_id.as_deref()?;
-        let mgr = TransactionManager::new(
-            id,
-            TxnSettings {
-                transaction_timeout: cfg.transaction_timeout,
-                retry_backoff: cfg.retry_backoff,
-                retry_backoff_max: cfg.retry_backoff_max,
-            },
-        );
-        let state = mgr.state_mirror();
-        Some(TxnShared { mgr: Mutex::new(mgr), state, done: Notify::new() })
-    }
-
-    pub fn lock(&self) -> MutexGuard<'_, TransactionManager> {
-        self.mgr.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    #[inline]
-    pub fn fail_if_not_ready_for_send(&self) -> Result<(), ProducerError> {
-        if TransactionManager::mirrored_state(&self.state) == TxnState::InTransaction {
-            return Ok(());
-        }
-        self.lock().fail_if_not_ready_for_send()
-    }
-
-    pub fn maybe_add_partition(&self, tp: &TopicPartition) {
-        self.lock().maybe_add_partition(tp);
-    }
-}
+use crate::producer::transaction::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOperation, TxnResult, TxnState};
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     fn txn(&self) -> Result<&TxnShared, ProducerError> {
@@ -144,7 +95,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
 
     /// The transaction state (`READY`, `IN_TRANSACTION`...), `None` without a `transactional.id`.
     pub fn transaction_state(&self) -> Option<TxnState> {
-        self.shared.txn.as_ref().map(|t| TransactionManager::mirrored_state(&t.state))
+        self.shared.txn.as_ref().map(|t| t.state())
     }
 }
 

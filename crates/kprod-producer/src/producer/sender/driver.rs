@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
 use super::{IoAction, SenderCore};
-use crate::producer::client::Shared;
 use crate::producer::connection::{self, ConnEvent, ConnIo, ConnectSettings};
+use crate::producer::sender::Shared;
 
 /// Deadlines closer than this are slept by the precise timer; farther ones by tokio's timer (woken this much
 /// early, then handed to the precise timer).

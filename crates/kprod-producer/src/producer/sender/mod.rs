@@ -47,7 +47,7 @@ use rand::{Rng, SeedableRng};
 
 pub(crate) use driver::run;
 pub use idempotence::Idempotence;
-pub(crate) use shared::{Shared, Shutdown};
+pub(crate) use shared::{AckInterceptor, ActivePartitioner, Shared, Shutdown, TxnShared};
 
 use crate::producer::accumulator::{LeaderView, ProducerBatch};
 use crate::producer::connection::Handshake;
@@ -701,7 +701,7 @@ impl SenderCore {
     /// Feeds the built-in partitioner's adaptive mode (KIP-794) with per-partition queue depths, as Java's `ready()`
     /// does — at most every 20 ms, since it walks every partition.
     fn maybe_update_partitioner_stats(&mut self, now: Instant) {
-        let crate::producer::client::PartitionerChoice::BuiltIn(b) = &self.sh.partitioner else { return };
+        let shared::ActivePartitioner::BuiltIn(b) = &self.sh.partitioner else { return };
         if !self.sh.config.partitioner_adaptive_partitioning_enable
             || self.last_load_stats.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_millis(20))
         {

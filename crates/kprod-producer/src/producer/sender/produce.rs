@@ -15,10 +15,10 @@ use super::{SenderCore, decode_body, exp_backoff, group_by_topic};
 use crate::producer::accumulator::{
     BatchAck, BatchCompletion, DrainGate, OpenGate, ProducerBatch, RecordInfo, batch::BatchBytes,
 };
-use crate::producer::client::Shared;
 use crate::producer::config::Acks;
 use crate::producer::error::ProducerError;
 use crate::producer::hooks::{BatchEvent, RequestEvent};
+use crate::producer::sender::Shared;
 use crate::protocol::error::ErrorCode;
 use crate::protocol::produce::{PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData};
 use crate::protocol::versions::ApiKey;

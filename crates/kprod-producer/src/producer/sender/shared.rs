@@ -1,18 +1,32 @@
 //! The state the producer's front door (`Producer::send`, flush, close, the transaction calls) and the sender share.
 //! It is the sender's state, reached from the front door through one `Arc`; every field says why it exists.
 
+use std::sync::atomic::AtomicU8;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::Notify;
 
 use crate::producer::accumulator::RecordAccumulator;
-use crate::producer::client::{AckInterceptor, PartitionerChoice, TxnShared};
 use crate::producer::config::ProducerConfig;
 use crate::producer::error::ProducerError;
 use crate::producer::hooks::ProducerHooks;
 use crate::producer::metadata::MetadataHandle;
 use crate::producer::metrics::ProducerMetrics;
+use crate::producer::partitioner::{BuiltInPartitioner, Partitioner};
+use crate::producer::record::{RecordMetadata, TopicPartition};
+use crate::producer::transaction::{TransactionManager, TxnSettings, TxnState};
+
+/// Runs every `on_acknowledgement` interceptor for one record outcome (type-erased for the sender).
+pub(crate) type AckInterceptor = Arc<dyn Fn(Result<&RecordMetadata, &ProducerError>) + Send + Sync>;
+
+/// The partitioner a built producer uses for keyless (and, for custom ones, all) records: the built-in one
+/// (murmur2 of the key, else KIP-794 sticky; the sender feeds it queue sizes) or the user's.
+/// Not to be confused with [`crate::producer::partitioner::PartitionerChoice`], what a configuration name resolves to.
+pub(crate) enum ActivePartitioner {
+    BuiltIn(BuiltInPartitioner),
+    Custom(Arc<dyn Partitioner>),
+}
 
 /// State shared by the front door and the sender.
 pub(crate) struct Shared {
@@ -33,7 +47,7 @@ pub(crate) struct Shared {
     /// Java-named counters (`record-send-rate`, ...), updated by the sender, read by `Producer::metrics`.
     pub metrics: ProducerMetrics,
     /// Which partitioner the front door uses; the sender feeds the built-in one queue sizes (KIP-794).
-    pub partitioner: PartitionerChoice,
+    pub partitioner: ActivePartitioner,
     /// `on_acknowledgement` of the interceptors, type-erased so the sender can call it per record outcome.
     pub ack_interceptors: Option<AckInterceptor>,
     /// Closing, aborting or failed for good: one type instead of three flags.
@@ -46,6 +60,53 @@ pub(crate) struct Shared {
     pub tls: Option<crate::security::tls::TlsSettings>,
     /// SASL mechanism and credentials (`security.protocol` SASL_*), resolved once at build.
     pub sasl: Option<Arc<crate::security::SaslSettings>>,
+}
+
+/// The transaction manager as the client and the sender share it.
+pub(crate) struct TxnShared {
+    mgr: Mutex<TransactionManager>,
+    /// The manager's state, readable without its lock (the send path's check).
+    state: Arc<AtomicU8>,
+    /// Woken by the sender whenever a transactional request completes.
+    pub done: Notify,
+}
+
+impl TxnShared {
+    /// A manager when `transactional.id` is set.
+    pub fn from_config(cfg: &ProducerConfig) -> Option<TxnShared> {
+        let id = cfg.transactional_id.as_deref()?;
+        let mgr = TransactionManager::new(
+            id,
+            TxnSettings {
+                transaction_timeout: cfg.transaction_timeout,
+                retry_backoff: cfg.retry_backoff,
+                retry_backoff_max: cfg.retry_backoff_max,
+            },
+        );
+        let state = mgr.state_mirror();
+        Some(TxnShared { mgr: Mutex::new(mgr), state, done: Notify::new() })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, TransactionManager> {
+        self.mgr.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    pub fn fail_if_not_ready_for_send(&self) -> Result<(), ProducerError> {
+        if TransactionManager::mirrored_state(&self.state) == TxnState::InTransaction {
+            return Ok(());
+        }
+        self.lock().fail_if_not_ready_for_send()
+    }
+
+    /// The manager's state, read without its lock.
+    pub fn state(&self) -> TxnState {
+        TransactionManager::mirrored_state(&self.state)
+    }
+
+    pub fn maybe_add_partition(&self, tp: &TopicPartition) {
+        self.lock().maybe_add_partition(tp);
+    }
 }
 
 /// How far the producer is in shutting down. The stages only move forward: closed (no new sends; the sender
