@@ -414,24 +414,25 @@ impl LoadTarget for ProducerTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::TopicPartition;
     use crate::protocol::ErrorCode;
 
     #[test]
     fn error_kinds_name_broker_codes_and_client_failures() {
         let broker = ProducerError::Broker {
-            topic_partition: "t-0".into(),
+            topic_partition: TopicPartition::new("t", 0),
             code: ErrorCode::NotLeaderOrFollower,
             message: None,
         };
         assert_eq!(error_kind(&broker), "NOT_LEADER_OR_FOLLOWER");
         let exhausted = ProducerError::RetriesExhausted {
-            topic_partition: "t-0".into(),
+            topic_partition: TopicPartition::new("t", 0),
             attempts: 3,
             last: ErrorCode::RequestTimedOut,
         };
         assert_eq!(error_kind(&exhausted), "REQUEST_TIMED_OUT");
         let timeout = ProducerError::DeliveryTimeout {
-            topic_partition: "t-0".into(),
+            topic_partition: TopicPartition::new("t", 0),
             records: 1,
             elapsed_ms: 5,
             delivery_timeout_ms: 1,

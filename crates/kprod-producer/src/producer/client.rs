@@ -14,7 +14,7 @@ use crate::producer::accumulator::{
     TopicQueues,
 };
 use crate::producer::config::ProducerConfig;
-use crate::producer::error::ProducerError;
+use crate::producer::error::{ConfigCause, ProducerError};
 use crate::producer::hooks::ProducerHooks;
 use crate::producer::interceptor::{ProducerInterceptor, run_on_send};
 use crate::producer::metadata::{Cluster, MetadataHandle};
@@ -202,7 +202,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         let interceptors: Arc<[Arc<dyn ProducerInterceptor<K, V>>]> = self.interceptors.clone().into();
         let shared = self.into_shared()?;
         let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| ProducerError::Config("Producer::new must be called inside a tokio runtime".into()))?;
+            .map_err(|_| ProducerError::config("Producer::new must be called inside a tokio runtime"))?;
         let task = handle.spawn(crate::producer::sender::run(shared.clone()));
         *shared.sender_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(Producer {
@@ -218,23 +218,21 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     /// simulation drives a `SenderCore` over it by hand.
     pub(crate) fn into_shared(self) -> Result<Arc<Shared>, ProducerError> {
         let mut cfg = self.config;
-        for w in cfg.resolve().map_err(|e| ProducerError::Config(e.to_string()))? {
+        for w in cfg.resolve()? {
             // Its own target, so a caller that already showed the config's warnings (`kprod run`'s plan) can mute it.
             tracing::warn!(target: "kprod::producer::config", "{w}");
         }
         if cfg.bootstrap_servers.is_empty() {
-            return Err(ProducerError::Config("bootstrap.servers is empty: give at least one host:port".into()));
+            return Err(ProducerError::config("bootstrap.servers is empty: give at least one host:port"));
         }
-        let sasl = crate::security::SaslSettings::from_config(&cfg)
-            .map_err(|e| ProducerError::Config(e.to_string()))?
-            .map(Arc::new);
+        let sasl = crate::security::SaslSettings::from_config(&cfg)?.map(Arc::new);
         let compression = Compression::from_config(
             &cfg.compression_type,
             cfg.compression_gzip_level,
             cfg.compression_lz4_level,
             cfg.compression_zstd_level,
         )
-        .map_err(|e| ProducerError::Config(e.to_string()))?;
+        .map_err(|e| ProducerError::Config(ConfigCause::Compression(e)))?;
         let builtin = |ignore_keys: bool| {
             ActivePartitioner::BuiltIn(BuiltInPartitioner::new(
                 cfg.batch_size,
@@ -246,11 +244,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         };
         let partitioner = match self.partitioner {
             Some(p) => ActivePartitioner::Custom(p),
-            None => match self
-                .registry
-                .resolve(cfg.partitioner_class.as_deref())
-                .map_err(|e| ProducerError::Config(e.to_string()))?
-            {
+            None => match self.registry.resolve(cfg.partitioner_class.as_deref())? {
                 Choice::Builtin(BuiltinKind::Sticky) => builtin(cfg.partitioner_ignore_keys),
                 Choice::Builtin(BuiltinKind::UniformSticky) => builtin(true),
                 Choice::Builtin(BuiltinKind::RoundRobin) => {
@@ -268,8 +262,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             retry_backoff_max: cfg.retry_backoff_max,
             buffer_memory: cfg.buffer_memory,
         });
-        let tls =
-            crate::security::tls::TlsSettings::from_config(&cfg).map_err(|e| ProducerError::Config(e.to_string()))?;
+        let tls = crate::security::tls::TlsSettings::from_config(&cfg)?;
         let ack_interceptors: Option<AckInterceptor> = if self.interceptors.is_empty() {
             None
         } else {

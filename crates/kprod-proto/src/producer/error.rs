@@ -3,7 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::producer::config::ConfigError;
+use crate::producer::partitioner::UnknownPartitioner;
+use crate::producer::record::TopicPartition;
 use crate::protocol::error::ErrorCode;
+use crate::record::RecordError;
+use crate::security::SecurityConfigError;
+use crate::security::tls_config::TlsConfigError;
 
 /// Why a send, flush or close failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,11 +28,11 @@ pub enum ProducerError {
     #[error(
         "expiring {records} record(s) for {topic_partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms={delivery_timeout_ms})"
     )]
-    DeliveryTimeout { topic_partition: String, records: usize, elapsed_ms: u64, delivery_timeout_ms: u64 },
+    DeliveryTimeout { topic_partition: TopicPartition, records: usize, elapsed_ms: u64, delivery_timeout_ms: u64 },
     #[error("broker error {code} for {topic_partition}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
-    Broker { topic_partition: String, code: ErrorCode, message: Option<String> },
+    Broker { topic_partition: TopicPartition, code: ErrorCode, message: Option<String> },
     #[error("retries exhausted for {topic_partition} after {attempts} attempts: last error {last}")]
-    RetriesExhausted { topic_partition: String, attempts: u32, last: ErrorCode },
+    RetriesExhausted { topic_partition: TopicPartition, attempts: u32, last: ErrorCode },
     #[error("cannot reach {address}: {reason}")]
     Connection { address: String, reason: String },
     #[error("request to broker {broker} timed out after {timeout_ms} ms (request.timeout.ms)")]
@@ -41,8 +47,10 @@ pub enum ProducerError {
     Fatal(Arc<str>),
     #[error("protocol error talking to {broker}: {reason}")]
     Protocol { broker: String, reason: String },
+    /// The configuration was refused at `build` (or a call needs a setting that is missing). The cause keeps its
+    /// type: match on [`ConfigCause`] to tell an unknown key from an unreadable certificate file.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[source] ConfigCause),
     /// SASL authentication was refused (wrong credentials, unsupported mechanism). Never carries a password.
     #[error("SASL authentication with broker {broker} using {mechanism} failed: {reason}")]
     Authentication { broker: String, mechanism: String, reason: String },
@@ -52,6 +60,79 @@ pub enum ProducerError {
     /// A transactional call or send failed; `kind` says whether the producer is still usable.
     #[error("transactional.id '{transactional_id}': {kind}: {reason}")]
     Transaction { transactional_id: Arc<str>, kind: TxnErrorKind, reason: Arc<str> },
+}
+
+/// Why a configuration was refused, with the error of the part that refused it. Its `Display` is that error's
+/// message; `source()` goes on to the underlying cause (an `io::Error` for a file that cannot be read).
+///
+/// ```
+/// use kprod_proto::producer::config::{ConfigError, ProducerConfig};
+/// use kprod_proto::producer::error::{ConfigCause, ProducerError};
+///
+/// let err: ProducerError = ProducerConfig::from_pairs([("lingr.ms", "5")]).unwrap_err().into();
+/// assert!(matches!(&err, ProducerError::Config(ConfigCause::Producer(e)) if matches!(**e, ConfigError::UnknownKey { .. })));
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigCause {
+    /// A key or value of the producer configuration: unknown key, bad value, conflicting settings, unreadable file.
+    #[error(transparent)]
+    Producer(Arc<ConfigError>),
+    /// `security.protocol`, `sasl.mechanism`, `sasl.jaas.config` and the SASL credentials.
+    #[error(transparent)]
+    Security(SecurityConfigError),
+    /// The `ssl.*` settings: a store that cannot be read or parsed, an unsupported store type.
+    #[error(transparent)]
+    Tls(Arc<TlsConfigError>),
+    /// `compression.type` and the compression levels.
+    #[error(transparent)]
+    Compression(RecordError),
+    /// `partitioner.class` names no known partitioner.
+    #[error(transparent)]
+    Partitioner(Arc<UnknownPartitioner>),
+    /// A rule of the producer itself (no tokio runtime, empty `bootstrap.servers`, no `transactional.id` for the
+    /// transactional API).
+    #[error("{0}")]
+    Other(Arc<str>),
+}
+
+impl From<ConfigError> for ConfigCause {
+    fn from(e: ConfigError) -> Self {
+        ConfigCause::Producer(Arc::new(e))
+    }
+}
+impl From<SecurityConfigError> for ConfigCause {
+    fn from(e: SecurityConfigError) -> Self {
+        ConfigCause::Security(e)
+    }
+}
+impl From<TlsConfigError> for ConfigCause {
+    fn from(e: TlsConfigError) -> Self {
+        ConfigCause::Tls(Arc::new(e))
+    }
+}
+impl From<UnknownPartitioner> for ConfigCause {
+    fn from(e: UnknownPartitioner) -> Self {
+        ConfigCause::Partitioner(Arc::new(e))
+    }
+}
+
+macro_rules! config_error_into_producer_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ProducerError {
+            fn from(e: $t) -> Self {
+                ProducerError::Config(e.into())
+            }
+        }
+    )*};
+}
+config_error_into_producer_error!(ConfigError, SecurityConfigError, TlsConfigError, UnknownPartitioner);
+
+impl ProducerError {
+    /// A configuration error that is a rule of the producer itself, not of one component.
+    pub fn config(reason: impl Into<Arc<str>>) -> Self {
+        ProducerError::Config(ConfigCause::Other(reason.into()))
+    }
 }
 
 /// How bad a transaction error is, as Java's exception classes tell it.

@@ -22,6 +22,7 @@
 
 pub mod jaas;
 pub mod sasl;
+pub mod tls_config;
 
 use crate::producer::config::ProducerConfig;
 

@@ -13,9 +13,8 @@ use crate::producer::transaction::{ConsumerGroupMetadata, OffsetAndMetadata, Txn
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     fn txn(&self) -> Result<&TxnShared, ProducerError> {
         self.shared.txn.as_ref().ok_or_else(|| {
-            ProducerError::Config(
-                "transactions need a transactional.id: set it in the producer config to use the transactional API"
-                    .into(),
+            ProducerError::config(
+                "transactions need a transactional.id: set it in the producer config to use the transactional API",
             )
         })
     }

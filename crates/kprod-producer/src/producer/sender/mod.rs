@@ -690,7 +690,7 @@ impl SenderCore {
                  partition"
             };
             let err = ProducerError::Broker {
-                topic_partition: b.tp.to_string(),
+                topic_partition: b.tp.clone(),
                 code: ErrorCode::OutOfOrderSequenceNumber,
                 message: Some(format!("the producer epoch was bumped and {why} ({} attempts)", b.attempts)),
             };
@@ -730,7 +730,7 @@ impl SenderCore {
 
     fn timeout_error(&self, b: &ProducerBatch, now: Instant) -> ProducerError {
         ProducerError::DeliveryTimeout {
-            topic_partition: b.tp.to_string(),
+            topic_partition: b.tp.clone(),
             records: b.record_count(),
             elapsed_ms: now.saturating_duration_since(b.created).as_millis() as u64,
             delivery_timeout_ms: self.sh.config.delivery_timeout.as_millis() as u64,

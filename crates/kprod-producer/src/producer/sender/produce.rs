@@ -120,7 +120,7 @@ impl SenderCore {
                 let message = format!("cannot encode Produce v{version}: {e}");
                 for b in batches {
                     let err = ProducerError::Broker {
-                        topic_partition: b.tp.to_string(),
+                        topic_partition: b.tp.clone(),
                         code: ErrorCode::UnsupportedVersion,
                         message: Some(message.clone()),
                     };
@@ -278,7 +278,7 @@ impl SenderCore {
             // An earlier attempt may be in the log: its pieces would carry sequences the broker cannot match to it,
             // so splitting could write the records twice. Fail it, saying why.
             let err = ProducerError::Broker {
-                topic_partition: batch.tp.to_string(),
+                topic_partition: batch.tp.clone(),
                 code,
                 message: Some(
                     "the batch is too large for the broker now, and an earlier attempt may already be in the log; \
@@ -309,7 +309,7 @@ impl SenderCore {
                     // Java's OutOfOrderSequenceException does, and never reorder silently.
                     tracing::warn!(topic_partition = %batch.tp, error = %code, "batch overtaken by a later one; failing it to keep order");
                     let err = ProducerError::Broker {
-                        topic_partition: batch.tp.to_string(),
+                        topic_partition: batch.tp.clone(),
                         code: ErrorCode::OutOfOrderSequenceNumber,
                         message: Some(
                             "a later batch of this partition was already written (the broker had lost or never had \
@@ -350,12 +350,12 @@ impl SenderCore {
             self.timeout_error(&batch, now)
         } else if retriable {
             ProducerError::RetriesExhausted {
-                topic_partition: batch.tp.to_string(),
+                topic_partition: batch.tp.clone(),
                 attempts: batch.attempts + 1,
                 last: code,
             }
         } else {
-            ProducerError::Broker { topic_partition: batch.tp.to_string(), code, message }
+            ProducerError::Broker { topic_partition: batch.tp.clone(), code, message }
         };
         self.fail_batch(batch, err, now);
     }
@@ -371,7 +371,7 @@ impl SenderCore {
             Ok(p) => p,
             Err(e) => {
                 let err = ProducerError::Broker {
-                    topic_partition: batch.tp.to_string(),
+                    topic_partition: batch.tp.clone(),
                     code: ErrorCode::MessageTooLarge,
                     message: Some(format!("splitting failed: {e}")),
                 };

@@ -341,7 +341,7 @@ fn abortable_errors_recover_after_abort() {
     r.tm.maybe_add_partition(&tp(0));
     r.add_ok();
     let err = ProducerError::Broker {
-        topic_partition: "t-0".into(),
+        topic_partition: TopicPartition::new("t", 0),
         code: ErrorCode::TopicAuthorizationFailed,
         message: None,
     };
@@ -382,7 +382,7 @@ fn unknown_producer_id_bumps_the_epoch_through_the_coordinator_after_abort() {
     r.tm.maybe_add_partition(&tp(0));
     r.add_ok();
     r.tm.on_batch_failed(&ProducerError::Broker {
-        topic_partition: "t-0".into(),
+        topic_partition: TopicPartition::new("t", 0),
         code: ErrorCode::UnknownProducerId,
         message: None,
     });
