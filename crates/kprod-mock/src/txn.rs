@@ -61,7 +61,7 @@ pub const TXN_ENTRIES_MAX: usize = 100_000;
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnState {
+pub enum CoordinatorTxnState {
     Empty,
     Ongoing,
     CompleteCommit,
@@ -78,7 +78,7 @@ pub struct TxnMetadata {
     /// The id before the last rotation (epoch overflow), -1 if none.
     pub prev_producer_id: i64,
     pub timeout_ms: i32,
-    pub state: TxnState,
+    pub state: CoordinatorTxnState,
     pub partitions: BTreeSet<(String, i32)>,
     pub groups: BTreeSet<String>,
     /// TxnOffsetCommit offsets, made visible on commit.
@@ -181,10 +181,10 @@ impl TxnCoordinator {
         lock(&self.txns)
     }
 
-    fn set_state(&self, meta: &mut TxnMetadata, state: TxnState) {
-        if meta.state == TxnState::Ongoing && state != TxnState::Ongoing {
+    fn set_state(&self, meta: &mut TxnMetadata, state: CoordinatorTxnState) {
+        if meta.state == CoordinatorTxnState::Ongoing && state != CoordinatorTxnState::Ongoing {
             self.ongoing.fetch_sub(1, Ordering::Relaxed);
-        } else if meta.state != TxnState::Ongoing && state == TxnState::Ongoing {
+        } else if meta.state != CoordinatorTxnState::Ongoing && state == CoordinatorTxnState::Ongoing {
             self.ongoing.fetch_add(1, Ordering::Relaxed);
         }
         meta.state = state;
@@ -274,7 +274,11 @@ fn complete(
     }
     meta.partitions.clear();
     meta.groups.clear();
-    let done = if kind == ControlRecordType::Commit { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
+    let done = if kind == ControlRecordType::Commit {
+        CoordinatorTxnState::CompleteCommit
+    } else {
+        CoordinatorTxnState::CompleteAbort
+    };
     state.txn.set_state(meta, done);
 }
 
@@ -288,7 +292,7 @@ pub fn expire_transactions(state: &ClusterState) -> usize {
     let mut table = state.txn.table();
     let mut n = 0;
     for (tid, meta) in table.iter_mut() {
-        if meta.state == TxnState::Ongoing && now - meta.started_ms > meta.timeout_ms as i64 {
+        if meta.state == CoordinatorTxnState::Ongoing && now - meta.started_ms > meta.timeout_ms as i64 {
             let old = (meta.producer_id, meta.producer_epoch);
             let next = bumped(state, meta);
             apply_bump(meta, next);
@@ -330,7 +334,7 @@ pub fn init_producer_id(state: &ClusterState, a: InitArgs<'_>) -> Result<(i64, i
             last_producer_epoch: -1,
             prev_producer_id: -1,
             timeout_ms: a.timeout_ms,
-            state: TxnState::Empty,
+            state: CoordinatorTxnState::Empty,
             partitions: BTreeSet::new(),
             groups: BTreeSet::new(),
             pending_offsets: Vec::new(),
@@ -343,7 +347,7 @@ pub fn init_producer_id(state: &ClusterState, a: InitArgs<'_>) -> Result<(i64, i
     };
     if a.producer_id >= 0 {
         let current = a.producer_id == meta.producer_id && a.producer_epoch == meta.producer_epoch;
-        let retry = meta.state != TxnState::Ongoing
+        let retry = meta.state != CoordinatorTxnState::Ongoing
             && a.producer_epoch == meta.last_producer_epoch
             && a.producer_id == meta.producer_id;
         if retry {
@@ -353,7 +357,7 @@ pub fn init_producer_id(state: &ClusterState, a: InitArgs<'_>) -> Result<(i64, i
             return Err(ErrorCode::ProducerFenced);
         }
     }
-    if meta.state == TxnState::Ongoing {
+    if meta.state == CoordinatorTxnState::Ongoing {
         // Kafka aborts the open transaction with a bumped epoch (never returned) and answers
         // CONCURRENT_TRANSACTIONS; the client's retry then bumps the epoch once more.
         let old = (meta.producer_id, meta.producer_epoch);
@@ -370,7 +374,7 @@ pub fn init_producer_id(state: &ClusterState, a: InitArgs<'_>) -> Result<(i64, i
         meta.last_producer_epoch = -1;
     }
     meta.timeout_ms = a.timeout_ms;
-    state.txn.set_state(meta, TxnState::Empty);
+    state.txn.set_state(meta, CoordinatorTxnState::Empty);
     Ok(next)
 }
 
@@ -386,10 +390,10 @@ fn check_producer(meta: &TxnMetadata, producer_id: i64, producer_epoch: i16) -> 
 }
 
 fn begin(state: &ClusterState, meta: &mut TxnMetadata, v2: bool) {
-    if meta.state != TxnState::Ongoing {
+    if meta.state != CoordinatorTxnState::Ongoing {
         meta.started_ms = state.txn.now_ms();
         meta.v2 = v2;
-        state.txn.set_state(meta, TxnState::Ongoing);
+        state.txn.set_state(meta, CoordinatorTxnState::Ongoing);
     }
 }
 
@@ -423,7 +427,7 @@ pub fn verify_partitions(
     let table = state.txn.table();
     let meta = table.get(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
     check_producer(meta, producer_id, producer_epoch)?;
-    if meta.state == TxnState::Ongoing && meta.partitions.contains(partition) {
+    if meta.state == CoordinatorTxnState::Ongoing && meta.partitions.contains(partition) {
         Ok(())
     } else {
         Err(ErrorCode::InvalidTxnState)
@@ -475,7 +479,7 @@ pub fn txn_offset_commit(
     if v2 {
         begin(state, meta, true);
         meta.groups.insert(group.to_string());
-    } else if meta.state != TxnState::Ongoing || !meta.groups.contains(group) {
+    } else if meta.state != CoordinatorTxnState::Ongoing || !meta.groups.contains(group) {
         return Err(ErrorCode::InvalidTxnState);
     }
     if meta.pending_offsets.len() + offsets.len() > TXN_ENTRIES_MAX {
@@ -500,11 +504,11 @@ pub fn end_txn(
     let v2 = state.txn_v2(client_v2);
     let mut table = state.txn.table();
     let meta = table.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
-    let done = if committed { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
+    let done = if committed { CoordinatorTxnState::CompleteCommit } else { CoordinatorTxnState::CompleteAbort };
     let same_outcome = meta.state == done;
     // A v2 retry carries the epoch (and maybe the id) from before the bump this EndTxn caused.
     let v2_retry = v2
-        && matches!(meta.state, TxnState::CompleteCommit | TxnState::CompleteAbort)
+        && matches!(meta.state, CoordinatorTxnState::CompleteCommit | CoordinatorTxnState::CompleteAbort)
         && ((producer_id == meta.producer_id && producer_epoch == meta.last_producer_epoch)
             || (producer_id == meta.prev_producer_id && meta.producer_epoch == 0));
     if v2_retry {
@@ -522,7 +526,7 @@ pub fn end_txn(
     }
     let kind = ControlRecordType::end_txn(committed);
     match meta.state {
-        TxnState::Ongoing => {
+        CoordinatorTxnState::Ongoing => {
             let old = (meta.producer_id, meta.producer_epoch);
             // The request's version decides (as Kafka's clientTransactionVersion): a v4 client
             // could not learn a bumped epoch.
@@ -536,15 +540,17 @@ pub fn end_txn(
             complete(state, meta, kind, old.0, epoch);
             Ok((meta.producer_id, meta.producer_epoch))
         }
-        TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort if v2 && !committed => {
+        CoordinatorTxnState::Empty | CoordinatorTxnState::CompleteCommit | CoordinatorTxnState::CompleteAbort
+            if v2 && !committed =>
+        {
             // KIP-890: aborting a transaction that holds nothing bumps the epoch and writes nothing
             // (the client cannot know whether a failed Produce v12 added a partition).
             let next = bumped(state, meta);
             apply_bump(meta, next);
-            state.txn.set_state(meta, TxnState::CompleteAbort);
+            state.txn.set_state(meta, CoordinatorTxnState::CompleteAbort);
             Ok(next)
         }
-        TxnState::CompleteCommit | TxnState::CompleteAbort if same_outcome && !v2 => {
+        CoordinatorTxnState::CompleteCommit | CoordinatorTxnState::CompleteAbort if same_outcome && !v2 => {
             Ok((meta.producer_id, meta.producer_epoch))
         }
         _ => Err(ErrorCode::InvalidTxnState),
@@ -574,7 +580,7 @@ pub(crate) fn check_produce(
         return Err(ErrorCode::InvalidProducerEpoch);
     }
     let key = (topic.to_string(), partition);
-    if meta.state == TxnState::Ongoing && meta.partitions.contains(&key) {
+    if meta.state == CoordinatorTxnState::Ongoing && meta.partitions.contains(&key) {
         return Ok(());
     }
     if state.txn_v2(client_v2) {

@@ -33,9 +33,10 @@ use crate::record::{ControlRecordType, Header, control_record_of, iter_batches};
 use crate::security::SaslSettings;
 use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 
-/// One record as stored.
+/// One record as read back from a broker (Fetch) by [`read_topic`]; the mock broker's own log entry is
+/// `kprod_mock::StoredRecord`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRecord {
+pub struct FetchedRecord {
     pub offset: i64,
     pub timestamp_ms: i64,
     pub key: Option<Bytes>,
@@ -156,7 +157,7 @@ pub async fn probe(config: &ProducerConfig, timeout: Duration) -> Result<String,
 }
 
 /// Reads every record of every partition of `topic` (earliest offset to the high watermark), keyed by partition.
-pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Vec<FetchedRecord>>, VerifyError> {
     read_topic_secure(bootstrap, topic, None, None, false).await
 }
 
@@ -165,7 +166,7 @@ pub async fn read_topic(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, Ve
 pub async fn read_topic_committed(
     bootstrap: &str,
     topic: &str,
-) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+) -> Result<BTreeMap<i32, Vec<FetchedRecord>>, VerifyError> {
     read_topic_secure(bootstrap, topic, None, None, true).await
 }
 
@@ -174,7 +175,7 @@ pub async fn read_topic_committed(
 pub async fn read_topic_as(
     config: &ProducerConfig,
     topic: &str,
-) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+) -> Result<BTreeMap<i32, Vec<FetchedRecord>>, VerifyError> {
     let sasl = SaslSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
     let tls = TlsSettings::from_config(config).map_err(|e| VerifyError::Protocol(e.to_string()))?;
     read_topic_secure(&config.bootstrap_servers.join(","), topic, tls.as_ref(), sasl.as_ref(), false).await
@@ -185,7 +186,7 @@ pub async fn read_topic_with(
     bootstrap: &str,
     topic: &str,
     tls: Option<&TlsSettings>,
-) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+) -> Result<BTreeMap<i32, Vec<FetchedRecord>>, VerifyError> {
     read_topic_secure(bootstrap, topic, tls, None, false).await
 }
 
@@ -197,7 +198,7 @@ pub async fn read_topic_secure(
     tls: Option<&TlsSettings>,
     sasl: Option<&SaslSettings>,
     read_committed: bool,
-) -> Result<BTreeMap<i32, Vec<StoredRecord>>, VerifyError> {
+) -> Result<BTreeMap<i32, Vec<FetchedRecord>>, VerifyError> {
     let first = bootstrap.split(',').next().unwrap_or(bootstrap).trim();
     let mut boot = Conn::open(first, tls, sasl).await?;
     let v = boot.version(ApiKey::Metadata)?;
@@ -280,7 +281,7 @@ async fn read_partition(
     topic: &str,
     partition: i32,
     read_committed: bool,
-) -> Result<Vec<StoredRecord>, VerifyError> {
+) -> Result<Vec<FetchedRecord>, VerifyError> {
     let isolation_level = i8::from(read_committed);
     let mut offset = list_offset(conn, topic, partition, -2, isolation_level).await?;
     let end = list_offset(conn, topic, partition, -1, isolation_level).await?;
@@ -367,7 +368,7 @@ async fn read_partition(
                 if o < offset {
                     continue;
                 }
-                out.push(StoredRecord {
+                out.push(FetchedRecord {
                     offset: o,
                     timestamp_ms: batch.base_timestamp() + r.timestamp_delta,
                     key: r.key,

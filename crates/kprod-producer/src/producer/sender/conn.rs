@@ -30,7 +30,7 @@ pub enum InFlightKind {
 
 /// A request waiting for its response.
 #[derive(Debug)]
-pub struct InFlight {
+pub struct InFlightRequest {
     pub correlation_id: i32,
     pub api_key: ApiKey,
     pub version: i16,
@@ -48,7 +48,7 @@ pub struct Conn {
     /// The cluster's finalized `transaction.version` feature (0 when absent).
     pub transaction_version: i16,
     next_correlation_id: i32,
-    pub in_flight: VecDeque<InFlight>,
+    pub in_flight: VecDeque<InFlightRequest>,
     client_id: Option<String>,
     /// See [`Handshake::reauth_at`].
     pub reauth_at: Option<Instant>,

@@ -58,7 +58,7 @@ use crate::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdRes
 use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use crate::protocol::versions::ApiKey;
 use crate::protocol::{ApiMessage, Decode};
-use conn::{Conn, InFlight, InFlightKind};
+use conn::{Conn, InFlightKind, InFlightRequest};
 use timer::{Timer, TimerTable};
 
 /// Longest the loop sleeps without a reason, so age-based checks (metadata age, timeouts) run.
@@ -349,7 +349,7 @@ impl SenderCore {
         let Some(mut c) = self.close_conn(node) else { return };
         tracing::debug!(node, address = %c.address, %reason, "connection lost");
         self.note_connect_failure(node, now);
-        let in_flight: Vec<InFlight> = c.in_flight.drain(..).collect();
+        let in_flight: Vec<InFlightRequest> = c.in_flight.drain(..).collect();
         drop(c);
         for req in in_flight {
             self.sh.metrics.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -514,7 +514,7 @@ impl SenderCore {
         self.last_metadata_attempt = Some(now);
         match conn.send(version, &req, 64 + topics.len() * 32) {
             Ok((correlation_id, _)) => {
-                conn.in_flight.push_back(InFlight {
+                conn.in_flight.push_back(InFlightRequest {
                     correlation_id,
                     api_key: ApiKey::Metadata,
                     version,
@@ -633,7 +633,7 @@ impl SenderCore {
         };
         match conn.send(version, &req, 64) {
             Ok((correlation_id, _)) => {
-                conn.in_flight.push_back(InFlight {
+                conn.in_flight.push_back(InFlightRequest {
                     correlation_id,
                     api_key: ApiKey::InitProducerId,
                     version,

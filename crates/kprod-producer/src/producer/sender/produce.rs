@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::conn::{InFlight, InFlightKind};
+use super::conn::{InFlightKind, InFlightRequest};
 use super::timer::Timer;
 use super::{SenderCore, decode_body, exp_backoff, group_by_topic};
 use crate::producer::accumulator::{
@@ -156,7 +156,7 @@ impl SenderCore {
             }
             return;
         }
-        conn.in_flight.push_back(InFlight {
+        conn.in_flight.push_back(InFlightRequest {
             correlation_id,
             api_key: ApiKey::Produce,
             version,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::conn::{Conn, InFlight, InFlightKind};
+use super::conn::{Conn, InFlightKind, InFlightRequest};
 use super::timer::Timer;
 use super::{SenderCore, decode_body};
 use crate::producer::accumulator::{DrainGate, ProducerBatch};
@@ -253,7 +253,7 @@ impl SenderCore {
         match sent {
             Ok((correlation_id, _)) => {
                 tracing::debug!(node, request = send.request.name(), version, "transactional request sent");
-                conn.in_flight.push_back(InFlight {
+                conn.in_flight.push_back(InFlightRequest {
                     correlation_id,
                     api_key: api,
                     version,
