@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
-#   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode; the sender simulation;
+#   1. format, lint and API-doc checks; unit + integration tests of every crate (libs, tests/it, doc tests) and the benches in test mode; the sender simulation;
 #   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
 #      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
@@ -55,6 +55,10 @@ disk_check() {
 disk_check
 
 step "setup (system packages)" scripts/setup.sh
+step "format (cargo fmt --check)" cargo fmt --all --check
+step "lint (clippy, every crate and target, warnings are errors)" \
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+step "API docs build without warnings (cargo doc)" env RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --locked
 step "build (all targets, every crate)" cargo build --workspace --all-targets --locked
 step "unit + integration tests (every crate)" cargo test --workspace --all-targets --locked
 # The sender's deterministic simulation (issue 15): 2 more minutes of seeds beyond the 20 s `cargo test` runs, from

@@ -235,7 +235,7 @@ impl std::fmt::Debug for ProducerTarget {
 }
 
 impl ProducerTarget {
-    /// A target over `producer`, which must have been built with [`ProducerTarget::hooks`]'s recorder for the
+    /// A target over `producer`, which must have been built with `hooks` as its [`ProducerHooks`] for the
     /// hook metrics and batch accounting to be filled. Use [`ProducerTarget::build`] to get both right.
     pub fn new(producer: Producer, topics: &[String], hooks: Arc<HookRecorder>, counters: Arc<Counters>) -> Self {
         let topics: HashSet<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();

@@ -13,8 +13,9 @@
 //!
 //! Every error names the key at fault and never contains the password.
 //!
-//! Files: [`sasl`] (sans-IO PLAIN and SCRAM, client and server), [`jaas`], [`authenticate`] (the async
-//! SaslHandshake + SaslAuthenticate exchange over any stream), [`tls`].
+//! Files: [`sasl`] (sans-IO PLAIN and SCRAM, client and server), [`jaas`], [`tls_config`] (the errors of the
+//! `ssl.*` settings). The parts that need a stream are in `kprod-producer`: `security::authenticate` (the async
+//! SaslHandshake + SaslAuthenticate exchange) and `security::tls` (rustls).
 //!
 //! # References
 //! - Java `SaslConfigs`, `JaasContext`, `org.apache.kafka.common.security.{plain,scram}` (behaviour, not code).
