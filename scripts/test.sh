@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
-#   1. format, lint and API-doc checks; unit + integration tests of every crate (libs, tests/it, doc tests) and the benches in test mode; the sender simulation;
+#   1. format, lint and API-doc checks; unit + integration tests of every crate (libs, tests/it, doc tests) and the
+#      benches in test mode; the sender simulation;
 #   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
 #      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
