@@ -5,6 +5,8 @@
 //! batches, accumulator, partitioners, configuration, transaction state machine) come from `kprod-proto` and are
 //! re-exported here under the same paths.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub use kprod_proto::{murmur2, protocol, record};
 
 pub mod producer;

@@ -37,26 +37,39 @@ use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 /// `kprod_mock::StoredRecord`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedRecord {
+    /// The record's offset in its partition.
     pub offset: i64,
+    /// The record's timestamp (create or log-append time, as the topic says).
     pub timestamp_ms: i64,
+    /// The key, `None` for a null key.
     pub key: Option<Bytes>,
+    /// The value, `None` for a null value (a tombstone).
     pub value: Option<Bytes>,
+    /// The headers in order: key and value (`None` for a null value).
     pub headers: Vec<(String, Option<Bytes>)>,
+    /// The batch's producer id (-1 without idempotence).
     pub producer_id: i64,
+    /// The batch's producer epoch.
     pub producer_epoch: i16,
     /// Sequence of this record (batch base sequence + index), -1 without idempotence.
     pub sequence: i32,
+    /// The batch is part of a transaction.
     pub transactional: bool,
 }
 
 /// Why reading back failed; names the broker or partition.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The broker at `address` could not be reached or talked to.
     #[error("{address}: {reason}")]
+    #[allow(missing_docs)]
     Io { address: String, reason: String },
+    /// A response could not be decoded or made no sense.
     #[error("{0}")]
     Protocol(String),
+    /// One partition could not be read (its leader, its error code).
     #[error("partition {topic}-{partition}: {reason}")]
+    #[allow(missing_docs)]
     Partition { topic: String, partition: i32, reason: String },
 }
 

@@ -169,10 +169,14 @@ pub struct ProducerBuilder<K, V> {
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
+    /// Adds an interceptor (Java's `ProducerInterceptor`): `on_send` before serialization, `on_acknowledgement`
+    /// per record outcome. Interceptors run in the order they were added.
     pub fn interceptor(mut self, i: impl ProducerInterceptor<K, V>) -> Self {
         self.interceptors.push(Arc::new(i));
         self
     }
+    /// Observers of batches and requests (timestamps of buffering, drain, send, ack): the workbench's
+    /// measurements plug in here. Without hooks the producer pays one branch per event.
     pub fn hooks(mut self, h: Arc<dyn ProducerHooks>) -> Self {
         self.hooks = Some(h);
         self
@@ -187,10 +191,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         self.registry.register(name, p);
         self
     }
+    /// How keys become bytes.
     pub fn key_serializer(mut self, s: impl Serializer<K>) -> Self {
         self.key_serializer = Arc::new(s);
         self
     }
+    /// How values become bytes.
     pub fn value_serializer(mut self, s: impl Serializer<V>) -> Self {
         self.value_serializer = Arc::new(s);
         self

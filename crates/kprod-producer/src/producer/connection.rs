@@ -30,16 +30,20 @@ pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 #[derive(Debug)]
 pub enum ConnEvent {
     /// A connection attempt finished.
+    #[allow(missing_docs)]
     Connected { conn_id: u64, result: Result<(Handshake, ConnIo), ProducerError> },
     /// One response frame (after the size prefix) arrived.
+    #[allow(missing_docs)]
     Response { conn_id: u64, frame: Bytes },
     /// The connection is gone; everything in flight on it failed.
+    #[allow(missing_docs)]
     Closed { conn_id: u64, reason: String },
 }
 
 /// What the handshake learnt about a connection: everything the sender core needs to use it.
 #[derive(Debug, Clone)]
 pub struct Handshake {
+    /// The API versions both sides speak (ApiVersions).
     pub versions: NegotiatedVersions,
     /// The cluster's finalized `transaction.version` feature (0 when absent): 2+ means transactions v2 (KIP-890).
     pub transaction_version: i16,
@@ -86,8 +90,11 @@ pub struct ConnectionClosed;
 /// Settings for connecting.
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
+    /// `client.id` sent in every request header (`None`: empty).
     pub client_id: Option<String>,
+    /// Bound on TCP connect and the TLS handshake.
     pub connect_timeout: Duration,
+    /// Bound on each request of the handshake (ApiVersions, SASL).
     pub request_timeout: Duration,
     /// `Some` for `security.protocol=SSL|SASL_SSL`: the producer's shared TLS config.
     pub tls: Option<TlsSettings>,

@@ -16,12 +16,16 @@ use crate::protocol::error::ErrorCode;
 /// A broker's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
+    /// The broker's node id.
     pub id: i32,
+    /// Host name or IP as the broker advertises it.
     pub host: String,
+    /// Port of the advertised listener.
     pub port: i32,
 }
 
 impl BrokerInfo {
+    /// `host:port`.
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
@@ -30,15 +34,18 @@ impl BrokerInfo {
 /// One partition's leadership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// The partition id.
     pub partition: i32,
     /// -1 when there is no leader.
     pub leader: i32,
+    /// The leader's epoch (KIP-320).
     pub leader_epoch: i32,
 }
 
 /// One topic's partitions.
 #[derive(Debug, Clone)]
 pub struct TopicInfo {
+    /// The topic's name.
     pub name: Arc<str>,
     /// Indexed by partition id.
     pub partitions: Vec<PartitionInfo>,
@@ -51,10 +58,14 @@ pub struct TopicInfo {
 /// An immutable snapshot of the cluster.
 #[derive(Debug, Default, Clone)]
 pub struct Cluster {
+    /// The brokers by node id.
     pub brokers: HashMap<i32, BrokerInfo>,
+    /// The topics the producer asked about, by name.
     pub topics: HashMap<Arc<str>, TopicInfo>,
+    /// The cluster id the brokers report.
     pub cluster_id: Option<String>,
     by_node: HashMap<i32, Vec<TopicPartition>>,
+    /// When this snapshot was fetched (`None`: never, the empty bootstrap snapshot).
     pub fetched_at: Option<Instant>,
 }
 
@@ -135,10 +146,12 @@ pub struct MetadataHandle {
 }
 
 impl MetadataHandle {
+    /// The latest snapshot.
     pub fn current(&self) -> Arc<Cluster> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Publishes a new snapshot, clears the fatal connect error and wakes every send waiting on metadata.
     pub fn set(&self, c: Cluster) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
         *self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -163,14 +176,17 @@ impl MetadataHandle {
         true
     }
 
+    /// The topics the next Metadata request asks for.
     pub fn wanted(&self) -> BTreeSet<Arc<str>> {
         self.wanted.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Remembers why the last refresh failed (a send that times out waiting for its topic names it).
     pub fn set_last_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
     }
 
+    /// Why the last refresh failed, if it did.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -186,6 +202,7 @@ impl MetadataHandle {
         self.fatal_connect.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Asks the sender for a metadata refresh at its next turn.
     pub fn request_refresh(&self) {
         self.refresh_requested.store(true, std::sync::atomic::Ordering::Release);
     }

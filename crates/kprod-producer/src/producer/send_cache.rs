@@ -55,7 +55,7 @@ pub(crate) struct CachedTopic {
 impl CachedTopic {
     /// The partitioners' view of the topic.
     #[inline]
-    pub fn view(&self) -> TopicView<'_> {
+    pub(crate) fn view(&self) -> TopicView<'_> {
         TopicView { topic: &self.name, num_partitions: self.num_partitions, available: &self.available }
     }
 

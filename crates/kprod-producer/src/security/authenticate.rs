@@ -39,7 +39,9 @@ const ROUNDS_MAX: usize = 8;
 pub struct Authenticated {
     /// KIP-368: the broker closes the connection after this long unless the client re-authenticates.
     pub session_lifetime: Option<Duration>,
+    /// The SaslHandshake version used.
     pub handshake_version: i16,
+    /// The SaslAuthenticate version used.
     pub authenticate_version: i16,
 }
 

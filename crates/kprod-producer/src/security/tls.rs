@@ -527,7 +527,9 @@ pub fn host_of(address: &str) -> &str {
 /// connection keeps concrete types so PLAINTEXT pays nothing.
 #[derive(Debug)]
 pub enum MaybeTlsStream {
+    /// `PLAINTEXT` / `SASL_PLAINTEXT`.
     Plain(TcpStream),
+    /// `SSL` / `SASL_SSL`, after the handshake.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 

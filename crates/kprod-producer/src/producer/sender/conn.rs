@@ -14,7 +14,7 @@ use crate::protocol::{ApiMessage, Encode, FrameError, request_frame};
 
 /// What a request in flight was for, so its response can be routed.
 #[derive(Debug)]
-pub enum InFlightKind {
+pub(super) enum InFlightKind {
     Produce {
         batches: Vec<ProducerBatch>,
         records: usize,
@@ -30,7 +30,7 @@ pub enum InFlightKind {
 
 /// A request waiting for its response.
 #[derive(Debug)]
-pub struct InFlightRequest {
+pub(super) struct InFlightRequest {
     pub correlation_id: i32,
     pub api_key: ApiKey,
     pub version: i16,
@@ -40,7 +40,7 @@ pub struct InFlightRequest {
 
 /// A live connection, as the core sees it.
 #[derive(Debug)]
-pub struct Conn {
+pub(super) struct Conn {
     /// Process-unique id: events from the IO side name the connection by it.
     pub id: u64,
     pub address: String,
@@ -59,7 +59,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: u64, address: String, client_id: Option<String>, hs: Handshake) -> Self {
+    pub(super) fn new(id: u64, address: String, client_id: Option<String>, hs: Handshake) -> Self {
         Conn {
             id,
             address,
@@ -75,7 +75,7 @@ impl Conn {
     }
 
     /// Encodes a request and queues its frame for the IO side. Returns the correlation id and the frame's size.
-    pub fn send<T: Encode + ApiMessage>(
+    pub(super) fn send<T: Encode + ApiMessage>(
         &mut self,
         version: i16,
         body: &T,
@@ -90,7 +90,7 @@ impl Conn {
     }
 
     /// Produce requests waiting for their answer on this connection.
-    pub fn produce_in_flight(&self) -> usize {
+    pub(super) fn produce_in_flight(&self) -> usize {
         self.in_flight.iter().filter(|r| r.api_key == ApiKey::Produce).count()
     }
 }

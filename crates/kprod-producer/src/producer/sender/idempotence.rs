@@ -9,7 +9,7 @@ use crate::producer::record::TopicPartition;
 
 /// Sequence bookkeeping for one partition.
 #[derive(Debug, Default, Clone)]
-pub struct PartitionSequences {
+pub(crate) struct PartitionSequences {
     /// Sequence for the next new batch.
     pub next_sequence: i32,
     /// Base sequences of batches in flight.
@@ -28,13 +28,13 @@ pub struct PartitionSequences {
 
 impl PartitionSequences {
     /// True when the broker already acknowledged, in this epoch, a sequence after `seq` on this partition.
-    pub fn acked_after(&self, seq: i32) -> bool {
+    pub(crate) fn acked_after(&self, seq: i32) -> bool {
         self.last_acked.is_some_and(|acked| seq_after(acked, seq))
     }
 }
 
 /// True when sequence `a` comes after `b` in Kafka's wrapping sequence space (`0..=i32::MAX`).
-pub fn seq_after(a: i32, b: i32) -> bool {
+pub(super) fn seq_after(a: i32, b: i32) -> bool {
     let diff = (a as i64 - b as i64).rem_euclid(i32::MAX as i64 + 1);
     diff != 0 && diff < (1 << 30)
 }
@@ -46,13 +46,13 @@ fn last_seq(base: i32, records: usize) -> i32 {
 
 /// The sequence after a batch of `records` starting at `base` (sequences wrap at `i32::MAX`, as Java's
 /// `DefaultRecordBatch.incrementSequence`).
-pub fn next_seq(base: i32, records: usize) -> i32 {
+pub(super) fn next_seq(base: i32, records: usize) -> i32 {
     ((base as i64 + records as i64) % (i32::MAX as i64 + 1)) as i32
 }
 
 /// The idempotence state of one producer.
 #[derive(Debug)]
-pub struct Idempotence {
+pub(crate) struct Idempotence {
     pub producer_id: i64,
     pub epoch: i16,
     pub partitions: HashMap<TopicPartition, PartitionSequences>,
@@ -79,12 +79,12 @@ impl Default for Idempotence {
 
 impl Idempotence {
     /// True when batches may be stamped and sent.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.producer_id >= 0 && !self.bump_needed && !self.init_in_flight
     }
 
     /// Installs a new producer id/epoch (first init or bump): every partition's sequence restarts at 0.
-    pub fn reset(&mut self, producer_id: i64, epoch: i16) {
+    pub(crate) fn reset(&mut self, producer_id: i64, epoch: i16) {
         self.producer_id = producer_id;
         self.epoch = epoch;
         self.partitions.clear();
@@ -92,13 +92,13 @@ impl Idempotence {
     }
 
     /// True when the batch carries the current producer id and epoch.
-    pub fn is_current(&self, batch: &ProducerBatch) -> bool {
+    pub(crate) fn is_current(&self, batch: &ProducerBatch) -> bool {
         matches!(batch.stamped, Some((pid, e, _)) if pid == self.producer_id && e == self.epoch)
     }
 
     /// True when no batch of this partition with a lower sequence is in flight or waiting to be retried — i.e.
     /// the batch is first in line, so an OUT_OF_ORDER_SEQUENCE_NUMBER for it cannot be explained by an earlier batch.
-    pub fn is_first_in_line(&self, batch: &ProducerBatch) -> bool {
+    pub(crate) fn is_first_in_line(&self, batch: &ProducerBatch) -> bool {
         let Some((_, _, seq)) = batch.stamped else { return true };
         let Some(p) = self.partitions.get(&batch.tp) else { return true };
         p.in_flight.range(..seq).next().is_none() && p.retrying.range(..seq).next().is_none()
@@ -107,7 +107,7 @@ impl Idempotence {
     /// True when the broker already acknowledged, in this epoch, a batch of the partition that comes *after*
     /// `batch`: `batch` can no longer land in send order. Only a broker that lost this producer's state (or never
     /// had it) accepts that; the sender then fails `batch` instead of re-sending it behind later records.
-    pub fn overtaken(&self, batch: &ProducerBatch) -> bool {
+    pub(crate) fn overtaken(&self, batch: &ProducerBatch) -> bool {
         let Some((_, _, seq)) = batch.stamped else { return false };
         if !self.is_current(batch) {
             return false;
@@ -117,14 +117,14 @@ impl Idempotence {
 
     /// True when a batch of the partition with a higher sequence than `batch` is in flight: its answer will tell
     /// whether `batch` was overtaken, so an OUT_OF_ORDER_SEQUENCE_NUMBER for `batch` is not acted on yet.
-    pub fn later_in_flight(&self, batch: &ProducerBatch) -> bool {
+    pub(crate) fn later_in_flight(&self, batch: &ProducerBatch) -> bool {
         let Some((_, _, seq)) = batch.stamped else { return false };
         self.is_current(batch)
             && self.partitions.get(&batch.tp).is_some_and(|p| p.in_flight.iter().any(|s| seq_after(*s, seq)))
     }
 
     /// The broker acknowledged `batch` (appended, or a duplicate of what it holds).
-    pub fn on_acked(&mut self, batch: &ProducerBatch) {
+    pub(crate) fn on_acked(&mut self, batch: &ProducerBatch) {
         if let (true, Some((_, _, seq))) = (self.is_current(batch), batch.stamped)
             && let Some(p) = self.partitions.get_mut(&batch.tp)
         {
@@ -136,7 +136,7 @@ impl Idempotence {
     }
 
     /// A response (or a failure) for this batch arrived: it is no longer in flight.
-    pub fn on_response(&mut self, batch: &ProducerBatch) {
+    pub(crate) fn on_response(&mut self, batch: &ProducerBatch) {
         if let (true, Some((_, _, seq))) = (self.is_current(batch), batch.stamped)
             && let Some(p) = self.partitions.get_mut(&batch.tp)
         {
@@ -145,7 +145,7 @@ impl Idempotence {
     }
 
     /// The batch goes back to the queue for a retry.
-    pub fn on_retry(&mut self, batch: &ProducerBatch) {
+    pub(crate) fn on_retry(&mut self, batch: &ProducerBatch) {
         if let (true, Some((_, _, seq))) = (self.is_current(batch), batch.stamped) {
             self.partitions.entry(batch.tp.clone()).or_default().retrying.insert(seq);
         }

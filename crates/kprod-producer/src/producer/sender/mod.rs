@@ -46,7 +46,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 pub(crate) use driver::run;
-pub use idempotence::Idempotence;
+pub(crate) use idempotence::Idempotence;
 pub(crate) use shared::{AckInterceptor, ActivePartitioner, Shared, Shutdown, TxnShared};
 
 use crate::producer::accumulator::{LeaderView, ProducerBatch};
@@ -73,7 +73,7 @@ struct Backoff {
 
 /// What the core asks the IO side to do with connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IoAction {
+pub(crate) enum IoAction {
     /// Open connection `conn_id` to `address` (TCP, TLS, ApiVersions, SASL); answer with
     /// [`SenderCore::handle_connected`].
     Connect { conn_id: u64, node: i32, address: String },
@@ -121,7 +121,7 @@ pub(crate) struct SenderCore {
 
 impl SenderCore {
     /// A core for the producer `sh`; `seed` seeds the backoff jitter.
-    pub fn new(sh: Arc<Shared>, seed: u64) -> Self {
+    pub(crate) fn new(sh: Arc<Shared>, seed: u64) -> Self {
         let idem = sh
             .config
             .enable_idempotence
@@ -152,23 +152,23 @@ impl SenderCore {
     }
 
     /// True once the core has finished: the producer closed with nothing left to send, or aborted.
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stopped
     }
 
     /// The earliest instant at which [`poll`](Self::poll) must run again even without an input. Only `poll`
     /// changes it.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.stopped { None } else { self.timers.next_timeout() }
     }
 
     /// The next connection action for the IO side.
-    pub fn poll_io(&mut self) -> Option<IoAction> {
+    pub(crate) fn poll_io(&mut self) -> Option<IoAction> {
         self.io.pop_front()
     }
 
     /// Hands every encoded frame waiting on a connection to `f` (connection id, frame), in send order.
-    pub fn drain_transmits(&mut self, mut f: impl FnMut(u64, Bytes)) {
+    pub(crate) fn drain_transmits(&mut self, mut f: impl FnMut(u64, Bytes)) {
         for c in self.conns.values_mut() {
             while let Some(frame) = c.pending.pop_front() {
                 f(c.id, frame);
@@ -178,7 +178,7 @@ impl SenderCore {
 
     /// One round of work at `now`: checks, timeouts, then every request that may go. Call it after each input,
     /// when the accumulator wakes the loop, and when [`poll_timeout`](Self::poll_timeout) passes.
-    pub fn poll(&mut self, now: Instant) {
+    pub(crate) fn poll(&mut self, now: Instant) {
         if self.stopped {
             return;
         }
@@ -295,7 +295,7 @@ impl SenderCore {
     }
 
     /// Input: connection attempt `conn_id` finished.
-    pub fn handle_connected(&mut self, conn_id: u64, result: Result<Handshake, ProducerError>, now: Instant) {
+    pub(crate) fn handle_connected(&mut self, conn_id: u64, result: Result<Handshake, ProducerError>, now: Instant) {
         let Some(node) = self.connecting.iter().find(|(_, id)| **id == conn_id).map(|(n, _)| *n) else {
             // Not wanted any more (the core stopped or failed everything meanwhile).
             if result.is_ok() {
@@ -334,7 +334,7 @@ impl SenderCore {
     }
 
     /// Input: connection `conn_id` is gone (the broker closed it, or writing to it failed).
-    pub fn handle_closed(&mut self, conn_id: u64, reason: String, now: Instant) {
+    pub(crate) fn handle_closed(&mut self, conn_id: u64, reason: String, now: Instant) {
         if let Some(node) = self.node_of(conn_id) {
             self.on_connection_lost(node, reason, now);
         }
@@ -400,7 +400,7 @@ impl SenderCore {
     }
 
     /// Input: one response frame arrived on connection `conn_id` (responses come in request order).
-    pub fn handle_response(&mut self, conn_id: u64, frame: Bytes, now: Instant) {
+    pub(crate) fn handle_response(&mut self, conn_id: u64, frame: Bytes, now: Instant) {
         let Some(node) = self.node_of(conn_id) else { return };
         let conn = self.conns.get_mut(&node).expect("found above");
         let Some(req) = conn.in_flight.pop_front() else {

@@ -73,7 +73,7 @@ pub(crate) struct TxnShared {
 
 impl TxnShared {
     /// A manager when `transactional.id` is set.
-    pub fn from_config(cfg: &ProducerConfig) -> Option<TxnShared> {
+    pub(crate) fn from_config(cfg: &ProducerConfig) -> Option<TxnShared> {
         let id = cfg.transactional_id.as_deref()?;
         let mgr = TransactionManager::new(
             id,
@@ -87,12 +87,12 @@ impl TxnShared {
         Some(TxnShared { mgr: Mutex::new(mgr), state, done: Notify::new() })
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, TransactionManager> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, TransactionManager> {
         self.mgr.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     #[inline]
-    pub fn fail_if_not_ready_for_send(&self) -> Result<(), ProducerError> {
+    pub(crate) fn fail_if_not_ready_for_send(&self) -> Result<(), ProducerError> {
         if TransactionManager::mirrored_state(&self.state) == TxnState::InTransaction {
             return Ok(());
         }
@@ -100,11 +100,11 @@ impl TxnShared {
     }
 
     /// The manager's state, read without its lock.
-    pub fn state(&self) -> TxnState {
+    pub(crate) fn state(&self) -> TxnState {
         TransactionManager::mirrored_state(&self.state)
     }
 
-    pub fn maybe_add_partition(&self, tp: &TopicPartition) {
+    pub(crate) fn maybe_add_partition(&self, tp: &TopicPartition) {
         self.lock().maybe_add_partition(tp);
     }
 }
@@ -121,30 +121,30 @@ pub(crate) struct Shutdown {
 
 impl Shutdown {
     /// Stops new sends. Returns true for the call that closed it.
-    pub fn close(&self) -> bool {
+    pub(crate) fn close(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Fails what is left and stops the sender (implies closed).
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.closed.store(true, Ordering::Release);
         self.aborted.store(true, Ordering::Release);
     }
 
-    pub fn is_aborted(&self) -> bool {
+    pub(crate) fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
     }
 
     /// Records a fatal error; the first one wins and every later call fails with it.
-    pub fn fail(&self, e: ProducerError) {
+    pub(crate) fn fail(&self, e: ProducerError) {
         let _ = self.fatal.set(e);
     }
 
-    pub fn fatal(&self) -> Option<&ProducerError> {
+    pub(crate) fn fatal(&self) -> Option<&ProducerError> {
         self.fatal.get()
     }
 }

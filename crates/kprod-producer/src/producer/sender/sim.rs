@@ -67,7 +67,7 @@ pub(crate) struct Scenario {
 
 impl Scenario {
     /// The scenario seed `seed` draws.
-    pub fn from_seed(seed: u64) -> Scenario {
+    pub(super) fn from_seed(seed: u64) -> Scenario {
         let rng = &mut SmallRng::seed_from_u64(seed ^ 0x5eed_5eed);
         let linger_ms = [0, 1, 2, 5][rng.gen_range(0..4)];
         let batch_size = [256, 600, 2048, 16384][rng.gen_range(0..4)];

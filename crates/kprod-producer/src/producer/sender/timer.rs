@@ -6,7 +6,7 @@ use std::time::Instant;
 
 /// Why the core wants to be polled at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
+pub(super) enum Timer {
     /// The first batch of a partition becomes sendable: its linger ends or its retry backoff is over.
     Ready = 0,
     /// The next metadata request may go (one attempt per `retry.backoff.ms`).
@@ -29,30 +29,30 @@ const COUNT: usize = 8;
 
 /// One deadline per [`Timer`].
 #[derive(Debug, Default, Clone)]
-pub struct TimerTable {
+pub(super) struct TimerTable {
     at: [Option<Instant>; COUNT],
 }
 
 impl TimerTable {
     /// Arms `timer` at `at`, or earlier if it is already armed earlier.
-    pub fn set_earliest(&mut self, timer: Timer, at: Instant) {
+    pub(super) fn set_earliest(&mut self, timer: Timer, at: Instant) {
         let slot = &mut self.at[timer as usize];
         *slot = Some(slot.map_or(at, |t| t.min(at)));
     }
 
     #[cfg(test)]
-    pub fn get(&self, timer: Timer) -> Option<Instant> {
+    pub(super) fn get(&self, timer: Timer) -> Option<Instant> {
         self.at[timer as usize]
     }
 
     /// Disarms every timer (each poll re-arms what it still needs).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.at = [None; COUNT];
     }
 
     /// Every armed timer and its deadline (the simulation names them when a run hangs).
     #[cfg(test)]
-    pub fn armed(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
+    pub(super) fn armed(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
         const ALL: [Timer; COUNT] = [
             Timer::Ready,
             Timer::Metadata,
@@ -67,7 +67,7 @@ impl TimerTable {
     }
 
     /// The earliest armed deadline.
-    pub fn next_timeout(&self) -> Option<Instant> {
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
         self.at.iter().flatten().min().copied()
     }
 }
