@@ -272,6 +272,7 @@ pub fn record_size_upper_bound(key_len: Option<usize>, value_len: Option<usize>,
 
 /// Upper bound of a batch holding this one record (Java's `estimateSizeInBytesUpperBound` for magic 2),
 /// used for the `max.request.size` check.
+#[inline]
 pub fn batch_size_upper_bound(key_len: Option<usize>, value_len: Option<usize>, headers: &[Header]) -> usize {
     RECORD_BATCH_OVERHEAD + record_size_upper_bound(key_len, value_len, headers)
 }

@@ -246,6 +246,7 @@ pub(crate) const NO_WAKER_SLOT: u32 = u32::MAX;
 impl DeliveryFuture {
     /// The future of record `index` of the batch behind `completion` (the runtime's append path builds it).
     #[doc(hidden)]
+    #[inline]
     pub fn new(completion: Arc<BatchCompletion>, index: u32, tp: TopicPartition, info: RecordInfo) -> Self {
         DeliveryFuture { completion, index, tp, info, waker_slot: NO_WAKER_SLOT }
     }

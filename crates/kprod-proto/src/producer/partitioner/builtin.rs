@@ -110,6 +110,7 @@ impl BuiltInPartitioner {
 
     /// Keyed records (unless ignore_keys): murmur2 placement. Keyless: the current sticky partition of the topic.
     /// Returns 0 when the topic has no partitions (the caller must wait for metadata instead).
+    #[inline]
     pub fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>) -> u32 {
         if let Some(key) = key
             && !self.ignore_keys
@@ -134,6 +135,7 @@ impl BuiltInPartitioner {
     }
 
     /// [`partition`](Self::partition) through a cached [`TopicHandle`] of the same topic.
+    #[inline]
     pub fn partition_with(&self, handle: &TopicHandle, topic: &TopicView<'_>, key: Option<&[u8]>) -> u32 {
         if let Some(key) = key
             && !self.ignore_keys
