@@ -94,7 +94,7 @@ impl Conn {
                 tokio::time::timeout(Duration::from_secs(10), t.handshake(host_of(address), tcp))
                     .await
                     .map_err(|_| timed_out("TLS handshake"))?
-                    .map_err(|reason| VerifyError::Io { address: address.into(), reason: format!("TLS: {reason}") })?,
+                    .map_err(|e| VerifyError::Io { address: address.into(), reason: format!("TLS: {e}") })?,
             )),
         };
         let mut c =

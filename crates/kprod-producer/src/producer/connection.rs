@@ -9,6 +9,7 @@
 //! the tasks then run over the two halves of the TLS stream (`tokio::io::split`). PLAINTEXT keeps the socket's
 //! own owned halves: the reader and writer are generic, so each path is compiled for its own stream type.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -133,7 +134,11 @@ pub async fn connect(
                         settings.connect_timeout.as_millis()
                     ))
                 })?
-                .map_err(|reason| ProducerError::Tls { broker: address.clone(), reason })?;
+                .map_err(|e| ProducerError::Tls {
+                    broker: address.clone(),
+                    reason: e.reason,
+                    cause: e.cause.map(|c| Arc::new(c) as _),
+                })?;
             let est = establish(&mut stream, &address, &settings).await?;
             let (read_half, write_half) = tokio::io::split(stream);
             Ok((est, start(id, read_half, write_half, events)))
@@ -170,12 +175,13 @@ async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
             (Some(_), Some(tls)) => ProducerError::Tls {
                 broker: address.to_string(),
                 reason: tls.describe_io_error(&e, host_of(address), false),
+                cause: Some(Arc::new(e)),
             },
             _ if settings.tls.is_none()
                 && e.kind() == std::io::ErrorKind::InvalidData
                 && e.to_string().contains(TLS_REPLY_HINT) =>
             {
-                ProducerError::Tls { broker: address.to_string(), reason: e.to_string() }
+                ProducerError::Tls { broker: address.to_string(), reason: e.to_string(), cause: Some(Arc::new(e)) }
             }
             _ => err(format!("ApiVersions failed: {e}")),
         })?;

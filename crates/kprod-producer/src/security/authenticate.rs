@@ -14,6 +14,7 @@
 //! # References
 //! - KIP-43, KIP-152 (SaslHandshake v1 + SaslAuthenticate), KIP-368 (session lifetime).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -56,11 +57,10 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     request_timeout: Duration,
 ) -> Result<Authenticated, ProducerError> {
     let mechanism = settings.mechanism.name();
-    let auth_err = |reason: String| ProducerError::Authentication {
-        broker: broker.to_string(),
-        mechanism: mechanism.to_string(),
-        reason,
+    let auth_err_from = |reason: String, cause: Option<Arc<dyn std::error::Error + Send + Sync>>| {
+        ProducerError::Authentication { broker: broker.to_string(), mechanism: mechanism.to_string(), reason, cause }
     };
+    let auth_err = |reason: String| auth_err_from(reason, None);
     let handshake_version = match versions.get(ApiKey::SaslHandshake) {
         Some(1) => 1,
         Some(_) => {
@@ -87,10 +87,10 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 hs.mechanisms.join(", ")
             )));
         }
-        code => return Err(auth_err(format!("SaslHandshake failed: {code}"))),
+        code => return Err(auth_err_from(format!("SaslHandshake failed: {code}"), Some(Arc::new(code)))),
     }
 
-    let mut client = SaslClient::new(settings).map_err(|e| auth_err(e.to_string()))?;
+    let mut client = SaslClient::new(settings).map_err(|e| auth_err_from(e.to_string(), Some(Arc::new(e))))?;
     let mut token = client.initial();
     let mut session_lifetime = None;
     for _ in 0..ROUNDS_MAX {
@@ -100,16 +100,17 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             call.round_trip(ApiKey::SaslAuthenticate, authenticate_version, correlation_id, &req).await?;
         if !resp.error_code.is_ok() {
             let message = resp.error_message.unwrap_or_default();
-            return Err(auth_err(if message.is_empty() {
+            let reason = if message.is_empty() {
                 resp.error_code.to_string()
             } else {
                 format!("{}: {message}", resp.error_code)
-            }));
+            };
+            return Err(auth_err_from(reason, Some(Arc::new(resp.error_code))));
         }
         if resp.session_lifetime_ms > 0 {
             session_lifetime = Some(Duration::from_millis(resp.session_lifetime_ms as u64));
         }
-        match client.step(&resp.auth_bytes).map_err(|e| auth_err(e.to_string()))? {
+        match client.step(&resp.auth_bytes).map_err(|e| auth_err_from(e.to_string(), Some(Arc::new(e))))? {
             Some(next) => token = next,
             None => {
                 tracing::debug!(broker, mechanism, ?session_lifetime, "SASL authentication complete");

@@ -40,6 +40,28 @@ use crate::producer::config::ProducerConfig;
 
 pub use kprod_proto::security::tls_config::{STORE_FILE_BYTES_MAX, TlsConfigError};
 
+/// Why a TLS handshake failed: what did not match, in words, and the error the socket reported (rustls's
+/// `rustls::Error` is inside it when TLS refused).
+#[derive(Debug)]
+pub struct TlsHandshakeError {
+    /// What did not match (unknown issuer, the names the certificate is valid for, ...), for the user.
+    pub reason: String,
+    /// The underlying error; `None` when the handshake did not start (an invalid server name).
+    pub cause: Option<std::io::Error>,
+}
+
+impl std::fmt::Display for TlsHandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for TlsHandshakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|e| e as _)
+    }
+}
+
 /// The TLS side of a producer's configuration: one `ClientConfig`, shared by every connection.
 #[derive(Clone)]
 pub struct TlsSettings {
@@ -142,13 +164,15 @@ impl TlsSettings {
         &self,
         host: &str,
         tcp: TcpStream,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| format!("'{host}' is not a valid TLS server name: {e}"))?;
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TlsHandshakeError> {
+        let name = ServerName::try_from(host.to_string()).map_err(|e| TlsHandshakeError {
+            reason: format!("'{host}' is not a valid TLS server name: {e}"),
+            cause: None,
+        })?;
         tokio_rustls::TlsConnector::from(self.config.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| self.describe_io_error(&e, host, true))
+            .map_err(|e| TlsHandshakeError { reason: self.describe_io_error(&e, host, true), cause: Some(e) })
     }
 
     /// One-line description of a TLS failure surfaced as an `io::Error` (by the handshake, or by the first read

@@ -52,11 +52,26 @@ pub enum ProducerError {
     #[error("invalid configuration: {0}")]
     Config(#[source] ConfigCause),
     /// SASL authentication was refused (wrong credentials, unsupported mechanism). Never carries a password.
+    /// `cause` is the typed error behind `reason` when there is one: the broker's [`ErrorCode`] or the SASL
+    /// client's [`SaslError`](crate::security::sasl::SaslError) (a server signature that does not verify, ...).
     #[error("SASL authentication with broker {broker} using {mechanism} failed: {reason}")]
-    Authentication { broker: String, mechanism: String, reason: String },
+    Authentication {
+        broker: String,
+        mechanism: String,
+        reason: String,
+        #[source]
+        cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     /// The TLS handshake failed (unknown certificate authority, hostname mismatch, expired certificate...).
+    /// `reason` says what did not match, in words; `cause` is the error the socket reported, with rustls's own
+    /// `rustls::Error` inside it when TLS refused (`io::Error::get_ref` then `downcast_ref`).
     #[error("TLS handshake with broker {broker} failed: {reason}")]
-    Tls { broker: String, reason: String },
+    Tls {
+        broker: String,
+        reason: String,
+        #[source]
+        cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     /// A transactional call or send failed; `kind` says whether the producer is still usable.
     #[error("transactional.id '{transactional_id}': {kind}: {reason}")]
     Transaction { transactional_id: Arc<str>, kind: TxnErrorKind, reason: Arc<str> },
