@@ -8,7 +8,13 @@ pub use kprod_proto::producer::{
 };
 
 pub mod client;
+// Connection IO (TCP, TLS, ApiVersions, SASL; frames). Not a stable API: public only with the `unstable` feature,
+// for kprod's own integration tests.
+#[cfg(feature = "unstable")]
 pub mod connection;
+#[cfg(not(feature = "unstable"))]
+#[allow(unreachable_pub)]
+pub(crate) mod connection;
 pub mod metadata;
 pub(crate) mod send_cache;
 pub(crate) mod sender;
