@@ -351,7 +351,7 @@ pub(crate) struct FaultState {
 }
 
 impl FaultState {
-    pub fn new(brokers: usize) -> Self {
+    pub(crate) fn new(brokers: usize) -> Self {
         FaultState {
             txn_errors: Mutex::new(VecDeque::new()),
             txn_armed: AtomicBool::new(false),
@@ -364,17 +364,17 @@ impl FaultState {
 
     /// True when broker `id` has any fault set (one relaxed load).
     #[inline]
-    pub fn broker_armed(&self, id: i32) -> bool {
+    pub(crate) fn broker_armed(&self, id: i32) -> bool {
         usize::try_from(id).ok().and_then(|i| self.armed.get(i)).is_some_and(|a| a.load(Ordering::Relaxed))
     }
 
     #[inline]
-    pub fn partitions_armed(&self) -> bool {
+    pub(crate) fn partitions_armed(&self) -> bool {
         self.partition_armed.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on broker `id`'s settings and refreshes its armed flag.
-    pub fn with_broker<R>(&self, id: i32, f: impl FnOnce(&mut BrokerFaults) -> R) -> Option<R> {
+    pub(crate) fn with_broker<R>(&self, id: i32, f: impl FnOnce(&mut BrokerFaults) -> R) -> Option<R> {
         let i = usize::try_from(id).ok()?;
         let mut guard = self.brokers.get(i)?.lock().unwrap_or_else(|e| e.into_inner());
         let r = f(&mut guard);
@@ -387,7 +387,7 @@ impl FaultState {
     }
 
     /// Consumes one injected error for this partition, if any is queued.
-    pub fn take_partition_error(&self, topic: &str, partition: i32) -> Option<ErrorCode> {
+    pub(crate) fn take_partition_error(&self, topic: &str, partition: i32) -> Option<ErrorCode> {
         let mut errors = self.partition_errors();
         let i = errors.iter().position(|e| e.topic == topic && e.partition == partition)?;
         let error = errors[i].error;
@@ -401,7 +401,7 @@ impl FaultState {
 
     /// Consumes one injected error for a request of `api`, if one is queued for it (errors without
     /// an API hit every transactional API but FindCoordinator).
-    pub fn take_txn_error(&self, api: ApiKey) -> Option<ErrorCode> {
+    pub(crate) fn take_txn_error(&self, api: ApiKey) -> Option<ErrorCode> {
         if !self.txn_armed.load(Ordering::Relaxed) {
             return None;
         }

@@ -30,6 +30,10 @@
 //! - franz-go's `pkg/kfake` (one file per API, each stating its versions and behaviour).
 //! - tokio-rs/mini-redis `server::run(listener, shutdown)`.
 
+// `missing_docs` is not on yet: about 700 items here (proto) and 190 (mock) lack docs, mostly the fields of protocol
+// messages and broker state; left for a later change.
+#![warn(unreachable_pub)]
+
 use kprod_proto::{protocol, record, security};
 
 pub mod api_versions;

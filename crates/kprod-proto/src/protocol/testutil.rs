@@ -12,7 +12,7 @@ use super::{Decode, Encode};
 /// Encodes `msg` at `v`, decodes it back and checks that the result equals `expected` (the message
 /// normalized to what `v` can carry) and that every byte was consumed. Then checks that every
 /// truncation of the encoding is refused rather than misread or panicking.
-pub fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(
+pub(super) fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(
     msg: &T,
     expected: &T,
     v: i16,
@@ -43,7 +43,7 @@ pub fn check_roundtrip<T: Encode + Decode + PartialEq + Debug>(
 }
 
 /// Encodes `msg`, corrupts one byte, and decodes: must return, never panic.
-pub fn check_corrupted<T: Encode + Decode>(msg: &T, v: i16, at: usize, byte: u8) {
+pub(super) fn check_corrupted<T: Encode + Decode>(msg: &T, v: i16, at: usize, byte: u8) {
     let mut out = BytesMut::new();
     msg.encode(&mut out, v);
     if !out.is_empty() {
@@ -54,27 +54,27 @@ pub fn check_corrupted<T: Encode + Decode>(msg: &T, v: i16, at: usize, byte: u8)
 }
 
 /// Feeds arbitrary bytes to the decoder: must return, never panic.
-pub fn check_garbage<T: Decode>(data: Vec<u8>, v: i16) {
+pub(super) fn check_garbage<T: Decode>(data: Vec<u8>, v: i16) {
     let _ = T::decode(&mut Bytes::from(data), v);
 }
 
-pub fn string() -> impl Strategy<Value = String> {
+pub(super) fn string() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9._-]{0,12}"
 }
 
-pub fn opt_string() -> impl Strategy<Value = Option<String>> {
+pub(super) fn opt_string() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(string())
 }
 
-pub fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
+pub(super) fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
     proptest::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from)
 }
 
-pub fn error_code() -> impl Strategy<Value = ErrorCode> {
+pub(super) fn error_code() -> impl Strategy<Value = ErrorCode> {
     any::<i16>().prop_map(ErrorCode::from_i16)
 }
 
-pub fn vec<T: Debug>(s: impl Strategy<Value = T>, max: usize) -> impl Strategy<Value = Vec<T>> {
+pub(super) fn vec<T: Debug>(s: impl Strategy<Value = T>, max: usize) -> impl Strategy<Value = Vec<T>> {
     proptest::collection::vec(s, 0..max)
 }
 

@@ -65,21 +65,21 @@ pub const ZSTD_LEVEL_DEFAULT: i32 = 3;
 
 /// Byte offsets of the header fields (see the module doc).
 pub(crate) mod offsets {
-    pub const BASE_OFFSET: usize = 0;
-    pub const LENGTH: usize = 8;
-    pub const PARTITION_LEADER_EPOCH: usize = 12;
-    pub const MAGIC: usize = 16;
-    pub const CRC: usize = 17;
-    pub const ATTRIBUTES: usize = 21;
-    pub const LAST_OFFSET_DELTA: usize = 23;
-    pub const BASE_TIMESTAMP: usize = 27;
-    pub const MAX_TIMESTAMP: usize = 35;
-    pub const PRODUCER_ID: usize = 43;
-    pub const PRODUCER_EPOCH: usize = 51;
-    pub const BASE_SEQUENCE: usize = 53;
-    pub const RECORDS_COUNT: usize = 57;
+    pub(crate) const BASE_OFFSET: usize = 0;
+    pub(crate) const LENGTH: usize = 8;
+    pub(crate) const PARTITION_LEADER_EPOCH: usize = 12;
+    pub(crate) const MAGIC: usize = 16;
+    pub(crate) const CRC: usize = 17;
+    pub(crate) const ATTRIBUTES: usize = 21;
+    pub(crate) const LAST_OFFSET_DELTA: usize = 23;
+    pub(crate) const BASE_TIMESTAMP: usize = 27;
+    pub(crate) const MAX_TIMESTAMP: usize = 35;
+    pub(crate) const PRODUCER_ID: usize = 43;
+    pub(crate) const PRODUCER_EPOCH: usize = 51;
+    pub(crate) const BASE_SEQUENCE: usize = 53;
+    pub(crate) const RECORDS_COUNT: usize = 57;
     /// baseOffset + batchLength: the bytes not counted by batchLength.
-    pub const LOG_OVERHEAD: usize = 12;
+    pub(crate) const LOG_OVERHEAD: usize = 12;
 }
 
 /// Attribute bits.
