@@ -230,6 +230,18 @@ fn spawn(listener: TcpListener, state: Arc<ClusterState>, id: i32, tls: Option<t
 }
 
 /// A running mock cluster. Dropping it stops the brokers (without waiting); prefer [`MockCluster::shutdown`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().brokers(3).default_partitions(6).start().await?;
+/// assert_eq!(cluster.addresses().len(), 3);
+/// let bootstrap = cluster.bootstrap(); // "127.0.0.1:PORT,127.0.0.1:PORT,127.0.0.1:PORT": give it to any client
+/// assert_eq!(bootstrap.split(',').count(), 3);
+/// assert!(cluster.state().records("events", 0)?.is_empty(), "nothing produced yet");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct MockCluster {
     state: Arc<ClusterState>,

@@ -107,6 +107,23 @@ enum Cached {
 }
 
 /// A Kafka producer. Cheap to share: clone it into many tasks, or wrap it in an `Arc`.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig, ProducerRecord};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // An in-process broker for the example (the kprod-mock crate); any Kafka cluster works the same.
+/// let cluster = kprod_mock::MockCluster::builder().default_partitions(1).start().await?;
+/// let config = ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?;
+/// let producer = Producer::new(config)?;
+/// let delivery = producer.send(ProducerRecord::new("events", bytes::Bytes::from("hello"))).await?; // buffered
+/// let metadata = delivery.await?; // acknowledged
+/// assert_eq!((metadata.partition, metadata.offset), (0, 0));
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 pub struct Producer<K = Bytes, V = Bytes> {
     shared: Arc<Shared>,
     key_serializer: Arc<dyn Serializer<K>>,
@@ -158,6 +175,36 @@ impl Drop for OwnerGuard {
 }
 
 /// Builds a producer with serializers, interceptors, hooks and a custom partitioner.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_producer::producer::partitioner::{Partitioner, TopicView};
+/// use kprod_producer::producer::{Producer, ProducerConfig, ProducerRecord};
+///
+/// /// Every record to the topic's last partition.
+/// struct Last;
+/// impl Partitioner for Last {
+///     fn partition(&self, topic: &TopicView<'_>, _key: Option<&[u8]>, _value: Option<&[u8]>) -> u32 {
+///         topic.num_partitions - 1
+///     }
+///     fn name(&self) -> &str {
+///         "last"
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().default_partitions(4).start().await?;
+/// let config = ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?;
+/// let producer: Producer<String, String> = Producer::builder(config).partitioner(Arc::new(Last)).build()?;
+/// for key in ["a", "b", "c", "d"] {
+///     let record = ProducerRecord::new("events", "hello".to_string()).with_key(key.to_string());
+///     assert_eq!(producer.send(record).await?.await?.partition, 3, "not murmur2's placement: ours");
+/// }
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 pub struct ProducerBuilder<K, V> {
     config: ProducerConfig,
     key_serializer: Arc<dyn Serializer<K>>,
