@@ -169,6 +169,22 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// The producer configuration. Fields hold effective values once [`resolve`](Self::resolve) ran (every
 /// constructor except `Default` runs it).
+///
+/// ```
+/// use std::time::Duration;
+/// use kprod_proto::producer::config::{Acks, ConfigError, ProducerConfig};
+///
+/// // Java's keys, Kafka 4.x defaults for the rest.
+/// let cfg = ProducerConfig::from_properties_str("bootstrap.servers=k1:9092,k2:9092\nlinger.ms=20\n")?;
+/// assert_eq!(cfg.bootstrap_servers, ["k1:9092", "k2:9092"]);
+/// assert_eq!(cfg.linger, Duration::from_millis(20));
+/// assert_eq!((cfg.acks, cfg.batch_size), (Acks::All, 16384));
+///
+/// // A misspelt key is refused with the nearest known one.
+/// let err = ProducerConfig::from_pairs([("bootstrap.servers", "k1:9092"), ("lingr.ms", "20")]).unwrap_err();
+/// assert!(matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. } if s == "linger.ms"));
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`; empty by default (Java has no default; the producer refuses to start without it).

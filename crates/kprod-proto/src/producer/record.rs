@@ -9,6 +9,19 @@ use std::sync::Arc;
 pub use crate::record::Header;
 
 /// A record to send. `K` and `V` are turned into bytes by the producer's serializers.
+///
+/// ```
+/// use bytes::Bytes;
+/// use kprod_proto::producer::record::ProducerRecord;
+///
+/// let record = ProducerRecord::new("orders", Bytes::from_static(b"{\"id\":7}"))
+///     .with_key(Bytes::from_static(b"customer-42")) // same key, same partition (murmur2, as Java)
+///     .with_header("source", Some(Bytes::from_static(b"web")))
+///     .with_timestamp(1_700_000_000_000);
+/// assert_eq!(&*record.topic, "orders");
+/// assert_eq!(record.partition, None); // the partitioner chooses
+/// assert_eq!(record.headers[0].key, "source");
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProducerRecord<K, V> {
     /// Topic name; an `Arc<str>` so that a hot loop can clone it instead of allocating.
