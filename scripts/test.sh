@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the whole kprod test suite, from a fresh clone: installs what is missing, then runs
-#   1. unit + integration tests (lib, tests/it, doc tests) and the benches in test mode; the sender simulation;
+#   1. format, lint and API-doc checks; unit + integration tests of every crate (libs, tests/it, doc tests) and the
+#      benches in test mode; the sender simulation;
 #   2. end-to-end tests against a real Apache Kafka 4.x broker (1 node; 1 node with TLS and SASL listeners; then a
 #      3-node cluster with a restart);
 #   3. the workbench end-to-end: a tiny sweep on the embedded broker, its HTML report checked in headless Chromium;
@@ -55,14 +56,23 @@ disk_check() {
 disk_check
 
 step "setup (system packages)" scripts/setup.sh
-step "build (all targets)" cargo build --all-targets --locked
-step "unit + integration tests" cargo test --all-targets --locked
+step "format (cargo fmt --check)" cargo fmt --all --check
+# Twice: the workspace (the root package turns on kprod-producer's `unstable` feature), then the producer alone, as a
+# library user builds it (without `unstable`, where its internals are crate-private).
+lint() {
+    cargo clippy --workspace --all-targets --locked -- -D warnings &&
+        cargo clippy -p kprod-producer --all-targets --locked -- -D warnings
+}
+step "lint (clippy, every crate and target, warnings are errors)" lint
+step "API docs build without warnings (cargo doc)" env RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --locked
+step "build (all targets, every crate)" cargo build --workspace --all-targets --locked
+step "unit + integration tests (every crate)" cargo test --workspace --all-targets --locked
 # The sender's deterministic simulation (issue 15): 2 more minutes of seeds beyond the 20 s `cargo test` runs, from
 # another base so they are new ones. A failing seed prints the command that replays it.
 step "sender simulation: 120 s of seeds against the mock broker (exactly once, send order, no hang)" \
-    env KPROD_SIM_BASE=1000000 KPROD_SIM_BUDGET_S=120 cargo test --locked --lib \
+    env KPROD_SIM_BASE=1000000 KPROD_SIM_BUDGET_S=120 cargo test --locked -p kprod-producer --lib \
     producer::sender::sim::tests::many_seeds_keep_every_invariant -- --nocapture
-step "doc tests" cargo test --doc --locked
+step "doc tests (every crate)" cargo test --workspace --doc --locked
 
 # Functions run by `step` are in an `if` context, where `set -e` does not apply: check every status explicitly.
 java_interop() {

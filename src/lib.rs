@@ -16,13 +16,18 @@
 //!                         batch completion ──► futures / callbacks ──► hooks ──► HDR histograms
 //! ```
 //!
-//! See `DESIGN.md` for the file map.
+//! This package is the workbench and the `kprod` command line. The layers are their own crates, re-exported here
+//! under the paths they always had: `kprod-proto` (sans-IO: [`protocol`], [`record`], [`murmur2`], the
+//! accumulator, partitioners, configuration, transaction state machine), `kprod-producer` ([`producer`],
+//! [`security`], [`verify`]: the tokio runtime) and `kprod-mock` ([`broker`]). See `DESIGN.md` for the crate map.
 
-pub mod broker;
-pub mod murmur2;
-pub mod producer;
-pub mod protocol;
-pub mod record;
-pub mod security;
-pub mod verify;
+pub use kprod_producer::{murmur2, producer, protocol, record, security, verify};
+
+/// The in-process mock Kafka cluster (the `kprod-mock` crate) and the `kprod broker` command line.
+pub mod broker {
+    pub use kprod_mock::*;
+
+    pub mod cli;
+}
+
 pub mod workbench;

@@ -52,7 +52,7 @@ async fn produce_and_verify(
     topic: &str,
     n: usize,
     extra: &[(&str, &str)],
-) -> BTreeMap<i32, Vec<kprod::verify::StoredRecord>> {
+) -> BTreeMap<i32, Vec<kprod::verify::FetchedRecord>> {
     let acks_zero = extra.iter().any(|(k, v)| *k == "acks" && *v == "0");
     create_topic(topic, 3);
     let producer = Producer::new(config(extra)).expect("producer");

@@ -322,7 +322,7 @@ async fn real_broker_security_untrusted_certificate_is_a_clear_tls_error() {
     let (err, elapsed) = first_error(&bootstrap, &ssl_settings(&env.get("KPROD_KAFKA_OTHER_CA_PEM"))).await;
     let text = err.to_string();
     match &err {
-        ProducerError::Tls { broker, reason } => {
+        ProducerError::Tls { broker, reason, .. } => {
             assert!(broker.contains(&first_address(&bootstrap)), "the error names the broker ({bootstrap}): {text}");
             let r = reason.to_lowercase().replace([' ', '_', '-'], "");
             assert!(

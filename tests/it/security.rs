@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kprod::broker::{MockCluster, StorageMode};
 use kprod::producer::{Producer, ProducerConfig, ProducerError, ProducerRecord};
+use kprod::protocol::error::ErrorCode;
 use kprod::security::SaslMechanism;
 
 const PASSWORD: &str = "Pa55-w0rd-XYZZY";
@@ -120,6 +121,9 @@ async fn wrong_password_unknown_user_and_disabled_mechanism_fail_fast() {
     let e =
         expect_auth_failure(config(&c.bootstrap(), SaslMechanism::ScramSha256, "mallory", PASSWORD, &short), 5).await;
     check_error(&e, "SCRAM-SHA-256", "SASL_AUTHENTICATION_FAILED");
+    // The broker's error code is the typed cause: a caller matches it without reading the message.
+    let ProducerError::Authentication { cause: Some(cause), .. } = &e else { panic!("a typed cause: {e:?}") };
+    assert_eq!(cause.downcast_ref::<ErrorCode>(), Some(&ErrorCode::SaslAuthenticationFailed), "{cause:?}");
     let e = expect_auth_failure(config(&c.bootstrap(), SaslMechanism::ScramSha512, "alice", PASSWORD, &short), 5).await;
     check_error(&e, "SCRAM-SHA-512", "enabled mechanisms are [PLAIN, SCRAM-SHA-256]");
     c.shutdown().await;

@@ -62,7 +62,7 @@ async fn connect_error(address: &str, cfg: &ProducerConfig) -> ProducerError {
 
 fn tls_reason(e: &ProducerError, broker: &str) -> String {
     match e {
-        ProducerError::Tls { broker: b, reason } => {
+        ProducerError::Tls { broker: b, reason, .. } => {
             assert_eq!(b, broker, "the error names the broker");
             reason.clone()
         }
@@ -123,9 +123,19 @@ async fn untrusted_ca_is_a_prompt_tls_error_naming_the_trust_problem_and_the_bro
     let cfg =
         config(&c.bootstrap(), &[("security.protocol", "SSL"), ("ssl.truststore.certificates", other.cert_pem())]);
     let addr = c.addresses()[0].to_string();
-    let reason = tls_reason(&connect_error(&addr, &cfg).await, &addr);
+    let e = connect_error(&addr, &cfg).await;
+    let reason = tls_reason(&e, &addr);
     assert!(reason.contains("not trusted: unknown issuer"), "{reason}");
     assert!(reason.contains("ssl.truststore.location"), "the error says what to set: {reason}");
+    // The typed cause, without parsing the message: the socket's io::Error, with rustls's own error inside.
+    let ProducerError::Tls { cause: Some(cause), .. } = &e else { panic!("a TLS error with its cause: {e:?}") };
+    let io = cause.downcast_ref::<std::io::Error>().expect("the cause is the handshake's io::Error");
+    let tls = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).expect("rustls::Error inside");
+    assert!(
+        matches!(tls, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+        "unknown issuer, typed: {tls:?}"
+    );
+    assert!(std::error::Error::source(&e).is_some(), "the cause is the error's source()");
 
     // Through the producer: the send fails within max.block.ms, naming the TLS failure.
     let p = Producer::new(cfg).unwrap();

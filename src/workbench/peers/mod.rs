@@ -5,9 +5,9 @@
 //! thermal, a noisy neighbour) hits every peer alike, and tags each [`PointResult`] with its [`Peer`]:
 //!
 //! - **kprod** through the caller's closure (the `kprod run` command's own point runner);
-//! - **librdkafka** ([`rdkafka`], cargo feature `peer-rdkafka`): a [`LoadTarget`](super::runner::LoadTarget) over
+//! - **librdkafka** (`rdkafka`, cargo feature `peer-rdkafka`): a [`LoadTarget`](super::runner::LoadTarget) over
 //!   `ThreadedProducer` on the runner's bulk path (delivery reports, as kprod's batch hooks), driven by the same
-//!   runner as kprod, configured by [`rdkafka_config`] from the point's Java properties;
+//!   runner as kprod, configured by [`rdkafka_config()`] from the point's Java properties;
 //! - **Java** ([`java`]): `scripts/java-peer.sh` (the `KafkaProducer` driver in `peers/java`), same open-loop
 //!   measurement, its JSON and HDR histograms turned into a [`PointResult`].
 //!
