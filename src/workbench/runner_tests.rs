@@ -419,4 +419,13 @@ async fn runner_cost_is_measured_at_any_outstanding_bound() {
             .unwrap_or_else(|_| panic!("bound {bound}: the measurement hangs"));
         assert!(cost.is_some_and(|ns| ns > 0.0), "bound {bound}: {cost:?}");
     }
+    // Several tasks: each holds its own chunk (no lock shared between tasks), and every chunk is acknowledged.
+    for bound in [1, 200] {
+        let mut p = workload(None, StopAfter::Records(1000), Duration::ZERO, bound);
+        p.workload.tasks_per_producer = 3;
+        let cost = tokio::time::timeout(Duration::from_secs(20), runner_cost_ns_per_record(&p))
+            .await
+            .unwrap_or_else(|_| panic!("3 tasks, bound {bound}: the measurement hangs"));
+        assert!(cost.is_some_and(|ns| ns > 0.0), "3 tasks, bound {bound}: {cost:?}");
+    }
 }
