@@ -314,18 +314,24 @@ fn a_second_init_aborts_the_open_transaction_and_fences_the_first_producer() {
     assert!(committed_values(&fetch(&s, 0, 1)).is_empty());
 }
 
-#[test]
-fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
-    let s = state_with(1);
+/// A transaction with a 1 s timeout holding one record on partition 0; returns its producer id and epoch.
+fn open_slow_transaction(s: &ClusterState) -> (i64, i16) {
     let req = InitProducerIdRequest {
         transactional_id: Some(TID.into()),
         transaction_timeout_ms: 1_000,
         ..Default::default()
     };
-    let r: InitProducerIdResponse = call(&s, coord(&s), 4, &req);
+    let r: InitProducerIdResponse = call(s, coord(s), 4, &req);
     let (pid, e0) = (r.producer_id, r.producer_epoch);
-    assert_eq!(add_partitions(&s, 3, pid, e0, &[0]), ErrorCode::None);
-    assert_eq!(produce(&s, 11, 0, pid, e0, 0, &["slow"]), ErrorCode::None);
+    assert_eq!(add_partitions(s, 3, pid, e0, &[0]), ErrorCode::None);
+    assert_eq!(produce(s, 11, 0, pid, e0, 0, &["slow"]), ErrorCode::None);
+    (pid, e0)
+}
+
+#[test]
+fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
+    let s = state_with(1);
+    let (pid, e0) = open_slow_transaction(&s);
     s.txn.advance_clock_ms(500);
     assert_eq!(fetch(&s, 0, 1).last_stable_offset, 0, "not yet expired");
     s.txn.advance_clock_ms(1_000);
@@ -482,15 +488,7 @@ fn coordinator_placement_matches_java_string_hash() {
 fn a_manual_clock_alone_times_transactions_out() {
     let s = state_with(1);
     s.txn.set_clock_ms(1_000_000);
-    let req = InitProducerIdRequest {
-        transactional_id: Some(TID.into()),
-        transaction_timeout_ms: 1_000,
-        ..Default::default()
-    };
-    let r: InitProducerIdResponse = call(&s, coord(&s), 4, &req);
-    let (pid, e0) = (r.producer_id, r.producer_epoch);
-    assert_eq!(add_partitions(&s, 3, pid, e0, &[0]), ErrorCode::None);
-    assert_eq!(produce(&s, 11, 0, pid, e0, 0, &["slow"]), ErrorCode::None);
+    let (_, e0) = open_slow_transaction(&s);
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(s.txn.now_ms(), 1_000_000, "the wall clock does not move a manual clock");
     s.txn.set_clock_ms(1_000_999);

@@ -817,11 +817,8 @@ fn log_records(cluster: &ClusterState, p: i32) -> Result<Vec<LogRecord>, String>
                 value: rec.value,
                 producer_id: batch.producer_id(),
                 producer_epoch: batch.producer_epoch(),
-                sequence: if batch.base_sequence() < 0 {
-                    -1
-                } else {
-                    batch.base_sequence().wrapping_add(rec.offset_delta)
-                },
+                // -1 without idempotence; wraps at i32::MAX as Kafka's sequences do.
+                sequence: kprod_mock::idempotence::last_sequence(batch.base_sequence(), rec.offset_delta),
                 committed: !batch.is_transactional(),
             });
         }
