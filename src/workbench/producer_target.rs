@@ -221,16 +221,15 @@ pub struct ProducerTarget {
     producer: Producer,
     /// Transactions of a transactional workload.
     txn: Option<super::txn_driver::TxnDriver>,
-    /// The workload's topics, so records reuse one `Arc<str>` instead of allocating a name each.
-    first_topic: Option<Arc<str>>,
-    topics: HashSet<Arc<str>>,
+    /// How many topics the workload has (records carry the generator's shared `Arc<str>` name).
+    topics: usize,
     hooks: Arc<HookRecorder>,
     counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for ProducerTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProducerTarget").field("topics", &self.topics.len()).field("counters", &self.counters).finish()
+        f.debug_struct("ProducerTarget").field("topics", &self.topics).field("counters", &self.counters).finish()
     }
 }
 
@@ -238,9 +237,8 @@ impl ProducerTarget {
     /// A target over `producer`, which must have been built with `hooks` as its [`ProducerHooks`] for the
     /// hook metrics and batch accounting to be filled. Use [`ProducerTarget::build`] to get both right.
     pub fn new(producer: Producer, topics: &[String], hooks: Arc<HookRecorder>, counters: Arc<Counters>) -> Self {
-        let topics: HashSet<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();
-        let first_topic = if topics.len() == 1 { topics.iter().next().cloned() } else { None };
-        ProducerTarget { producer, txn: None, first_topic, topics, hooks, counters }
+        let topics = topics.iter().collect::<HashSet<_>>().len();
+        ProducerTarget { producer, txn: None, topics, hooks, counters }
     }
 
     /// Makes the target transactional: `init_transactions` and the first `begin_transaction` happen here (before
@@ -279,19 +277,6 @@ impl ProducerTarget {
         self.counters.snapshot()
     }
 
-    fn topic(&self, name: &str) -> Arc<str> {
-        if let Some(t) = &self.first_topic
-            && &**t == name
-        {
-            return t.clone();
-        }
-        match self.topics.get(name) {
-            Some(t) => t.clone(),
-            // Not a workload topic (cannot happen with the generator): correct, just slower.
-            None => Arc::from(name),
-        }
-    }
-
     fn record(&self, r: GenRecord<'_>, user_data: u64) -> ProducerRecord<Bytes, Bytes> {
         let headers = if r.headers.is_empty() {
             Vec::new()
@@ -299,7 +284,7 @@ impl ProducerTarget {
             r.headers.iter().map(|(k, v)| Header { key: k.clone(), value: Some(v.clone()) }).collect()
         };
         ProducerRecord {
-            topic: self.topic(r.topic),
+            topic: r.topic.clone(),
             partition: r.partition,
             key: r.key,
             value: Some(r.value),

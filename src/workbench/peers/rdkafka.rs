@@ -152,7 +152,7 @@ impl RdkafkaTarget {
         tag: u64,
     ) -> Result<bool, TargetError> {
         let mut r =
-            BaseRecord::<[u8], [u8], usize>::with_opaque_to(record.topic, tag as usize).payload(&record.value[..]);
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(&**record.topic, tag as usize).payload(&record.value[..]);
         if let Some(k) = &record.key {
             r = r.key(&k[..]);
         }
