@@ -298,6 +298,11 @@ impl ProducerTarget {
     /// when the producer does not take it.
     async fn counted<T>(&self, send: impl Future<Output = Result<T, ProducerError>>) -> Result<T, TargetError> {
         self.counters.sent.fetch_add(1, Ordering::AcqRel);
+        self.gated(send).await
+    }
+
+    /// [`counted`](Self::counted) without counting the send (the bulk path counts sends in `tagged_sent`).
+    async fn gated<T>(&self, send: impl Future<Output = Result<T, ProducerError>>) -> Result<T, TargetError> {
         let sent = match &self.txn {
             None => send.await,
             Some(t) => t.gated(&self.producer, send).await,
@@ -363,6 +368,10 @@ impl LoadTarget for ProducerTarget {
         true
     }
 
+    fn tagged_sent(&self, n: u64) {
+        self.counters.sent.fetch_add(n, Ordering::AcqRel);
+    }
+
     /// Appends at once when it can ([`Producer::try_send_and_forget`], no future); a record that must wait for
     /// memory or metadata, or for a commit in progress (transactional), gets the waiting send.
     fn send_tagged(
@@ -374,7 +383,7 @@ impl LoadTarget for ProducerTarget {
         let slow = if self.txn.is_some() {
             Slow::Gated(record)
         } else {
-            self.counters.sent.fetch_add(1, Ordering::AcqRel);
+            // Counted as sent by `tagged_sent`, in bulk.
             match self.producer.try_send_and_forget(record) {
                 TrySend::Appended => return Tagged::Done(Ok(())),
                 TrySend::Failed(e) => {
@@ -386,7 +395,7 @@ impl LoadTarget for ProducerTarget {
         };
         Tagged::Wait(async move {
             match slow {
-                Slow::Gated(record) => self.counted(self.producer.send_and_forget(record)).await,
+                Slow::Gated(record) => self.gated(self.producer.send_and_forget(record)).await,
                 Slow::Wait(w) => self.producer.send_and_forget_after(w).await.map_err(|e| {
                     self.counters.refused.fetch_add(1, Ordering::AcqRel);
                     target_error(&e)
