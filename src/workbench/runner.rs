@@ -115,6 +115,7 @@ const CLOCK_EVERY: u32 = 4;
 pub const BULK_MAX_TASKS: u32 = 1 << TAG_TASK_BITS;
 
 /// The lag's 18-bit code: exact below 2^13 µs, else the 13 leading bits and a shift (truncated, never rounded up).
+#[inline]
 fn encode_lag(lag_us: u64) -> u64 {
     if lag_us <= LAG_MANTISSA_MASK {
         return lag_us;
@@ -129,6 +130,7 @@ fn decode_lag(code: u64) -> u64 {
     (code & LAG_MANTISSA_MASK) << (code >> LAG_MANTISSA_BITS)
 }
 
+#[inline]
 fn encode_tag(task: u32, sent_us: u64, lag_us: u64) -> u64 {
     (u64::from(task) << (TAG_TIME_BITS + TAG_LAG_BITS))
         | ((sent_us & TAG_TIME_MASK) << TAG_LAG_BITS)
@@ -264,6 +266,7 @@ impl Stop {
         self.0.wake.send_replace(true);
     }
 
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.0.set.load(Ordering::Acquire)
     }
@@ -642,6 +645,8 @@ async fn run_task<T: LoadTarget>(
     let mut last_send = start;
     // Closed loop: sends since the clock was last read (see `CLOCK_EVERY`); `CLOCK_EVERY` forces a read.
     let mut clock_age = CLOCK_EVERY;
+    // `last_send` in µs since `start`, for the tag (computed once per clock reading).
+    let mut sent_us = 0u64;
     let mut unreported = 0u64;
     loop {
         if quota.is_some_and(|q| sent >= q) || stop.is_set() {
@@ -690,7 +695,9 @@ async fn run_task<T: LoadTarget>(
             last_send
         } else {
             clock_age = 1;
-            Instant::now()
+            let now = Instant::now();
+            sent_us = now.saturating_duration_since(start).as_micros() as u64;
+            now
         };
         if deadline.is_some_and(|d| t_send >= d) {
             break;
@@ -712,7 +719,6 @@ async fn run_task<T: LoadTarget>(
             target.tagged_sent(std::mem::take(&mut unreported));
         }
         let outcome = if bulk {
-            let sent_us = t_send.saturating_duration_since(start).as_micros() as u64;
             unreported += 1;
             match target.send_tagged(record, encode_tag(index, sent_us, lag_us)) {
                 Tagged::Done(r) => r.map(|()| None),
