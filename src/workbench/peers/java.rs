@@ -80,6 +80,8 @@ pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, Str
     flag("--topic", w.topics[0].name.clone());
     flag("--record-size", size.to_string());
     flag("--rate", w.rate_records_per_s.unwrap_or(0.0).to_string());
+    // The loop shape of kprod's runner: at most this many records outstanding (one sending thread = one task).
+    flag("--max-outstanding", w.max_outstanding_per_task.to_string());
     match w.stop {
         StopAfter::Duration(d) => flag("--duration-s", d.as_secs_f64().to_string()),
         StopAfter::Records(n) => flag("--num-records", n.to_string()),

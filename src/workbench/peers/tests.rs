@@ -174,6 +174,7 @@ fn java_args_pass_the_point_and_every_resolved_property() {
     assert_eq!(flag("--topic"), "t1");
     assert_eq!(flag("--record-size"), "1024");
     assert_eq!(flag("--rate"), "5000");
+    assert_eq!(flag("--max-outstanding"), "100000", "the runner's default bound per task");
     assert_eq!(flag("--duration-s"), "10");
     assert_eq!(flag("--warmup-s"), "3");
     assert_eq!(flag("--key-mode"), "roundrobin:7");

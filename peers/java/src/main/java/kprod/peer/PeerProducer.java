@@ -11,6 +11,8 @@ import java.util.Properties;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
@@ -39,6 +41,8 @@ public final class PeerProducer {
     /** One hour in µs: anything slower is clamped, not dropped, so counts stay exact. */
     static final long HIGHEST_TRACKABLE_US = 3_600_000_000L;
     static final double MIB = 1024.0 * 1024.0;
+    /** How long a closed loop waits for room among outstanding records before it gives up. */
+    static final long OUTSTANDING_WAIT_S = 30;
     /** Producer metrics copied into the result: the ones that explain a throughput or latency difference. */
     static final List<String> METRICS = List.of("batch-size-avg", "batch-size-max", "records-per-request-avg",
             "request-latency-avg", "request-latency-max", "record-queue-time-avg", "record-queue-time-max",
@@ -53,6 +57,8 @@ public final class PeerProducer {
     // Written only on the main thread.
     private final Histogram scheduleLagUs = new Histogram(HIGHEST_TRACKABLE_US, 3);
     private final LongAdder acked = new LongAdder();
+    /** Room for records sent and not yet completed ({@code --max-outstanding}); null = unbounded. */
+    private final Semaphore outstanding;
     // Failures may complete on the calling thread (send() reports some errors through the callback at once).
     private final LongAdder failed = new LongAdder();
     private final LongAdder ackedAll = new LongAdder();
@@ -64,6 +70,7 @@ public final class PeerProducer {
 
     PeerProducer(Spec spec) {
         this.spec = spec;
+        this.outstanding = spec.maxOutstanding > 0 ? new Semaphore(spec.maxOutstanding) : null;
     }
 
     public static void main(String[] args) {
@@ -106,6 +113,9 @@ public final class PeerProducer {
         @Override
         public void onCompletion(RecordMetadata metadata, Exception exception) {
             long ackNs = System.nanoTime();
+            if (outstanding != null) {
+                outstanding.release();
+            }
             if (exception != null) {
                 errors.computeIfAbsent(exception.getClass().getSimpleName(), k -> new LongAdder()).increment();
                 failedAll.increment();
@@ -188,6 +198,14 @@ public final class PeerProducer {
                     case RANDOM -> keys[rng.nextInt(keys.length)];
                 };
                 byte[] value = payloads[(int) (i % payloads.length)];
+                // The same loop shape as kprod's runner: wait for room among outstanding records, but not forever
+                // (a stalled broker ends the run instead of hanging it).
+                if (!awaitRoom()) {
+                    System.err.printf("kprod-java-peer: stopping: no record completed in %d s (%d outstanding)%n",
+                            OUTSTANDING_WAIT_S, spec.maxOutstanding);
+                    aborted = true;
+                    break;
+                }
                 producer.send(new ProducerRecord<>(spec.topic, null, key, value),
                         new Completion(intendedNs, sendNs, measured));
                 if (tooManyFailures) {
@@ -218,6 +236,19 @@ public final class PeerProducer {
         long endNs = lastMeasuredAckNs.get() == Long.MIN_VALUE ? endSendNs : lastMeasuredAckNs.get();
         double durationS = sent == 0 ? 0 : Math.max(0, endNs - measureStartNs) / 1e9;
         return toJson(sent, warmupSent, durationS, metrics, aborted);
+    }
+
+    /** Takes room for one more outstanding record; false when none came in {@link #OUTSTANDING_WAIT_S}. */
+    private boolean awaitRoom() {
+        if (outstanding == null) {
+            return true;
+        }
+        try {
+            return outstanding.tryAcquire(OUTSTANDING_WAIT_S, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /** Sleeps most of a long wait, then spins the last stretch so the send lands close to its intended time. */

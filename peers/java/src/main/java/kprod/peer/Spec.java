@@ -51,6 +51,11 @@ final class Spec {
     double progressIntervalS = 5.0;
     /** Stop sending once this many records (warm-up included) have failed: a dead broker ends the run. */
     long maxFailedRecords = 1000;
+    /**
+     * Records sent and not yet completed, at most (kprod's {@code max_outstanding_per_task}); 0 = unbounded, so
+     * only buffer.memory bounds a closed loop.
+     */
+    int maxOutstanding;
     final Map<String, String> producerProps = new LinkedHashMap<>();
 
     static String usage() {
@@ -64,6 +69,7 @@ final class Spec {
                 "  --duration-s S               measured duration bound (after warm-up)",
                 "  --record-size BYTES          value size (default 100)",
                 "  --rate R                     records/s, open loop; 0 = unthrottled closed loop (default 0)",
+                "  --max-outstanding N          records sent and not yet acked, at most (default 0: unbounded)",
                 "  --key-mode M                 none | roundrobin:N | random:N (default none)",
                 "  --warmup-records N           records sent first and left out of every figure (default 0)",
                 "  --warmup-s S                 records due in the first S seconds are warm-up too (default 0)",
@@ -117,6 +123,7 @@ final class Spec {
             case "--seed" -> seed = parseLong(flag, value, Long.MIN_VALUE);
             case "--progress-interval-s" -> progressIntervalS = parseDouble(flag, value, 0);
             case "--max-failed-records" -> maxFailedRecords = parseLong(flag, value, 1);
+            case "--max-outstanding" -> maxOutstanding = (int) parseLong(flag, value, 0, Integer.MAX_VALUE);
             case "--key-mode" -> parseKeyMode(value);
             case "--payload" -> payload = switch (value) {
                 case "random" -> Payload.RANDOM;
