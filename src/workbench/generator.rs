@@ -136,6 +136,9 @@ const WORDS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct PayloadPool {
     buf: Bytes,
+    /// The same bytes when the pool is interned: values are then made with `Bytes::from_static`, without the
+    /// indirect clone call that slicing a `Bytes` makes.
+    fixed: Option<&'static [u8]>,
 }
 
 /// Generated pools kept for the life of the process, by (payload, length, seed), and their total size.
@@ -156,21 +159,21 @@ impl PayloadPool {
     pub fn new(spec: &PayloadSpec, record_max: usize, seed: u64) -> Result<PayloadPool, GeneratorError> {
         let len = POOL_BYTES_MIN.max(record_max.saturating_mul(2));
         if matches!(spec, PayloadSpec::File(_)) {
-            return Ok(PayloadPool { buf: Self::build(spec, len, seed)?.freeze() });
+            return Ok(PayloadPool { buf: Self::build(spec, len, seed)?.freeze(), fixed: None });
         }
         let key = (format!("{spec:?}"), len, seed);
         let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, buf)) = interned.0.iter().find(|(k, _)| *k == key) {
-            return Ok(PayloadPool { buf: Bytes::from_static(buf) });
+            return Ok(PayloadPool { buf: Bytes::from_static(buf), fixed: Some(buf) });
         }
         let built = Self::build(spec, len, seed)?;
         if interned.1 + built.len() > INTERNED_MAX_BYTES {
-            return Ok(PayloadPool { buf: built.freeze() });
+            return Ok(PayloadPool { buf: built.freeze(), fixed: None });
         }
         interned.1 += built.len();
         let buf: &'static [u8] = Vec::leak(built.to_vec());
         interned.0.push((key, buf));
-        Ok(PayloadPool { buf: Bytes::from_static(buf) })
+        Ok(PayloadPool { buf: Bytes::from_static(buf), fixed: Some(buf) })
     }
 
     fn build(spec: &PayloadSpec, len: usize, seed: u64) -> Result<BytesMut, GeneratorError> {
@@ -248,7 +251,10 @@ impl PayloadPool {
             start = 0;
         }
         *cursor = start + len;
-        self.buf.slice(start..start + len)
+        match self.fixed {
+            Some(fixed) => Bytes::from_static(&fixed[start..start + len]),
+            None => self.buf.slice(start..start + len),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -503,6 +509,12 @@ impl Schedule {
     /// The next intended send time; `None` in closed loop.
     #[inline]
     pub fn next_intended(&mut self) -> Option<Duration> {
+        // The closed loop's answer inline; the schedules out of line (the whole match did not inline).
+        if let Schedule::Closed = self { None } else { self.next_scheduled() }
+    }
+
+    #[inline(never)]
+    fn next_scheduled(&mut self) -> Option<Duration> {
         match self {
             Schedule::Closed => None,
             Schedule::Constant { interval_ns, offset_ns, n } => {
