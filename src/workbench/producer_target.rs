@@ -368,7 +368,7 @@ impl LoadTarget for ProducerTarget {
         true
     }
 
-    fn tagged_sent(&self, n: u64) {
+    fn tagged_sent(&self, _task: u32, n: u64) {
         self.counters.sent.fetch_add(n, Ordering::AcqRel);
     }
 

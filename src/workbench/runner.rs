@@ -66,9 +66,10 @@ pub trait LoadTarget: Send + Sync + 'static {
     /// A record the target takes at once is [`Tagged::Done`], with no future built: the future of a producer's
     /// send is large (its slow path waits for metadata and memory), and building one per record cost the runner
     /// more than the producer's whole append. Only a record that must wait gets a future, [`Tagged::Wait`].
-    /// The runner handed `n` more records to [`send_tagged`](Self::send_tagged) (reported in bulk, at least once a
-    /// second and before a task drains, so counting sends costs no atomic operation per record).
-    fn tagged_sent(&self, _n: u64) {}
+    /// Sending task `task` handed `n` more records to [`send_tagged`](Self::send_tagged) (reported in bulk, by that
+    /// task, at least once a second, every 1024 records or so, and before it drains: counting sends costs no atomic
+    /// operation per record).
+    fn tagged_sent(&self, _task: u32, _n: u64) {}
 
     fn send_tagged(
         &self,
@@ -716,7 +717,7 @@ async fn run_task<T: LoadTarget>(
         lags.push(lag_us, measured);
         if lags.due(&epoch) {
             lags.hand_over(&shared.lags, &epoch);
-            target.tagged_sent(std::mem::take(&mut unreported));
+            target.tagged_sent(index, std::mem::take(&mut unreported));
         }
         let outcome = if bulk {
             unreported += 1;
@@ -746,7 +747,7 @@ async fn run_task<T: LoadTarget>(
         }
     }
     lags.hand_over(&shared.lags, &epoch);
-    target.tagged_sent(unreported);
+    target.tagged_sent(index, unreported);
     drop(acks);
     // Drain: every record completed. Interrupted (before or during the drain): briefly.
     let interrupted = async {
@@ -852,7 +853,7 @@ pub async fn run_point<T: LoadTarget>(
             warmup_end_us: w.warmup.as_micros() as u64,
             tasks: states.clone(),
         })));
-    let mut handles = Vec::new();
+    let mut sends = Vec::new();
     for i in 0..tasks {
         let quota = match w.stop {
             StopAfter::Records(n) => Some(n / tasks as u64 + u64::from((i as u64) < n % tasks as u64)),
@@ -878,8 +879,9 @@ pub async fn run_point<T: LoadTarget>(
         let records = generators.next().expect("one generator per task");
         let state = states[i as usize].clone();
         let stop = opts.stop.clone();
-        handles.push(tokio::spawn(run_task(target.clone(), records, plan, start, state, opts.drain_timeout, stop)));
+        sends.push(run_task(target.clone(), records, plan, start, state, opts.drain_timeout, stop));
     }
+    let handles = spawn_sending(sends);
 
     // One waiter for all tasks, so the collector notices the end at once rather than at its next tick.
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -972,6 +974,43 @@ pub async fn run_point<T: LoadTarget>(
     Ok(PointRun { result, intervals: c.logs })
 }
 
+/// Starts the sending tasks and returns one handle per group of them.
+///
+/// On a multi-thread runtime they run on sending threads of their own (tokio's blocking pool, one per core at
+/// most, each driving its share of the tasks with `Handle::block_on`), as `kprod perf-test` sends from the main
+/// thread and the Java driver from its own thread. Spawned on a runtime worker, a sending task that appends
+/// without pausing woke the producer's sender into that worker's LIFO slot, which the other worker cannot steal,
+/// so the sender often waited for the sending task to yield: 100-byte records then ran at 5.3–7.7 M records/s
+/// where perf-test reached 6.1–10 M (issue 16, 2026-12-05). On a current-thread runtime (tests, paused time)
+/// they are spawned as tasks. A panicking task loses its own records only, either way.
+fn spawn_sending<F>(sends: Vec<F>) -> Vec<tokio::task::JoinHandle<()>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return sends.into_iter().map(tokio::spawn).collect();
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sends.len()).max(1);
+    let mut groups: Vec<Vec<F>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, f) in sends.into_iter().enumerate() {
+        groups[i % threads].push(f);
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let handle = handle.clone();
+            tokio::task::spawn_blocking(move || {
+                handle.block_on(async {
+                    let mut running: FuturesUnordered<_> =
+                        group.into_iter().map(|f| std::panic::AssertUnwindSafe(f).catch_unwind()).collect();
+                    while running.next().await.is_some() {}
+                });
+            })
+        })
+        .collect()
+}
+
 /// Records the runner's cost is measured over (see [`runner_cost_ns_per_record`]).
 /// A million: at ~30 ns per record that is ~30 ms of CPU, long enough that thread wake-ups and the clock ticker
 /// do not swing the figure (300,000 records gave 24–43 ns for one binary, 2026-12-05).
@@ -1043,6 +1082,12 @@ impl LoadTarget for NullTarget {
         }
         *self.acks.lock().unwrap_or_else(|e| e.into_inner()) = acks;
         true
+    }
+
+    /// The task reports its sends before it drains (and every ~1024 records): acknowledge what it holds, so a last
+    /// partial chunk is never left waiting (1,000,000 records over 3 tasks left 133 held at a bound of 200).
+    fn tagged_sent(&self, task: u32, _n: u64) {
+        self.ack_pending((task as usize).min(self.pending.len() - 1));
     }
 
     fn send_tagged(
