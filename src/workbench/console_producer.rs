@@ -23,7 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use crate::producer::{Producer, ProducerConfig, ProducerRecord};
+use crate::producer::config::ConfigError;
+use crate::producer::{Producer, ProducerConfig, ProducerError, ProducerRecord};
 
 /// Java's default reader class, the only one accepted.
 const LINE_READER: &str = "org.apache.kafka.tools.LineMessageReader";
@@ -131,13 +132,58 @@ impl Default for LineFormat {
     }
 }
 
+/// Why `kprod produce` stopped (exit code 2). Option errors read as Java's `ConsoleProducer` words them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// Two reader separators that must differ are equal (`what` names both properties).
+    #[error("{0} may not be equal")]
+    SeparatorsEqual(&'static str),
+    /// `null.marker` equals the named separator.
+    #[error("null.marker and {0} may not be equal")]
+    NullMarkerEqual(&'static str),
+    #[error("headers.separator and headers.key.separator may not be empty")]
+    EmptyHeaderSeparator,
+    /// A `--property`-style argument that is not `key=value`; `what` names the kind of property.
+    #[error("Invalid {what} '{arg}': expected key=value")]
+    NotKeyValue { what: &'static str, arg: String },
+    #[error("cannot read {}: {source}", path.display())]
+    ReadProperties { path: PathBuf, source: std::io::Error },
+    /// `line` is 1-based.
+    #[error("{}: line {line}: expected key=value", path.display())]
+    PropertiesLine { path: PathBuf, line: usize },
+    #[error("Options --reader-property and --property cannot be specified together.")]
+    ReaderAndProperty,
+    #[error("--line-reader {0}: only {LINE_READER} is supported")]
+    LineReader(String),
+    #[error("Options --command-config and --producer.config cannot be specified together.")]
+    CommandAndProducerConfig,
+    #[error("Options --command-property and --producer-property cannot be specified together.")]
+    CommandAndProducerProperty,
+    #[error("Missing required argument \"[bootstrap-server]\" (the server(s) to connect to, HOST1:PORT1,...)")]
+    MissingBootstrap,
+    /// A producer property (from a file or `--command-property`) is refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The value an option sets is refused; `option` names it (`--compression-codec`, ...).
+    #[error("{option}: {source}")]
+    Option { option: &'static str, source: ConfigError },
+    #[error("cannot read stdin: {0}")]
+    ReadStdin(#[source] std::io::Error),
+    #[error("flush failed: {0}")]
+    Flush(#[source] ProducerError),
+    /// The producer cannot be built from the configuration.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+}
+
 fn is_true(v: &str) -> bool {
     v.trim().eq_ignore_ascii_case("true")
 }
 
 impl LineFormat {
     /// From reader properties, with Java's checks (separators may not collide, nor equal the null marker).
-    pub fn from_props(props: &BTreeMap<String, String>) -> Result<LineFormat, String> {
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<LineFormat, ProduceError> {
         let mut f = LineFormat::default();
         let get = |k: &str| props.get(k).cloned();
         if let Some(v) = get("parse.key") {
@@ -169,7 +215,7 @@ impl LineFormat {
         ];
         for (a, b, what) in pairs {
             if a == b {
-                return Err(format!("{what} may not be equal"));
+                return Err(ProduceError::SeparatorsEqual(what));
             }
         }
         if let Some(m) = &f.null_marker {
@@ -181,12 +227,12 @@ impl LineFormat {
             ];
             for (s, name) in seps {
                 if s == m {
-                    return Err(format!("null.marker and {name} may not be equal"));
+                    return Err(ProduceError::NullMarkerEqual(name));
                 }
             }
         }
         if f.headers_separator.is_empty() || f.headers_key_separator.is_empty() {
-            return Err("headers.separator and headers.key.separator may not be empty".into());
+            return Err(ProduceError::EmptyHeaderSeparator);
         }
         Ok(f)
     }
@@ -258,16 +304,17 @@ pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<Par
     Ok(parsed)
 }
 
-fn key_value(s: &str, what: &str) -> Result<(String, String), String> {
+fn key_value(s: &str, what: &'static str) -> Result<(String, String), ProduceError> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("Invalid {what} '{s}': expected key=value")),
+        _ => Err(ProduceError::NotKeyValue { what, arg: s.to_string() }),
     }
 }
 
 /// Reads a simple `.properties` file (`key=value` or `key:value`, `#`/`!` comments) for the reader settings.
-fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, ProduceError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ProduceError::ReadProperties { path: path.to_path_buf(), source })?;
     let mut m = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let l = line.trim_start();
@@ -275,7 +322,7 @@ fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, Strin
             continue;
         }
         let Some(i) = l.find(['=', ':']) else {
-            return Err(format!("{}: line {}: expected key=value", path.display(), n + 1));
+            return Err(ProduceError::PropertiesLine { path: path.to_path_buf(), line: n + 1 });
         };
         m.insert(l[..i].trim().to_string(), l[i + 1..].trim_start().to_string());
     }
@@ -283,14 +330,14 @@ fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, Strin
 }
 
 /// The reader settings these options give (`--reader-config`, then `--property` / `--reader-property`).
-pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, String> {
+pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, ProduceError> {
     if !args.property.is_empty() && !args.reader_property.is_empty() {
-        return Err("Options --reader-property and --property cannot be specified together.".into());
+        return Err(ProduceError::ReaderAndProperty);
     }
     if let Some(r) = &args.line_reader
         && r != LINE_READER
     {
-        return Err(format!("--line-reader {r}: only {LINE_READER} is supported"));
+        return Err(ProduceError::LineReader(r.clone()));
     }
     let mut props = match &args.reader_config {
         Some(p) => read_simple_properties(p)?,
@@ -305,25 +352,29 @@ pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, String> {
 }
 
 /// The producer configuration these options give, assembled in Java's order (see the module doc).
-pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
+pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, ProduceError> {
     if args.command_config.is_some() && args.producer_config.is_some() {
-        return Err("Options --command-config and --producer.config cannot be specified together.".into());
+        return Err(ProduceError::CommandAndProducerConfig);
     }
     if !args.command_property.is_empty() && !args.producer_property.is_empty() {
-        return Err("Options --command-property and --producer-property cannot be specified together.".into());
+        return Err(ProduceError::CommandAndProducerProperty);
     }
-    let bootstrap = args.bootstrap_server.as_deref().filter(|b| !b.trim().is_empty()).ok_or_else(|| {
-        "Missing required argument \"[bootstrap-server]\" (the server(s) to connect to, HOST1:PORT1,...)".to_string()
-    })?;
+    let bootstrap = args
+        .bootstrap_server
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+        .ok_or(ProduceError::MissingBootstrap)?;
     let mut cfg = match args.command_config.as_ref().or(args.producer_config.as_ref()) {
-        Some(path) => ProducerConfig::from_properties_file(path).map_err(|e| e.to_string())?,
+        Some(path) => ProducerConfig::from_properties_file(path)?,
         None => ProducerConfig::default(),
     };
     for p in args.command_property.iter().chain(&args.producer_property) {
         let (k, v) = key_value(p, "producer property")?;
-        cfg.set(&k, &v).map_err(|e| e.to_string())?;
+        cfg.set(&k, &v)?;
     }
-    let mut set = |k: &str, v: &str, from: &str| cfg.set(k, v).map_err(|e| format!("{from}: {e}"));
+    let mut set = |k: &str, v: &str, option: &'static str| {
+        cfg.set(k, v).map_err(|source| ProduceError::Option { option, source })
+    };
     set("bootstrap.servers", bootstrap, "--bootstrap-server")?;
     let codec = match args.compression_codec.as_deref() {
         None => "none",
@@ -332,7 +383,7 @@ pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
     };
     set("compression.type", codec, "--compression-codec")?;
     if !cfg.explicitly_set.contains("client.id") {
-        cfg.set("client.id", "console-producer").map_err(|e| e.to_string())?;
+        cfg.set("client.id", "console-producer")?;
     }
     let opt = |v: Option<String>, default: &str| (v.is_some(), v.unwrap_or_else(|| default.to_string()));
     let batch_size = match (args.max_partition_memory_bytes, args.batch_size) {
@@ -353,10 +404,10 @@ pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
     ];
     for (key, option, (given, value)) in merges {
         if given || !cfg.explicitly_set.contains(key) {
-            cfg.set(key, &value).map_err(|e| format!("{option}: {e}"))?;
+            cfg.set(key, &value).map_err(|source| ProduceError::Option { option, source })?;
         }
     }
-    cfg.resolve().map_err(|e| e.to_string())?;
+    cfg.resolve()?;
     Ok(cfg)
 }
 
@@ -380,7 +431,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
     sync: bool,
     mut input: R,
     prompt: bool,
-) -> Result<ProduceSummary, String> {
+) -> Result<ProduceSummary, ProduceError> {
     let topic: Arc<str> = Arc::from(topic);
     let acked = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -393,7 +444,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
             let _ = std::io::stdout().flush();
         }
         buf.clear();
-        let n = input.read_until(b'\n', &mut buf).await.map_err(|e| format!("cannot read stdin: {e}"))?;
+        let n = input.read_until(b'\n', &mut buf).await.map_err(ProduceError::ReadStdin)?;
         if n == 0 {
             break;
         }
@@ -458,7 +509,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
             eprintln!("{e}");
         }
     }
-    producer.flush().await.map_err(|e| format!("flush failed: {e}"))?;
+    producer.flush().await.map_err(ProduceError::Flush)?;
     for e in errors.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
         eprintln!("{e}");
     }
@@ -468,7 +519,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
 }
 
 /// Runs `kprod produce` on stdin; returns the exit code (0 only when every record was acknowledged).
-pub async fn run_cli(args: ProduceArgs) -> Result<i32, String> {
+pub async fn run_cli(args: ProduceArgs) -> Result<i32, ProduceError> {
     for (deprecated, given, instead) in [
         ("--producer-property", !args.producer_property.is_empty(), "--command-property"),
         ("--producer.config", args.producer_config.is_some(), "--command-config"),
@@ -482,7 +533,7 @@ pub async fn run_cli(args: ProduceArgs) -> Result<i32, String> {
     }
     let format = line_format(&args)?;
     let cfg = producer_config(&args)?;
-    let producer = Producer::new(cfg).map_err(|e| e.to_string())?;
+    let producer = Producer::new(cfg)?;
     let prompt = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let result = produce_lines(&producer, &args.topic, &format, args.sync, stdin, prompt).await;

@@ -13,7 +13,7 @@ fn args(argv: &[&str]) -> ProduceArgs {
     Cli::try_parse_from(std::iter::once("produce").chain(argv.iter().copied())).unwrap().args
 }
 
-fn format(props: &[(&str, &str)]) -> Result<LineFormat, String> {
+fn format(props: &[(&str, &str)]) -> Result<LineFormat, ProduceError> {
     LineFormat::from_props(&props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
@@ -101,7 +101,7 @@ fn ignore_error_keeps_going() {
 
 #[test]
 fn colliding_separators_are_rejected_like_java() {
-    let e = |p: &[(&str, &str)]| format(p).unwrap_err();
+    let e = |p: &[(&str, &str)]| format(p).unwrap_err().to_string();
     assert_eq!(e(&[("headers.separator", "\t")]), "headers.delimiter and headers.separator may not be equal");
     assert_eq!(e(&[("headers.key.separator", "\t")]), "headers.delimiter and headers.key.separator may not be equal");
     assert_eq!(e(&[("headers.key.separator", ",")]), "headers.separator and headers.key.separator may not be equal");
@@ -130,11 +130,11 @@ fn reader_properties_from_options() {
     assert!(f.parse_key);
     assert_eq!(f.key_separator, "=", "split at the first '='");
     let a = args(&["--topic", "t", "--reader-property", "parse.headers=true", "--property", "parse.key=true"]);
-    assert!(line_format(&a).unwrap_err().contains("cannot be specified together"));
+    assert!(line_format(&a).unwrap_err().to_string().contains("cannot be specified together"));
     let a = args(&["--topic", "t", "--line-reader", "com.example.Reader"]);
-    assert!(line_format(&a).unwrap_err().contains("com.example.Reader"));
+    assert!(line_format(&a).unwrap_err().to_string().contains("com.example.Reader"));
     let a = args(&["--topic", "t", "--property", "oops"]);
-    assert!(line_format(&a).unwrap_err().contains("oops"));
+    assert!(line_format(&a).unwrap_err().to_string().contains("oops"));
 }
 
 #[test]
@@ -190,11 +190,13 @@ fn producer_properties_follow_java() {
     assert_eq!(c.batch_size, 2000, "max-partition-memory-bytes replaces --batch-size, as Java");
 
     let e = producer_config(&args(&["--topic", "t", "--bootstrap-server", "h:1", "--command-property", "lnger.ms=1"]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lnger.ms"), "{e}");
-    let e = producer_config(&args(&["--topic", "t"])).unwrap_err();
+    let e = producer_config(&args(&["--topic", "t"])).unwrap_err().to_string();
     assert!(e.contains("bootstrap-server"), "{e}");
     let e = producer_config(&args(&["--topic", "t", "--bootstrap-server", "h:1", "--compression-codec", "brotli"]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("--compression-codec") && e.contains("brotli"), "{e}");
 }
