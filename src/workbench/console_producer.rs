@@ -359,11 +359,8 @@ pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, ProduceErro
     if !args.command_property.is_empty() && !args.producer_property.is_empty() {
         return Err(ProduceError::CommandAndProducerProperty);
     }
-    let bootstrap = args
-        .bootstrap_server
-        .as_deref()
-        .filter(|b| !b.trim().is_empty())
-        .ok_or(ProduceError::MissingBootstrap)?;
+    let bootstrap =
+        args.bootstrap_server.as_deref().filter(|b| !b.trim().is_empty()).ok_or(ProduceError::MissingBootstrap)?;
     let mut cfg = match args.command_config.as_ref().or(args.producer_config.as_ref()) {
         Some(path) => ProducerConfig::from_properties_file(path)?,
         None => ProducerConfig::default(),

@@ -96,9 +96,7 @@ pub enum ResolveError {
     RateBody { key: String, source: serde_yaml_ng::Error },
     #[error("`rate` must be at most 1e9 records/s, got {0}")]
     RateTooHigh(f64),
-    #[error(
-        "both `rate` and OMB's `producerRate`/`producerStartRate`/`producerIncrement*` are given; keep one"
-    )]
+    #[error("both `rate` and OMB's `producerRate`/`producerStartRate`/`producerIncrement*` are given; keep one")]
     RateAndOmbRate,
     /// An OMB rate field that is not a number.
     #[error("`{0}` expects a number")]
@@ -1210,8 +1208,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Res
             // `null` unsets a property: lets a sweep point keep the producer's default.
             continue;
         }
-        let s = scalar_string(v)
-            .ok_or_else(|| ResolveError::PropertyNotScalar { key: k.clone(), value: v.clone() })?;
+        let s = scalar_string(v).ok_or_else(|| ResolveError::PropertyNotScalar { key: k.clone(), value: v.clone() })?;
         producer_props.insert(k.clone(), s);
     }
     let transaction = spec.transaction;

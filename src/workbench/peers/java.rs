@@ -304,16 +304,10 @@ pub fn parse_output(json: &str, point: &WorkloadPoint) -> Result<PointResult, Ja
 
 /// Runs the Java driver for `point` against `bootstrap` and returns its result.
 pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOptions) -> Result<PointResult, PeerError> {
-    let unsupported = |e: JavaArgsError| PeerError::Unsupported {
-        point: point.name.clone(),
-        peer: Peer::Java,
-        source: Box::new(e),
-    };
-    let fail = |source: JavaRunError| PeerError::Java {
-        point: point.name.clone(),
-        script: opts.java_script.clone(),
-        source,
-    };
+    let unsupported =
+        |e: JavaArgsError| PeerError::Unsupported { point: point.name.clone(), peer: Peer::Java, source: Box::new(e) };
+    let fail =
+        |source: JavaRunError| PeerError::Java { point: point.name.clone(), script: opts.java_script.clone(), source };
     let JavaArgs { args, warnings } = java_args(point, bootstrap).map_err(unsupported)?;
     let budget = time_budget(point, opts);
     let start_wall = SystemTime::now();
@@ -324,8 +318,8 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOption
     let Some(json) = json else {
         return Err(fail(JavaRunError::NoJson { status: out.status, stderr_tail: tail.clone() }));
     };
-    let mut result = parse_output(json, point)
-        .map_err(|source| fail(JavaRunError::Output { source, stderr_tail: tail.clone() }))?;
+    let mut result =
+        parse_output(json, point).map_err(|source| fail(JavaRunError::Output { source, stderr_tail: tail.clone() }))?;
     result.warnings.extend(warnings);
     result.git_commit = opts.run.git_commit.clone();
     result.start_time_unix_ms = unix_ms(start_wall);

@@ -420,7 +420,11 @@ pub(crate) async fn run_tool(
                 let _ = child.wait().await;
             }
             // Whatever else is left of its group goes when `group` is dropped.
-            return Err(if matches!(stopped, End::Stopped) { ToolError::Interrupted } else { ToolError::Overdue(budget) });
+            return Err(if matches!(stopped, End::Stopped) {
+                ToolError::Interrupted
+            } else {
+                ToolError::Overdue(budget)
+            });
         }
     };
     let stderr = String::from_utf8_lossy(&stderr);

@@ -185,9 +185,8 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
         drop(target);
     })
     .await;
-    let mut result = run
-        .map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, source: e.into() })?
-        .result;
+    let mut result =
+        run.map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, source: e.into() })?.result;
     result.peer = Peer::Librdkafka;
     // The same harness as kprod's, its cost measured the same way (after the point, the producer gone).
     result.runner_cpu_ns_per_record = runner::runner_cost_ns_per_record(point).await;
