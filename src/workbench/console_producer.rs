@@ -250,25 +250,38 @@ pub struct ParsedLine<'a> {
     pub headers: Vec<(&'a str, Option<&'a str>)>,
 }
 
+/// A line that does not parse; worded as Java's `LineMessageReader`. `line_no` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The headers delimiter or key separator (`separator` names which) is missing.
+    #[error("No {separator} found on line number {line_no}: '{line}'")]
+    NoSeparator { separator: &'static str, line_no: u64, line: String },
+    #[error("No header key separator found in pair '{pair}' on line number {line_no}")]
+    NoHeaderKeySeparator { pair: String, line_no: u64 },
+    #[error("Header keys should not be equal to the null marker '{marker}' as they can't be null")]
+    HeaderKeyIsNullMarker { marker: String },
+}
+
 /// `part` of `line` from `start` to the next `sep` (Java `LineMessageReader.parse`).
 fn field<'a>(
     f: &LineFormat,
     line: &'a str,
     start: usize,
     sep: &str,
-    name: &str,
+    separator: &'static str,
     line_no: u64,
-) -> Result<Option<&'a str>, String> {
+) -> Result<Option<&'a str>, LineError> {
     match line[start..].find(sep) {
         Some(i) => Ok(Some(&line[start..start + i])),
         None if f.ignore_error => Ok(None),
-        None => Err(format!("No {name} found on line number {line_no}: '{line}'")),
+        None => Err(LineError::NoSeparator { separator, line_no, line: line.to_string() }),
     }
 }
 
 /// Parses one line (without its line terminator) as Java's `LineMessageReader` does: headers first (up to
 /// `headers.delimiter`), then the key (up to `key.separator`), the rest is the value.
-pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<ParsedLine<'a>, String> {
+pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<ParsedLine<'a>, LineError> {
     let headers =
         if f.parse_headers { field(f, line, 0, &f.headers_delimiter, "headers delimiter", line_no)? } else { None };
     let header_offset = headers.map_or(0, |h| h.len() + f.headers_delimiter.len());
@@ -292,11 +305,11 @@ pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<Par
                     parsed.headers.push((pair, None));
                     continue;
                 }
-                return Err(format!("No header key separator found in pair '{pair}' on line number {line_no}"));
+                return Err(LineError::NoHeaderKeySeparator { pair: pair.to_string(), line_no });
             };
             let hkey = &pair[..i];
             if let Some(m) = f.null_marker.as_deref().filter(|m| *m == hkey) {
-                return Err(format!("Header keys should not be equal to the null marker '{m}' as they can't be null"));
+                return Err(LineError::HeaderKeyIsNullMarker { marker: m.to_string() });
             }
             parsed.headers.push((hkey, f.null_if_marker(&pair[i + f.headers_key_separator.len()..])));
         }
@@ -416,7 +429,7 @@ pub struct ProduceSummary {
     pub acked: u64,
     pub failed: u64,
     /// The parse error that stopped reading, if any.
-    pub parse_error: Option<String>,
+    pub parse_error: Option<LineError>,
 }
 
 /// Reads `input` line by line and sends one record per line; reports each failed record on `errors` with its line

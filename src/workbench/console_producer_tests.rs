@@ -35,7 +35,7 @@ fn parse_key_and_key_separator() {
     assert_eq!(parse_line(&f, "k\tv\tw", 1).unwrap().key, Some("k"));
     assert_eq!(parse_line(&f, "k\tv\tw", 1).unwrap().value, Some("v\tw"));
     assert_eq!(parse_line(&f, "\tv", 1).unwrap().key, Some(""), "an empty key is not null");
-    let e = parse_line(&f, "novalue", 7).unwrap_err();
+    let e = parse_line(&f, "novalue", 7).unwrap_err().to_string();
     assert_eq!(e, "No key separator found on line number 7: 'novalue'");
     let f = format(&[("parse.key", "true"), ("key.separator", "::")]).unwrap();
     let p = parse_line(&f, "a::b::c", 1).unwrap();
@@ -53,9 +53,9 @@ fn headers_come_first() {
     // Header values may contain the key separator after the first one.
     let p = parse_line(&f, "h:a:b\tk\tv", 1).unwrap();
     assert_eq!(p.headers, vec![("h", Some("a:b"))]);
-    let e = parse_line(&f, "nodelimiter", 3).unwrap_err();
+    let e = parse_line(&f, "nodelimiter", 3).unwrap_err().to_string();
     assert_eq!(e, "No headers delimiter found on line number 3: 'nodelimiter'");
-    let e = parse_line(&f, "h1\tk\tv", 4).unwrap_err();
+    let e = parse_line(&f, "h1\tk\tv", 4).unwrap_err().to_string();
     assert_eq!(e, "No header key separator found in pair 'h1' on line number 4");
     // Trailing empty pairs are dropped, as Java's Pattern.split does.
     let p = parse_line(&f, "a:1,,\tk\tv", 1).unwrap();
@@ -83,7 +83,7 @@ fn null_marker_turns_fields_into_null() {
     assert_eq!(p, ParsedLine { key: None, value: None, headers: vec![("h", None)] });
     let p = parse_line(&f, "<null>\tk\tv", 1).unwrap();
     assert!(p.headers.is_empty(), "the whole header section equal to the marker means no headers");
-    let e = parse_line(&f, "<null>:v\tk\tv", 1).unwrap_err();
+    let e = parse_line(&f, "<null>:v\tk\tv", 1).unwrap_err().to_string();
     assert_eq!(e, "Header keys should not be equal to the null marker '<null>' as they can't be null");
     // Only an exact match is null.
     let p = parse_line(&f, "h:x<null>\tk<null>\t<null>x", 1).unwrap();

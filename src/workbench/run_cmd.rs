@@ -348,7 +348,7 @@ fn split_points(
                 "each shard runs its own embedded mock broker: give --bootstrap-server to load one cluster".into(),
             );
         }
-        for w in shard::split(&mut p.workload, id).map_err(err)? {
+        for w in shard::split(&mut p.workload, id).map_err(|e| err(e.to_string()))? {
             push_unique(warnings, w);
         }
     }

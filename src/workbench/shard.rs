@@ -129,8 +129,23 @@ pub fn rate_share(rate: f64, i: u32, n: u32) -> f64 {
     share as f64 + (rate - whole) / f64::from(n)
 }
 
+/// Why a workload cannot be split into shards.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// The rate is too low for this many shards: shard `index` would get 0 records/s.
+    #[error("rate {rate} records/s cannot be split over {count} shards (shard {index} gets 0)")]
+    Rate { rate: f64, count: u32, index: u32 },
+    /// Too few records for this many shards.
+    #[error("records: {records} cannot be split over {count} shards (shard {index} would send none)")]
+    Records { records: u64, count: u32, index: u32 },
+    /// The global task numbers would not fit in a `u32`.
+    #[error("too many tasks over all shards")]
+    TooManyTasks,
+}
+
 /// Turns a whole workload into shard `id`'s share of it; returns what the plan should warn about.
-pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, String> {
+pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, SplitError> {
     let ShardId { index, count } = id;
     let mut warnings = Vec::new();
     let total = ShardOf {
@@ -147,14 +162,14 @@ pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, Strin
     if let Some(r) = w.rate_records_per_s {
         let share = rate_share(r, index, count);
         if share <= 0.0 {
-            return Err(format!("rate {r} records/s cannot be split over {count} shards (shard {index} gets 0)"));
+            return Err(SplitError::Rate { rate: r, count, index });
         }
         w.rate_records_per_s = Some(share);
     }
     if let StopAfter::Records(n) = w.stop {
         let (share, _) = spread(n, index, count);
         if share == 0 {
-            return Err(format!("records: {n} cannot be split over {count} shards (shard {index} would send none)"));
+            return Err(SplitError::Records { records: n, count, index });
         }
         w.stop = StopAfter::Records(share);
     }
@@ -171,7 +186,7 @@ pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, Strin
     w.producers = producers as u32;
     let task_base = first * u64::from(w.tasks_per_producer);
     if task_base + u64::from(w.tasks()) > u64::from(u32::MAX) {
-        return Err("too many tasks over all shards".into());
+        return Err(SplitError::TooManyTasks);
     }
     if let Some(id) = w.producer_props.get_mut("transactional.id") {
         id.push_str(&format!("-shard-{index}"));

@@ -70,7 +70,7 @@ fn shards_send_disjoint_key_sequences() {
 #[test]
 fn too_few_records_and_transactional_ids() {
     let mut w = workload("records: 3\n");
-    let e = split(&mut w, ShardId { index: 3, count: 4 }).unwrap_err();
+    let e = split(&mut w, ShardId { index: 3, count: 4 }).unwrap_err().to_string();
     assert!(e.contains("records: 3 cannot be split over 4 shards"), "{e}");
     let whole = workload("records: 100\nproducer: {transactional.id: tx}\ntransaction: {records: 10}\n");
     let mut w = whole.clone();
