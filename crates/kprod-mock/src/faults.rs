@@ -32,19 +32,28 @@ use crate::protocol::{ApiKey, ErrorCode};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
+    /// Always `ms`.
     Fixed {
+        /// The delay, in ms.
         ms: f64,
     },
+    /// Uniform between `min_ms` and `max_ms`.
     Uniform {
+        /// Lower bound, in ms.
         min_ms: f64,
+        /// Upper bound, in ms.
         max_ms: f64,
     },
-    /// Negative draws are clamped to 0.
+    /// Normal around `mean_ms`. Negative draws are clamped to 0.
     Normal {
+        /// Mean, in ms.
         mean_ms: f64,
+        /// Standard deviation, in ms.
         stddev_ms: f64,
     },
+    /// Exponential with mean `mean_ms` (memoryless arrivals).
     Exponential {
+        /// Mean, in ms.
         mean_ms: f64,
     },
 }
@@ -53,14 +62,27 @@ pub enum Latency {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FaultError {
+    /// A latency parameter that is negative, not finite, or a uniform range with min > max.
     #[error("invalid latency {0:?}: every parameter must be finite and >= 0 (and min <= max)")]
     InvalidLatency(Latency),
+    /// A broker id outside the cluster.
     #[error("unknown broker {broker} (the cluster has {brokers})")]
-    UnknownBroker { broker: i32, brokers: usize },
+    UnknownBroker {
+        /// The id given.
+        broker: i32,
+        /// How many brokers the cluster has (ids `0..brokers`).
+        brokers: usize,
+    },
+    /// A bandwidth cap of 0 bytes/s.
     #[error("bandwidth cap of broker {broker} must be > 0 bytes/s")]
-    ZeroBandwidth { broker: i32 },
+    ZeroBandwidth {
+        /// The broker the cap was for.
+        broker: i32,
+    },
+    /// An error code name Kafka does not have.
     #[error("unknown error code name {0:?} (use Kafka's names, e.g. NOT_LEADER_OR_FOLLOWER)")]
     UnknownErrorName(String),
+    /// A fault names a topic or partition the cluster does not have.
     #[error(transparent)]
     Topic(#[from] TopicError),
 }
@@ -150,20 +172,34 @@ pub fn error_code_by_name(name: &str) -> Result<ErrorCode, FaultError> {
 #[serde(untagged, deny_unknown_fields)]
 pub enum ErrorTarget {
     /// Every partition of the next produce requests this broker receives.
-    Broker { broker: i32 },
+    Broker {
+        /// The broker id.
+        broker: i32,
+    },
     /// This partition, in the next produce requests that carry it (to any broker).
-    Partition { topic: String, partition: i32 },
+    Partition {
+        /// The topic name.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+    },
 }
 
 /// A whole fault scenario, as a workload file carries it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {
+    /// Response delays per broker.
     pub latency: Vec<LatencyFault>,
+    /// Inbound bandwidth caps per broker.
     pub bandwidth: Vec<BandwidthFault>,
+    /// Error codes for the next produce requests.
     pub produce_errors: Vec<ProduceErrorFault>,
+    /// Connections to close around the append.
     pub drop_connections: Vec<DropFault>,
+    /// Partition leaders to move.
     pub leader_moves: Vec<LeaderMove>,
+    /// Throttle times to report in produce responses.
     pub throttle: Vec<ThrottleFault>,
     /// Brokers to take down (applied by `MockCluster::apply_faults`).
     pub brokers_down: Vec<i32>,
@@ -177,11 +213,17 @@ pub struct FaultPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxnApi {
+    /// FindCoordinator (key 10).
     FindCoordinator,
+    /// InitProducerId (key 22).
     InitProducerId,
+    /// AddPartitionsToTxn (key 24).
     AddPartitionsToTxn,
+    /// AddOffsetsToTxn (key 25).
     AddOffsetsToTxn,
+    /// TxnOffsetCommit (key 28).
     TxnOffsetCommit,
+    /// EndTxn (key 26).
     EndTxn,
 }
 
@@ -204,9 +246,12 @@ impl TxnApi {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TxnErrorFault {
+    /// The API whose requests fail; `None` = any transactional API but FindCoordinator.
     #[serde(default)]
     pub api: Option<TxnApi>,
+    /// The error code returned.
     pub error: ErrorName,
+    /// How many requests fail.
     pub count: u32,
 }
 
@@ -214,7 +259,9 @@ pub struct TxnErrorFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoordinatorKind {
+    /// A transaction coordinator (key: a transactional id).
     Transaction,
+    /// A group coordinator (key: a consumer group id).
     Group,
 }
 
@@ -232,53 +279,77 @@ impl CoordinatorKind {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorMove {
+    /// Which kind of coordinator.
     pub kind: CoordinatorKind,
+    /// The transactional id or group id.
     pub key: String,
+    /// The broker that coordinates `key` from now on.
     pub to_broker: i32,
 }
 
+/// Delays every response of `broker` by a draw from `latency`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFault {
+    /// The broker id.
     pub broker: i32,
+    /// The delay distribution.
     pub latency: Latency,
 }
 
+/// Caps the inbound bandwidth of `broker` (requests are read no faster than this).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BandwidthFault {
+    /// The broker id.
     pub broker: i32,
+    /// The cap, in bytes per second (> 0).
     pub bytes_per_s: u64,
 }
 
+/// `error` for the next `count` produce requests that `target` selects.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceErrorFault {
+    /// A broker or a partition.
     pub target: ErrorTarget,
+    /// The error code returned.
     pub error: ErrorName,
+    /// How many requests fail.
     pub count: u32,
 }
 
+/// Closes the connection of the next `count` produce requests to `broker`, before or after the append.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DropFault {
+    /// The broker id.
     pub broker: i32,
+    /// Before or after the records are appended.
     pub at: DropPoint,
+    /// How many requests are dropped.
     pub count: u32,
 }
 
+/// Makes `to_broker` the leader of one partition.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaderMove {
+    /// The topic name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// The new leader's broker id.
     pub to_broker: i32,
 }
 
+/// Reports `ms` of throttle time in every produce response of `broker` (the client backs off; nothing is delayed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleFault {
+    /// The broker id.
     pub broker: i32,
+    /// The throttle time, in ms.
     pub ms: i32,
 }
 
@@ -458,6 +529,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The fault handle of the cluster whose shared state is `state`.
     pub fn new(state: Arc<ClusterState>) -> Self {
         Faults { state }
     }

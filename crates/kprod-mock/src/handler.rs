@@ -34,6 +34,7 @@ pub enum Outcome {
 /// The result of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handled {
+    /// Respond, close the connection, or both.
     pub outcome: Outcome,
     /// Extra delay before the response (an empty fetch waits up to its max_wait_ms).
     pub delay: Duration,
@@ -48,6 +49,7 @@ impl Handled {
 /// What a per-API handler needs to know about the request and the broker answering it.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
+    /// The cluster's shared state.
     pub state: &'a ClusterState,
     /// Node id of the broker answering.
     pub broker_id: i32,

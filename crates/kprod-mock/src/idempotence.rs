@@ -53,14 +53,42 @@ pub struct BatchMeta {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SequenceError {
+    /// A batch from an epoch older than the one last seen (a fenced producer): INVALID_PRODUCER_EPOCH.
     #[error("producer {producer_id}: epoch {epoch} is smaller than the last seen epoch {current}")]
-    InvalidEpoch { producer_id: i64, epoch: i16, current: i16 },
+    InvalidEpoch {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The epoch last seen for this producer id.
+        current: i16,
+    },
+    /// A newer epoch whose first batch does not start at sequence 0: OUT_OF_ORDER_SEQUENCE_NUMBER.
     #[error(
         "producer {producer_id}: new epoch {epoch} must start at sequence 0, got {first_seq} (current epoch {current})"
     )]
-    NewEpochNotAtZero { producer_id: i64, epoch: i16, first_seq: i32, current: i16 },
+    NewEpochNotAtZero {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's (new) epoch.
+        epoch: i16,
+        /// The batch's base sequence.
+        first_seq: i32,
+        /// The epoch last seen for this producer id.
+        current: i16,
+    },
+    /// A gap or a step back in the sequence that is not a retained duplicate: OUT_OF_ORDER_SEQUENCE_NUMBER.
     #[error("producer {producer_id}: out of order sequence {first_seq}, expected {expected} (epoch {epoch})")]
-    OutOfOrder { producer_id: i64, epoch: i16, first_seq: i32, expected: i64 },
+    OutOfOrder {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The batch's base sequence.
+        first_seq: i32,
+        /// The sequence that would have been in order.
+        expected: i64,
+    },
 }
 
 impl SequenceError {

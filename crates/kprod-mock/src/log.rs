@@ -40,7 +40,10 @@ pub enum StorageMode {
     Sink,
     /// Keep every batch in memory, at most `max_bytes` over the whole cluster; beyond that a produce
     /// is refused with POLICY_VIOLATION (never evicted silently).
-    Retain { max_bytes: u64 },
+    Retain {
+        /// The cluster-wide limit, in bytes of stored batches.
+        max_bytes: u64,
+    },
 }
 
 impl Default for StorageMode {
@@ -52,7 +55,9 @@ impl Default for StorageMode {
 /// A batch kept by the log, its base offset already written into `bytes`.
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
+    /// Offset of the batch's first record.
     pub base_offset: i64,
+    /// Offset of the batch's last record.
     pub last_offset: i64,
     /// The whole batch as on the wire (header included), base offset set.
     pub bytes: Bytes,
@@ -69,16 +74,37 @@ impl StoredBatch {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
+    /// A batch that does not decode or fails its CRC: CORRUPT_MESSAGE.
     #[error("corrupt record batch {index}: {error}")]
-    Corrupt { index: usize, error: RecordError },
+    Corrupt {
+        /// 0-based index of the batch in the record set.
+        index: usize,
+        /// What the decoder found.
+        error: RecordError,
+    },
+    /// A batch that decodes but breaks a rule (magic, offsets, timestamps...): INVALID_RECORD.
     #[error("invalid record batch {index}: {reason}")]
-    Invalid { index: usize, reason: String },
+    Invalid {
+        /// 0-based index of the batch in the record set.
+        index: usize,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// Refused by the idempotence rules.
     #[error(transparent)]
     Sequence(#[from] SequenceError),
+    /// Retain mode is full: POLICY_VIOLATION.
     #[error(
         "mock broker retain limit of {max_bytes} bytes reached ({retained_bytes} retained, {incoming_bytes} incoming)"
     )]
-    RetainLimit { max_bytes: u64, retained_bytes: u64, incoming_bytes: u64 },
+    RetainLimit {
+        /// The limit ([`StorageMode::Retain`]), in bytes.
+        max_bytes: u64,
+        /// Bytes retained over the cluster before this request.
+        retained_bytes: u64,
+        /// Bytes this request would add.
+        incoming_bytes: u64,
+    },
 }
 
 impl AppendError {
@@ -169,6 +195,7 @@ pub struct PartitionLog {
 /// An aborted transaction on one partition: its producer and the range it spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortedTxn {
+    /// The transaction's producer id.
     pub producer_id: i64,
     /// Offset of the transaction's first record on this partition.
     pub first_offset: i64,

@@ -31,7 +31,9 @@ pub struct ClusterConfig {
     pub brokers: usize,
     /// Partitions of an auto-created topic.
     pub default_partitions: i32,
+    /// Whether appended batches are kept (retain) or only counted (sink).
     pub mode: StorageMode,
+    /// How much of each produced batch is checked (CRC only, or every record).
     pub validation: Validation,
     /// Create unknown topics on Metadata (when the request allows it) and on Produce.
     pub auto_create_topics: bool,
@@ -72,20 +74,56 @@ impl Default for ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TopicError {
+    /// A name Kafka refuses (empty, too long, `.`/`..`, characters outside `[a-zA-Z0-9._-]`).
     #[error("invalid topic name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
+    InvalidName {
+        /// The topic name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A partition count outside 1..=[`PARTITIONS_MAX`] (or not more than the topic has, when adding).
     #[error("invalid partition count {partitions} for topic {name:?} (1..={PARTITIONS_MAX})")]
-    InvalidPartitions { name: String, partitions: i32 },
+    InvalidPartitions {
+        /// The topic name.
+        name: String,
+        /// The count asked for.
+        partitions: i32,
+    },
+    /// Creating a topic that exists.
     #[error("topic {name:?} already exists")]
-    AlreadyExists { name: String },
+    AlreadyExists {
+        /// The topic name.
+        name: String,
+    },
+    /// The cluster holds [`TOPICS_MAX`] topics already.
     #[error("topic limit of {TOPICS_MAX} reached, cannot create {name:?}")]
-    TooManyTopics { name: String },
+    TooManyTopics {
+        /// The topic that could not be created.
+        name: String,
+    },
+    /// No such topic.
     #[error("unknown topic {name:?}")]
-    Unknown { name: String },
+    Unknown {
+        /// The topic name.
+        name: String,
+    },
+    /// The topic exists but has no such partition.
     #[error("unknown partition {partition} of topic {name:?}")]
-    UnknownPartition { name: String, partition: i32 },
+    UnknownPartition {
+        /// The topic name.
+        name: String,
+        /// The partition index.
+        partition: i32,
+    },
+    /// A broker id outside the cluster.
     #[error("unknown broker {broker} (the cluster has {brokers})")]
-    UnknownBroker { broker: i32, brokers: usize },
+    UnknownBroker {
+        /// The id given.
+        broker: i32,
+        /// How many brokers the cluster has.
+        brokers: usize,
+    },
 }
 
 impl TopicError {
@@ -128,9 +166,11 @@ impl Partition {
             log: Mutex::new(PartitionLog::default()),
         }
     }
+    /// Node id of the current leader.
     pub fn leader(&self) -> i32 {
         self.leader.load(Ordering::Relaxed)
     }
+    /// The current leader epoch (0, bumped by every move).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Relaxed)
     }
@@ -160,6 +200,7 @@ impl Partition {
 /// A topic: name, id and partitions.
 #[derive(Debug)]
 pub struct Topic {
+    /// The topic name.
     pub name: String,
     /// Derived from the name, so it is stable across runs.
     pub id: Uuid,
@@ -170,17 +211,25 @@ pub struct Topic {
 /// Per-broker counters.
 #[derive(Debug, Default)]
 pub struct BrokerStats {
+    /// Request frames received.
     pub requests: AtomicU64,
     /// Decoded requests per API, in [`ApiKey::ALL`] order.
     pub api_requests: [AtomicU64; ApiKey::ALL.len()],
+    /// Produce requests.
     pub produce_requests: AtomicU64,
+    /// Record batches appended.
     pub produce_batches: AtomicU64,
+    /// Records appended.
     pub produce_records: AtomicU64,
+    /// Bytes of record batches appended (as sent: compressed).
     pub produce_bytes: AtomicU64,
     /// Partition results answered with an error (injected ones included).
     pub produce_partition_errors: AtomicU64,
+    /// Batches recognised as duplicates of an appended one (idempotence) and acknowledged without a second append.
     pub produce_duplicates: AtomicU64,
+    /// Fetch requests.
     pub fetch_requests: AtomicU64,
+    /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections closed by the broker (bad frames, injected drops).
     pub connections_closed_by_broker: AtomicU64,
@@ -189,21 +238,32 @@ pub struct BrokerStats {
 /// A plain copy of the counters (one broker or the cluster sum).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StatsSnapshot {
+    /// Request frames received.
     pub requests: u64,
     /// Decoded requests per API, in [`ApiKey::ALL`] order (see [`StatsSnapshot::requests_of`]).
     pub api_requests: [u64; ApiKey::ALL.len()],
+    /// Produce requests.
     pub produce_requests: u64,
+    /// Record batches appended.
     pub produce_batches: u64,
+    /// Records appended.
     pub produce_records: u64,
+    /// Bytes of record batches appended (as sent: compressed).
     pub produce_bytes: u64,
+    /// Partition results answered with an error (injected ones included).
     pub produce_partition_errors: u64,
+    /// Duplicate batches acknowledged without a second append.
     pub produce_duplicates: u64,
+    /// Fetch requests.
     pub fetch_requests: u64,
+    /// Connections accepted.
     pub connections_accepted: u64,
+    /// Connections closed by the broker (bad frames, injected drops).
     pub connections_closed_by_broker: u64,
 }
 
 impl BrokerStats {
+    /// Reads every counter (relaxed loads: a consistent total only once the cluster is idle).
     pub fn snapshot(&self) -> StatsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -260,12 +320,19 @@ impl std::ops::Add for StatsSnapshot {
 /// One record read back from the log, with everything a test may want to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
+    /// The record's offset in its partition.
     pub offset: i64,
+    /// Its timestamp, in ms since the Unix epoch (create time, or the append time the broker set).
     pub timestamp_ms: i64,
+    /// The key; `None` = null.
     pub key: Option<Bytes>,
+    /// The value; `None` = null (a tombstone).
     pub value: Option<Bytes>,
+    /// The record headers, in order.
     pub headers: Vec<Header>,
+    /// Producer id of its batch, -1 without idempotence.
     pub producer_id: i64,
+    /// Producer epoch of its batch, -1 without idempotence.
     pub producer_epoch: i16,
     /// Sequence of this record (batch base sequence + offset delta), -1 without idempotence.
     pub sequence: i32,
@@ -274,6 +341,7 @@ pub struct StoredRecord {
 /// Everything the brokers of one cluster share.
 #[derive(Debug)]
 pub struct ClusterState {
+    /// The settings the cluster was started with.
     pub config: ClusterConfig,
     /// Listener address per node id (fixed at start; a restarted broker reuses its port).
     addresses: Vec<SocketAddr>,

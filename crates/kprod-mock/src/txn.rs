@@ -57,29 +57,40 @@ pub const TRANSACTION_MAX_TIMEOUT_MS_DEFAULT: i32 = 900_000;
 pub const COORDINATOR_PARTITIONS: i32 = 50;
 /// Bound on transactional ids and on partitions / groups / offsets per transaction.
 pub const TRANSACTIONAL_IDS_MAX: usize = 100_000;
+/// Bound on the partitions, groups and pending offsets one transaction may hold.
 pub const TXN_ENTRIES_MAX: usize = 100_000;
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoordinatorTxnState {
+    /// No transaction open (after InitProducerId).
     Empty,
+    /// A partition or group was added; EndTxn not yet received.
     Ongoing,
+    /// The last transaction committed.
     CompleteCommit,
+    /// The last transaction aborted (by the client or by its timeout).
     CompleteAbort,
 }
 
 /// One transactional id's coordinator state.
 #[derive(Debug, Clone)]
 pub struct TxnMetadata {
+    /// The producer id assigned to this transactional id.
     pub producer_id: i64,
+    /// Its current epoch.
     pub producer_epoch: i16,
     /// The epoch before the last bump (-1 if none): a KIP-360 / EndTxn v5 retry carries it.
     pub last_producer_epoch: i16,
     /// The id before the last rotation (epoch overflow), -1 if none.
     pub prev_producer_id: i64,
+    /// The transaction timeout the producer asked for, in ms.
     pub timeout_ms: i32,
+    /// Where the current transaction stands.
     pub state: CoordinatorTxnState,
+    /// (topic, partition) pairs added to the current transaction.
     pub partitions: BTreeSet<(String, i32)>,
+    /// Consumer groups added to the current transaction (AddOffsetsToTxn).
     pub groups: BTreeSet<String>,
     /// TxnOffsetCommit offsets, made visible on commit.
     pub pending_offsets: Vec<PendingOffset>,
@@ -92,17 +103,24 @@ pub struct TxnMetadata {
 /// A consumer offset sent by TxnOffsetCommit, pending until the transaction commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingOffset {
+    /// The consumer group.
     pub group: String,
+    /// The topic.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// The offset to commit (the next record the group will read).
     pub offset: i64,
+    /// The client's metadata string, if any.
     pub metadata: Option<String>,
 }
 
 /// A committed consumer offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
+    /// The committed offset.
     pub offset: i64,
+    /// The client's metadata string, if any.
     pub metadata: Option<String>,
 }
 
@@ -321,10 +339,13 @@ pub fn expire_transactions(state: &ClusterState) -> usize {
 /// What InitProducerId asks, decoded.
 #[derive(Debug, Clone, Copy)]
 pub struct InitArgs<'a> {
+    /// The transactional id (empty for an idempotent-only producer).
     pub transactional_id: &'a str,
+    /// The transaction timeout asked for, in ms.
     pub timeout_ms: i32,
     /// v3+: the pair being bumped, or -1.
     pub producer_id: i64,
+    /// v3+: the epoch of the pair being bumped, or -1.
     pub producer_epoch: i16,
 }
 
