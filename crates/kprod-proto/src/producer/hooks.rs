@@ -4,6 +4,9 @@
 //! Every method has an empty default, and a producer without hooks skips the calls with one branch, so a hook
 //! nobody uses costs nothing measurable on the append path.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::time::Instant;
 
 use crate::producer::accumulator::RecordInfo;

@@ -1,6 +1,9 @@
 //! Producer metrics under Java's names (`record-send-rate`, `batch-size-avg`, `request-latency-max`, ...), kept
 //! in atomics updated per batch or per request — never per record on the append path.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;

@@ -9,6 +9,9 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-699
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ErrorCode;

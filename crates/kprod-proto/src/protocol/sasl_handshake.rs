@@ -10,6 +10,9 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-43 (SASL mechanisms), KIP-152 (SaslAuthenticate), KAFKA-9577 (why v1 is the last version)
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use bytes::{Bytes, BytesMut};
 
 use super::error::ErrorCode;

@@ -14,6 +14,9 @@
 //! # References
 //! - Java `org.apache.kafka.common.security.JaasConfig`, `javax.security.auth.login.Configuration` (syntax).
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use super::Secret;
 
 /// Java's PLAIN login module.

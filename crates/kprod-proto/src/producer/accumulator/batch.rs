@@ -4,6 +4,9 @@
 //! Completion is per batch, not per record: a record's future holds an `Arc` of the batch's slot and its index
 //! in the batch; its offset is `base_offset + index` once the slot is filled.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};

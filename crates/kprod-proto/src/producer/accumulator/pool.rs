@@ -4,6 +4,9 @@
 //! The pool never blocks: `try_allocate` returns `None` when the budget is spent, and the async front door waits
 //! (up to `max.block.ms`) for a release. Memory is never unbounded: every batch reserves its bytes here first.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

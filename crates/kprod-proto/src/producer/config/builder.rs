@@ -1,6 +1,9 @@
 //! The typed builder for [`ProducerConfig`]: each method sets one field and marks its Java key as explicitly
 //! set, so the conflict rules treat it exactly like a key from a properties file.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use super::{Acks, ConfigError, ProducerConfig};

@@ -13,6 +13,9 @@
 //! - KIP-794 (strictly uniform sticky partitioner), KIP-480 (sticky partitioner), KAFKA-9965 (round-robin skew).
 //! - Java client: `org.apache.kafka.clients.producer.internals.BuiltInPartitioner`, `Utils.murmur2`.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 mod builtin;
 mod round_robin;
 

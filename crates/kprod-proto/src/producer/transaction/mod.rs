@@ -22,6 +22,9 @@
 //! - Apache Kafka `clients/.../producer/internals/TransactionManager.java` (states, transitions, error classes)
 //! - KIP-98 (transactions), KIP-360 / KIP-588 (epoch bumps, abortable errors), KIP-890 (transaction protocol v2)
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 mod handlers;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
 //! The transaction manager's public types: states and their legal transitions, the consumer group metadata and
 //! offsets of `send_offsets_to_transaction`, the requests handed to the sender and what it must do after them.
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -12,6 +12,9 @@
 //! - RFC 4422 (SASL), RFC 4616 (PLAIN), RFC 5802 (SCRAM), RFC 7677 (SCRAM-SHA-256).
 //! - KIP-84 (SCRAM in Kafka), KIP-152 (SaslAuthenticate).
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 pub mod plain;
 pub mod scram;
 pub mod server;

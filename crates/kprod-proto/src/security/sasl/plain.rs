@@ -4,6 +4,9 @@
 //! # References
 //! - RFC 4616 §2 (message format), Kafka `PlainSaslServer` (an authzid, if given, must equal the username).
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use super::{SaslError, check_credential};
 use crate::security::Secret;
 

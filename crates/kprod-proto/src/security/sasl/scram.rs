@@ -20,6 +20,9 @@
 //! - RFC 5802 §3 (algorithm), §5.1 (attributes), §7 (grammar); RFC 7677 §3 (SHA-256 test vector).
 //! - Kafka `ScramMechanism` (min 4096 / max 16384 iterations), `ScramSaslServer` (error texts).
 
+// Not all public items here are documented yet (issue 18): remove this allow once they are.
+#![allow(missing_docs)]
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
