@@ -37,6 +37,22 @@ pub const NO_PRODUCER_EPOCH: i16 = -1;
 pub const NO_SEQUENCE: i32 = -1;
 
 /// What the broker remembers of one appended batch.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMeta {
     /// Sequence of the first record.
@@ -50,6 +66,22 @@ pub struct BatchMeta {
 }
 
 /// Why a batch was refused by the sequence/epoch rules.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SequenceError {
@@ -104,6 +136,22 @@ impl SequenceError {
 }
 
 /// One producer's state on one partition.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerEntry {
     /// Current epoch; [`NO_PRODUCER_EPOCH`] before the first append.

@@ -20,8 +20,9 @@
 //! ```
 //!
 //! Files: `server` (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
-//! file per API (`api_versions`, `metadata`, `produce`, `init_producer_id`,
-//! `find_coordinator`, `fetch`, `list_offsets`, [`sasl`], `txn_api` for the transaction APIs; private),
+//! file per API group (`api_versions`, `metadata`, `produce`, `init_producer_id`,
+//! `find_coordinator`, `fetch`, `list_offsets`, `txn_api` for the four transaction APIs: private;
+//! [`sasl`] for both SASL APIs and the session),
 //! [`txn`] (the transaction coordinator), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`tls`] (optional TLS listeners, generated CA, mutual TLS).
@@ -70,6 +71,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Why a cluster (or one broker) could not start.
+///
+/// ```
+/// use kprod_mock::{BrokerError, MockCluster};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut cluster = MockCluster::builder().start().await?;
+/// let e = cluster.stop_broker(7).await.unwrap_err();
+/// assert!(matches!(e, BrokerError::UnknownBroker { broker: 7, brokers: 1 }), "{e}");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
@@ -100,6 +113,24 @@ pub enum BrokerError {
 }
 
 /// Builds a [`MockCluster`].
+///
+/// ```
+/// use kprod_mock::{MockCluster, StorageMode};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = MockCluster::builder()
+///     .brokers(2)
+///     .default_partitions(3)
+///     .mode(StorageMode::Sink)
+///     .auto_create_topics(false)
+///     .start()
+///     .await?;
+/// assert_eq!(cluster.addresses().len(), 2);
+/// assert_eq!(cluster.state().config.default_partitions, 3);
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MockClusterBuilder {
     config: ClusterConfig,

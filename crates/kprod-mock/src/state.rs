@@ -24,6 +24,18 @@ pub const PARTITIONS_MAX: i32 = 10_000;
 pub const TOPICS_MAX: usize = 10_000;
 
 /// Static settings of a mock cluster.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config: ClusterConfig = serde_yaml_ng::from_str("{default_partitions: 6, auto_create_topics: false}")?;
+/// assert_eq!((config.default_partitions, config.auto_create_topics), (6, false));
+/// assert_eq!(config.transaction_version, ClusterConfig::default().transaction_version, "the rest keeps its default");
+/// let state = ClusterState::new(config, vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?]);
+/// assert_eq!(state.config.brokers, 2, "one broker per address");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
@@ -71,6 +83,20 @@ impl Default for ClusterConfig {
 }
 
 /// Why a topic could not be created or found.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, TopicError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let e = state.create_topic("no spaces", 1).unwrap_err();
+/// assert!(matches!(e, TopicError::InvalidName { .. }));
+/// assert_eq!(e.error_code(), ErrorCode::InvalidTopicException);
+/// state.create_topic("orders", 1)?;
+/// assert_eq!(state.create_topic("orders", 1).unwrap_err(), TopicError::AlreadyExists { name: "orders".into() });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TopicError {
@@ -141,6 +167,23 @@ impl TopicError {
 }
 
 /// One partition: its leadership and its log.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = ClusterState::new(ClusterConfig::default(), addresses);
+/// let topic = state.create_topic("orders", 2)?;
+/// assert_eq!((topic.name.as_str(), topic.partitions.len()), ("orders", 2));
+/// let p = &topic.partitions[1];
+/// assert_eq!((p.leader(), p.leader_epoch()), (1, 0), "partition p is led by broker p % 2");
+/// p.set_leader(0);
+/// assert_eq!((p.leader(), p.leader_epoch()), (0, 1));
+/// assert_eq!(p.announced_leader(true), (1, 0), "a stale metadata cache still announces the old leader");
+/// assert_eq!(p.log().next_offset, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Partition {
     /// Node id of the leader (the only replica).
@@ -198,6 +241,23 @@ impl Partition {
 }
 
 /// A topic: name, id and partitions.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = ClusterState::new(ClusterConfig::default(), addresses);
+/// let topic = state.create_topic("orders", 2)?;
+/// assert_eq!((topic.name.as_str(), topic.partitions.len()), ("orders", 2));
+/// let p = &topic.partitions[1];
+/// assert_eq!((p.leader(), p.leader_epoch()), (1, 0), "partition p is led by broker p % 2");
+/// p.set_leader(0);
+/// assert_eq!((p.leader(), p.leader_epoch()), (0, 1));
+/// assert_eq!(p.announced_leader(true), (1, 0), "a stale metadata cache still announces the old leader");
+/// assert_eq!(p.log().next_offset, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Topic {
     /// The topic name.
@@ -209,6 +269,22 @@ pub struct Topic {
 }
 
 /// Per-broker counters.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, StatsSnapshot};
+/// use kprod_proto::protocol::ApiKey;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let stats = state.stats(0).expect("broker 0");
+/// stats.count_api(ApiKey::Metadata);
+/// stats.count_api(ApiKey::Metadata);
+/// let snapshot: StatsSnapshot = stats.snapshot();
+/// assert_eq!(snapshot.requests_of(ApiKey::Metadata), 2);
+/// assert_eq!((snapshot + snapshot).requests_of(ApiKey::Metadata), 4);
+/// assert_eq!(state.total_stats(), snapshot, "one broker: its counters are the cluster's");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct BrokerStats {
     /// Request frames received.
@@ -236,6 +312,22 @@ pub struct BrokerStats {
 }
 
 /// A plain copy of the counters (one broker or the cluster sum).
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, StatsSnapshot};
+/// use kprod_proto::protocol::ApiKey;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let stats = state.stats(0).expect("broker 0");
+/// stats.count_api(ApiKey::Metadata);
+/// stats.count_api(ApiKey::Metadata);
+/// let snapshot: StatsSnapshot = stats.snapshot();
+/// assert_eq!(snapshot.requests_of(ApiKey::Metadata), 2);
+/// assert_eq!((snapshot + snapshot).requests_of(ApiKey::Metadata), 4);
+/// assert_eq!(state.total_stats(), snapshot, "one broker: its counters are the cluster's");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StatsSnapshot {
     /// Request frames received.
@@ -318,6 +410,27 @@ impl std::ops::Add for StatsSnapshot {
 }
 
 /// One record read back from the log, with everything a test may want to check.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// let records = state.records("orders", 0)?;
+/// assert_eq!((records[0].offset, records[0].value.as_deref()), (0, Some(&b"v"[..])));
+/// assert_eq!(records[0].producer_id, -1, "not an idempotent batch");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
     /// The record's offset in its partition.
@@ -339,6 +452,20 @@ pub struct StoredRecord {
 }
 
 /// Everything the brokers of one cluster share.
+///
+/// ```
+/// use kprod_mock::state::FIRST_PRODUCER_ID;
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// assert_eq!(state.broker_count(), 1);
+/// state.create_topic("orders", 3)?;
+/// assert_eq!(state.topic_names(), vec!["orders".to_string()]);
+/// assert_eq!(state.next_offset("orders", 2), Some(0));
+/// assert_eq!(state.next_producer_id(), FIRST_PRODUCER_ID);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ClusterState {
     /// The settings the cluster was started with.

@@ -61,6 +61,21 @@ pub const TRANSACTIONAL_IDS_MAX: usize = 100_000;
 pub const TXN_ENTRIES_MAX: usize = 100_000;
 
 /// Where a transaction stands.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoordinatorTxnState {
     /// No transaction open (after InitProducerId).
@@ -74,6 +89,21 @@ pub enum CoordinatorTxnState {
 }
 
 /// One transactional id's coordinator state.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TxnMetadata {
     /// The producer id assigned to this transactional id.
@@ -101,6 +131,21 @@ pub struct TxnMetadata {
 }
 
 /// A consumer offset sent by TxnOffsetCommit, pending until the transaction commits.
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingOffset {
     /// The consumer group.
@@ -116,6 +161,21 @@ pub struct PendingOffset {
 }
 
 /// A committed consumer offset.
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
     /// The committed offset.
@@ -125,9 +185,38 @@ pub struct CommittedOffset {
 }
 
 /// A group's committed offsets by (topic, partition).
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 pub type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
 
 /// The coordinator state of a cluster, inside [`ClusterState`].
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+/// use kprod_proto::protocol::find_coordinator::KEY_TYPE_TRANSACTION;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let coordinator = &state.txn;
+/// coordinator.set_clock_ms(1_000);
+/// coordinator.advance_clock_ms(500);
+/// assert_eq!(coordinator.now_ms(), 1_500, "tests drive the coordinator's clock");
+/// assert_eq!(state.coordinator_of(KEY_TYPE_TRANSACTION, "tx"), 0, "one broker coordinates everything");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMetadata>>,
@@ -337,6 +426,21 @@ pub fn expire_transactions(state: &ClusterState) -> usize {
 }
 
 /// What InitProducerId asks, decoded.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct InitArgs<'a> {
     /// The transactional id (empty for an idempotent-only producer).
