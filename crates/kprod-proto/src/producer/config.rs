@@ -43,9 +43,20 @@ use std::time::Duration;
 pub use builder::ProducerConfigBuilder;
 
 /// `acks`.
+///
+/// ```
+/// use kprod_proto::producer::config::{Acks, ProducerConfig};
+///
+/// assert_eq!(ProducerConfig::default().acks, Acks::All, "Kafka 3.0+ default");
+/// let c = ProducerConfig::from_pairs([("acks", "1"), ("enable.idempotence", "false")])?;
+/// assert_eq!((c.acks, c.acks.as_i16()), (Acks::One, 1));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acks {
+    /// `0`: the broker does not answer; offsets are unknown (-1).
     Zero,
+    /// `1`: the leader has written the records.
     One,
     /// `all` or `-1`.
     All,

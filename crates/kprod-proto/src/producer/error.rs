@@ -154,6 +154,19 @@ impl ProducerError {
 }
 
 /// How bad a transaction error is, as Java's exception classes tell it.
+///
+/// ```
+/// use kprod_proto::producer::error::{ProducerError, TxnErrorKind};
+///
+/// let e = ProducerError::Transaction {
+///     transactional_id: "tx".into(),
+///     kind: TxnErrorKind::Abortable,
+///     reason: "a record failed".into(),
+/// };
+/// // An abortable error: abort the transaction and carry on; a fenced or fatal one: close the producer.
+/// assert_eq!(e.txn_kind(), Some(TxnErrorKind::Abortable));
+/// assert_eq!(ProducerError::Closed.txn_kind(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnErrorKind {
     /// Another producer with the same transactional.id took over (PRODUCER_FENCED): close this producer.

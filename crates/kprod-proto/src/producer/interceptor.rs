@@ -2,9 +2,6 @@
 //! serialized; `on_acknowledgement` sees every outcome, success or failure. An interceptor's error is logged and
 //! never aborts a send: the record continues as it was before that interceptor.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use crate::producer::error::ProducerError;
 use crate::producer::record::{ProducerRecord, RecordMetadata};
 
@@ -13,6 +10,28 @@ use crate::producer::record::{ProducerRecord, RecordMetadata};
 #[error("{0}")]
 pub struct InterceptorError(pub String);
 
+/// Java's `ProducerInterceptor`: sees every record before it is serialized, and every outcome.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use kprod_proto::producer::interceptor::{InterceptorError, ProducerInterceptor, run_on_send};
+/// use kprod_proto::producer::record::ProducerRecord;
+///
+/// /// Stamps every record with where it came from.
+/// struct Origin;
+/// impl ProducerInterceptor<Bytes, Bytes> for Origin {
+///     fn on_send(
+///         &self,
+///         record: &ProducerRecord<Bytes, Bytes>,
+///     ) -> Result<Option<ProducerRecord<Bytes, Bytes>>, InterceptorError> {
+///         Ok(Some(record.clone().with_header("origin", Some(Bytes::from_static(b"web")))))
+///     }
+/// }
+/// let chain: Vec<Arc<dyn ProducerInterceptor<Bytes, Bytes>>> = vec![Arc::new(Origin)];
+/// let record = run_on_send(&chain, ProducerRecord::new("events", Bytes::from_static(b"v")));
+/// assert_eq!(record.headers[0].key, "origin");
+/// ```
 pub trait ProducerInterceptor<K, V>: Send + Sync + 'static {
     /// Returns `Ok(Some(r))` to replace the record, `Ok(None)` to keep it.
     fn on_send(&self, _record: &ProducerRecord<K, V>) -> Result<Option<ProducerRecord<K, V>>, InterceptorError> {

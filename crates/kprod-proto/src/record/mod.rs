@@ -92,9 +92,21 @@ pub(crate) const ATTR_TRANSACTIONAL: i16 = 0x10;
 pub(crate) const ATTR_CONTROL: i16 = 0x20;
 
 /// A record header. Keys are UTF-8 (Java's `Header.key()` is a `String`); values may be null.
+///
+/// ```
+/// use bytes::Bytes;
+/// use kprod_proto::record::Header;
+///
+/// let h = Header { key: "trace-id".into(), value: Some(Bytes::from_static(b"abc")) };
+/// let null = Header { key: "deleted".into(), value: None };
+/// assert_ne!(h, null);
+/// assert!(null.value.is_none(), "a null value, not an empty one");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The header key (UTF-8).
     pub key: String,
+    /// The value; `None` = null.
     pub value: Option<Bytes>,
 }
 

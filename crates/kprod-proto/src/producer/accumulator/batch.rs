@@ -232,6 +232,25 @@ pub fn estimate_written(uncompressed: usize, ratio: f32) -> usize {
 }
 
 /// The future of one record: resolves once its batch is acknowledged or has failed.
+///
+/// The producer's `send` returns one per record; here the batch is completed by hand.
+///
+/// ```
+/// use std::future::Future;
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Waker};
+/// use kprod_proto::producer::accumulator::{BatchAck, BatchCompletion, DeliveryFuture, RecordInfo};
+/// use kprod_proto::producer::record::TopicPartition;
+///
+/// let batch = Arc::new(BatchCompletion::default());
+/// let info = RecordInfo { timestamp_ms: 1_000, key_size: -1, value_size: 5, user_data: 0 };
+/// let mut delivery = Box::pin(DeliveryFuture::new(batch.clone(), 2, TopicPartition::new("events", 0), info));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(delivery.as_mut().poll(&mut cx).is_pending(), "not acknowledged yet");
+/// batch.complete(Ok(BatchAck { base_offset: 40, log_append_time_ms: -1 }));
+/// let Poll::Ready(Ok(metadata)) = delivery.as_mut().poll(&mut cx) else { panic!("acknowledged") };
+/// assert_eq!(metadata.offset, 42, "third record of a batch stored at 40");
+/// ```
 #[must_use = "a DeliveryFuture does nothing unless awaited; drop it if you do not need the outcome"]
 pub struct DeliveryFuture {
     pub(crate) completion: Arc<BatchCompletion>,
