@@ -9,9 +9,6 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-699
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ErrorCode;
@@ -56,11 +53,17 @@ pub struct FindCoordinatorResponse {
 /// One coordinator of a v4+ answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Coordinator {
+    /// The key this coordinator is for (v4+: one entry per key).
     pub key: String,
+    /// The coordinator's node id.
     pub node_id: i32,
+    /// The coordinator's host.
     pub host: String,
+    /// The coordinator's port.
     pub port: i32,
+    /// `NONE` when found.
     pub error_code: ErrorCode,
+    /// Why not, from the broker.
     pub error_message: Option<String>,
 }
 

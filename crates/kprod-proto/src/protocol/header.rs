@@ -10,9 +10,6 @@
 //! - `RequestHeader.json`, `ResponseHeader.json` in Apache Kafka `clients/src/main/resources/common/message/`
 //! - KIP-482 (flexible versions), KIP-511 (ApiVersions header rule)
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::versions::ApiKey;
@@ -21,8 +18,11 @@ use super::wire::{self, DecodeResult};
 /// The header in front of every request body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestHeader {
+    /// The API key (`ApiKey` as `i16`).
     pub api_key: i16,
+    /// The version of the request body.
     pub api_version: i16,
+    /// Echoed in the response, to match it to its request.
     pub correlation_id: i32,
     /// Free-form client name shown in broker logs and quotas; null is allowed.
     pub client_id: Option<String>,
@@ -31,6 +31,7 @@ pub struct RequestHeader {
 /// The header in front of every response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResponseHeader {
+    /// The request's correlation id.
     pub correlation_id: i32,
 }
 

@@ -9,9 +9,6 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-98, KIP-360, KIP-588
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ErrorCode;
@@ -23,6 +20,7 @@ use super::{ApiMessage, Decode, Encode};
 pub struct InitProducerIdRequest {
     /// Null for an idempotent (non-transactional) producer.
     pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`, in ms.
     pub transaction_timeout_ms: i32,
     /// v3+: the id being bumped, or -1.
     pub producer_id: i64,
@@ -39,9 +37,13 @@ impl Default for InitProducerIdRequest {
 /// The id and epoch to stamp on record batches.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InitProducerIdResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
+    /// `NONE` on success.
     pub error_code: ErrorCode,
+    /// The producer id assigned (or bumped).
     pub producer_id: i64,
+    /// Its epoch.
     pub producer_epoch: i16,
 }
 

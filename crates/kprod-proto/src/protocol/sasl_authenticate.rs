@@ -12,9 +12,6 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-152 (SaslAuthenticate), KIP-368 (re-authentication)
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ErrorCode;
@@ -24,6 +21,7 @@ use super::{ApiMessage, Decode, Encode};
 /// One client SASL token.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct SaslAuthenticateRequest {
+    /// The mechanism's token for the broker.
     pub auth_bytes: Bytes,
 }
 
@@ -37,8 +35,11 @@ impl std::fmt::Debug for SaslAuthenticateRequest {
 /// One server SASL token, or the failure.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SaslAuthenticateResponse {
+    /// `NONE` when authentication succeeded.
     pub error_code: ErrorCode,
+    /// Why it failed, from the broker.
     pub error_message: Option<String>,
+    /// The broker's token (SCRAM's server-first / server-final message).
     pub auth_bytes: Bytes,
     /// v1+: re-authenticate within this many ms; 0 = no limit.
     pub session_lifetime_ms: i64,

@@ -10,9 +10,6 @@
 //!   `clients/src/main/resources/common/message/`
 //! - KIP-43 (SASL mechanisms), KIP-152 (SaslAuthenticate), KAFKA-9577 (why v1 is the last version)
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{Bytes, BytesMut};
 
 use super::error::ErrorCode;
@@ -31,6 +28,7 @@ pub struct SaslHandshakeRequest {
 pub struct SaslHandshakeResponse {
     /// UNSUPPORTED_SASL_MECHANISM when the requested one is not enabled.
     pub error_code: ErrorCode,
+    /// The mechanisms the broker enables (sent back whatever the outcome).
     pub mechanisms: Vec<String>,
 }
 

@@ -24,9 +24,6 @@
 //! - <https://kafka.apache.org/protocol#protocol_api_keys>
 //! - KIP-35 (ApiVersions) and KIP-511 (client software name/version).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use super::api_versions::{ApiVersion, ApiVersionsResponse};
 use super::error::ErrorCode;
 
@@ -34,25 +31,40 @@ use super::error::ErrorCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i16)]
 pub enum ApiKey {
+    /// Produce.
     Produce = 0,
+    /// Fetch.
     Fetch = 1,
+    /// ListOffsets.
     ListOffsets = 2,
+    /// Metadata.
     Metadata = 3,
+    /// FindCoordinator.
     FindCoordinator = 10,
+    /// SaslHandshake.
     SaslHandshake = 17,
+    /// ApiVersions.
     ApiVersions = 18,
+    /// InitProducerId.
     InitProducerId = 22,
+    /// SaslAuthenticate.
     SaslAuthenticate = 36,
+    /// AddPartitionsToTxn.
     AddPartitionsToTxn = 24,
+    /// AddOffsetsToTxn.
     AddOffsetsToTxn = 25,
+    /// EndTxn.
     EndTxn = 26,
+    /// TxnOffsetCommit.
     TxnOffsetCommit = 28,
 }
 
 /// An inclusive range of versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VersionRange {
+    /// Oldest version.
     pub min: i16,
+    /// Newest version.
     pub max: i16,
 }
 
@@ -180,12 +192,29 @@ impl std::fmt::Display for ApiKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {
+    /// ApiVersions itself failed.
     #[error("broker answered ApiVersions with error {0}")]
     Broker(ErrorCode),
+    /// The broker does not list the API.
     #[error("broker does not support {api}")]
-    NotSupportedByBroker { api: ApiKey },
+    NotSupportedByBroker {
+        /// The API.
+        api: ApiKey,
+    },
+    /// The version ranges do not overlap.
     #[error("no common version of {api}: we support {ours_min}..={ours_max}, broker {theirs_min}..={theirs_max}")]
-    NoCommonVersion { api: ApiKey, ours_min: i16, ours_max: i16, theirs_min: i16, theirs_max: i16 },
+    NoCommonVersion {
+        /// The API.
+        api: ApiKey,
+        /// Oldest version this codec speaks.
+        ours_min: i16,
+        /// Newest version this codec speaks.
+        ours_max: i16,
+        /// Oldest version the broker serves.
+        theirs_min: i16,
+        /// Newest version the broker serves.
+        theirs_max: i16,
+    },
 }
 
 /// The version to use per API with one broker, as agreed by [`negotiate`].

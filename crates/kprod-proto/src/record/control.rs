@@ -14,9 +14,6 @@
 //! - Apache Kafka `ControlRecordType`, `EndTransactionMarker`, `MemoryRecords.withEndTransactionMarker`
 //! - KIP-98 (message format, control records)
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::builder::set_producer_state;
@@ -66,6 +63,7 @@ impl ControlRecordType {
 /// A parsed control record: its type and, for transaction markers, the coordinator epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlRecord {
+    /// Commit or abort marker (or another control type).
     pub kind: ControlRecordType,
     /// The epoch of the coordinator that wrote the marker; `None` when the record has no marker value.
     pub coordinator_epoch: Option<i32>,

@@ -14,9 +14,6 @@
 //! # References
 //! - Java `org.apache.kafka.common.security.JaasConfig`, `javax.security.auth.login.Configuration` (syntax).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use super::Secret;
 
 /// Java's PLAIN login module.
@@ -28,28 +25,49 @@ pub const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLogi
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JaasError {
+    /// The value is empty.
     #[error("empty: expected '<LoginModule class> required username=\"...\" password=\"...\";'")]
     Empty,
+    /// No control flag after the login module.
     #[error("missing the control flag after the login module (expected required, requisite, sufficient or optional)")]
     MissingFlag,
+    /// A control flag Kafka does not know.
     #[error("invalid control flag '{0}' (expected required, requisite, sufficient or optional)")]
     BadFlag(String),
+    /// Not JAAS syntax.
     #[error("at character {position}: {reason}")]
-    Syntax { position: usize, reason: &'static str },
+    Syntax {
+        /// 0-based character position.
+        position: usize,
+        /// What was expected there.
+        reason: &'static str,
+    },
+    /// A quoted value without its closing quote.
     #[error("the value of option '{option}' has no closing double quote")]
-    UnterminatedQuote { option: String },
+    UnterminatedQuote {
+        /// The option whose value is unterminated.
+        option: String,
+    },
+    /// No `;` at the end.
     #[error("missing the ';' that ends the login module entry")]
     MissingSemicolon,
+    /// More than one login module.
     #[error("more than one login module entry; sasl.jaas.config takes exactly one")]
     MultipleEntries,
+    /// A required option is missing.
     #[error("option '{option}' is missing")]
-    MissingOption { option: &'static str },
+    MissingOption {
+        /// `username` or `password`.
+        option: &'static str,
+    },
 }
 
 /// Which credentials family a login module belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleKind {
+    /// `PlainLoginModule`.
     Plain,
+    /// `ScramLoginModule`.
     Scram,
     /// Kerberos, OAuth, or a custom class kprod does not implement.
     Other,

@@ -4,9 +4,6 @@
 //! Completion is per batch, not per record: a record's future holds an `Arc` of the batch's slot and its index
 //! in the batch; its offset is `base_offset + index` once the slot is filled.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -70,9 +67,13 @@ impl BatchCompletion {
 /// record's `RecordMetadata`, to run `on_acknowledgement` interceptors and to feed hooks.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordInfo {
+    /// Create time in ms (or the batch timestamp).
     pub timestamp_ms: i64,
+    /// Serialized key size in bytes, -1 for null.
     pub key_size: i32,
+    /// Serialized value size in bytes, -1 for null.
     pub value_size: i32,
+    /// The record's `user_data`, for hooks.
     pub user_data: u64,
 }
 
@@ -85,27 +86,39 @@ pub enum BatchBytes {
     /// Still accepting records.
     Open(BatchBuilder),
     /// Sealed: compressed, header and producer state written. `Bytes` so a request can hold it without a copy.
-    Sealed { bytes: Bytes, uncompressed: usize },
+    Sealed {
+        /// The batch as sent.
+        bytes: Bytes,
+        /// Its size before compression, in bytes.
+        uncompressed: usize,
+    },
     /// Bytes handed back to the pool after completion.
     Released,
 }
 
 /// One batch of records for one partition.
 pub struct ProducerBatch {
+    /// The batch's partition.
     pub tp: TopicPartition,
     /// Unique, increasing id; used by `flush` to wait for every batch created before it.
     pub id: u64,
+    /// Open (a builder), sealed (the wire bytes) or released.
     pub bytes: BatchBytes,
+    /// Per-record facts, in append order.
     pub records: Vec<RecordInfo>,
+    /// Callbacks to run with the outcome: (record index, callback).
     pub callbacks: Vec<(u32, Callback)>,
+    /// The completion slot every record's future waits on.
     pub completion: Arc<BatchCompletion>,
     /// Bytes reserved from `buffer.memory` for this batch.
     pub reserved_bytes: usize,
     /// Set when no further record fits (Java's `isFull`).
     pub full: bool,
+    /// When the first record was appended.
     pub created: Instant,
     /// When the batch was last drained into a request (for queue time and retry backoff).
     pub last_attempt: Option<Instant>,
+    /// When the batch was first drained into a request.
     pub drained_at: Option<Instant>,
     /// Number of failed sends so far.
     pub attempts: u32,
@@ -146,6 +159,7 @@ impl std::fmt::Debug for ProducerBatch {
 }
 
 impl ProducerBatch {
+    /// Records in the batch.
     pub fn record_count(&self) -> usize {
         self.records.len()
     }

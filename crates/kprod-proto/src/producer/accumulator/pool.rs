@@ -4,9 +4,6 @@
 //! The pool never blocks: `try_allocate` returns `None` when the budget is spent, and the async front door waits
 //! (up to `max.block.ms`) for a release. Memory is never unbounded: every batch reserves its bytes here first.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -15,6 +12,7 @@ use bytes::BytesMut;
 /// Most free buffers kept for reuse; beyond this they are dropped (their bytes stay in the budget).
 const FREE_LIST_MAX: usize = 1024;
 
+/// `buffer.memory`: the bytes all open batches may hold; an append waits (up to `max.block.ms`) when it is spent.
 #[derive(Debug)]
 pub struct BufferPool {
     total_bytes: u64,
@@ -26,6 +24,7 @@ pub struct BufferPool {
 }
 
 impl BufferPool {
+    /// A pool of `total_bytes` handing out buffers of `batch_size` bytes.
     pub fn new(total_bytes: u64, batch_size: usize) -> Self {
         BufferPool {
             total_bytes,
@@ -73,18 +72,22 @@ impl BufferPool {
         }
     }
 
+    /// Bytes not reserved by a batch.
     pub fn available_bytes(&self) -> u64 {
         self.total_bytes.saturating_sub(self.used_bytes.load(Ordering::Relaxed))
     }
 
+    /// `buffer.memory`, in bytes.
     pub fn total_bytes(&self) -> u64 {
         self.total_bytes
     }
 
+    /// Registers a sender waiting for memory (every batch counts as ready meanwhile).
     pub fn add_waiter(&self) {
         self.waiters.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Unregisters a waiter added by [`add_waiter`](Self::add_waiter).
     pub fn remove_waiter(&self) {
         self.waiters.fetch_sub(1, Ordering::AcqRel);
     }

@@ -1,9 +1,6 @@
 //! The typed builder for [`ProducerConfig`]: each method sets one field and marks its Java key as explicitly
 //! set, so the conflict rules treat it exactly like a key from a properties file.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use std::time::Duration;
 
 use super::{Acks, ConfigError, ProducerConfig};
@@ -17,6 +14,7 @@ pub struct ProducerConfigBuilder {
 
 macro_rules! setter {
     ($(#[$doc:meta])* $name:ident, $field:ident, $key:literal, $ty:ty) => {
+        #[doc = concat!("Sets `", $key, "`.")]
         $(#[$doc])*
         pub fn $name(mut self, value: $ty) -> Self {
             self.config.$field = value.into();
@@ -27,6 +25,7 @@ macro_rules! setter {
 }
 
 impl ProducerConfigBuilder {
+    /// Sets `bootstrap.servers` (`host:port` each).
     pub fn bootstrap_servers<I, S>(mut self, servers: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -76,12 +75,14 @@ impl ProducerConfigBuilder {
     setter!(send_buffer_bytes, send_buffer_bytes, "send.buffer.bytes", i32);
     setter!(receive_buffer_bytes, receive_buffer_bytes, "receive.buffer.bytes", i32);
 
+    /// Sets `partitioner.class` (a built-in name or one registered with the producer builder).
     pub fn partitioner_class(mut self, name: &str) -> Self {
         self.config.partitioner_class = Some(name.to_string());
         self.config.explicitly_set.insert("partitioner.class".to_string());
         self
     }
 
+    /// Sets `transactional.id` (turns transactions on).
     pub fn transactional_id(mut self, id: &str) -> Self {
         self.config.transactional_id = Some(id.to_string());
         self.config.explicitly_set.insert("transactional.id".to_string());
@@ -95,6 +96,7 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// Sets `interceptor.classes` (names the producer builder resolves).
     pub fn interceptor_classes<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -16,9 +16,6 @@
 //! - KIP-794; Java `BuiltInPartitioner.{peekCurrentPartitionInfo, nextPartition, updatePartitionInfo,
 //!   updatePartitionLoadStats}` and `RecordAccumulator.partitionReady` (availability timeout).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -28,6 +25,7 @@ use super::{SplitMix, TopicMap, TopicView, default_partition_for_key};
 /// One partition's load, as the sender sees it when it checks readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartitionLoad {
+    /// The partition index.
     pub partition: u32,
     /// Batches queued for the partition (Java uses the deque length).
     pub queue_batches: u32,

@@ -13,9 +13,6 @@
 //! - KIP-794 (strictly uniform sticky partitioner), KIP-480 (sticky partitioner), KAFKA-9965 (round-robin skew).
 //! - Java client: `org.apache.kafka.clients.producer.internals.BuiltInPartitioner`, `Utils.murmur2`.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 mod builtin;
 mod round_robin;
 
@@ -28,7 +25,9 @@ pub use round_robin::RoundRobinPartitioner;
 /// What a partitioner may know of a topic (from metadata).
 #[derive(Clone, Copy, Debug)]
 pub struct TopicView<'a> {
+    /// The topic name.
     pub topic: &'a str,
+    /// Partitions of the topic (all, available or not).
     pub num_partitions: u32,
     /// Partitions that currently have a live leader (may be empty when unknown).
     pub available: &'a [u32],
@@ -39,9 +38,11 @@ pub struct TopicView<'a> {
 /// The returned partition must be `< topic.num_partitions`; the producer rejects anything else with an error
 /// naming the partitioner.
 pub trait Partitioner: Send + Sync + 'static {
+    /// The partition for a record with this key and value (`None` = null); must be `< topic.num_partitions`.
     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, value: Option<&[u8]>) -> u32;
     /// Called when the append would have created a new batch (Java's `onNewBatch`), before partitioning again.
     fn on_new_batch(&self, _topic: &TopicView<'_>, _prev_partition: u32) {}
+    /// A name for logs and errors.
     fn name(&self) -> &str;
 }
 
@@ -91,7 +92,9 @@ pub fn builtin_partitioner_by_name(name: &str) -> Option<BuiltinKind> {
 /// The outcome of resolving `partitioner.class`.
 #[derive(Clone)]
 pub enum PartitionerChoice {
+    /// One of the built-in partitioners.
     Builtin(BuiltinKind),
+    /// A user partitioner (given to the builder, or registered under the name).
     Custom(Arc<dyn Partitioner>),
 }
 
@@ -108,7 +111,9 @@ impl std::fmt::Debug for PartitionerChoice {
 #[derive(Debug, thiserror::Error)]
 #[error("unknown partitioner.class '{name}'; known partitioners: {}", known.join(", "))]
 pub struct UnknownPartitioner {
+    /// The name given.
     pub name: String,
+    /// Every name that would have been accepted.
     pub known: Vec<String>,
 }
 
@@ -119,6 +124,7 @@ pub struct PartitionerRegistry {
 }
 
 impl PartitionerRegistry {
+    /// A registry holding the built-in names only.
     pub fn new() -> Self {
         Self::default()
     }

@@ -10,9 +10,6 @@
 //! # References
 //! - KAFKA-9965; Java `org.apache.kafka.clients.producer.RoundRobinPartitioner`.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -32,6 +29,7 @@ pub struct RoundRobinPartitioner {
 }
 
 impl RoundRobinPartitioner {
+    /// A partitioner whose counters start at zero.
     pub fn new() -> Self {
         Self::default()
     }

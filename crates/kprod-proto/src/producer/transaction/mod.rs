@@ -22,9 +22,6 @@
 //! - Apache Kafka `clients/.../producer/internals/TransactionManager.java` (states, transitions, error classes)
 //! - KIP-98 (transactions), KIP-360 / KIP-588 (epoch bumps, abortable errors), KIP-890 (transaction protocol v2)
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 mod handlers;
 #[cfg(test)]
 mod tests;
@@ -101,6 +98,7 @@ pub struct TransactionManager {
 }
 
 impl TransactionManager {
+    /// A manager in `Uninitialized` for `transactional_id`.
     pub fn new(transactional_id: &str, settings: TxnSettings) -> Self {
         TransactionManager {
             transactional_id: Arc::from(transactional_id),
@@ -130,9 +128,11 @@ impl TransactionManager {
 
     // ------------------------------------------------------------------ queries
 
+    /// The current state.
     pub fn state(&self) -> TxnState {
         self.state
     }
+    /// The `transactional.id`.
     pub fn transactional_id(&self) -> &str {
         &self.transactional_id
     }
@@ -144,15 +144,19 @@ impl TransactionManager {
     pub fn mirrored_state(mirror: &AtomicU8) -> TxnState {
         TxnState::from_u8(mirror.load(Ordering::Acquire))
     }
+    /// The producer id and epoch (-1, -1 before InitProducerId).
     pub fn producer_id_and_epoch(&self) -> (i64, i16) {
         (self.producer_id, self.epoch)
     }
+    /// True when the broker runs transactions v2 (KIP-890: the epoch is bumped by every EndTxn).
     pub fn is_v2(&self) -> bool {
         self.v2
     }
+    /// The error that moved the manager to an error state, if any.
     pub fn last_error(&self) -> Option<&ProducerError> {
         self.last_error.as_ref()
     }
+    /// True while a transactional request is sent and not yet answered.
     pub fn has_in_flight_request(&self) -> bool {
         self.in_flight.is_some()
     }

@@ -12,9 +12,6 @@
 //! - RFC 4422 (SASL), RFC 4616 (PLAIN), RFC 5802 (SCRAM), RFC 7677 (SCRAM-SHA-256).
 //! - KIP-84 (SCRAM in Kafka), KIP-152 (SaslAuthenticate).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 pub mod plain;
 pub mod scram;
 pub mod server;
@@ -27,7 +24,12 @@ use super::{SaslMechanism, SaslSettings};
 pub enum SaslError {
     /// A credential cannot be used with the mechanism (e.g. a control character in the username).
     #[error("invalid {field}: {reason}")]
-    InvalidCredential { field: &'static str, reason: &'static str },
+    InvalidCredential {
+        /// `username` or `password`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The peer sent a token that does not follow the mechanism.
     #[error("malformed SASL message: {0}")]
     Malformed(String),
@@ -63,7 +65,9 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// The client side of one SASL exchange.
 #[derive(Debug)]
 pub enum SaslClient {
+    /// A PLAIN exchange.
     Plain(plain::PlainClient),
+    /// A SCRAM-SHA-256 or -512 exchange.
     Scram(scram::ScramClient),
 }
 

@@ -4,9 +4,6 @@
 //! # References
 //! - RFC 4616 §2 (message format), Kafka `PlainSaslServer` (an authzid, if given, must equal the username).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 use super::{SaslError, check_credential};
 use crate::security::Secret;
 
@@ -20,6 +17,7 @@ pub struct PlainClient {
 }
 
 impl PlainClient {
+    /// A PLAIN client for these credentials; refuses a NUL in either (it separates the fields).
     pub fn new(username: &str, password: &Secret) -> Result<Self, SaslError> {
         check_credential("username", username)?;
         check_credential("password", password.expose())?;
@@ -49,6 +47,7 @@ impl PlainClient {
         Ok(())
     }
 
+    /// True once the single PLAIN token has been produced.
     pub fn is_complete(&self) -> bool {
         self.complete
     }
