@@ -27,9 +27,6 @@
 //! `client.id` defaults to `""`, as Java's definition does; [`ProducerConfig::resolved_client_id`] gives the
 //! `producer-N` name Java would use.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 mod builder;
 mod keys;
 mod properties;
@@ -77,19 +74,55 @@ impl Acks {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A key the producer does not know.
     #[error("unknown producer config '{key}'{}", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
-    UnknownKey { key: String, suggestion: Option<String> },
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The nearest known key, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A value the key does not accept.
     #[error("invalid value '{value}' for producer config '{key}': expected {expected}")]
-    BadValue { key: String, value: String, expected: String },
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What the key takes.
+        expected: String,
+    },
+    /// Settings that contradict each other (e.g. idempotence with `acks=1`); the text names them.
     #[error("{0}")]
     Conflict(String),
+    /// A properties file cannot be read.
     #[error("cannot read producer config file {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A properties file line that is not `key=value`.
     #[error("{}line {line}: {message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
-    Parse { path: Option<PathBuf>, line: usize, message: String },
+    Parse {
+        /// The file, if there is one.
+        path: Option<PathBuf>,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A key/value error located in a properties file.
     #[error("{}line {line}: {source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
-    At { path: Option<PathBuf>, line: usize, source: Box<ConfigError> },
+    At {
+        /// The file, if there is one.
+        path: Option<PathBuf>,
+        /// 1-based line number.
+        line: usize,
+        /// The key/value error.
+        source: Box<ConfigError>,
+    },
 }
 
 fn bad(key: &str, value: &str, expected: impl Into<String>) -> ConfigError {
@@ -205,38 +238,66 @@ pub struct ProducerConfig {
     pub bootstrap_servers: Vec<String>,
     /// `client.id`, default `""`; see [`resolved_client_id`](Self::resolved_client_id).
     pub client_id: String,
+    /// `acks`.
     pub acks: Acks,
+    /// `batch.size`, in bytes.
     pub batch_size: usize,
+    /// `linger.ms`.
     pub linger: Duration,
+    /// `buffer.memory`, in bytes.
     pub buffer_memory: u64,
+    /// `max.block.ms`: longest a send waits for metadata or memory.
     pub max_block: Duration,
+    /// `max.request.size`, in bytes.
     pub max_request_size: usize,
+    /// `enable.idempotence`.
     pub enable_idempotence: bool,
+    /// `retries`.
     pub retries: u32,
+    /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: usize,
+    /// `delivery.timeout.ms`.
     pub delivery_timeout: Duration,
+    /// `request.timeout.ms`.
     pub request_timeout: Duration,
+    /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
     pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`.
     pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
     pub reconnect_backoff_max: Duration,
+    /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
+    /// `metadata.max.idle.ms`.
     pub metadata_max_idle: Duration,
     /// `compression.type`: one of [`COMPRESSION_TYPES`].
     pub compression_type: String,
+    /// `compression.gzip.level`.
     pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
     pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
     pub compression_zstd_level: i32,
     /// `partitioner.class`: `None` = built-in; resolved against
     /// [`PartitionerRegistry`](crate::producer::partitioner::PartitionerRegistry) when the producer starts.
     pub partitioner_class: Option<String>,
+    /// `partitioner.adaptive.partitioning.enable`.
     pub partitioner_adaptive_partitioning_enable: bool,
+    /// `partitioner.availability.timeout.ms`.
     pub partitioner_availability_timeout: Duration,
+    /// `partitioner.ignore.keys`.
     pub partitioner_ignore_keys: bool,
+    /// `transactional.id`; `None` = no transactions.
     pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// `connections.max.idle.ms`.
     pub connections_max_idle: Duration,
+    /// `send.buffer.bytes` (-1 = the OS default).
     pub send_buffer_bytes: i32,
+    /// `receive.buffer.bytes` (-1 = the OS default).
     pub receive_buffer_bytes: i32,
     /// `security.protocol`, upper-case; only `PLAINTEXT` connects for now.
     pub security_protocol: String,

@@ -15,7 +15,7 @@ pub struct ProducerMetrics {
     pub records_failed: AtomicU64,
     /// Records resent after a retriable error.
     pub records_retried: AtomicU64,
-    /// Batches sent.
+    /// Batches drained into requests.
     pub batches: AtomicU64,
     /// Sum of batch sizes on the wire, in bytes.
     pub batch_bytes_sum: AtomicU64,

@@ -30,9 +30,6 @@
 //! - KIP-98 (message format v2), Apache Kafka `DefaultRecordBatch`, `DefaultRecord`,
 //!   `MemoryRecordsBuilder`, `AbstractRecords.estimateSizeInBytesUpperBound`.
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 pub mod builder;
 pub mod compression;
 pub mod control;
@@ -114,36 +111,114 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
+    /// A batch magic other than 2.
     #[error("unsupported record batch magic {0} (only magic 2 is supported)")]
     BadMagic(i8),
+    /// The CRC-32C does not match the batch.
     #[error("record batch CRC mismatch: header says {expected:#010x}, computed {actual:#010x}")]
-    CrcMismatch { expected: u32, actual: u32 },
+    CrcMismatch {
+        /// The CRC in the header.
+        expected: u32,
+        /// The CRC computed.
+        actual: u32,
+    },
+    /// The input ends inside a field.
     #[error("truncated {field}: needed {needed} bytes, {remaining} left")]
-    Truncated { field: &'static str, needed: usize, remaining: usize },
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes left.
+        remaining: usize,
+    },
+    /// A negative or oversized length.
     #[error("invalid {field} {len}")]
-    InvalidLength { field: &'static str, len: i64 },
+    InvalidLength {
+        /// The field.
+        field: &'static str,
+        /// The length read.
+        len: i64,
+    },
+    /// The header's record count does not match the records.
     #[error("record count mismatch: header says {header}, found {actual}")]
-    CountMismatch { header: i32, actual: i32 },
+    CountMismatch {
+        /// Count in the header.
+        header: i32,
+        /// Records found.
+        actual: i32,
+    },
+    /// A record whose offset delta is not its index.
     #[error("record {index} has offset delta {found}, expected {index}")]
-    OffsetDelta { index: i32, found: i32 },
+    OffsetDelta {
+        /// The record index.
+        index: i32,
+        /// Its offset delta.
+        found: i32,
+    },
+    /// The header's `lastOffsetDelta` does not match the records.
     #[error("lastOffsetDelta is {header}, expected {expected} for the records present")]
-    LastOffsetDelta { header: i32, expected: i32 },
+    LastOffsetDelta {
+        /// Value in the header.
+        header: i32,
+        /// Value the records imply.
+        expected: i32,
+    },
+    /// Bytes left after a field that should end the input.
     #[error("{remaining} unread bytes after {field}")]
-    TrailingBytes { field: &'static str, remaining: usize },
+    TrailingBytes {
+        /// The field.
+        field: &'static str,
+        /// Bytes left.
+        remaining: usize,
+    },
+    /// Compression bits that name no codec.
     #[error("unknown compression codec id {0} in batch attributes")]
     UnknownCodec(i16),
+    /// A compression level out of range.
     #[error("invalid compression config {key} = {value}")]
-    InvalidConfig { key: &'static str, value: String },
+    InvalidConfig {
+        /// The setting.
+        key: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The codec failed to compress.
     #[error("{codec} compression failed: {reason}")]
-    Compress { codec: &'static str, reason: String },
+    Compress {
+        /// The codec.
+        codec: &'static str,
+        /// The codec's error.
+        reason: String,
+    },
+    /// The codec failed to decompress.
     #[error("{codec} decompression failed: {reason}")]
-    Decompress { codec: &'static str, reason: String },
+    Decompress {
+        /// The codec.
+        codec: &'static str,
+        /// The codec's error.
+        reason: String,
+    },
+    /// Decompressed data or a record larger than allowed.
     #[error("{what} exceeds the limit of {limit} bytes (at least {size})")]
-    TooLarge { what: &'static str, size: usize, limit: usize },
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Bytes seen (at least).
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A string field (a header key) that is not UTF-8.
     #[error("invalid UTF-8 in {field}")]
-    InvalidUtf8 { field: &'static str },
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// A batch closed without records.
     #[error("cannot close a record batch without records")]
     EmptyBatch,
+    /// A varint or length that does not decode.
     #[error(transparent)]
     Wire(#[from] DecodeError),
 }
@@ -151,10 +226,15 @@ pub enum RecordError {
 /// The codec of a batch as it appears on the wire (attributes bits 0–2), without a level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompressionType {
+    /// Uncompressed (0).
     None,
+    /// gzip (1).
     Gzip,
+    /// Snappy, xerial framing (2).
     Snappy,
+    /// LZ4 frame (3).
     Lz4,
+    /// Zstandard (4).
     Zstd,
 }
 
@@ -197,19 +277,24 @@ impl CompressionType {
 /// The producer's `compression.type` with its level (`compression.{gzip,lz4,zstd}.level`, KIP-390).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// No compression.
     None,
     /// Level -1 (zlib default, 6) or 1..=9.
     Gzip {
+        /// `compression.gzip.level`.
         level: i32,
     },
+    /// Snappy (no levels).
     Snappy,
     /// Level 1..=17, validated like Java's; lz4_flex has no HC mode, so the level is not applied (see
     /// [`compression::lz4`]).
     Lz4 {
+        /// `compression.lz4.level`.
         level: i32,
     },
     /// Level -131072..=22 (zstd's negative "fast" levels included).
     Zstd {
+        /// `compression.zstd.level`.
         level: i32,
     },
 }

@@ -21,9 +21,6 @@
 //! - Java `SaslConfigs`, `JaasContext`, `org.apache.kafka.common.security.{plain,scram}` (behaviour, not code).
 //! - librdkafka `CONFIGURATION.md` (`sasl.username`, `sasl.password`).
 
-// Not all public items here are documented yet (issue 18): remove this allow once they are.
-#![allow(missing_docs)]
-
 pub mod jaas;
 pub mod sasl;
 pub mod tls_config;
@@ -36,6 +33,7 @@ use crate::producer::config::ProducerConfig;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -67,9 +65,13 @@ impl From<&str> for Secret {
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecurityProtocol {
+    /// `PLAINTEXT`: no TLS, no SASL.
     Plaintext,
+    /// `SSL`: TLS.
     Ssl,
+    /// `SASL_PLAINTEXT`: SASL without TLS.
     SaslPlaintext,
+    /// `SASL_SSL`: SASL over TLS.
     SaslSsl,
 }
 
@@ -115,8 +117,11 @@ impl std::fmt::Display for SecurityProtocol {
 /// A SASL mechanism kprod implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SaslMechanism {
+    /// `PLAIN` (RFC 4616).
     Plain,
+    /// `SCRAM-SHA-256` (RFC 7677).
     ScramSha256,
+    /// `SCRAM-SHA-512`.
     ScramSha512,
 }
 
@@ -157,33 +162,64 @@ impl std::fmt::Display for SaslMechanism {
 }
 
 /// Why the security settings could not be resolved. Names the key; never carries a password.
+/// Why the `security.protocol` / `sasl.*` configuration cannot be used; names the key, never a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecurityConfigError {
+    /// A mechanism kprod does not implement.
     #[error(
         "sasl.mechanism={mechanism} is not supported by kprod (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; \
          GSSAPI and OAUTHBEARER are not implemented)"
     )]
-    UnsupportedMechanism { mechanism: String },
+    UnsupportedMechanism {
+        /// The name given.
+        mechanism: String,
+    },
+    /// A `security.protocol` Kafka does not know.
     #[error("invalid security.protocol '{0}': expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")]
     Protocol(String),
+    /// `sasl.jaas.config` does not parse.
     #[error("sasl.jaas.config: {0}")]
     Jaas(#[from] jaas::JaasError),
+    /// SASL without a username or password.
     #[error("security.protocol={protocol} needs credentials: set {missing}")]
-    MissingCredential { protocol: SecurityProtocol, missing: &'static str },
+    MissingCredential {
+        /// The protocol.
+        protocol: SecurityProtocol,
+        /// The key to set.
+        missing: &'static str,
+    },
+    /// The JAAS login module does not fit the mechanism.
     #[error("sasl.jaas.config uses {module} but sasl.mechanism={mechanism} needs {expected}")]
-    ModuleMismatch { module: String, mechanism: SaslMechanism, expected: &'static str },
+    ModuleMismatch {
+        /// The login module.
+        module: String,
+        /// `sasl.mechanism`.
+        mechanism: SaslMechanism,
+        /// The module it needs.
+        expected: &'static str,
+    },
+    /// Credentials given twice.
     #[error("set either sasl.jaas.config or sasl.username/sasl.password, not both")]
     Ambiguous,
+    /// Any other bad value.
     #[error("{key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// SASL mechanism and credentials of one client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslSettings {
+    /// `sasl.mechanism`.
     pub mechanism: SaslMechanism,
+    /// The user name.
     pub username: String,
+    /// The password (redacted in `Debug`).
     pub password: Secret,
 }
 
