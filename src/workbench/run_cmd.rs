@@ -137,7 +137,11 @@ pub enum RunCmdError {
     #[error("--shard {shard}: {message}")]
     Shard { shard: ShardId, message: String },
     #[error("{cause}; no point was run (written to {})", dir.join("result.json").display())]
-    Preflight { cause: PreflightError, dir: PathBuf },
+    Preflight {
+        #[source]
+        cause: PreflightError,
+        dir: PathBuf,
+    },
 }
 
 /// Why the preflight stopped a run before its first point.
