@@ -90,15 +90,25 @@ pub struct FetchedRecord {
 pub enum VerifyError {
     /// The broker at `address` could not be reached or talked to.
     #[error("{address}: {reason}")]
-    #[allow(missing_docs)]
-    Io { address: String, reason: String },
+    Io {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// A response could not be decoded or made no sense.
     #[error("{0}")]
     Protocol(String),
     /// One partition could not be read (its leader, its error code).
     #[error("partition {topic}-{partition}: {reason}")]
-    #[allow(missing_docs)]
-    Partition { topic: String, partition: i32, reason: String },
+    Partition {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// What failed.
+        reason: String,
+    },
 }
 
 struct Conn {
