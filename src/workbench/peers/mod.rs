@@ -96,7 +96,7 @@ pub enum ToolError {
     NoProcessId,
     #[error("waiting: {0}")]
     Wait(#[source] std::io::Error),
-    /// Ctrl-C stopped it; the message starts with [`TOOL_INTERRUPTED`].
+    /// Ctrl-C stopped it (the message starts with "interrupted (Ctrl-C)").
     #[error("{TOOL_INTERRUPTED} (its process group terminated)")]
     Interrupted,
     /// It ran past its time budget and was killed.
