@@ -71,6 +71,15 @@ impl Acks {
 }
 
 /// Configuration errors; each names the key (and file/line when it came from one).
+///
+/// ```
+/// use kprod_proto::producer::config::{ConfigError, ProducerConfig};
+///
+/// let e = ProducerConfig::from_pairs([("lingr.ms", "5")]).unwrap_err();
+/// assert!(matches!(&e, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "lingr.ms" && s == "linger.ms"));
+/// let e = ProducerConfig::from_pairs([("acks", "2")]).unwrap_err();
+/// assert!(matches!(e, ConfigError::BadValue { .. }), "{e}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -184,6 +193,15 @@ const MS_I32_MAX: u128 = i32::MAX as u128;
 /// [`ProducerConfig::other`]: a map whose `Debug` hides the values of secret keys (`sasl.jaas.config`,
 /// `sasl.password`, `ssl.*password*`, `ssl.keystore.key`, anything named like a password) as Java prints them:
 /// `[hidden]`. Derefs to the `BTreeMap`.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+///
+/// // Keys kprod accepts without a typed field (the `ssl.*` stores, `sasl.*`, ...) are kept as given.
+/// let c = ProducerConfig::from_pairs([("ssl.truststore.type", "PEM")])?;
+/// assert_eq!(c.other.get("ssl.truststore.type").map(String::as_str), Some("PEM"));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct OtherProps(pub BTreeMap<String, String>);
 

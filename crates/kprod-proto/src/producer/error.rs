@@ -12,6 +12,18 @@ use crate::security::SecurityConfigError;
 use crate::security::tls_config::TlsConfigError;
 
 /// Why a send, flush or close failed.
+///
+/// ```
+/// use kprod_proto::producer::error::ProducerError;
+/// use kprod_proto::producer::record::TopicPartition;
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// let e = ProducerError::RecordTooLarge { size: 2_000_000, limit: 1_048_576, limit_name: "max.request.size" };
+/// assert_eq!(e.to_string(), "record of 2000000 bytes is larger than max.request.size=1048576");
+/// assert!(!e.is_retriable());
+/// let e = ProducerError::Broker { topic_partition: TopicPartition::new("t", 0), code: ErrorCode::NotLeaderOrFollower, message: None };
+/// assert!(e.to_string().contains("t-0"), "names the partition: {e}");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {

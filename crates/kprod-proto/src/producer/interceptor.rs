@@ -6,6 +6,13 @@ use crate::producer::error::ProducerError;
 use crate::producer::record::{ProducerRecord, RecordMetadata};
 
 /// Why an interceptor failed; logged, never propagated.
+///
+/// ```
+/// use kprod_proto::producer::interceptor::InterceptorError;
+///
+/// let e = InterceptorError("schema registry unreachable".into());
+/// assert_eq!(e.to_string(), "schema registry unreachable");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct InterceptorError(pub String);

@@ -6,6 +6,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Running sums; `snapshot()` turns them into Java-named values.
+///
+/// ```
+/// use kprod_proto::producer::metrics::ProducerMetrics;
+///
+/// let m = ProducerMetrics::default();
+/// m.record_batch(1_000, 4_000, 250);
+/// m.record_batch(3_000, 9_000, 750);
+/// let snapshot = m.snapshot(32 << 20);
+/// assert_eq!(snapshot["batch-size-avg"], 2_000.0);
+/// ```
 #[derive(Debug)]
 pub struct ProducerMetrics {
     started: Instant,

@@ -10,6 +10,13 @@ use bytes::Bytes;
 use crate::record::Header;
 
 /// Why a value could not be serialized.
+///
+/// ```
+/// use kprod_proto::producer::serializer::SerializeError;
+///
+/// let e = SerializeError("not valid JSON".into());
+/// assert_eq!(e.to_string(), "not valid JSON");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct SerializeError(pub String);
@@ -93,9 +100,26 @@ impl<T: AsRef<str> + ?Sized> Serializer<T> for StringSerializer {
 }
 
 /// The default serializer for `Bytes`.
+///
+/// ```
+/// use kprod_proto::producer::serializer::{DefaultSerializer, Serializer};
+///
+/// let value = bytes::Bytes::from_static(b"x");
+/// let out = DefaultSerializer::default().serialize("t", &mut Vec::new(), &value)?;
+/// assert_eq!(&*out, b"x");
+/// # Ok::<(), kprod_proto::producer::serializer::SerializeError>(())
+/// ```
 pub type DefaultSerializer = BytesSerializer;
 
 /// Type alias for the common byte-valued record.
+///
+/// ```
+/// use kprod_proto::producer::record::ProducerRecord;
+/// use kprod_proto::producer::serializer::BytesRecord;
+///
+/// let record: BytesRecord = ProducerRecord::new("t", bytes::Bytes::from_static(b"v"));
+/// assert_eq!(record.value.as_deref(), Some(&b"v"[..]));
+/// ```
 pub type BytesRecord = crate::producer::record::ProducerRecord<Bytes, Bytes>;
 
 #[cfg(test)]

@@ -22,6 +22,20 @@ pub const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLogi
 pub const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// Why a `sasl.jaas.config` value was refused. Never carries an option's value.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::jaas::JaasError;
+/// use kprod_proto::security::{SaslSettings, SecurityConfigError};
+///
+/// let config = ProducerConfig::from_pairs([
+///     ("security.protocol", "SASL_PLAINTEXT"),
+///     ("sasl.jaas.config", r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="pw""#),
+/// ])?;
+/// let e = SaslSettings::from_config(&config).unwrap_err();
+/// assert!(matches!(e, SecurityConfigError::Jaas(JaasError::MissingSemicolon)), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JaasError {

@@ -29,6 +29,14 @@ use crate::producer::config::ProducerConfig;
 
 /// A password or other credential. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives the
 /// value, so a secret cannot reach a log line or a report by accident.
+///
+/// ```
+/// use kprod_proto::security::Secret;
+///
+/// let password = Secret::new("hunter2");
+/// assert_eq!(format!("{password:?}"), "[redacted]");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -63,6 +71,15 @@ impl From<&str> for Secret {
 }
 
 /// `security.protocol`.
+///
+/// ```
+/// use kprod_proto::security::SecurityProtocol;
+///
+/// let p = SecurityProtocol::parse("sasl_ssl").expect("case-insensitive");
+/// assert_eq!(p, SecurityProtocol::SaslSsl);
+/// assert!(p.uses_tls() && p.uses_sasl());
+/// assert_eq!(p.name(), "SASL_SSL");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecurityProtocol {
     /// `PLAINTEXT`: no TLS, no SASL.
@@ -115,6 +132,15 @@ impl std::fmt::Display for SecurityProtocol {
 }
 
 /// A SASL mechanism kprod implements.
+///
+/// ```
+/// use kprod_proto::security::{SaslMechanism, SecurityConfigError};
+///
+/// assert_eq!(SaslMechanism::parse("SCRAM-SHA-512")?, SaslMechanism::ScramSha512);
+/// assert!(SaslMechanism::ScramSha256.is_scram());
+/// assert!(matches!(SaslMechanism::parse("GSSAPI"), Err(SecurityConfigError::UnsupportedMechanism { .. })));
+/// # Ok::<(), SecurityConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SaslMechanism {
     /// `PLAIN` (RFC 4616).
@@ -163,6 +189,16 @@ impl std::fmt::Display for SaslMechanism {
 
 /// Why the security settings could not be resolved. Names the key; never carries a password.
 /// Why the `security.protocol` / `sasl.*` configuration cannot be used; names the key, never a password.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::{SaslSettings, SecurityConfigError};
+///
+/// let config = ProducerConfig::from_pairs([("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN")])?;
+/// let e = SaslSettings::from_config(&config).unwrap_err();
+/// assert!(matches!(e, SecurityConfigError::MissingCredential { .. }), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecurityConfigError {
@@ -213,6 +249,22 @@ pub enum SecurityConfigError {
 }
 
 /// SASL mechanism and credentials of one client.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::{SaslMechanism, SaslSettings};
+///
+/// let config = ProducerConfig::from_pairs([
+///     ("security.protocol", "SASL_PLAINTEXT"),
+///     ("sasl.mechanism", "SCRAM-SHA-256"),
+///     ("sasl.jaas.config", r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="s3cret";"#),
+/// ])?;
+/// let sasl = SaslSettings::from_config(&config)?.expect("SASL is on");
+/// assert_eq!((sasl.mechanism, sasl.username.as_str()), (SaslMechanism::ScramSha256, "alice"));
+/// assert_eq!(sasl.password.expose(), "s3cret");
+/// assert!(SaslSettings::from_config(&ProducerConfig::default())?.is_none(), "PLAINTEXT: no SASL");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslSettings {
     /// `sasl.mechanism`.

@@ -13,6 +13,17 @@ use bytes::BytesMut;
 const FREE_LIST_MAX: usize = 1024;
 
 /// `buffer.memory`: the bytes all open batches may hold; an append waits (up to `max.block.ms`) when it is spent.
+///
+/// ```
+/// use kprod_proto::producer::accumulator::BufferPool;
+///
+/// let pool = BufferPool::new(32 * 1024, 16 * 1024);
+/// let a = pool.try_allocate(16 * 1024).expect("room for one");
+/// let _b = pool.try_allocate(16 * 1024).expect("room for two");
+/// assert!(pool.try_allocate(16 * 1024).is_none(), "buffer.memory is spent");
+/// pool.release(16 * 1024, Some(a));
+/// assert_eq!(pool.available_bytes(), 16 * 1024);
+/// ```
 #[derive(Debug)]
 pub struct BufferPool {
     total_bytes: u64,

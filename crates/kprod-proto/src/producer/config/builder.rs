@@ -6,6 +6,21 @@ use std::time::Duration;
 use super::{Acks, ConfigError, ProducerConfig};
 
 /// Typed builder; every method marks its Java key as explicitly set. `build` runs [`ProducerConfig::resolve`].
+///
+/// ```
+/// use std::time::Duration;
+/// use kprod_proto::producer::config::ProducerConfig;
+///
+/// let config = ProducerConfig::builder()
+///     .bootstrap_servers(["kafka-0:9092", "kafka-1:9092"])
+///     .linger(Duration::from_millis(10))
+///     .batch_size(64 * 1024)
+///     .build()?;
+/// assert_eq!(config.bootstrap_servers.len(), 2);
+/// assert_eq!((config.linger, config.batch_size), (Duration::from_millis(10), 65_536));
+/// assert!(config.explicitly_set.contains("linger.ms"));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct ProducerConfigBuilder {
     config: ProducerConfig,

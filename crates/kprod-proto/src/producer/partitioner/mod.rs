@@ -23,6 +23,24 @@ pub use builtin::{BuiltInPartitioner, PartitionLoad, TopicHandle};
 pub use round_robin::RoundRobinPartitioner;
 
 /// What a partitioner may know of a topic (from metadata).
+///
+/// ```
+/// use kprod_proto::producer::partitioner::{Partitioner, TopicView};
+///
+/// /// Every record with a key to partition 0, keyless ones to the last partition.
+/// struct KeyedFirst;
+/// impl Partitioner for KeyedFirst {
+///     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, _value: Option<&[u8]>) -> u32 {
+///         if key.is_some() { 0 } else { topic.num_partitions - 1 }
+///     }
+///     fn name(&self) -> &str {
+///         "keyed-first"
+///     }
+/// }
+/// let view = TopicView { topic: "events", num_partitions: 4, available: &[0, 1, 2, 3] };
+/// assert_eq!(KeyedFirst.partition(&view, Some(b"k"), None), 0);
+/// assert_eq!(KeyedFirst.partition(&view, None, Some(b"v")), 3);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TopicView<'a> {
     /// The topic name.
@@ -37,6 +55,24 @@ pub struct TopicView<'a> {
 ///
 /// The returned partition must be `< topic.num_partitions`; the producer rejects anything else with an error
 /// naming the partitioner.
+///
+/// ```
+/// use kprod_proto::producer::partitioner::{Partitioner, TopicView};
+///
+/// /// Every record with a key to partition 0, keyless ones to the last partition.
+/// struct KeyedFirst;
+/// impl Partitioner for KeyedFirst {
+///     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, _value: Option<&[u8]>) -> u32 {
+///         if key.is_some() { 0 } else { topic.num_partitions - 1 }
+///     }
+///     fn name(&self) -> &str {
+///         "keyed-first"
+///     }
+/// }
+/// let view = TopicView { topic: "events", num_partitions: 4, available: &[0, 1, 2, 3] };
+/// assert_eq!(KeyedFirst.partition(&view, Some(b"k"), None), 0);
+/// assert_eq!(KeyedFirst.partition(&view, None, Some(b"v")), 3);
+/// ```
 pub trait Partitioner: Send + Sync + 'static {
     /// The partition for a record with this key and value (`None` = null); must be `< topic.num_partitions`.
     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, value: Option<&[u8]>) -> u32;
@@ -90,6 +126,20 @@ pub fn builtin_partitioner_by_name(name: &str) -> Option<BuiltinKind> {
 }
 
 /// The outcome of resolving `partitioner.class`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Clone)]
 pub enum PartitionerChoice {
     /// One of the built-in partitioners.
@@ -108,6 +158,20 @@ impl std::fmt::Debug for PartitionerChoice {
 }
 
 /// `partitioner.class` names neither a built-in nor a registered partitioner.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("unknown partitioner.class '{name}'; known partitioners: {}", known.join(", "))]
 pub struct UnknownPartitioner {
@@ -118,6 +182,20 @@ pub struct UnknownPartitioner {
 }
 
 /// Custom partitioners by name, consulted after the built-in names.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct PartitionerRegistry {
     custom: HashMap<String, Arc<dyn Partitioner>>,
