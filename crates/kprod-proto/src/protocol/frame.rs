@@ -41,6 +41,23 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 104_857_600;
 pub const SIZE_PREFIX_BYTES: usize = 4;
 
 /// Why a frame could not be written or read.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -266,6 +283,23 @@ pub fn request_frame<T: Encode + ApiMessage>(
 }
 
 /// A request body of any API this codec implements.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestBody {
     /// A Produce request.
@@ -356,6 +390,23 @@ impl RequestBody {
 }
 
 /// A decoded request: header and typed body.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestFrame {
     /// The request header.

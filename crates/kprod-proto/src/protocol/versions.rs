@@ -28,6 +28,14 @@ use super::api_versions::{ApiVersion, ApiVersionsResponse};
 use super::error::ErrorCode;
 
 /// An API this codec implements.
+///
+/// ```
+/// use kprod_proto::protocol::ApiKey;
+///
+/// assert_eq!(ApiKey::from_i16(0), Some(ApiKey::Produce));
+/// assert_eq!((ApiKey::Produce.key(), ApiKey::Produce.name()), (0, "Produce"));
+/// assert!(ApiKey::Produce.supported().contains(9));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i16)]
 pub enum ApiKey {
@@ -60,6 +68,13 @@ pub enum ApiKey {
 }
 
 /// An inclusive range of versions.
+///
+/// ```
+/// use kprod_proto::protocol::versions::VersionRange;
+///
+/// let r = VersionRange { min: 3, max: 7 };
+/// assert!(r.contains(3) && r.contains(7) && !r.contains(8));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VersionRange {
     /// Oldest version.
@@ -189,6 +204,23 @@ impl std::fmt::Display for ApiKey {
 }
 
 /// Why no usable version could be agreed with a broker.
+///
+/// ```
+/// use kprod_proto::protocol::versions::{NegotiatedVersions, VersionError, negotiate};
+/// use kprod_proto::protocol::{ApiKey, ApiVersion, ApiVersionsResponse};
+///
+/// // What a broker offers for two APIs; Metadata is missing.
+/// let offer = |key: ApiKey, min, max| ApiVersion { api_key: key.key(), min_version: min, max_version: max };
+/// let response = ApiVersionsResponse {
+///     api_keys: vec![offer(ApiKey::Produce, 0, 11), offer(ApiKey::ApiVersions, 0, 4)],
+///     ..ApiVersionsResponse::default()
+/// };
+/// let versions: NegotiatedVersions = negotiate(&response, &[ApiKey::Produce])?;
+/// assert_eq!(versions.get(ApiKey::Produce), Some(ApiKey::Produce.supported().max.min(11)));
+/// let e = negotiate(&response, &[ApiKey::Metadata]).unwrap_err();
+/// assert_eq!(e, VersionError::NotSupportedByBroker { api: ApiKey::Metadata });
+/// # Ok::<(), VersionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {
@@ -218,6 +250,23 @@ pub enum VersionError {
 }
 
 /// The version to use per API with one broker, as agreed by [`negotiate`].
+///
+/// ```
+/// use kprod_proto::protocol::versions::{NegotiatedVersions, VersionError, negotiate};
+/// use kprod_proto::protocol::{ApiKey, ApiVersion, ApiVersionsResponse};
+///
+/// // What a broker offers for two APIs; Metadata is missing.
+/// let offer = |key: ApiKey, min, max| ApiVersion { api_key: key.key(), min_version: min, max_version: max };
+/// let response = ApiVersionsResponse {
+///     api_keys: vec![offer(ApiKey::Produce, 0, 11), offer(ApiKey::ApiVersions, 0, 4)],
+///     ..ApiVersionsResponse::default()
+/// };
+/// let versions: NegotiatedVersions = negotiate(&response, &[ApiKey::Produce])?;
+/// assert_eq!(versions.get(ApiKey::Produce), Some(ApiKey::Produce.supported().max.min(11)));
+/// let e = negotiate(&response, &[ApiKey::Metadata]).unwrap_err();
+/// assert_eq!(e, VersionError::NotSupportedByBroker { api: ApiKey::Metadata });
+/// # Ok::<(), VersionError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NegotiatedVersions {
     versions: [Option<i16>; ApiKey::ALL.len()],

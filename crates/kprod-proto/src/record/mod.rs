@@ -108,6 +108,21 @@ pub struct Header {
 }
 
 /// Why a batch could not be built, parsed or validated. Each variant names the culprit.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression, RecordBatch, RecordError};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 0);
+/// builder.append(0, None, Some(b"v"), &[]);
+/// let mut bytes = builder.close()?.bytes;
+/// let last = bytes.len() - 1;
+/// bytes[last] ^= 0xff; // corrupt the last record byte
+/// let batch = RecordBatch::parse(&mut bytes.freeze())?;
+/// assert!(matches!(batch.validate_crc(), Err(RecordError::CrcMismatch { .. })));
+/// assert!(matches!(BatchBuilder::new(BytesMut::new(), Compression::None, 0).close(), Err(RecordError::EmptyBatch)));
+/// # Ok::<(), RecordError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
@@ -224,6 +239,16 @@ pub enum RecordError {
 }
 
 /// The codec of a batch as it appears on the wire (attributes bits 0–2), without a level.
+///
+/// ```
+/// use kprod_proto::record::{Compression, CompressionType};
+///
+/// let zstd = Compression::from_config("zstd", -1, 9, 3)?;
+/// assert_eq!((zstd, zstd.kind(), zstd.name()), (Compression::Zstd { level: 3 }, CompressionType::Zstd, "zstd"));
+/// assert_eq!(CompressionType::from_attributes(zstd.attribute_bits())?, CompressionType::Zstd);
+/// assert!(Compression::from_config("brotli", -1, 9, 3).is_err());
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompressionType {
     /// Uncompressed (0).
@@ -275,6 +300,16 @@ impl CompressionType {
 }
 
 /// The producer's `compression.type` with its level (`compression.{gzip,lz4,zstd}.level`, KIP-390).
+///
+/// ```
+/// use kprod_proto::record::{Compression, CompressionType};
+///
+/// let zstd = Compression::from_config("zstd", -1, 9, 3)?;
+/// assert_eq!((zstd, zstd.kind(), zstd.name()), (Compression::Zstd { level: 3 }, CompressionType::Zstd, "zstd"));
+/// assert_eq!(CompressionType::from_attributes(zstd.attribute_bits())?, CompressionType::Zstd);
+/// assert!(Compression::from_config("brotli", -1, 9, 3).is_err());
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// No compression.

@@ -17,6 +17,24 @@ use super::{
 use bytes::{Buf, Bytes};
 
 /// One record batch: the parsed header and the raw bytes (header included).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RecordBatch {
     raw: Bytes,
@@ -34,6 +52,24 @@ pub struct RecordBatch {
 }
 
 /// One record read from a batch. Key and value are zero-copy slices of the (decompressed) records.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// Offset relative to the batch's base offset.
