@@ -32,6 +32,19 @@ enum Command {
     Produce(kprod::workbench::console_producer::ProduceArgs),
 }
 
+/// What a subcommand failed with (exit code 2): each command's own error, shown as it renders.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error(transparent)]
+    Broker(#[from] kprod::broker::cli::BrokerCliError),
+    #[error(transparent)]
+    Workbench(#[from] kprod::workbench::cli::CliError),
+    #[error(transparent)]
+    PerfTest(#[from] kprod::workbench::perf_test::PerfTestError),
+    #[error(transparent)]
+    Produce(#[from] kprod::workbench::console_producer::ProduceError),
+}
+
 fn main() {
     let cli = Cli::parse();
     // `kprod run` prints the producer config's warnings once in its plan: the producer's own copy (one per point)
@@ -53,15 +66,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result: Result<i32, String> = rt.block_on(async {
+    let result: Result<i32, CommandError> = rt.block_on(async {
         match cli.command {
-            Command::Broker(args) => kprod::broker::cli::run_cli(args).await.map(|()| 0),
-            Command::Run(args) => kprod::workbench::cli::run_cli(args).await,
-            Command::Report(args) => kprod::workbench::cli::report_cli(args),
-            Command::Merge(args) => kprod::workbench::cli::merge_cli(args),
-            Command::Compare(args) => kprod::workbench::cli::compare_cli(args),
-            Command::PerfTest(args) => kprod::workbench::perf_test::run_cli(args).await,
-            Command::Produce(args) => kprod::workbench::console_producer::run_cli(args).await,
+            Command::Broker(args) => Ok(kprod::broker::cli::run_cli(args).await.map(|()| 0)?),
+            Command::Run(args) => Ok(kprod::workbench::cli::run_cli(args).await?),
+            Command::Report(args) => Ok(kprod::workbench::cli::report_cli(args)?),
+            Command::Merge(args) => Ok(kprod::workbench::cli::merge_cli(args)?),
+            Command::Compare(args) => Ok(kprod::workbench::cli::compare_cli(args)?),
+            Command::PerfTest(args) => Ok(kprod::workbench::perf_test::run_cli(args).await?),
+            Command::Produce(args) => Ok(kprod::workbench::console_producer::run_cli(args).await?),
         }
     });
     match result {

@@ -9,7 +9,28 @@
 
 use std::path::PathBuf;
 
-use super::{MockCluster, MockTls, StorageMode, Validation};
+use super::{BrokerError, MockCluster, MockTls, StorageMode, Validation};
+use crate::security::SecurityConfigError;
+
+/// Why `kprod broker` could not start or serve; each names the flag or file at fault (never a password).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerCliError {
+    #[error("--sasl-mechanisms: {0}")]
+    Mechanism(#[source] SecurityConfigError),
+    #[error("--sasl-user: expected NAME:PASSWORD")]
+    SaslUser,
+    #[error("--reauth-ms needs SASL (--sasl-user)")]
+    ReauthWithoutSasl,
+    #[error("--sasl-mechanisms needs at least one --sasl-user")]
+    MechanismsWithoutUser,
+    #[error(transparent)]
+    Start(#[from] BrokerError),
+    #[error("cannot write the CA to {}: {source}", path.display())]
+    WriteCa { path: PathBuf, source: std::io::Error },
+    #[error("cannot wait for Ctrl-C: {0}")]
+    Signal(#[source] std::io::Error),
+}
 
 /// Options of `kprod broker`.
 #[derive(Debug, Clone, clap::Args)]
@@ -64,7 +85,7 @@ pub enum ValidateArg {
 
 impl BrokerArgs {
     /// The cluster builder these options describe; errors name the bad flag (never a password).
-    pub fn builder(&self) -> Result<super::MockClusterBuilder, String> {
+    pub fn builder(&self) -> Result<super::MockClusterBuilder, BrokerCliError> {
         let mode = match self.mode {
             ModeArg::Sink => StorageMode::Sink,
             ModeArg::Retain => StorageMode::Retain { max_bytes: self.retain_bytes },
@@ -86,31 +107,30 @@ impl BrokerArgs {
             let ms = self
                 .sasl_mechanisms
                 .iter()
-                .map(|m| crate::security::SaslMechanism::parse(m.trim()).map_err(|e| format!("--sasl-mechanisms: {e}")))
+                .map(|m| crate::security::SaslMechanism::parse(m.trim()).map_err(BrokerCliError::Mechanism))
                 .collect::<Result<Vec<_>, _>>()?;
             b = b.sasl_mechanisms(&ms);
         }
         for u in &self.sasl_users {
-            let (name, password) =
-                u.split_once(':').ok_or_else(|| "--sasl-user: expected NAME:PASSWORD".to_string())?;
+            let (name, password) = u.split_once(':').ok_or(BrokerCliError::SaslUser)?;
             b = b.sasl_user(name, password);
         }
         if let Some(ms) = self.reauth_ms {
             if self.sasl_users.is_empty() && self.sasl_mechanisms.is_empty() {
-                return Err("--reauth-ms needs SASL (--sasl-user)".into());
+                return Err(BrokerCliError::ReauthWithoutSasl);
             }
             b = b.reauth_ms(ms);
         }
         if !self.sasl_mechanisms.is_empty() && self.sasl_users.is_empty() {
-            return Err("--sasl-mechanisms needs at least one --sasl-user".into());
+            return Err(BrokerCliError::MechanismsWithoutUser);
         }
         Ok(b)
     }
 }
 
 /// Starts the cluster, prints the listening lines and serves until Ctrl-C.
-pub async fn run_cli(args: BrokerArgs) -> Result<(), String> {
-    let cluster = args.builder()?.start().await.map_err(|e| e.to_string())?;
+pub async fn run_cli(args: BrokerArgs) -> Result<(), BrokerCliError> {
+    let cluster = args.builder()?.start().await?;
     for (id, addr) in cluster.addresses().iter().enumerate() {
         println!("broker {id} listening on {addr}");
     }
@@ -130,14 +150,14 @@ pub async fn run_cli(args: BrokerArgs) -> Result<(), String> {
     if let Some(ca) = cluster.tls_ca_pem() {
         match &args.tls_ca_out {
             Some(path) => {
-                std::fs::write(path, ca).map_err(|e| format!("cannot write the CA to {}: {e}", path.display()))?;
+                std::fs::write(path, ca).map_err(|source| BrokerCliError::WriteCa { path: path.clone(), source })?;
                 println!("ssl.truststore.type=PEM");
                 println!("ssl.truststore.location={}", path.display());
             }
             None => println!("CA certificate (trust it with ssl.truststore.certificates or --tls-ca-out FILE):\n{ca}"),
         }
     }
-    tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    tokio::signal::ctrl_c().await.map_err(BrokerCliError::Signal)?;
     let stats = cluster.stats();
     cluster.shutdown().await;
     println!(
@@ -225,7 +245,7 @@ mod tests {
             (&["--sasl-mechanisms", "PLAIN"][..], "--sasl-user"),
             (&["--reauth-ms", "10"][..], "needs SASL"),
         ] {
-            let e = args(bad).builder().err().unwrap_or_default();
+            let e = args(bad).builder().err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains(want), "{bad:?}: {e}");
         }
         assert!(args(&[]).builder().unwrap().start().await.unwrap().state().config.sasl.is_none());

@@ -14,6 +14,41 @@ use super::report;
 use super::result::{PointStatus, RunResult};
 use super::run_cmd::{self, RunOutcome, RunSettings};
 use super::runner::Progress;
+use super::shard::ShardArgError;
+
+/// Why `kprod run`, `report`, `merge` or `compare` stopped with an error (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    #[error("--drain-timeout-s must be within 0..=86400, got {0}")]
+    DrainTimeout(f64),
+    #[error("--profile-hz must be within 1..={}, got {hz}", super::profile::FREQUENCY_HZ_MAX)]
+    ProfileHz { hz: i32 },
+    #[error("--clock-offset-ms must be within ±{}", super::shard::CLOCK_OFFSET_MAX_MS)]
+    ClockOffset,
+    #[error("--clock-tolerance-ms must be >= 0, got {0}")]
+    ClockTolerance(f64),
+    /// `--threshold` or `--latency-threshold` below zero or not a number.
+    #[error("{flag} must be a percentage >= 0, got {value}")]
+    Threshold { flag: &'static str, value: f64 },
+    #[error(transparent)]
+    Shard(#[from] ShardArgError),
+    #[error(transparent)]
+    Run(#[from] run_cmd::RunCmdError),
+    #[error(transparent)]
+    Merge(#[from] super::merge::MergeError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Result(#[from] super::result::ResultError),
+    /// `kprod compare`: no point of the new run has a namesake in the baseline.
+    #[error("no point of {} has a match (by name) in {}: nothing to compare", new.display(), base.display())]
+    NothingToCompare { base: PathBuf, new: PathBuf },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("{}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,9 +113,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn settings(&self) -> Result<RunSettings, String> {
+    pub fn settings(&self) -> Result<RunSettings, CliError> {
         if !(self.drain_timeout_s.is_finite() && (0.0..=86_400.0).contains(&self.drain_timeout_s)) {
-            return Err(format!("--drain-timeout-s must be within 0..=86400, got {}", self.drain_timeout_s));
+            return Err(CliError::DrainTimeout(self.drain_timeout_s));
         }
         let mut s = RunSettings::new(&self.workload);
         s.sets = self.set.clone();
@@ -96,14 +131,14 @@ impl RunArgs {
         if let Some(hz) = self.profile_hz {
             let max = super::profile::FREQUENCY_HZ_MAX;
             if !(1..=max).contains(&hz) {
-                return Err(format!("--profile-hz must be within 1..={max}, got {hz}"));
+                return Err(CliError::ProfileHz { hz });
             }
             s.profile_hz = hz;
         }
         s.keep_going = self.keep_going;
         s.drain_timeout = Duration::from_secs_f64(self.drain_timeout_s);
         if self.clock_offset_ms.abs() > super::shard::CLOCK_OFFSET_MAX_MS {
-            return Err(format!("--clock-offset-ms must be within ±{}", super::shard::CLOCK_OFFSET_MAX_MS));
+            return Err(CliError::ClockOffset);
         }
         s.clock_offset_ms = self.clock_offset_ms;
         s.shard = self.shard;
@@ -119,15 +154,15 @@ impl RunArgs {
 }
 
 /// `kprod run`: returns the process exit code.
-pub async fn run_cli(args: RunArgs) -> Result<i32, String> {
+pub async fn run_cli(args: RunArgs) -> Result<i32, CliError> {
     let settings = args.settings()?;
-    let plan = run_cmd::plan(&settings).map_err(|e| e.to_string())?;
+    let plan = run_cmd::plan(&settings)?;
     print!("{}", plan.describe());
     if args.dry_run {
         return Ok(0);
     }
     let signals = tokio::spawn(on_ctrl_c(settings.stop.clone()));
-    let outcome = run_cmd::execute(&settings, &plan).await.map_err(|e| e.to_string());
+    let outcome = run_cmd::execute(&settings, &plan).await;
     signals.abort();
     let outcome = outcome?;
     print!("{}", summary(&outcome));
@@ -323,11 +358,11 @@ pub struct MergeArgs {
 }
 
 /// `kprod merge DIR... --out DIR`: exit 1 when records are unaccounted for, as `kprod run`.
-pub fn merge_cli(args: MergeArgs) -> Result<i32, String> {
+pub fn merge_cli(args: MergeArgs) -> Result<i32, CliError> {
     if !(args.clock_tolerance_ms.is_finite() && args.clock_tolerance_ms >= 0.0) {
-        return Err(format!("--clock-tolerance-ms must be >= 0, got {}", args.clock_tolerance_ms));
+        return Err(CliError::ClockTolerance(args.clock_tolerance_ms));
     }
-    let merged = super::merge::merge_dirs(&args.dirs, &args.out, args.clock_tolerance_ms).map_err(|e| e.to_string())?;
+    let merged = super::merge::merge_dirs(&args.dirs, &args.out, args.clock_tolerance_ms)?;
     let outcome = RunOutcome { dir: args.out.clone(), result: merged };
     print!("{}", super::merge::shard_table(&outcome.result.shards));
     print!("{}", summary(&outcome));
@@ -346,9 +381,9 @@ pub struct ReportArgs {
 }
 
 /// `kprod report DIR` (or `DIR/result.json`): rebuilds index.html, summary.md and results.csv from result.json.
-pub fn report_cli(args: ReportArgs) -> Result<i32, String> {
+pub fn report_cli(args: ReportArgs) -> Result<i32, CliError> {
     let dir = RunResult::dir_of(&args.dir);
-    report::regenerate(&dir).map_err(|e| e.to_string())?;
+    report::regenerate(&dir)?;
     println!("report: {}", dir.join("index.html").display());
     Ok(0)
 }
@@ -377,32 +412,28 @@ pub struct CompareArgs {
 }
 
 /// `kprod compare BASE NEW`: prints a markdown table; exit code 1 on a significant regression.
-pub fn compare_cli(args: CompareArgs) -> Result<i32, String> {
-    for (flag, v) in [("--threshold", args.threshold), ("--latency-threshold", args.latency_threshold)] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(format!("{flag} must be a percentage >= 0, got {v}"));
+pub fn compare_cli(args: CompareArgs) -> Result<i32, CliError> {
+    for (flag, value) in [("--threshold", args.threshold), ("--latency-threshold", args.latency_threshold)] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(CliError::Threshold { flag, value });
         }
     }
-    let base = RunResult::load(&args.base).map_err(|e| e.to_string())?;
-    let new = RunResult::load(&args.new).map_err(|e| e.to_string())?;
+    let base = RunResult::load(&args.base)?;
+    let new = RunResult::load(&args.new)?;
     let thresholds = compare::Thresholds { throughput_pct: args.threshold, latency_pct: args.latency_threshold };
     let c = compare::compare(&base, &new, thresholds);
     if c.changes.is_empty() {
-        return Err(format!(
-            "no point of {} has a match (by name) in {}: nothing to compare",
-            args.new.display(),
-            args.base.display()
-        ));
+        return Err(CliError::NothingToCompare { base: args.base.clone(), new: args.new.clone() });
     }
     print!("{}", c.to_markdown());
     if let Some(path) = &args.json {
-        let json = serde_json::to_vec_pretty(&c).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json = serde_json::to_vec_pretty(&c)?;
+        std::fs::write(path, json).map_err(|source| CliError::Write { path: path.clone(), source })?;
     }
     if let Some(path) = &args.html {
         let labels = (args.base.display().to_string(), args.new.display().to_string());
         let page = report::compare::page(&base, &new, &c, &labels);
-        std::fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, page).map_err(|source| CliError::Write { path: path.clone(), source })?;
         println!("\ncomparison page: {}", path.display());
     }
     if c.has_regression() {

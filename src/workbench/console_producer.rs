@@ -23,7 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use crate::producer::{Producer, ProducerConfig, ProducerRecord};
+use crate::producer::config::ConfigError;
+use crate::producer::{Producer, ProducerConfig, ProducerError, ProducerRecord};
 
 /// Java's default reader class, the only one accepted.
 const LINE_READER: &str = "org.apache.kafka.tools.LineMessageReader";
@@ -131,13 +132,58 @@ impl Default for LineFormat {
     }
 }
 
+/// Why `kprod produce` stopped (exit code 2). Option errors read as Java's `ConsoleProducer` words them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// Two reader separators that must differ are equal (`what` names both properties).
+    #[error("{0} may not be equal")]
+    SeparatorsEqual(&'static str),
+    /// `null.marker` equals the named separator.
+    #[error("null.marker and {0} may not be equal")]
+    NullMarkerEqual(&'static str),
+    #[error("headers.separator and headers.key.separator may not be empty")]
+    EmptyHeaderSeparator,
+    /// A `--property`-style argument that is not `key=value`; `what` names the kind of property.
+    #[error("Invalid {what} '{arg}': expected key=value")]
+    NotKeyValue { what: &'static str, arg: String },
+    #[error("cannot read {}: {source}", path.display())]
+    ReadProperties { path: PathBuf, source: std::io::Error },
+    /// `line` is 1-based.
+    #[error("{}: line {line}: expected key=value", path.display())]
+    PropertiesLine { path: PathBuf, line: usize },
+    #[error("Options --reader-property and --property cannot be specified together.")]
+    ReaderAndProperty,
+    #[error("--line-reader {0}: only {LINE_READER} is supported")]
+    LineReader(String),
+    #[error("Options --command-config and --producer.config cannot be specified together.")]
+    CommandAndProducerConfig,
+    #[error("Options --command-property and --producer-property cannot be specified together.")]
+    CommandAndProducerProperty,
+    #[error("Missing required argument \"[bootstrap-server]\" (the server(s) to connect to, HOST1:PORT1,...)")]
+    MissingBootstrap,
+    /// A producer property (from a file or `--command-property`) is refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The value an option sets is refused; `option` names it (`--compression-codec`, ...).
+    #[error("{option}: {source}")]
+    Option { option: &'static str, source: ConfigError },
+    #[error("cannot read stdin: {0}")]
+    ReadStdin(#[source] std::io::Error),
+    #[error("flush failed: {0}")]
+    Flush(#[source] ProducerError),
+    /// The producer cannot be built from the configuration.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+}
+
 fn is_true(v: &str) -> bool {
     v.trim().eq_ignore_ascii_case("true")
 }
 
 impl LineFormat {
     /// From reader properties, with Java's checks (separators may not collide, nor equal the null marker).
-    pub fn from_props(props: &BTreeMap<String, String>) -> Result<LineFormat, String> {
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<LineFormat, ProduceError> {
         let mut f = LineFormat::default();
         let get = |k: &str| props.get(k).cloned();
         if let Some(v) = get("parse.key") {
@@ -169,7 +215,7 @@ impl LineFormat {
         ];
         for (a, b, what) in pairs {
             if a == b {
-                return Err(format!("{what} may not be equal"));
+                return Err(ProduceError::SeparatorsEqual(what));
             }
         }
         if let Some(m) = &f.null_marker {
@@ -181,12 +227,12 @@ impl LineFormat {
             ];
             for (s, name) in seps {
                 if s == m {
-                    return Err(format!("null.marker and {name} may not be equal"));
+                    return Err(ProduceError::NullMarkerEqual(name));
                 }
             }
         }
         if f.headers_separator.is_empty() || f.headers_key_separator.is_empty() {
-            return Err("headers.separator and headers.key.separator may not be empty".into());
+            return Err(ProduceError::EmptyHeaderSeparator);
         }
         Ok(f)
     }
@@ -204,25 +250,38 @@ pub struct ParsedLine<'a> {
     pub headers: Vec<(&'a str, Option<&'a str>)>,
 }
 
+/// A line that does not parse; worded as Java's `LineMessageReader`. `line_no` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The headers delimiter or key separator (`separator` names which) is missing.
+    #[error("No {separator} found on line number {line_no}: '{line}'")]
+    NoSeparator { separator: &'static str, line_no: u64, line: String },
+    #[error("No header key separator found in pair '{pair}' on line number {line_no}")]
+    NoHeaderKeySeparator { pair: String, line_no: u64 },
+    #[error("Header keys should not be equal to the null marker '{marker}' as they can't be null")]
+    HeaderKeyIsNullMarker { marker: String },
+}
+
 /// `part` of `line` from `start` to the next `sep` (Java `LineMessageReader.parse`).
 fn field<'a>(
     f: &LineFormat,
     line: &'a str,
     start: usize,
     sep: &str,
-    name: &str,
+    separator: &'static str,
     line_no: u64,
-) -> Result<Option<&'a str>, String> {
+) -> Result<Option<&'a str>, LineError> {
     match line[start..].find(sep) {
         Some(i) => Ok(Some(&line[start..start + i])),
         None if f.ignore_error => Ok(None),
-        None => Err(format!("No {name} found on line number {line_no}: '{line}'")),
+        None => Err(LineError::NoSeparator { separator, line_no, line: line.to_string() }),
     }
 }
 
 /// Parses one line (without its line terminator) as Java's `LineMessageReader` does: headers first (up to
 /// `headers.delimiter`), then the key (up to `key.separator`), the rest is the value.
-pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<ParsedLine<'a>, String> {
+pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<ParsedLine<'a>, LineError> {
     let headers =
         if f.parse_headers { field(f, line, 0, &f.headers_delimiter, "headers delimiter", line_no)? } else { None };
     let header_offset = headers.map_or(0, |h| h.len() + f.headers_delimiter.len());
@@ -246,11 +305,11 @@ pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<Par
                     parsed.headers.push((pair, None));
                     continue;
                 }
-                return Err(format!("No header key separator found in pair '{pair}' on line number {line_no}"));
+                return Err(LineError::NoHeaderKeySeparator { pair: pair.to_string(), line_no });
             };
             let hkey = &pair[..i];
             if let Some(m) = f.null_marker.as_deref().filter(|m| *m == hkey) {
-                return Err(format!("Header keys should not be equal to the null marker '{m}' as they can't be null"));
+                return Err(LineError::HeaderKeyIsNullMarker { marker: m.to_string() });
             }
             parsed.headers.push((hkey, f.null_if_marker(&pair[i + f.headers_key_separator.len()..])));
         }
@@ -258,16 +317,17 @@ pub fn parse_line<'a>(f: &LineFormat, line: &'a str, line_no: u64) -> Result<Par
     Ok(parsed)
 }
 
-fn key_value(s: &str, what: &str) -> Result<(String, String), String> {
+fn key_value(s: &str, what: &'static str) -> Result<(String, String), ProduceError> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("Invalid {what} '{s}': expected key=value")),
+        _ => Err(ProduceError::NotKeyValue { what, arg: s.to_string() }),
     }
 }
 
 /// Reads a simple `.properties` file (`key=value` or `key:value`, `#`/`!` comments) for the reader settings.
-fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, ProduceError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ProduceError::ReadProperties { path: path.to_path_buf(), source })?;
     let mut m = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let l = line.trim_start();
@@ -275,7 +335,7 @@ fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, Strin
             continue;
         }
         let Some(i) = l.find(['=', ':']) else {
-            return Err(format!("{}: line {}: expected key=value", path.display(), n + 1));
+            return Err(ProduceError::PropertiesLine { path: path.to_path_buf(), line: n + 1 });
         };
         m.insert(l[..i].trim().to_string(), l[i + 1..].trim_start().to_string());
     }
@@ -283,14 +343,14 @@ fn read_simple_properties(path: &Path) -> Result<BTreeMap<String, String>, Strin
 }
 
 /// The reader settings these options give (`--reader-config`, then `--property` / `--reader-property`).
-pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, String> {
+pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, ProduceError> {
     if !args.property.is_empty() && !args.reader_property.is_empty() {
-        return Err("Options --reader-property and --property cannot be specified together.".into());
+        return Err(ProduceError::ReaderAndProperty);
     }
     if let Some(r) = &args.line_reader
         && r != LINE_READER
     {
-        return Err(format!("--line-reader {r}: only {LINE_READER} is supported"));
+        return Err(ProduceError::LineReader(r.clone()));
     }
     let mut props = match &args.reader_config {
         Some(p) => read_simple_properties(p)?,
@@ -305,25 +365,26 @@ pub fn line_format(args: &ProduceArgs) -> Result<LineFormat, String> {
 }
 
 /// The producer configuration these options give, assembled in Java's order (see the module doc).
-pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
+pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, ProduceError> {
     if args.command_config.is_some() && args.producer_config.is_some() {
-        return Err("Options --command-config and --producer.config cannot be specified together.".into());
+        return Err(ProduceError::CommandAndProducerConfig);
     }
     if !args.command_property.is_empty() && !args.producer_property.is_empty() {
-        return Err("Options --command-property and --producer-property cannot be specified together.".into());
+        return Err(ProduceError::CommandAndProducerProperty);
     }
-    let bootstrap = args.bootstrap_server.as_deref().filter(|b| !b.trim().is_empty()).ok_or_else(|| {
-        "Missing required argument \"[bootstrap-server]\" (the server(s) to connect to, HOST1:PORT1,...)".to_string()
-    })?;
+    let bootstrap =
+        args.bootstrap_server.as_deref().filter(|b| !b.trim().is_empty()).ok_or(ProduceError::MissingBootstrap)?;
     let mut cfg = match args.command_config.as_ref().or(args.producer_config.as_ref()) {
-        Some(path) => ProducerConfig::from_properties_file(path).map_err(|e| e.to_string())?,
+        Some(path) => ProducerConfig::from_properties_file(path)?,
         None => ProducerConfig::default(),
     };
     for p in args.command_property.iter().chain(&args.producer_property) {
         let (k, v) = key_value(p, "producer property")?;
-        cfg.set(&k, &v).map_err(|e| e.to_string())?;
+        cfg.set(&k, &v)?;
     }
-    let mut set = |k: &str, v: &str, from: &str| cfg.set(k, v).map_err(|e| format!("{from}: {e}"));
+    let mut set = |k: &str, v: &str, option: &'static str| {
+        cfg.set(k, v).map_err(|source| ProduceError::Option { option, source })
+    };
     set("bootstrap.servers", bootstrap, "--bootstrap-server")?;
     let codec = match args.compression_codec.as_deref() {
         None => "none",
@@ -332,7 +393,7 @@ pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
     };
     set("compression.type", codec, "--compression-codec")?;
     if !cfg.explicitly_set.contains("client.id") {
-        cfg.set("client.id", "console-producer").map_err(|e| e.to_string())?;
+        cfg.set("client.id", "console-producer")?;
     }
     let opt = |v: Option<String>, default: &str| (v.is_some(), v.unwrap_or_else(|| default.to_string()));
     let batch_size = match (args.max_partition_memory_bytes, args.batch_size) {
@@ -353,10 +414,10 @@ pub fn producer_config(args: &ProduceArgs) -> Result<ProducerConfig, String> {
     ];
     for (key, option, (given, value)) in merges {
         if given || !cfg.explicitly_set.contains(key) {
-            cfg.set(key, &value).map_err(|e| format!("{option}: {e}"))?;
+            cfg.set(key, &value).map_err(|source| ProduceError::Option { option, source })?;
         }
     }
-    cfg.resolve().map_err(|e| e.to_string())?;
+    cfg.resolve()?;
     Ok(cfg)
 }
 
@@ -368,7 +429,7 @@ pub struct ProduceSummary {
     pub acked: u64,
     pub failed: u64,
     /// The parse error that stopped reading, if any.
-    pub parse_error: Option<String>,
+    pub parse_error: Option<LineError>,
 }
 
 /// Reads `input` line by line and sends one record per line; reports each failed record on `errors` with its line
@@ -380,7 +441,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
     sync: bool,
     mut input: R,
     prompt: bool,
-) -> Result<ProduceSummary, String> {
+) -> Result<ProduceSummary, ProduceError> {
     let topic: Arc<str> = Arc::from(topic);
     let acked = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -393,7 +454,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
             let _ = std::io::stdout().flush();
         }
         buf.clear();
-        let n = input.read_until(b'\n', &mut buf).await.map_err(|e| format!("cannot read stdin: {e}"))?;
+        let n = input.read_until(b'\n', &mut buf).await.map_err(ProduceError::ReadStdin)?;
         if n == 0 {
             break;
         }
@@ -458,7 +519,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
             eprintln!("{e}");
         }
     }
-    producer.flush().await.map_err(|e| format!("flush failed: {e}"))?;
+    producer.flush().await.map_err(ProduceError::Flush)?;
     for e in errors.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
         eprintln!("{e}");
     }
@@ -468,7 +529,7 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
 }
 
 /// Runs `kprod produce` on stdin; returns the exit code (0 only when every record was acknowledged).
-pub async fn run_cli(args: ProduceArgs) -> Result<i32, String> {
+pub async fn run_cli(args: ProduceArgs) -> Result<i32, ProduceError> {
     for (deprecated, given, instead) in [
         ("--producer-property", !args.producer_property.is_empty(), "--command-property"),
         ("--producer.config", args.producer_config.is_some(), "--command-config"),
@@ -482,7 +543,7 @@ pub async fn run_cli(args: ProduceArgs) -> Result<i32, String> {
     }
     let format = line_format(&args)?;
     let cfg = producer_config(&args)?;
-    let producer = Producer::new(cfg).map_err(|e| e.to_string())?;
+    let producer = Producer::new(cfg)?;
     let prompt = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let result = produce_lines(&producer, &args.topic, &format, args.sync, stdin, prompt).await;

@@ -81,6 +81,16 @@ impl Metric {
     }
 }
 
+/// A histogram that cannot be added to a metric's: its bounds do not fit (another tool's, or a corrupt one).
+#[derive(Debug, thiserror::Error)]
+#[error("{metric}: {source:?}")]
+pub struct HistogramAddError {
+    /// The metric's name (`response_time_us`, ...).
+    pub metric: &'static str,
+    /// hdrhistogram's reason.
+    pub source: hdrhistogram::errors::AdditionError,
+}
+
 /// A new empty histogram for `metric`.
 pub fn new_histogram(metric: Metric) -> Histogram<u64> {
     // Bounds are constants known to be valid, so this cannot fail.
@@ -196,8 +206,8 @@ impl Recorder {
 
     /// Adds a histogram read back from a result or an interval log (`kprod merge`). Fails when its bounds do not
     /// fit this metric's (a histogram from another tool, or a corrupt one).
-    pub fn add_histogram(&mut self, metric: Metric, h: &Histogram<u64>) -> Result<(), String> {
-        self.hists[metric.index()].add(h).map_err(|e| format!("{}: {e:?}", metric.name()))
+    pub fn add_histogram(&mut self, metric: Metric, h: &Histogram<u64>) -> Result<(), HistogramAddError> {
+        self.hists[metric.index()].add(h).map_err(|source| HistogramAddError { metric: metric.name(), source })
     }
 
     /// Discards everything recorded (warm-up end, interval rollover).
@@ -295,9 +305,14 @@ pub fn serialize(h: &Histogram<u64>) -> Vec<u8> {
 }
 
 /// Reads V2 (plain or deflated) histogram bytes.
-pub fn deserialize(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    hdrhistogram::serialization::Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("{e:?}"))
+pub fn deserialize(bytes: &[u8]) -> Result<Histogram<u64>, HistogramDecodeError> {
+    hdrhistogram::serialization::Deserializer::new().deserialize(&mut &bytes[..]).map_err(HistogramDecodeError)
 }
+
+/// Bytes that are not a V2 histogram (shown as hdrhistogram's reason, e.g. `InvalidCookie`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?}")]
+pub struct HistogramDecodeError(#[source] pub hdrhistogram::serialization::DeserializeError);
 
 #[cfg(test)]
 mod tests {

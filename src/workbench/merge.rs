@@ -250,7 +250,7 @@ fn read_hlog(path: &Path) -> Result<Vec<Interval>, MergeError> {
             Ok(LogEntry::Interval(h)) => {
                 let offset = h.encoded_histogram().as_ptr() as usize - text.as_ptr() as usize;
                 let line = line_of(&text, offset);
-                let bytes = result::base64_decode(h.encoded_histogram()).map_err(|e| corrupt(line, e))?;
+                let bytes = result::base64_decode(h.encoded_histogram()).map_err(|e| corrupt(line, e.to_string()))?;
                 let histogram =
                     histograms::deserialize(&bytes).map_err(|e| corrupt(line, format!("histogram: {e}")))?;
                 // As HdrHistogram's log reader: BaseTime makes timestamps offsets; with StartTime only, timestamps

@@ -33,6 +33,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::broker::{MockCluster, StorageMode};
+use crate::producer::config::ConfigError;
 use crate::producer::{BatchEvent, Producer, ProducerConfig, ProducerError, ProducerHooks, ProducerRecord, TrySend};
 use crate::workbench::histograms::LATENCY_US_MAX;
 
@@ -506,6 +507,62 @@ impl ProducerHooks for PerfHooks {
 // ---------------------------------------------------------------------------------------------------------------
 // The command
 
+/// Why `kprod perf-test` stopped (exit code 2). Option errors read as Java's `ProducerPerformance` words them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerfTestError {
+    #[error("--num-records should be greater than zero.")]
+    NumRecords,
+    #[error(
+        "The value for --warmup-records must be strictly fewer than the number of records in the test, --num-records."
+    )]
+    WarmupRecords,
+    #[error("--record-size should be greater than zero.")]
+    RecordSize,
+    #[error("--command-property and --producer-props cannot be specified together.")]
+    PropertyAndProducerProps,
+    #[error("--command-config and --producer.config cannot be specified together.")]
+    ConfigAndProducerConfig,
+    #[error("--reporting-interval should be greater than zero.")]
+    ReportingInterval,
+    #[error("--throughput 0 would never send a record: give a positive rate or -1 for unthrottled")]
+    ZeroThroughput,
+    #[error("--transaction-duration-ms should be greater than zero.")]
+    TransactionDuration,
+    /// A `--command-property` / `--producer-props` argument that is not `NAME=VALUE`.
+    #[error("Invalid property: {0} (expected PROP-NAME=PROP-VALUE)")]
+    InvalidProperty(String),
+    /// A producer property (from a file or the command line) is refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("--bootstrap-server: {0}")]
+    Bootstrap(#[source] ConfigError),
+    #[error("--transactional-id: {0}")]
+    TransactionalId(#[source] ConfigError),
+    #[error("cannot read --payload-file {}: {source}", path.display())]
+    ReadPayloadFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("--payload-file {}: File does not exist or empty file provided.", .0.display())]
+    EmptyPayloadFile(std::path::PathBuf),
+    #[error("--payload-file {}: no payloads found", .0.display())]
+    NoPayloads(std::path::PathBuf),
+    #[error("cannot start the embedded mock broker: {0}")]
+    EmbeddedBroker(#[source] crate::broker::BrokerError),
+    /// The producer cannot be built from the configuration.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    #[error("init_transactions failed: {0}")]
+    InitTransactions(#[source] ProducerError),
+    /// `record` is the 0-based index of the record about to be sent.
+    #[error("begin_transaction before record {record} failed: {source}")]
+    BeginTransaction { record: u64, source: ProducerError },
+    #[error("sending record {record} failed: {source}")]
+    Send { record: u64, source: ProducerError },
+    #[error("commit_transaction after record {record} failed: {source}")]
+    CommitTransaction { record: u64, source: ProducerError },
+    #[error("the last commit_transaction failed: {0}")]
+    LastCommit(#[source] ProducerError),
+}
+
 /// The validated run: options checked as Java's `ConfigPostProcessor` does.
 struct Plan {
     num_records: u64,
@@ -519,36 +576,34 @@ struct Plan {
     txn: Option<super::perf_txn::TxnPlan>,
 }
 
-fn parse_prop(p: &str) -> Result<(String, String), String> {
+fn parse_prop(p: &str) -> Result<(String, String), PerfTestError> {
     match p.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("Invalid property: {p} (expected PROP-NAME=PROP-VALUE)")),
+        _ => Err(PerfTestError::InvalidProperty(p.to_string())),
     }
 }
 
-fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
+fn plan(args: &PerfTestArgs) -> Result<Plan, PerfTestError> {
     if args.num_records <= 0 {
-        return Err("--num-records should be greater than zero.".into());
+        return Err(PerfTestError::NumRecords);
     }
     if args.warmup_records >= args.num_records {
-        return Err("The value for --warmup-records must be strictly fewer than the number of records in the test, \
-                    --num-records."
-            .into());
+        return Err(PerfTestError::WarmupRecords);
     }
     if args.record_size.is_some_and(|s| s <= 0) {
-        return Err("--record-size should be greater than zero.".into());
+        return Err(PerfTestError::RecordSize);
     }
     if !args.command_property.is_empty() && !args.producer_props.is_empty() {
-        return Err("--command-property and --producer-props cannot be specified together.".into());
+        return Err(PerfTestError::PropertyAndProducerProps);
     }
     if args.command_config.is_some() && args.producer_config.is_some() {
-        return Err("--command-config and --producer.config cannot be specified together.".into());
+        return Err(PerfTestError::ConfigAndProducerConfig);
     }
     if args.reporting_interval <= 0 {
-        return Err("--reporting-interval should be greater than zero.".into());
+        return Err(PerfTestError::ReportingInterval);
     }
     if args.throughput == 0.0 || args.throughput.is_nan() {
-        return Err("--throughput 0 would never send a record: give a positive rate or -1 for unthrottled".into());
+        return Err(PerfTestError::ZeroThroughput);
     }
     if !args.producer_props.is_empty() {
         eprintln!(
@@ -563,19 +618,19 @@ fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
         );
     }
     let mut config = match args.command_config.as_ref().or(args.producer_config.as_ref()) {
-        Some(path) => ProducerConfig::from_properties_file(path).map_err(|e| e.to_string())?,
+        Some(path) => ProducerConfig::from_properties_file(path)?,
         None => ProducerConfig::default(),
     };
     let props = if args.command_property.is_empty() { &args.producer_props } else { &args.command_property };
     for p in props {
         let (k, v) = parse_prop(p)?;
-        config.set(&k, &v).map_err(|e| e.to_string())?;
+        config.set(&k, &v)?;
     }
     if let Some(b) = &args.bootstrap_server {
-        config.set("bootstrap.servers", b).map_err(|e| format!("--bootstrap-server: {e}"))?;
+        config.set("bootstrap.servers", b).map_err(PerfTestError::Bootstrap)?;
     }
     if !config.explicitly_set.contains("client.id") {
-        config.set("client.id", "perf-producer-client").map_err(|e| e.to_string())?;
+        config.set("client.id", "perf-producer-client")?;
     }
     let txn = super::perf_txn::resolve(args.transactional_id.as_deref(), args.transaction_duration_ms, &mut config)?;
     let embedded = config.bootstrap_servers.is_empty();
@@ -589,17 +644,17 @@ fn plan(args: &PerfTestArgs) -> Result<Plan, String> {
     })
 }
 
-fn payload_source(args: &PerfTestArgs) -> Result<PayloadSource, String> {
+fn payload_source(args: &PerfTestArgs) -> Result<PayloadSource, PerfTestError> {
     if let Some(size) = args.record_size {
         return Ok(PayloadSource::sized(size as usize));
     }
     if let Some(path) = &args.payload_file {
         let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         println!("Reading payloads from: {}", shown.display());
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read --payload-file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PerfTestError::ReadPayloadFile { path: path.clone(), source })?;
         if text.is_empty() {
-            return Err(format!("--payload-file {}: File does not exist or empty file provided.", path.display()));
+            return Err(PerfTestError::EmptyPayloadFile(path.clone()));
         }
         let delimiter = if args.payload_delimiter == "\\n" { "\n" } else { args.payload_delimiter.as_str() };
         let payloads: Vec<&'static [u8]> = split_payloads(&text, delimiter)
@@ -608,7 +663,7 @@ fn payload_source(args: &PerfTestArgs) -> Result<PayloadSource, String> {
             .collect();
         println!("Number of records read: {}", payloads.len());
         if payloads.is_empty() {
-            return Err(format!("--payload-file {}: no payloads found", path.display()));
+            return Err(PerfTestError::NoPayloads(path.clone()));
         }
         return Ok(PayloadSource::File { payloads, rng: SmallRng::seed_from_u64(0) });
     }
@@ -616,7 +671,7 @@ fn payload_source(args: &PerfTestArgs) -> Result<PayloadSource, String> {
 }
 
 /// Runs `kprod perf-test`; returns the exit code (0 when every record was acknowledged).
-pub async fn run_cli(args: PerfTestArgs) -> Result<i32, String> {
+pub async fn run_cli(args: PerfTestArgs) -> Result<i32, PerfTestError> {
     let mut plan = plan(&args)?;
     let mut payloads = payload_source(&args)?;
     let cluster = if plan.embedded {
@@ -626,9 +681,9 @@ pub async fn run_cli(args: PerfTestArgs) -> Result<i32, String> {
             .mode(StorageMode::Sink)
             .start()
             .await
-            .map_err(|e| format!("cannot start the embedded mock broker: {e}"))?;
+            .map_err(PerfTestError::EmbeddedBroker)?;
         eprintln!("No bootstrap servers given: using the embedded mock broker at {} (sink mode).", c.bootstrap());
-        plan.config.set("bootstrap.servers", &c.bootstrap()).map_err(|e| e.to_string())?;
+        plan.config.set("bootstrap.servers", &c.bootstrap())?;
         Some(c)
     } else {
         None
@@ -641,7 +696,12 @@ pub async fn run_cli(args: PerfTestArgs) -> Result<i32, String> {
     result
 }
 
-async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, client_id: &str) -> Result<i32, String> {
+async fn run(
+    args: &PerfTestArgs,
+    plan: Plan,
+    payloads: &mut PayloadSource,
+    client_id: &str,
+) -> Result<i32, PerfTestError> {
     let measure = !args.no_measure;
     let callback = measure && args.latency_path == LatencyPath::Callback;
     let start = Instant::now();
@@ -654,11 +714,10 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
         first_error: Mutex::new(None),
     });
     let max_block = plan.config.max_block;
-    let producer =
-        Producer::<Payload, Payload>::builder(plan.config).hooks(hooks.clone()).build().map_err(|e| e.to_string())?;
+    let producer = Producer::<Payload, Payload>::builder(plan.config).hooks(hooks.clone()).build()?;
     let mut txn = plan.txn.map(|t| super::perf_txn::TxnPacer::new(t, max_block));
     if let Some(t) = &txn {
-        t.init(&producer).await.map_err(|e| format!("init_transactions failed: {e}"))?;
+        t.init(&producer).await.map_err(PerfTestError::InitTransactions)?;
     }
     if plan.warmup_records > 0 {
         println!(
@@ -701,7 +760,7 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
         if let Some(t) = &mut txn
             && let Err(e) = t.before_send(&producer)
         {
-            send_error = Some(format!("begin_transaction before record {i} failed: {e}"));
+            send_error = Some(PerfTestError::BeginTransaction { record: i, source: e });
             break;
         }
         let send_start = txn.as_ref().map(|_| Instant::now());
@@ -732,13 +791,13 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
             r
         };
         if let Err(e) = sent {
-            send_error = Some(format!("sending record {i} failed: {e}"));
+            send_error = Some(PerfTestError::Send { record: i, source: e });
             break;
         }
         if let (Some(t), Some(at)) = (&mut txn, send_start)
             && let Err(e) = t.after_send(&producer, at).await
         {
-            send_error = Some(format!("commit_transaction after record {i} failed: {e}"));
+            send_error = Some(PerfTestError::CommitTransaction { record: i, source: e });
             break;
         }
     }
@@ -746,7 +805,7 @@ async fn run(args: &PerfTestArgs, plan: Plan, payloads: &mut PayloadSource, clie
         && let Some(t) = &mut txn
         && let Err(e) = t.finish(&producer).await
     {
-        send_error = Some(format!("the last commit_transaction failed: {e}"));
+        send_error = Some(PerfTestError::LastCommit(e));
     }
     let _ = producer.flush().await;
     if !args.print_metrics {

@@ -75,7 +75,8 @@ fn exactly_one_payload_option() {
 
 #[test]
 fn java_checks_and_clear_errors() {
-    let err = |extra: &[&str]| plan(&parse(&with_base(extra)).unwrap()).err().unwrap_or_default();
+    let err =
+        |extra: &[&str]| plan(&parse(&with_base(extra)).unwrap()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err(&["--record-size", "0"]).contains("--record-size should be greater than zero"));
     assert!(err(&["--record-size", "1", "--warmup-records", "10"]).contains("--warmup-records"));
     let e = err(&["--record-size", "1", "--producer-props", "lingr.ms=5"]);
@@ -92,9 +93,9 @@ fn java_checks_and_clear_errors() {
             .contains("cannot be specified together")
     );
     let a = parse(&["--topic", "t", "--num-records", "0", "--throughput", "5", "--record-size", "1"]).unwrap();
-    assert!(plan(&a).err().unwrap().contains("--num-records should be greater than zero"));
+    assert!(plan(&a).err().unwrap().to_string().contains("--num-records should be greater than zero"));
     let a = parse(&["--topic", "t", "--num-records", "5", "--throughput", "0", "--record-size", "1"]).unwrap();
-    assert!(plan(&a).err().unwrap().contains("--throughput"));
+    assert!(plan(&a).err().unwrap().to_string().contains("--throughput"));
     // No bootstrap anywhere: the embedded broker.
     let p = plan(&parse(&with_base(&["--record-size", "1", "--producer-props", "acks=1"])).unwrap()).unwrap();
     assert!(p.embedded);

@@ -26,12 +26,12 @@ pub fn resolve(
     arg_id: Option<&str>,
     arg_duration_ms: Option<i64>,
     config: &mut ProducerConfig,
-) -> Result<Option<TxnPlan>, String> {
+) -> Result<Option<TxnPlan>, super::perf_test::PerfTestError> {
     if arg_id.is_none() && arg_duration_ms.is_none() && config.transactional_id.is_none() {
         return Ok(None);
     }
     let duration_ms = match arg_duration_ms {
-        Some(d) if d <= 0 => return Err("--transaction-duration-ms should be greater than zero.".into()),
+        Some(d) if d <= 0 => return Err(super::perf_test::PerfTestError::TransactionDuration),
         Some(d) => d as u64,
         None => DEFAULT_TRANSACTION_DURATION_MS,
     };
@@ -40,7 +40,7 @@ pub fn resolve(
         (None, Some(id)) => id.clone(),
         (None, None) => format!("performance-producer-{:032x}", rand::random::<u128>()),
     };
-    config.set("transactional.id", &id).map_err(|e| format!("--transactional-id: {e}"))?;
+    config.set("transactional.id", &id).map_err(super::perf_test::PerfTestError::TransactionalId)?;
     Ok(Some(TxnPlan { transactional_id: id, duration: Duration::from_millis(duration_ms) }))
 }
 
@@ -156,6 +156,6 @@ mod tests {
         let p = resolve(None, Some(100), &mut c).unwrap().unwrap();
         assert!(p.transactional_id.starts_with("performance-producer-"), "{p:?}");
         assert_eq!(p.duration, Duration::from_millis(100));
-        assert!(resolve(None, Some(0), &mut c).unwrap_err().contains("greater than zero"));
+        assert!(resolve(None, Some(0), &mut c).unwrap_err().to_string().contains("greater than zero"));
     }
 }

@@ -426,13 +426,21 @@ pub fn base64_encode(data: &[u8]) -> String {
     out
 }
 
+/// A byte outside the base64 alphabet, and its 0-based position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid base64 byte {byte:#04x} at {at}")]
+pub struct Base64Error {
+    pub byte: u8,
+    pub at: usize,
+}
+
 /// Decodes standard base64 (padding optional, whitespace refused).
-pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for (i, c) in s.bytes().enumerate() {
-        let v = B64.iter().position(|&b| b == c).ok_or_else(|| format!("invalid base64 byte {c:#04x} at {i}"))?;
+        let v = B64.iter().position(|&b| b == c).ok_or(Base64Error { byte: c, at: i })?;
         acc = acc << 6 | v as u32;
         bits += 6;
         if bits >= 8 {
@@ -456,7 +464,7 @@ mod tests {
         }
         let bytes: Vec<u8> = (0..=255).collect();
         assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
-        assert!(base64_decode("Zm9*").unwrap_err().contains("0x2a"));
+        assert!(base64_decode("Zm9*").unwrap_err().to_string().contains("0x2a"));
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub enum RunCmdError {
     Faults { point: String, message: String },
     #[error("point {point}: embedded mock cluster: {source}")]
     Broker { point: String, source: BrokerError },
+    /// `target.embedded.sasl` is refused (worded as the mock cluster's own config errors).
+    #[error("point {point}: embedded mock cluster: invalid mock cluster config: {source}")]
+    EmbeddedSasl { point: String, source: super::secrets::EmbeddedSaslError },
     #[error("point {point}: cannot create topic {topic} on the embedded cluster: {source}")]
     Topic { point: String, topic: String, source: TopicError },
     #[error("point {point}: cannot start the producer: {source}")]
@@ -134,7 +137,23 @@ pub enum RunCmdError {
     #[error("--shard {shard}: {message}")]
     Shard { shard: ShardId, message: String },
     #[error("{cause}; no point was run (written to {})", dir.join("result.json").display())]
-    Preflight { cause: String, dir: PathBuf },
+    Preflight {
+        #[source]
+        cause: PreflightError,
+        dir: PathBuf,
+    },
+}
+
+/// Why the preflight stopped a run before its first point.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreflightError {
+    /// A point's producer configuration is refused (names the point).
+    #[error(transparent)]
+    Config(Box<RunCmdError>),
+    /// A bootstrap server does not answer (TCP connect, TLS, ApiVersions or SASL).
+    #[error("preflight: the target {bootstrap} does not answer: {source}")]
+    Unreachable { bootstrap: String, source: crate::verify::VerifyError },
 }
 
 /// Where one point's records go.
@@ -333,7 +352,7 @@ fn split_points(
                 "each shard runs its own embedded mock broker: give --bootstrap-server to load one cluster".into(),
             );
         }
-        for w in shard::split(&mut p.workload, id).map_err(err)? {
+        for w in shard::split(&mut p.workload, id).map_err(|e| err(e.to_string()))? {
             push_unique(warnings, w);
         }
     }
@@ -579,7 +598,7 @@ pub async fn execute(settings: &RunSettings, plan: &Plan) -> Result<RunOutcome, 
         });
     }
     if let Err(cause) = preflight(plan).await {
-        run.stopped = Some(cause.clone());
+        run.stopped = Some(cause.to_string());
         run.points_not_run = plan.points.iter().map(point_label).collect();
         run.save(&dir)?;
         report::write_report(&run, &dir)?;
@@ -883,7 +902,7 @@ pub fn mark_if_records_failed(p: &mut PointResult) {
 
 /// Before the first point: every external target answers (TCP connect, TLS, ApiVersions, SASL) within
 /// [`PREFLIGHT_TIMEOUT`] per bootstrap server. `Err` names the bootstrap servers and the cause.
-async fn preflight(plan: &Plan) -> Result<(), String> {
+async fn preflight(plan: &Plan) -> Result<(), PreflightError> {
     let mut checked: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     for p in &plan.points {
         let Endpoint::External(bootstrap) = endpoint(p, plan.bootstrap.as_deref()) else { continue };
@@ -892,10 +911,10 @@ async fn preflight(plan: &Plan) -> Result<(), String> {
         if checked.contains(&key) {
             continue;
         }
-        let cfg = producer_config(p, &bootstrap).map_err(|e| e.to_string())?;
-        crate::verify::probe(&cfg, PREFLIGHT_TIMEOUT)
-            .await
-            .map_err(|e| format!("preflight: the target {bootstrap} does not answer: {e}"))?;
+        let cfg = producer_config(p, &bootstrap).map_err(|e| PreflightError::Config(Box::new(e)))?;
+        if let Err(source) = crate::verify::probe(&cfg, PREFLIGHT_TIMEOUT).await {
+            return Err(PreflightError::Unreachable { bootstrap, source });
+        }
         checked.push(key);
     }
     Ok(())
@@ -918,7 +937,8 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
         builder = builder.tls(MockTls::generated());
     }
     if let Some(sasl) = &e.sasl {
-        builder = sasl.apply(builder).map_err(|m| broker_err(BrokerError::Config(m)))?;
+        builder =
+            sasl.apply(builder).map_err(|source| RunCmdError::EmbeddedSasl { point: point.name.clone(), source })?;
     } else if let Some(s) = embedded_sasl_from_producer(point, e)? {
         builder = builder.sasl_mechanisms(&[s.mechanism]).sasl_user(&s.username, s.password.expose());
     }

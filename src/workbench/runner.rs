@@ -150,7 +150,7 @@ fn decode_tag(tag: u64, at_us: u64) -> (usize, u64, u64) {
 
 /// A record sent and waiting for its ack future (the per-record path).
 #[derive(Debug, Clone, Copy)]
-struct InFlight {
+struct PendingRecord {
     intended: Instant,
     t_send: Instant,
     bytes: u64,
@@ -484,7 +484,7 @@ impl Outcomes {
     }
 
     /// An acknowledged record: its bytes, response time (from the intended send) and service time (from the send).
-    fn count_ack(&mut self, r: &InFlight, at: Instant) {
+    fn count_ack(&mut self, r: &PendingRecord, at: Instant) {
         self.acked += 1;
         self.bytes_acked += r.bytes;
         let rec = if r.measured { &mut self.rec } else { &mut self.warm_rec };
@@ -730,8 +730,8 @@ async fn run_task<T: LoadTarget>(
             }
         } else {
             let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
-            let in_flight = InFlight { intended, t_send, bytes, measured };
-            target.send(record).await.map(|ack| Some((ack, in_flight)))
+            let pending = PendingRecord { intended, t_send, bytes, measured };
+            target.send(record).await.map(|ack| Some((ack, pending)))
         };
         match outcome {
             Err(e) => {
@@ -779,13 +779,13 @@ async fn run_task<T: LoadTarget>(
 /// One pump per task, fed through a channel, polling a `FuturesUnordered`: this replaced a `tokio::spawn` per
 /// record, which capped `kprod run` well below what the producer sustains. Acks are timed when the pump sees them
 /// (as a spawned task would); all acks ready at one wake-up (typically one batch) are counted under one lock.
-async fn ack_pump<A>(mut rx: mpsc::UnboundedReceiver<(A, InFlight)>, shared: Arc<TaskShared>)
+async fn ack_pump<A>(mut rx: mpsc::UnboundedReceiver<(A, PendingRecord)>, shared: Arc<TaskShared>)
 where
     A: Future<Output = Result<(), TargetError>> + Send + 'static,
 {
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
-    let count = |s: &mut Outcomes, (outcome, t_ack, record): (Result<(), TargetError>, Instant, InFlight)| {
+    let count = |s: &mut Outcomes, (outcome, t_ack, record): (Result<(), TargetError>, Instant, PendingRecord)| {
         // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
         if s.closed {
             return;

@@ -37,19 +37,29 @@ pub struct EmbeddedSasl {
     pub reauth_ms: Option<u64>,
 }
 
+/// A `target.embedded.sasl` section the mock cluster cannot serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbeddedSaslError {
+    #[error("target.embedded.sasl.mechanisms: {0}")]
+    Mechanism(#[source] crate::security::SecurityConfigError),
+    #[error("target.embedded.sasl.users: give at least one user (name: password)")]
+    NoUser,
+}
+
 impl EmbeddedSasl {
     /// Applies this section to a mock cluster builder.
-    pub fn apply(&self, mut b: MockClusterBuilder) -> Result<MockClusterBuilder, String> {
+    pub fn apply(&self, mut b: MockClusterBuilder) -> Result<MockClusterBuilder, EmbeddedSaslError> {
         if !self.mechanisms.is_empty() {
             let ms = self
                 .mechanisms
                 .iter()
-                .map(|m| SaslMechanism::parse(m).map_err(|e| format!("target.embedded.sasl.mechanisms: {e}")))
+                .map(|m| SaslMechanism::parse(m).map_err(EmbeddedSaslError::Mechanism))
                 .collect::<Result<Vec<_>, _>>()?;
             b = b.sasl_mechanisms(&ms);
         }
         if self.users.is_empty() {
-            return Err("target.embedded.sasl.users: give at least one user (name: password)".into());
+            return Err(EmbeddedSaslError::NoUser);
         }
         for (name, password) in &self.users {
             b = b.sasl_user(name, password);
@@ -150,6 +160,6 @@ mod tests {
         assert!(json.contains("alice") && !json.contains("pw-one"), "{json}");
         assert!(s.apply(crate::broker::MockCluster::builder()).is_ok());
         let bad = EmbeddedSasl { mechanisms: vec!["GSSAPI".into()], ..s.clone() };
-        assert!(bad.apply(crate::broker::MockCluster::builder()).unwrap_err().contains("GSSAPI"));
+        assert!(bad.apply(crate::broker::MockCluster::builder()).unwrap_err().to_string().contains("GSSAPI"));
     }
 }

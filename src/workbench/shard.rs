@@ -38,6 +38,41 @@ pub const START_AHEAD_MAX: Duration = Duration::from_secs(24 * 3600);
 /// Largest clock offset that may be injected (`--clock-offset-ms`, for tests).
 pub const CLOCK_OFFSET_MAX_MS: i64 = 3_600_000;
 
+/// A bad `--shard`, `--start-at` or `--start-in` argument; each names the option and what was given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardArgError {
+    #[error("--shard {0:?}: expected I/N with 0 <= I < N <= {SHARDS_MAX} (e.g. 0/4)")]
+    ShardId(String),
+    #[error("--start-at {0:?}: Unix milliseconds out of range")]
+    StartAtMillis(String),
+    #[error("--start-at {arg:?}: {source}")]
+    StartAt { arg: String, source: TimeError },
+    #[error("--start-in {arg:?}: {source}")]
+    StartIn { arg: String, source: DurationError },
+    /// `--start-at` more than [`START_AHEAD_MAX`] ahead of this machine's clock.
+    #[error("--start-at {unix_ms} ms is more than {} h ahead of this machine's clock", START_AHEAD_MAX.as_secs() / 3600)]
+    TooFarAhead { unix_ms: u64 },
+}
+
+/// Why a text is not an RFC 3339 instant: the part at fault (`layout`, `digits`, `offset`, ...).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("not RFC 3339 ({0}); expected e.g. 2026-11-25T10:00:00Z or Unix milliseconds")]
+pub struct TimeError(&'static str);
+
+/// Why a text is not a duration of [`parse_duration`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    #[error("expected a number with a unit: 500ms, 30s, 2m, 1h")]
+    NotANumber,
+    #[error("unknown unit {0:?} (ms, s, m, h)")]
+    UnknownUnit(String),
+    /// Negative, not finite, or beyond [`START_AHEAD_MAX`].
+    #[error("must be within 0..={} s", START_AHEAD_MAX.as_secs())]
+    OutOfRange,
+}
+
 /// `--shard I/N`: this process runs share `index` (0-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardId {
@@ -52,11 +87,11 @@ impl std::fmt::Display for ShardId {
 }
 
 impl std::str::FromStr for ShardId {
-    type Err = String;
+    type Err = ShardArgError;
 
     /// `I/N` with `0 <= I < N <= SHARDS_MAX`.
-    fn from_str(s: &str) -> Result<ShardId, String> {
-        let bad = || format!("--shard {s:?}: expected I/N with 0 <= I < N <= {SHARDS_MAX} (e.g. 0/4)");
+    fn from_str(s: &str) -> Result<ShardId, ShardArgError> {
+        let bad = || ShardArgError::ShardId(s.to_string());
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -94,8 +129,23 @@ pub fn rate_share(rate: f64, i: u32, n: u32) -> f64 {
     share as f64 + (rate - whole) / f64::from(n)
 }
 
+/// Why a workload cannot be split into shards.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// The rate is too low for this many shards: shard `index` would get 0 records/s.
+    #[error("rate {rate} records/s cannot be split over {count} shards (shard {index} gets 0)")]
+    Rate { rate: f64, count: u32, index: u32 },
+    /// Too few records for this many shards.
+    #[error("records: {records} cannot be split over {count} shards (shard {index} would send none)")]
+    Records { records: u64, count: u32, index: u32 },
+    /// The global task numbers would not fit in a `u32`.
+    #[error("too many tasks over all shards")]
+    TooManyTasks,
+}
+
 /// Turns a whole workload into shard `id`'s share of it; returns what the plan should warn about.
-pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, String> {
+pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, SplitError> {
     let ShardId { index, count } = id;
     let mut warnings = Vec::new();
     let total = ShardOf {
@@ -112,14 +162,14 @@ pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, Strin
     if let Some(r) = w.rate_records_per_s {
         let share = rate_share(r, index, count);
         if share <= 0.0 {
-            return Err(format!("rate {r} records/s cannot be split over {count} shards (shard {index} gets 0)"));
+            return Err(SplitError::Rate { rate: r, count, index });
         }
         w.rate_records_per_s = Some(share);
     }
     if let StopAfter::Records(n) = w.stop {
         let (share, _) = spread(n, index, count);
         if share == 0 {
-            return Err(format!("records: {n} cannot be split over {count} shards (shard {index} would send none)"));
+            return Err(SplitError::Records { records: n, count, index });
         }
         w.stop = StopAfter::Records(share);
     }
@@ -136,7 +186,7 @@ pub fn split(w: &mut ResolvedWorkload, id: ShardId) -> Result<Vec<String>, Strin
     w.producers = producers as u32;
     let task_base = first * u64::from(w.tasks_per_producer);
     if task_base + u64::from(w.tasks()) > u64::from(u32::MAX) {
-        return Err("too many tasks over all shards".into());
+        return Err(SplitError::TooManyTasks);
     }
     if let Some(id) = w.producer_props.get_mut("transactional.id") {
         id.push_str(&format!("-shard-{index}"));
@@ -182,18 +232,18 @@ pub struct StartAt(pub SystemTime);
 
 impl StartAt {
     /// RFC 3339 (`2026-11-25T10:00:00Z`, `2026-11-25T11:00:00.250+01:00`) or Unix milliseconds (`1795000000000`).
-    pub fn parse(s: &str) -> Result<StartAt, String> {
+    pub fn parse(s: &str) -> Result<StartAt, ShardArgError> {
         let t = s.trim();
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-            let ms: u64 = t.parse().map_err(|_| format!("--start-at {s:?}: Unix milliseconds out of range"))?;
+            let ms: u64 = t.parse().map_err(|_| ShardArgError::StartAtMillis(s.to_string()))?;
             return Ok(StartAt(UNIX_EPOCH + Duration::from_millis(ms)));
         }
-        parse_rfc3339(t).map(StartAt).map_err(|m| format!("--start-at {s:?}: {m}"))
+        parse_rfc3339(t).map(StartAt).map_err(|source| ShardArgError::StartAt { arg: s.to_string(), source })
     }
 
     /// `--start-in 30s` (also `500ms`, `2m`, a bare number of seconds): now + that.
-    pub fn after(s: &str, now: SystemTime) -> Result<StartAt, String> {
-        let d = parse_duration(s).map_err(|m| format!("--start-in {s:?}: {m}"))?;
+    pub fn after(s: &str, now: SystemTime) -> Result<StartAt, ShardArgError> {
+        let d = parse_duration(s).map_err(|source| ShardArgError::StartIn { arg: s.to_string(), source })?;
         Ok(StartAt(now + d))
     }
 
@@ -202,39 +252,35 @@ impl StartAt {
     }
 
     /// Refuses an instant absurdly far ahead (a typo would leave the shard waiting for days).
-    pub fn check(self, now: SystemTime) -> Result<StartAt, String> {
+    pub fn check(self, now: SystemTime) -> Result<StartAt, ShardArgError> {
         if self.0.duration_since(now).is_ok_and(|ahead| ahead > START_AHEAD_MAX) {
-            return Err(format!(
-                "--start-at {} ms is more than {} h ahead of this machine's clock",
-                self.unix_ms(),
-                START_AHEAD_MAX.as_secs() / 3600
-            ));
+            return Err(ShardArgError::TooFarAhead { unix_ms: self.unix_ms() });
         }
         Ok(self)
     }
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| "expected a number with a unit: 500ms, 30s, 2m, 1h".to_string())?;
+    let v: f64 = num.parse().map_err(|_| DurationError::NotANumber)?;
     let secs = match unit.trim() {
         "ms" => v / 1e3,
         "" | "s" => v,
         "m" | "min" => v * 60.0,
         "h" => v * 3600.0,
-        u => return Err(format!("unknown unit {u:?} (ms, s, m, h)")),
+        u => return Err(DurationError::UnknownUnit(u.to_string())),
     };
     if !(secs.is_finite() && secs >= 0.0 && secs <= START_AHEAD_MAX.as_secs_f64()) {
-        return Err(format!("must be within 0..={} s", START_AHEAD_MAX.as_secs()));
+        return Err(DurationError::OutOfRange);
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
-    let bad = |what: &str| format!("not RFC 3339 ({what}); expected e.g. 2026-11-25T10:00:00Z or Unix milliseconds");
+fn parse_rfc3339(s: &str) -> Result<SystemTime, TimeError> {
+    let bad = TimeError;
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
         return Err(bad("layout"));
@@ -242,7 +288,7 @@ fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
     if b[16] != b':' {
         return Err(bad("layout"));
     }
-    let num = |r: std::ops::Range<usize>| -> Result<u32, String> {
+    let num = |r: std::ops::Range<usize>| -> Result<u32, TimeError> {
         let part = s.get(r).ok_or_else(|| bad("layout"))?;
         if !part.bytes().all(|c| c.is_ascii_digit()) {
             return Err(bad("digits"));

@@ -37,6 +37,9 @@ pub enum WorkloadError {
     UnknownField { file: PathBuf, field: String, at: String, hint: String },
     #[error("{file}: {message}")]
     Invalid { file: PathBuf, message: String },
+    /// The fields parse but do not make a workload (a value out of range, two fields that conflict).
+    #[error("{file}: {source}")]
+    Resolve { file: PathBuf, source: ResolveError },
     #[error("{file}: sweep: {source}")]
     Sweep { file: PathBuf, source: SweepError },
     #[error("--set {arg}: {message}")]
@@ -47,6 +50,106 @@ pub enum WorkloadError {
     /// A field whose value has the wrong type: `x.yaml:3: testDurationMinutes: expected a number, got "five"`.
     #[error("{}{}: {field}: expected {expected}, got {got}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Type { file: PathBuf, line: Option<usize>, field: String, expected: String, got: String },
+}
+
+/// What [`resolve`] finds wrong with a parsed workload's fields; [`WorkloadError::Resolve`] adds the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// A kprod field and its OMB spelling (or two ways to say the same thing) are both given.
+    #[error("both `{0}` and `{1}` are given; keep one")]
+    Both(&'static str, &'static str),
+    /// A duration field outside 0..=1e7 seconds.
+    #[error("`{field}` must be between 0 and 1e7 seconds, got {seconds}")]
+    Seconds { field: &'static str, seconds: f64 },
+    #[error("partitions per topic must be 1..={PARTITIONS_MAX}, got {0}")]
+    Partitions(u32),
+    #[error("`topics` must be 1..=10000, got {0}")]
+    Topics(u32),
+    #[error("`record_size`: {0} bytes exceeds {RECORD_SIZE_MAX}")]
+    RecordSizeTooLarge(u32),
+    #[error("`record_size`: need min <= max <= {RECORD_SIZE_MAX}")]
+    RecordSizeUniform,
+    #[error("`record_size`: normal needs finite mean and stddev >= 0")]
+    RecordSizeNormal,
+    #[error("`record_size`: lognormal needs finite mu and sigma >= 0")]
+    RecordSizeLognormal,
+    #[error("`record_size`: histogram needs [size, weight] pairs with weights >= 0")]
+    RecordSizeHistogram,
+    #[error("`record_size`: histogram weights are all zero")]
+    RecordSizeHistogramZero,
+    #[error("`payload.compressibility` must be within 0..=1, got {0}")]
+    Compressibility(f64),
+    #[error("`keys`: the key count must be at least 1")]
+    KeyCount,
+    #[error("`keys.zipf.s` must be > 0, got {0}")]
+    ZipfExponent(f64),
+    #[error("both a duration and `records` are given; keep one")]
+    DurationAndRecords,
+    #[error("`records` must be at least 1")]
+    NoRecords,
+    /// `rate:` is neither a number, null, `{search: ...}` nor `{ramp: ...}`.
+    #[error("`rate` expects a number (records/s), null (closed loop), {{search: {{...}}}} or {{ramp: {{...}}}}")]
+    RateShape,
+    /// The body of `rate.search` or `rate.ramp` does not parse (an unknown or mistyped field).
+    #[error("`rate.{key}`: {}", strip_location(&source.to_string()))]
+    RateBody { key: String, source: serde_yaml_ng::Error },
+    #[error("`rate` must be at most 1e9 records/s, got {0}")]
+    RateTooHigh(f64),
+    #[error("both `rate` and OMB's `producerRate`/`producerStartRate`/`producerIncrement*` are given; keep one")]
+    RateAndOmbRate,
+    /// An OMB rate field that is not a number.
+    #[error("`{0}` expects a number")]
+    OmbRateNotNumber(&'static str),
+    #[error("`rate.search`: p99_ms_max must be > 0, got {0}")]
+    SearchP99(f64),
+    #[error("`rate.search`: lag_p99_ms_max must be > 0, got {0}")]
+    SearchLagP99(f64),
+    #[error("`rate.search`: start must be 1..=1e9 records/s, got {0}")]
+    SearchStart(f64),
+    #[error("`rate.search`: precision must be within 0.001..=1, got {0}")]
+    SearchPrecision(f64),
+    #[error("`rate.search`: step_s must be 0.1..=3600 s and step_warmup_s 0..=3600 s")]
+    SearchStep,
+    #[error("`rate.search`: max_steps must be ≥ 1 and max_s > 0")]
+    SearchBudget,
+    #[error("`rate.search`: retries must be 0..=10, got {0}")]
+    SearchRetries(u32),
+    /// `at` is `` `rate.ramp` `` or OMB's ramp fields, whichever the file used.
+    #[error("{at}: start must be > 0 and increment ≥ 0 (records/s, at most 1e9), got {start} and {increment}")]
+    RampRates { at: &'static str, start: f64, increment: f64 },
+    #[error("{at}: every_s must be > 0 s, got {every_s}")]
+    RampEvery { at: &'static str, every_s: f64 },
+    #[error("{at}: max must be ≥ start and at most 1e9, got {max}")]
+    RampMax { at: &'static str, max: f64 },
+    #[error("producers × tasks_per_producer must be 1..={TASKS_MAX}")]
+    Tasks,
+    #[error("`peers` must name at least one producer (kprod, librdkafka, java)")]
+    NoPeers,
+    #[error("`peers` lists {0} twice")]
+    PeerTwice(Peer),
+    #[error("a searched or ramped `rate` measures kprod only: drop `peers` or give a fixed rate")]
+    RateControlNeedsKprod,
+    #[error("producer property `{key}` must be a scalar, got {value:?}")]
+    PropertyNotScalar { key: String, value: Value },
+    #[error("`transaction` needs exactly one of `records: N` or `duration_ms: T` (> 0)")]
+    TransactionBound,
+    #[error("`transaction` needs a `producer: {{transactional.id: <id>}}` property")]
+    TransactionNeedsId,
+    #[error(
+        "producer `transactional.id` needs a `transaction:` field (`records: N` or `duration_ms: T`) saying when to \
+         commit"
+    )]
+    TransactionalIdNeedsTransaction,
+}
+
+/// Why a `--set` path cannot be written into the workload document.
+#[derive(Debug, thiserror::Error)]
+enum SetPathError {
+    #[error("empty key")]
+    EmptyKey,
+    #[error("`{0}` is not a mapping")]
+    NotMapping(String),
 }
 
 /// Record size distribution, in bytes.
@@ -338,30 +441,29 @@ impl RateSearch {
         120.0
     }
 
-    fn check(&self) -> Result<(), String> {
-        let bad = |m: String| Err(format!("`rate.search`: {m}"));
+    fn check(&self) -> Result<(), ResolveError> {
         if let Some(p) = self.p99_ms_max
             && !(p > 0.0 && p.is_finite())
         {
-            return bad(format!("p99_ms_max must be > 0, got {p}"));
+            return Err(ResolveError::SearchP99(p));
         }
         if !(self.lag_p99_ms_max > 0.0 && self.lag_p99_ms_max.is_finite()) {
-            return bad(format!("lag_p99_ms_max must be > 0, got {}", self.lag_p99_ms_max));
+            return Err(ResolveError::SearchLagP99(self.lag_p99_ms_max));
         }
         if !(self.start >= 1.0 && self.start <= 1e9) {
-            return bad(format!("start must be 1..=1e9 records/s, got {}", self.start));
+            return Err(ResolveError::SearchStart(self.start));
         }
         if !(self.precision >= 0.001 && self.precision <= 1.0) {
-            return bad(format!("precision must be within 0.001..=1, got {}", self.precision));
+            return Err(ResolveError::SearchPrecision(self.precision));
         }
         if !((0.1..=3600.0).contains(&self.step_s) && (0.0..=3600.0).contains(&self.step_warmup_s)) {
-            return bad("step_s must be 0.1..=3600 s and step_warmup_s 0..=3600 s".into());
+            return Err(ResolveError::SearchStep);
         }
         if self.max_steps == 0 || !(self.max_s > 0.0 && self.max_s <= 1e7) {
-            return bad("max_steps must be ≥ 1 and max_s > 0".into());
+            return Err(ResolveError::SearchBudget);
         }
         if self.retries > 10 {
-            return bad(format!("retries must be 0..=10, got {}", self.retries));
+            return Err(ResolveError::SearchRetries(self.retries));
         }
         Ok(())
     }
@@ -409,38 +511,33 @@ impl RateRamp {
         records / (b - a)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Checks the ramp's fields; `at` names them in the error (`` `rate.ramp` `` or OMB's ramp fields).
+    fn check(&self, at: &'static str) -> Result<(), ResolveError> {
         let ok = |v: f64| v.is_finite() && v <= 1e9;
         if !(self.start > 0.0 && ok(self.start) && self.increment >= 0.0 && ok(self.increment)) {
-            return Err(format!(
-                "`rate.ramp`: start must be > 0 and increment ≥ 0 (records/s, at most 1e9), got {} and {}",
-                self.start, self.increment
-            ));
+            return Err(ResolveError::RampRates { at, start: self.start, increment: self.increment });
         }
         if !(self.every_s > 0.0 && self.every_s <= 1e7) {
-            return Err(format!("`rate.ramp`: every_s must be > 0 s, got {}", self.every_s));
+            return Err(ResolveError::RampEvery { at, every_s: self.every_s });
         }
         if let Some(m) = self.max
             && !(m >= self.start && ok(m))
         {
-            return Err(format!("`rate.ramp`: max must be ≥ start and at most 1e9, got {m}"));
+            return Err(ResolveError::RampMax { at, max: m });
         }
         Ok(())
     }
 }
 
 /// `rate:` as written: a number (records/s), `null` (closed loop), `{search: {...}}` or `{ramp: {...}}`.
-fn parse_rate(v: &Value) -> Result<(Option<f64>, Option<RateControl>), String> {
-    const EXPECTS: &str = "`rate` expects a number (records/s), null (closed loop), {search: {...}} or {ramp: {...}}";
+fn parse_rate(v: &Value) -> Result<(Option<f64>, Option<RateControl>), ResolveError> {
     match v {
         Value::Null => Ok((None, None)),
         Value::Number(n) => Ok((n.as_f64(), None)),
         Value::Mapping(m) if m.len() == 1 => {
             let (k, body) = m.iter().next().expect("one entry");
             let body = if body.is_null() { Value::Mapping(Mapping::new()) } else { body.clone() };
-            let what = |e: serde_yaml_ng::Error| {
-                format!("`rate.{}`: {}", k.as_str().unwrap_or("?"), strip_location(&e.to_string()))
-            };
+            let what = |source| ResolveError::RateBody { key: k.as_str().unwrap_or("?").to_string(), source };
             match k.as_str() {
                 Some("search") => {
                     let s: RateSearch = serde_yaml_ng::from_value(body).map_err(what)?;
@@ -449,13 +546,13 @@ fn parse_rate(v: &Value) -> Result<(Option<f64>, Option<RateControl>), String> {
                 }
                 Some("ramp") => {
                     let r: RateRamp = serde_yaml_ng::from_value(body).map_err(what)?;
-                    r.check()?;
+                    r.check("`rate.ramp`")?;
                     Ok((Some(r.start), Some(RateControl::Ramp(r))))
                 }
-                _ => Err(EXPECTS.into()),
+                _ => Err(ResolveError::RateShape),
             }
         }
-        _ => Err(EXPECTS.into()),
+        _ => Err(ResolveError::RateShape),
     }
 }
 
@@ -690,13 +787,13 @@ impl Workload {
                     self.doc.remove(*other);
                 }
             }
-            set_path(&mut self.doc, &path, value).map_err(|m| err(&m))?;
+            set_path(&mut self.doc, &path, value).map_err(|e| err(&e.to_string()))?;
             if path[0] != "producer" {
                 // A value of the wrong type is about this `--set`, not the file: say which key and what it takes.
                 let expected = match self.expand() {
                     Err(WorkloadError::Type { expected, .. }) => Some(expected),
-                    Err(WorkloadError::Invalid { message, .. }) => expected_type(&message)
-                        .or_else(|| message.split_once(&format!("`{key}` expects ")).map(|(_, rest)| rest.to_string())),
+                    Err(WorkloadError::Invalid { message, .. }) => expects(&message, key),
+                    Err(WorkloadError::Resolve { source, .. }) => expects(&source.to_string(), key),
                     _ => None,
                 };
                 if let Some(expected) = expected {
@@ -746,7 +843,7 @@ impl Workload {
             .map_err(|e| {
                 self.type_error(&doc).unwrap_or_else(|| self.field_error(&strip_location(&e.to_string()), point))
             })?;
-        resolve(&spec, &self.path).map_err(|message| WorkloadError::Invalid { file: self.path.clone(), message })
+        resolve(&spec, &self.path).map_err(|source| WorkloadError::Resolve { file: self.path.clone(), source })
     }
 
     /// The first top-level field of `doc` whose value has the wrong type, as a [`WorkloadError::Type`] naming the
@@ -805,6 +902,12 @@ impl Workload {
         let message = if point.is_empty() { message.to_string() } else { format!("point {point}: {message}") };
         WorkloadError::Invalid { file, message }
     }
+}
+
+/// What a field expects, read from an error message: a serde type error's "expected ...", or "`key` expects ...".
+fn expects(message: &str, key: &str) -> Option<String> {
+    expected_type(message)
+        .or_else(|| message.split_once(&format!("`{key}` expects ")).map(|(_, rest)| rest.to_string()))
 }
 
 /// The error for a `--set` key that is neither a workload field nor a producer key: the nearest of either.
@@ -937,15 +1040,15 @@ fn strip_location(message: &str) -> String {
 }
 
 /// Sets `path` inside a YAML mapping, creating intermediate mappings.
-fn set_path(doc: &mut Mapping, path: &[&str], value: Value) -> Result<(), String> {
-    let (last, parents) = path.split_last().ok_or("empty key")?;
+fn set_path(doc: &mut Mapping, path: &[&str], value: Value) -> Result<(), SetPathError> {
+    let (last, parents) = path.split_last().ok_or(SetPathError::EmptyKey)?;
     let mut cur = doc;
     for p in parents {
         let entry = cur.entry(Value::String(p.to_string())).or_insert_with(|| Value::Mapping(Mapping::new()));
         if entry.is_null() {
             *entry = Value::Mapping(Mapping::new());
         }
-        cur = entry.as_mapping_mut().ok_or_else(|| format!("`{p}` is not a mapping"))?;
+        cur = entry.as_mapping_mut().ok_or_else(|| SetPathError::NotMapping(p.to_string()))?;
     }
     cur.insert(Value::String(last.to_string()), value);
     Ok(())
@@ -961,22 +1064,22 @@ pub fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-fn both<T>(a: Option<T>, a_name: &str, b: Option<T>, b_name: &str) -> Result<Option<T>, String> {
+fn both<T>(a: Option<T>, a_name: &'static str, b: Option<T>, b_name: &'static str) -> Result<Option<T>, ResolveError> {
     match (a, b) {
-        (Some(_), Some(_)) => Err(format!("both `{a_name}` and `{b_name}` are given; keep one")),
+        (Some(_), Some(_)) => Err(ResolveError::Both(a_name, b_name)),
         (a, b) => Ok(a.or(b)),
     }
 }
 
-fn positive_secs(v: f64, field: &str) -> Result<Duration, String> {
+fn positive_secs(v: f64, field: &'static str) -> Result<Duration, ResolveError> {
     if !(0.0..=1e7).contains(&v) {
-        return Err(format!("`{field}` must be between 0 and 1e7 seconds, got {v}"));
+        return Err(ResolveError::Seconds { field, seconds: v });
     }
     Ok(Duration::from_secs_f64(v))
 }
 
 /// Maps a single point's fields (OMB and kprod) onto one [`ResolvedWorkload`].
-pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, String> {
+pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, ResolveError> {
     let mut warnings = Vec::new();
     let unused = [
         ("subscriptionsPerTopic", &spec.subscriptions_per_topic),
@@ -1004,11 +1107,11 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         partitions = p;
     }
     if partitions == 0 || partitions > PARTITIONS_MAX {
-        return Err(format!("partitions per topic must be 1..={PARTITIONS_MAX}, got {partitions}"));
+        return Err(ResolveError::Partitions(partitions));
     }
     let topic_count = spec.topics.unwrap_or(1);
     if topic_count == 0 || topic_count > 10_000 {
-        return Err(format!("`topics` must be 1..=10000, got {topic_count}"));
+        return Err(ResolveError::Topics(topic_count));
     }
     let base = spec.topic.clone().unwrap_or_else(|| "kprod-bench".to_string());
     let topics = (0..topic_count)
@@ -1037,7 +1140,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     if let PayloadSpec::Compressibility(c) = payload
         && !(0.0..=1.0).contains(&c)
     {
-        return Err(format!("`payload.compressibility` must be within 0..=1, got {c}"));
+        return Err(ResolveError::Compressibility(c));
     }
 
     let omb_keys = spec.key_distributor.map(|k| match k {
@@ -1048,10 +1151,10 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     let keys = both(spec.keys.clone(), "keys", omb_keys, "keyDistributor")?.unwrap_or(KeySpec::None);
     match &keys {
         KeySpec::RoundRobin(0) | KeySpec::Uniform(0) | KeySpec::Zipf { n: 0, .. } => {
-            return Err("`keys`: the key count must be at least 1".into());
+            return Err(ResolveError::KeyCount);
         }
         KeySpec::Zipf { s, .. } if !(*s > 0.0 && s.is_finite()) => {
-            return Err(format!("`keys.zipf.s` must be > 0, got {s}"));
+            return Err(ResolveError::ZipfExponent(*s));
         }
         _ => {}
     }
@@ -1063,9 +1166,9 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         "testDurationMinutes",
     )?;
     let stop = match (duration, spec.records) {
-        (Some(_), Some(_)) => return Err("both a duration and `records` are given; keep one".into()),
+        (Some(_), Some(_)) => return Err(ResolveError::DurationAndRecords),
         (Some(d), None) => StopAfter::Duration(d),
-        (None, Some(0)) => return Err("`records` must be at least 1".into()),
+        (None, Some(0)) => return Err(ResolveError::NoRecords),
         (None, Some(n)) => StopAfter::Records(n),
         (None, None) => StopAfter::Duration(Duration::from_secs(10)),
     };
@@ -1080,24 +1183,24 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
     if let Some(r) = rate
         && !(r.is_finite() && r <= 1e9)
     {
-        return Err(format!("`rate` must be at most 1e9 records/s, got {r}"));
+        return Err(ResolveError::RateTooHigh(r));
     }
     let producers =
         both(spec.producers, "producers", spec.producers_per_topic.map(|p| p * topic_count), "producersPerTopic")?
             .unwrap_or(1);
     let tasks_per_producer = spec.tasks_per_producer.unwrap_or(1);
     if producers == 0 || tasks_per_producer == 0 || producers.saturating_mul(tasks_per_producer) > TASKS_MAX {
-        return Err(format!("producers × tasks_per_producer must be 1..={TASKS_MAX}"));
+        return Err(ResolveError::Tasks);
     }
     let peers = spec.peers.clone().unwrap_or_else(default_peers);
     if peers.is_empty() {
-        return Err("`peers` must name at least one producer (kprod, librdkafka, java)".into());
+        return Err(ResolveError::NoPeers);
     }
     if let Some(dup) = peers.iter().enumerate().find(|(i, p)| peers[..*i].contains(p)) {
-        return Err(format!("`peers` lists {} twice", dup.1));
+        return Err(ResolveError::PeerTwice(*dup.1));
     }
     if rate_control.is_some() && peers.iter().any(|p| *p != Peer::Kprod) {
-        return Err("a searched or ramped `rate` measures kprod only: drop `peers` or give a fixed rate".into());
+        return Err(ResolveError::RateControlNeedsKprod);
     }
     let mut producer_props = BTreeMap::new();
     for (k, v) in spec.producer.iter().flatten() {
@@ -1105,7 +1208,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
             // `null` unsets a property: lets a sweep point keep the producer's default.
             continue;
         }
-        let s = scalar_string(v).ok_or_else(|| format!("producer property `{k}` must be a scalar, got {v:?}"))?;
+        let s = scalar_string(v).ok_or_else(|| ResolveError::PropertyNotScalar { key: k.clone(), value: v.clone() })?;
         producer_props.insert(k.clone(), s);
     }
     let transaction = spec.transaction;
@@ -1113,13 +1216,11 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
         (Some(TransactionSpec { records: Some(n), duration_ms: None }), true) if n > 0 => {}
         (Some(TransactionSpec { records: None, duration_ms: Some(ms) }), true) if ms > 0 => {}
         (Some(_), true) => {
-            return Err("`transaction` needs exactly one of `records: N` or `duration_ms: T` (> 0)".into());
+            return Err(ResolveError::TransactionBound);
         }
-        (Some(_), false) => return Err("`transaction` needs a `producer: {transactional.id: <id>}` property".into()),
+        (Some(_), false) => return Err(ResolveError::TransactionNeedsId),
         (None, true) => {
-            return Err("producer `transactional.id` needs a `transaction:` field (`records: N` or `duration_ms: T`) \
-                        saying when to commit"
-                .into());
+            return Err(ResolveError::TransactionalIdNeedsTransaction);
         }
         (None, false) => {}
     }
@@ -1159,24 +1260,25 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Str
 /// `producerStartRate` (10,000); `producerIncrementRate` > 0 steps the rate from `producerStartRate` up by that
 /// much every `producerIncrementSeconds` (60), up to `producerRate` when it is > 0. kprod's `rate: 0`, `null` or
 /// no rate at all is a closed loop.
-fn resolve_rate(spec: &WorkloadSpec, warnings: &mut Vec<String>) -> Result<(Option<f64>, Option<RateControl>), String> {
+fn resolve_rate(
+    spec: &WorkloadSpec,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<f64>, Option<RateControl>), ResolveError> {
     let omb_ramp_fields = spec.producer_start_rate.is_some()
         || spec.producer_increment_rate.is_some()
         || spec.producer_increment_seconds.is_some();
     if let Some(v) = &spec.rate {
         if spec.producer_rate.is_some() || omb_ramp_fields {
-            return Err("both `rate` and OMB's `producerRate`/`producerStartRate`/`producerIncrement*` are given; \
-                        keep one"
-                .into());
+            return Err(ResolveError::RateAndOmbRate);
         }
         let (rate, control) = parse_rate(v)?;
         return Ok((rate.filter(|r| *r > 0.0), control));
     }
-    let number = |v: &Option<Value>, field: &str| -> Result<Option<f64>, String> {
+    let number = |v: &Option<Value>, field: &'static str| -> Result<Option<f64>, ResolveError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(format!("`{field}` expects a number")),
+            Some(_) => Err(ResolveError::OmbRateNotNumber(field)),
         }
     };
     let start = number(&spec.producer_start_rate, "producerStartRate")?;
@@ -1185,7 +1287,7 @@ fn resolve_rate(spec: &WorkloadSpec, warnings: &mut Vec<String>) -> Result<(Opti
     let omb_rate = spec.producer_rate.filter(|r| *r > 0.0);
     if increment > 0.0 {
         let ramp = RateRamp { start: start.unwrap_or(10_000.0), increment, every_s: every, max: omb_rate };
-        ramp.check().map_err(|m| m.replace("`rate.ramp`", "OMB's producerStartRate/producerIncrement*"))?;
+        ramp.check("OMB's producerStartRate/producerIncrement*")?;
         return Ok((Some(ramp.start), Some(RateControl::Ramp(ramp))));
     }
     match spec.producer_rate {
@@ -1212,25 +1314,22 @@ pub fn default_peers() -> Vec<Peer> {
     vec![Peer::Kprod]
 }
 
-fn check_size(d: &SizeDist) -> Result<(), String> {
-    let bad = |m: String| Err(format!("`record_size`: {m}"));
+fn check_size(d: &SizeDist) -> Result<(), ResolveError> {
     match d {
-        SizeDist::Fixed(s) if *s > RECORD_SIZE_MAX => bad(format!("{s} bytes exceeds {RECORD_SIZE_MAX}")),
-        SizeDist::Uniform { min, max } if min > max || *max > RECORD_SIZE_MAX => {
-            bad(format!("need min <= max <= {RECORD_SIZE_MAX}"))
-        }
+        SizeDist::Fixed(s) if *s > RECORD_SIZE_MAX => Err(ResolveError::RecordSizeTooLarge(*s)),
+        SizeDist::Uniform { min, max } if min > max || *max > RECORD_SIZE_MAX => Err(ResolveError::RecordSizeUniform),
         SizeDist::Normal { mean, stddev } if !(mean.is_finite() && stddev.is_finite() && *stddev >= 0.0) => {
-            bad("normal needs finite mean and stddev >= 0".into())
+            Err(ResolveError::RecordSizeNormal)
         }
         SizeDist::Lognormal { mu, sigma } if !(mu.is_finite() && sigma.is_finite() && *sigma >= 0.0) => {
-            bad("lognormal needs finite mu and sigma >= 0".into())
+            Err(ResolveError::RecordSizeLognormal)
         }
         SizeDist::Histogram(h)
             if h.is_empty() || h.iter().any(|(s, w)| *s > RECORD_SIZE_MAX || w.is_nan() || *w < 0.0) =>
         {
-            bad("histogram needs [size, weight] pairs with weights >= 0".into())
+            Err(ResolveError::RecordSizeHistogram)
         }
-        SizeDist::Histogram(h) if h.iter().all(|(_, w)| *w == 0.0) => bad("histogram weights are all zero".into()),
+        SizeDist::Histogram(h) if h.iter().all(|(_, w)| *w == 0.0) => Err(ResolveError::RecordSizeHistogramZero),
         _ => Ok(()),
     }
 }

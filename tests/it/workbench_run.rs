@@ -108,7 +108,7 @@ async fn tiny_workload_writes_a_complete_run_folder_and_accounts_for_every_recor
     // `kprod report` takes the run folder or its result.json.
     std::fs::remove_file(out.dir.join("index.html")).unwrap();
     let args = kprod::workbench::cli::ReportArgs { dir: out.dir.join("result.json") };
-    assert_eq!(kprod::workbench::cli::report_cli(args), Ok(0));
+    assert_eq!(kprod::workbench::cli::report_cli(args).map_err(|e| e.to_string()), Ok(0));
     file_in(&out.dir, "index.html");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,7 +20,7 @@ use crate::protocol::{
 };
 
 /// The versions this broker serves.
-pub fn supported() -> ApiVersionsResponse {
+pub(crate) fn supported() -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: ApiKey::ALL
             .iter()

@@ -29,38 +29,91 @@ use crate::protocol::find_coordinator::{KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION};
 use crate::protocol::{ApiKey, ErrorCode};
 
 /// A latency distribution, in milliseconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use kprod_mock::Latency;
+/// use rand::SeedableRng;
+/// use rand::rngs::SmallRng;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut rng = SmallRng::seed_from_u64(1);
+/// assert_eq!(Latency::Fixed { ms: 5.0 }.sample(&mut rng), Duration::from_millis(5));
+/// let d = Latency::Uniform { min_ms: 1.0, max_ms: 2.0 }.sample(&mut rng);
+/// assert!(d >= Duration::from_millis(1) && d < Duration::from_millis(2));
+/// // In a plan: `{dist: exponential, mean_ms: 3}`.
+/// let l: Latency = serde_yaml_ng::from_str("{dist: exponential, mean_ms: 3}")?;
+/// assert_eq!(l, Latency::Exponential { mean_ms: 3.0 });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
+    /// Always `ms`.
     Fixed {
+        /// The delay, in ms.
         ms: f64,
     },
+    /// Uniform between `min_ms` and `max_ms`.
     Uniform {
+        /// Lower bound, in ms.
         min_ms: f64,
+        /// Upper bound, in ms.
         max_ms: f64,
     },
-    /// Negative draws are clamped to 0.
+    /// Normal around `mean_ms`. Negative draws are clamped to 0.
     Normal {
+        /// Mean, in ms.
         mean_ms: f64,
+        /// Standard deviation, in ms.
         stddev_ms: f64,
     },
+    /// Exponential with mean `mean_ms` (memoryless arrivals).
     Exponential {
+        /// Mean, in ms.
         mean_ms: f64,
     },
 }
 
 /// Why a fault setting was refused.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultError, Faults, Latency};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let faults = Faults::new(state);
+/// let e = faults.set_latency(3, Some(Latency::Fixed { ms: 1.0 })).unwrap_err();
+/// assert_eq!(e, FaultError::UnknownBroker { broker: 3, brokers: 1 });
+/// let e = faults.set_latency(0, Some(Latency::Fixed { ms: -1.0 })).unwrap_err();
+/// assert!(matches!(e, FaultError::InvalidLatency(_)));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FaultError {
+    /// A latency parameter that is negative, not finite, or a uniform range with min > max.
     #[error("invalid latency {0:?}: every parameter must be finite and >= 0 (and min <= max)")]
     InvalidLatency(Latency),
+    /// A broker id outside the cluster.
     #[error("unknown broker {broker} (the cluster has {brokers})")]
-    UnknownBroker { broker: i32, brokers: usize },
+    UnknownBroker {
+        /// The id given.
+        broker: i32,
+        /// How many brokers the cluster has (ids `0..brokers`).
+        brokers: usize,
+    },
+    /// A bandwidth cap of 0 bytes/s.
     #[error("bandwidth cap of broker {broker} must be > 0 bytes/s")]
-    ZeroBandwidth { broker: i32 },
+    ZeroBandwidth {
+        /// The broker the cap was for.
+        broker: i32,
+    },
+    /// An error code name Kafka does not have.
     #[error("unknown error code name {0:?} (use Kafka's names, e.g. NOT_LEADER_OR_FOLLOWER)")]
     UnknownErrorName(String),
+    /// A fault names a topic or partition the cluster does not have.
     #[error(transparent)]
     Topic(#[from] TopicError),
 }
@@ -100,6 +153,18 @@ impl Latency {
 }
 
 /// When an injected connection drop happens relative to the append.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, DropPoint, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// // The next produce request to broker 0 is appended, then its connection closes without a response.
+/// Faults::new(state).drop_connections(0, DropPoint::AfterAppend, 1)?;
+/// assert_eq!(serde_yaml_ng::from_str::<DropPoint>("before_append")?, DropPoint::BeforeAppend);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropPoint {
@@ -110,6 +175,19 @@ pub enum DropPoint {
 }
 
 /// An error code given by Kafka name (`"NOT_LEADER_OR_FOLLOWER"`) or number in a plan.
+///
+/// ```
+/// use kprod_mock::faults::ErrorName;
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let by_name: ErrorName = serde_yaml_ng::from_str("NOT_LEADER_OR_FOLLOWER")?;
+/// let by_number: ErrorName = serde_yaml_ng::from_str("6")?;
+/// assert_eq!(by_name, by_number);
+/// assert_eq!(by_name.0, ErrorCode::NotLeaderOrFollower);
+/// assert!(serde_yaml_ng::from_str::<ErrorName>("NO_SUCH_ERROR").is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorName(pub ErrorCode);
 
@@ -146,24 +224,63 @@ pub fn error_code_by_name(name: &str) -> Result<ErrorCode, FaultError> {
 /// Which produce requests an injected error hits.
 ///
 /// In a plan: `{ broker: 0 }` or `{ topic: orders, partition: 2 }`.
+///
+/// ```
+/// use kprod_mock::ErrorTarget;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let t: ErrorTarget = serde_yaml_ng::from_str("{topic: orders, partition: 2}")?;
+/// assert_eq!(t, ErrorTarget::Partition { topic: "orders".into(), partition: 2 });
+/// assert_eq!(serde_yaml_ng::from_str::<ErrorTarget>("{broker: 0}")?, ErrorTarget::Broker { broker: 0 });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum ErrorTarget {
     /// Every partition of the next produce requests this broker receives.
-    Broker { broker: i32 },
+    Broker {
+        /// The broker id.
+        broker: i32,
+    },
     /// This partition, in the next produce requests that carry it (to any broker).
-    Partition { topic: String, partition: i32 },
+    Partition {
+        /// The topic name.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+    },
 }
 
 /// A whole fault scenario, as a workload file carries it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let plan: FaultPlan = serde_yaml_ng::from_str(
+///     "latency: [{broker: 0, latency: {dist: fixed, ms: 2}}]\n\
+///      produce_errors: [{target: {broker: 0}, error: NOT_LEADER_OR_FOLLOWER, count: 3}]\n",
+/// )?;
+/// assert_eq!((plan.latency.len(), plan.produce_errors[0].count), (1, 3));
+/// Faults::new(state).apply(&plan)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {
+    /// Response delays per broker.
     pub latency: Vec<LatencyFault>,
+    /// Inbound bandwidth caps per broker.
     pub bandwidth: Vec<BandwidthFault>,
+    /// Error codes for the next produce requests.
     pub produce_errors: Vec<ProduceErrorFault>,
+    /// Connections to close around the append.
     pub drop_connections: Vec<DropFault>,
+    /// Partition leaders to move.
     pub leader_moves: Vec<LeaderMove>,
+    /// Throttle times to report in produce responses.
     pub throttle: Vec<ThrottleFault>,
     /// Brokers to take down (applied by `MockCluster::apply_faults`).
     pub brokers_down: Vec<i32>,
@@ -174,14 +291,30 @@ pub struct FaultPlan {
 }
 
 /// The transactional APIs a [`TxnErrorFault`] can target.
+///
+/// ```
+/// use kprod_mock::TxnApi;
+/// use kprod_proto::protocol::ApiKey;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert_eq!(TxnApi::EndTxn.api_key(), ApiKey::EndTxn);
+/// assert_eq!(serde_yaml_ng::from_str::<TxnApi>("add_partitions_to_txn")?, TxnApi::AddPartitionsToTxn);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxnApi {
+    /// FindCoordinator (key 10).
     FindCoordinator,
+    /// InitProducerId (key 22).
     InitProducerId,
+    /// AddPartitionsToTxn (key 24).
     AddPartitionsToTxn,
+    /// AddOffsetsToTxn (key 25).
     AddOffsetsToTxn,
+    /// TxnOffsetCommit (key 28).
     TxnOffsetCommit,
+    /// EndTxn (key 26).
     EndTxn,
 }
 
@@ -201,20 +334,46 @@ impl TxnApi {
 
 /// `error` for the next `count` requests of `api` (any transactional API but FindCoordinator when
 /// absent), on any broker.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultPlan, Faults, TxnApi, TxnErrorFault};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let plan: FaultPlan = serde_yaml_ng::from_str("txn_errors: [{api: end_txn, error: CONCURRENT_TRANSACTIONS, count: 2}]")?;
+/// let fault: &TxnErrorFault = &plan.txn_errors[0];
+/// assert_eq!((fault.api, fault.count), (Some(TxnApi::EndTxn), 2));
+/// Faults::new(state).apply(&plan)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TxnErrorFault {
+    /// The API whose requests fail; `None` = any transactional API but FindCoordinator.
     #[serde(default)]
     pub api: Option<TxnApi>,
+    /// The error code returned.
     pub error: ErrorName,
+    /// How many requests fail.
     pub count: u32,
 }
 
 /// Which coordinator a [`CoordinatorMove`] moves.
+///
+/// ```
+/// use kprod_mock::CoordinatorKind;
+///
+/// use kprod_proto::protocol::find_coordinator::{KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION};
+/// assert_eq!(CoordinatorKind::Transaction.key_type(), KEY_TYPE_TRANSACTION);
+/// assert_eq!(CoordinatorKind::Group.key_type(), KEY_TYPE_GROUP);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoordinatorKind {
+    /// A transaction coordinator (key: a transactional id).
     Transaction,
+    /// A group coordinator (key: a consumer group id).
     Group,
 }
 
@@ -229,56 +388,190 @@ impl CoordinatorKind {
 }
 
 /// Moves the coordinator of `key` (a transactional id or a group) to `to_broker`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, CoordinatorKind, CoordinatorMove, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), addresses));
+/// let plan = FaultPlan {
+///     coordinator_moves: vec![CoordinatorMove { kind: CoordinatorKind::Transaction, key: "tx".into(), to_broker: 1 }],
+///     ..FaultPlan::default()
+/// };
+/// Faults::new(state.clone()).apply(&plan)?;
+/// assert_eq!(state.coordinator_of(CoordinatorKind::Transaction.key_type(), "tx"), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorMove {
+    /// Which kind of coordinator.
     pub kind: CoordinatorKind,
+    /// The transactional id or group id.
     pub key: String,
+    /// The broker that coordinates `key` from now on.
     pub to_broker: i32,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::LatencyFault;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultPlan, Faults, Latency};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let faults = Faults::new(state);
+/// let on = |broker| FaultPlan {
+///     latency: vec![LatencyFault { broker, latency: Latency::Fixed { ms: 10.0 } }],
+///     ..FaultPlan::default()
+/// };
+/// faults.apply(&on(0))?;
+/// assert!(faults.apply(&on(5)).is_err(), "no broker 5");
+/// # Ok(()) }
+/// ```
+/// Delays every response of `broker` by a draw from `latency`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFault {
+    /// The broker id.
     pub broker: i32,
+    /// The delay distribution.
     pub latency: Latency,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::BandwidthFault;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultError, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let faults = Faults::new(state);
+/// let cap = |bytes_per_s| FaultPlan {
+///     bandwidth: vec![BandwidthFault { broker: 0, bytes_per_s }],
+///     ..FaultPlan::default()
+/// };
+/// faults.apply(&cap(1 << 20))?;
+/// assert!(matches!(faults.apply(&cap(0)), Err(FaultError::ZeroBandwidth { broker: 0 })));
+/// # Ok(()) }
+/// ```
+/// Caps the inbound bandwidth of `broker` (requests are read no faster than this).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BandwidthFault {
+    /// The broker id.
     pub broker: i32,
+    /// The cap, in bytes per second (> 0).
     pub bytes_per_s: u64,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::{ErrorName, ProduceErrorFault};
+/// use kprod_mock::{ClusterConfig, ClusterState, ErrorTarget, FaultPlan, Faults};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// state.create_topic("orders", 3)?;
+/// let fault = ProduceErrorFault {
+///     target: ErrorTarget::Partition { topic: "orders".into(), partition: 2 },
+///     error: ErrorName(ErrorCode::NotLeaderOrFollower),
+///     count: 1,
+/// };
+/// Faults::new(state).apply(&FaultPlan { produce_errors: vec![fault], ..FaultPlan::default() })?;
+/// # Ok(()) }
+/// ```
+/// `error` for the next `count` produce requests that `target` selects.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceErrorFault {
+    /// A broker or a partition.
     pub target: ErrorTarget,
+    /// The error code returned.
     pub error: ErrorName,
+    /// How many requests fail.
     pub count: u32,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::DropFault;
+/// use kprod_mock::{ClusterConfig, ClusterState, DropPoint, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let drop = DropFault { broker: 0, at: DropPoint::BeforeAppend, count: 2 };
+/// Faults::new(state).apply(&FaultPlan { drop_connections: vec![drop], ..FaultPlan::default() })?;
+/// # Ok(()) }
+/// ```
+/// Closes the connection of the next `count` produce requests to `broker`, before or after the append.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DropFault {
+    /// The broker id.
     pub broker: i32,
+    /// Before or after the records are appended.
     pub at: DropPoint,
+    /// How many requests are dropped.
     pub count: u32,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::LeaderMove;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), addresses));
+/// state.create_topic("orders", 2)?;
+/// assert_eq!(state.topic("orders").unwrap().partitions[0].leader(), 0);
+/// let mv = LeaderMove { topic: "orders".into(), partition: 0, to_broker: 1 };
+/// Faults::new(state.clone()).apply(&FaultPlan { leader_moves: vec![mv], ..FaultPlan::default() })?;
+/// let p = state.topic("orders").unwrap().partitions[0].clone();
+/// assert_eq!((p.leader(), p.leader_epoch()), (1, 1));
+/// # Ok(()) }
+/// ```
+/// Makes `to_broker` the leader of one partition.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaderMove {
+    /// The topic name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// The new leader's broker id.
     pub to_broker: i32,
 }
 
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::faults::ThrottleFault;
+/// use kprod_mock::{ClusterConfig, ClusterState, FaultPlan, Faults};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let plan: FaultPlan = serde_yaml_ng::from_str("throttle: [{broker: 0, ms: 250}]")?;
+/// assert_eq!(plan.throttle, vec![ThrottleFault { broker: 0, ms: 250 }]);
+/// Faults::new(state).apply(&plan)?;
+/// # Ok(()) }
+/// ```
+/// Reports `ms` of throttle time in every produce response of `broker` (the client backs off; nothing is delayed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleFault {
+    /// The broker id.
     pub broker: i32,
+    /// The throttle time, in ms.
     pub ms: i32,
 }
 
@@ -452,12 +745,28 @@ impl FaultState {
 }
 
 /// The fault-injection handle of a cluster (cheap to clone).
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_mock::{ClusterConfig, ClusterState, Faults, Latency};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = Arc::new(ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]));
+/// let faults = Faults::new(state);
+/// faults.set_latency(0, Some(Latency::Fixed { ms: 3.0 }))?;
+/// faults.set_throttle(0, 100)?;
+/// faults.stale_metadata(2);
+/// faults.clear();
+/// assert!(faults.set_bandwidth(1, Some(1000)).is_err(), "one broker: id 1 is unknown");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Faults {
     state: Arc<ClusterState>,
 }
 
 impl Faults {
+    /// The fault handle of the cluster whose shared state is `state`.
     pub fn new(state: Arc<ClusterState>) -> Self {
         Faults { state }
     }

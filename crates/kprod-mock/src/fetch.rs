@@ -30,7 +30,7 @@ use crate::protocol::fetch::{AbortedTransaction, FetchPartitionData, FetchableTo
 use crate::protocol::{ErrorCode, FetchRequest, FetchResponse};
 
 /// Longest delay of an empty fetch answer.
-pub const EMPTY_FETCH_WAIT_MAX: Duration = Duration::from_millis(500);
+pub(crate) const EMPTY_FETCH_WAIT_MAX: Duration = Duration::from_millis(500);
 
 pub(crate) fn handle(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, Duration) {
     let state = ctx.state;

@@ -21,6 +21,26 @@ use crate::protocol::frame::FrameError;
 use crate::protocol::{ApiKey, ApiMessage, Encode, RequestBody, RequestFrame, encode_response};
 
 /// What the connection does after a request.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::BytesMut;
+/// use kprod_mock::{ClusterConfig, ClusterState, Handled, Outcome, Session, handle_frame};
+/// use kprod_proto::protocol::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode, decode_response, request_frame, split_frame};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut frame = BytesMut::from(&request_frame(3, 7, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut frame, usize::MAX)?.expect("one whole frame"); // without its size prefix
+/// let mut out = BytesMut::new();
+/// let handled = handle_frame(&state, 0, &mut Session::default(), frame, &mut out);
+/// assert_eq!(handled, Handled { outcome: Outcome::Respond, delay: Duration::ZERO });
+/// let response = split_frame(&mut out, usize::MAX)?.expect("one response frame");
+/// let (header, body) = decode_response::<ApiVersionsResponse>(response, 3)?;
+/// assert_eq!((header.correlation_id, body.error_code), (7, ErrorCode::None));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// A response frame was appended to the output buffer.
@@ -32,8 +52,29 @@ pub enum Outcome {
 }
 
 /// The result of one request.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::BytesMut;
+/// use kprod_mock::{ClusterConfig, ClusterState, Handled, Outcome, Session, handle_frame};
+/// use kprod_proto::protocol::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode, decode_response, request_frame, split_frame};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut frame = BytesMut::from(&request_frame(3, 7, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut frame, usize::MAX)?.expect("one whole frame"); // without its size prefix
+/// let mut out = BytesMut::new();
+/// let handled = handle_frame(&state, 0, &mut Session::default(), frame, &mut out);
+/// assert_eq!(handled, Handled { outcome: Outcome::Respond, delay: Duration::ZERO });
+/// let response = split_frame(&mut out, usize::MAX)?.expect("one response frame");
+/// let (header, body) = decode_response::<ApiVersionsResponse>(response, 3)?;
+/// assert_eq!((header.correlation_id, body.error_code), (7, ErrorCode::None));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handled {
+    /// Respond, close the connection, or both.
     pub outcome: Outcome,
     /// Extra delay before the response (an empty fetch waits up to its max_wait_ms).
     pub delay: Duration,
@@ -46,8 +87,21 @@ impl Handled {
 }
 
 /// What a per-API handler needs to know about the request and the broker answering it.
+///
+/// ```
+/// use kprod_mock::handler::Ctx;
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// // What the dispatcher hands a per-API handler for a v3 request to broker 0.
+/// let ctx = Ctx { state: &state, broker_id: 0, version: 3, throttle_ms: 0 };
+/// assert_eq!(ctx.state.broker_count(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
+    /// The cluster's shared state.
     pub state: &'a ClusterState,
     /// Node id of the broker answering.
     pub broker_id: i32,

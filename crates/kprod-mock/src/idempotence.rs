@@ -37,6 +37,22 @@ pub const NO_PRODUCER_EPOCH: i16 = -1;
 pub const NO_SEQUENCE: i32 = -1;
 
 /// What the broker remembers of one appended batch.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMeta {
     /// Sequence of the first record.
@@ -50,17 +66,61 @@ pub struct BatchMeta {
 }
 
 /// Why a batch was refused by the sequence/epoch rules.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SequenceError {
+    /// A batch from an epoch older than the one last seen (a fenced producer): INVALID_PRODUCER_EPOCH.
     #[error("producer {producer_id}: epoch {epoch} is smaller than the last seen epoch {current}")]
-    InvalidEpoch { producer_id: i64, epoch: i16, current: i16 },
+    InvalidEpoch {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The epoch last seen for this producer id.
+        current: i16,
+    },
+    /// A newer epoch whose first batch does not start at sequence 0: OUT_OF_ORDER_SEQUENCE_NUMBER.
     #[error(
         "producer {producer_id}: new epoch {epoch} must start at sequence 0, got {first_seq} (current epoch {current})"
     )]
-    NewEpochNotAtZero { producer_id: i64, epoch: i16, first_seq: i32, current: i16 },
+    NewEpochNotAtZero {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's (new) epoch.
+        epoch: i16,
+        /// The batch's base sequence.
+        first_seq: i32,
+        /// The epoch last seen for this producer id.
+        current: i16,
+    },
+    /// A gap or a step back in the sequence that is not a retained duplicate: OUT_OF_ORDER_SEQUENCE_NUMBER.
     #[error("producer {producer_id}: out of order sequence {first_seq}, expected {expected} (epoch {epoch})")]
-    OutOfOrder { producer_id: i64, epoch: i16, first_seq: i32, expected: i64 },
+    OutOfOrder {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The batch's base sequence.
+        first_seq: i32,
+        /// The sequence that would have been in order.
+        expected: i64,
+    },
 }
 
 impl SequenceError {
@@ -76,6 +136,22 @@ impl SequenceError {
 }
 
 /// One producer's state on one partition.
+///
+/// ```
+/// use kprod_mock::idempotence::{BatchMeta, ProducerEntry, SequenceError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut entry = ProducerEntry::default();
+/// entry.record(0, BatchMeta { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4 });
+/// assert_eq!(entry.last_seq(), 4);
+/// entry.check(1000, 0, 5, 0)?; // the next batch in order
+/// assert!(entry.find_duplicate(0, 0, 4).is_some(), "a retry of the first batch");
+/// let e = entry.check(1000, 0, 7, 0).unwrap_err();
+/// assert!(matches!(e, SequenceError::OutOfOrder { expected: 5, .. }), "{e}");
+/// assert_eq!(e.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerEntry {
     /// Current epoch; [`NO_PRODUCER_EPOCH`] before the first append.

@@ -19,9 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Files: [`server`] (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
-//! file per API ([`api_versions`], [`metadata`], [`produce`], [`init_producer_id`],
-//! [`find_coordinator`], [`fetch`], [`list_offsets`], [`sasl`], [`txn_api`] for the transaction APIs),
+//! Files: `server` (tokio: listener, connections, timing), [`handler`] (sans-IO dispatch), one
+//! file per API group (`api_versions`, `metadata`, `produce`, `init_producer_id`,
+//! `find_coordinator`, `fetch`, `list_offsets`, `txn_api` for the four transaction APIs: private;
+//! [`sasl`] for both SASL APIs and the session),
 //! [`txn`] (the transaction coordinator), [`log`] (partition log and append path),
 //! [`idempotence`] (producer sequence state), [`state`] (shared cluster state), [`faults`],
 //! [`tls`] (optional TLS listeners, generated CA, mutual TLS).
@@ -30,29 +31,27 @@
 //! - franz-go's `pkg/kfake` (one file per API, each stating its versions and behaviour).
 //! - tokio-rs/mini-redis `server::run(listener, shutdown)`.
 
-// `missing_docs` is not on yet: about 700 items here (proto) and 190 (mock) lack docs, mostly the fields of protocol
-// messages and broker state; left for a later change.
-#![warn(unreachable_pub)]
+#![warn(missing_docs, unreachable_pub)]
 
 use kprod_proto::{protocol, record, security};
 
-pub mod api_versions;
+mod api_versions;
 pub mod faults;
-pub mod fetch;
-pub mod find_coordinator;
+mod fetch;
+mod find_coordinator;
 pub mod handler;
 pub mod idempotence;
-pub mod init_producer_id;
-pub mod list_offsets;
+mod init_producer_id;
+mod list_offsets;
 pub mod log;
-pub mod metadata;
-pub mod produce;
+mod metadata;
+mod produce;
 pub mod sasl;
-pub mod server;
+mod server;
 pub mod state;
 pub mod tls;
 pub mod txn;
-pub mod txn_api;
+mod txn_api;
 
 pub use faults::{
     CoordinatorKind, CoordinatorMove, DropPoint, ErrorTarget, FaultError, FaultPlan, Faults, Latency, TxnApi,
@@ -72,20 +71,66 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Why a cluster (or one broker) could not start.
+///
+/// ```
+/// use kprod_mock::{BrokerError, MockCluster};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut cluster = MockCluster::builder().start().await?;
+/// let e = cluster.stop_broker(7).await.unwrap_err();
+/// assert!(matches!(e, BrokerError::UnknownBroker { broker: 7, brokers: 1 }), "{e}");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
+    /// A listener could not bind its address (port taken, no permission).
     #[error("cannot listen on {addr} for broker {broker}: {source}")]
-    Bind { broker: i32, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The broker's node id.
+        broker: i32,
+        /// The address it tried.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A builder setting was refused (no brokers, a bad SASL user...); the text says which.
     #[error("invalid mock cluster config: {0}")]
     Config(String),
+    /// A broker id outside the cluster.
     #[error("unknown broker {broker} (the cluster has {brokers})")]
-    UnknownBroker { broker: i32, brokers: usize },
+    UnknownBroker {
+        /// The id given.
+        broker: i32,
+        /// How many brokers the cluster has.
+        brokers: usize,
+    },
+    /// A fault of a [`FaultPlan`] was refused.
     #[error(transparent)]
     Fault(#[from] FaultError),
 }
 
 /// Builds a [`MockCluster`].
+///
+/// ```
+/// use kprod_mock::{MockCluster, StorageMode};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = MockCluster::builder()
+///     .brokers(2)
+///     .default_partitions(3)
+///     .mode(StorageMode::Sink)
+///     .auto_create_topics(false)
+///     .start()
+///     .await?;
+/// assert_eq!(cluster.addresses().len(), 2);
+/// assert_eq!(cluster.state().config.default_partitions, 3);
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MockClusterBuilder {
     config: ClusterConfig,
@@ -98,26 +143,32 @@ pub struct MockClusterBuilder {
 }
 
 impl MockClusterBuilder {
+    /// Number of brokers (node ids `0..n`; default 1).
     pub fn brokers(mut self, n: usize) -> Self {
         self.config.brokers = n;
         self
     }
+    /// Partitions of an auto-created topic (default 1).
     pub fn default_partitions(mut self, n: i32) -> Self {
         self.config.default_partitions = n;
         self
     }
+    /// Keep appended batches ([`StorageMode::Retain`]) or only count them ([`StorageMode::Sink`]).
     pub fn mode(mut self, mode: StorageMode) -> Self {
         self.config.mode = mode;
         self
     }
+    /// How much of each produced batch is checked (default [`Validation::Crc`]).
     pub fn validate(mut self, v: Validation) -> Self {
         self.config.validation = v;
         self
     }
+    /// Create unknown topics on Metadata and Produce (default on).
     pub fn auto_create_topics(mut self, on: bool) -> Self {
         self.config.auto_create_topics = on;
         self
     }
+    /// Largest request frame accepted, in bytes (Kafka's `socket.request.max.bytes`).
     pub fn max_frame_bytes(mut self, n: usize) -> Self {
         self.config.max_frame_bytes = n;
         self
@@ -253,6 +304,7 @@ pub struct MockCluster {
 }
 
 impl MockCluster {
+    /// A builder with the defaults: one broker, one partition per auto-created topic, free ports, PLAINTEXT.
     pub fn builder() -> MockClusterBuilder {
         MockClusterBuilder { config: ClusterConfig::default(), first_port: 0, tls: None, invalid: Vec::new() }
     }

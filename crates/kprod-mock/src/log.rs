@@ -22,6 +22,17 @@ use crate::record::{ControlRecordType, RecordBatch, RecordError, build_control_b
 pub const MAX_BATCHES_PER_RECORD_SET: usize = 10_000;
 
 /// How much of each produced batch the broker checks.
+///
+/// ```
+/// use kprod_mock::Validation;
+/// use kprod_mock::log::validate_record_set;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert_eq!(serde_yaml_ng::from_str::<Validation>("full")?, Validation::Full);
+/// let garbage = bytes::Bytes::from_static(b"not a record batch");
+/// assert!(validate_record_set(&garbage, Validation::Crc).is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Validation {
@@ -33,6 +44,17 @@ pub enum Validation {
 }
 
 /// What the broker keeps of the produced batches.
+///
+/// ```
+/// use kprod_mock::StorageMode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert_eq!(serde_yaml_ng::from_str::<StorageMode>("sink")?, StorageMode::Sink);
+/// let retain: StorageMode = serde_yaml_ng::from_str("!retain {max_bytes: 1024}")?;
+/// assert_eq!(retain, StorageMode::Retain { max_bytes: 1024 });
+/// assert!(matches!(StorageMode::default(), StorageMode::Retain { .. }), "the default keeps batches");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StorageMode {
@@ -40,7 +62,10 @@ pub enum StorageMode {
     Sink,
     /// Keep every batch in memory, at most `max_bytes` over the whole cluster; beyond that a produce
     /// is refused with POLICY_VIOLATION (never evicted silently).
-    Retain { max_bytes: u64 },
+    Retain {
+        /// The cluster-wide limit, in bytes of stored batches.
+        max_bytes: u64,
+    },
 }
 
 impl Default for StorageMode {
@@ -50,9 +75,33 @@ impl Default for StorageMode {
 }
 
 /// A batch kept by the log, its base offset already written into `bytes`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+/// use kprod_mock::StoredBatch;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// let stored: Vec<StoredBatch> = state.batches("orders", 0).expect("retained");
+/// assert_eq!((stored[0].base_offset, stored[0].last_offset), (0, 0));
+/// assert_eq!(stored[0].parse()?.record_count(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
+    /// Offset of the batch's first record.
     pub base_offset: i64,
+    /// Offset of the batch's last record.
     pub last_offset: i64,
     /// The whole batch as on the wire (header included), base offset set.
     pub bytes: Bytes,
@@ -66,19 +115,51 @@ impl StoredBatch {
 }
 
 /// Why a record set was refused; [`AppendError::error_code`] is what the produce response carries.
+///
+/// ```
+/// use kprod_mock::Validation;
+/// use kprod_mock::log::{AppendError, validate_record_set};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let garbage = bytes::Bytes::from_static(b"not a record batch");
+/// let e = validate_record_set(&garbage, Validation::Full).unwrap_err();
+/// assert!(matches!(e, AppendError::Corrupt { index: 0, .. } | AppendError::Invalid { index: 0, .. }), "{e}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
+    /// A batch that does not decode or fails its CRC: CORRUPT_MESSAGE.
     #[error("corrupt record batch {index}: {error}")]
-    Corrupt { index: usize, error: RecordError },
+    Corrupt {
+        /// 0-based index of the batch in the record set.
+        index: usize,
+        /// What the decoder found.
+        error: RecordError,
+    },
+    /// A batch that decodes but breaks a rule (magic, offsets, timestamps...): INVALID_RECORD.
     #[error("invalid record batch {index}: {reason}")]
-    Invalid { index: usize, reason: String },
+    Invalid {
+        /// 0-based index of the batch in the record set.
+        index: usize,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// Refused by the idempotence rules.
     #[error(transparent)]
     Sequence(#[from] SequenceError),
+    /// Retain mode is full: POLICY_VIOLATION.
     #[error(
         "mock broker retain limit of {max_bytes} bytes reached ({retained_bytes} retained, {incoming_bytes} incoming)"
     )]
-    RetainLimit { max_bytes: u64, retained_bytes: u64, incoming_bytes: u64 },
+    RetainLimit {
+        /// The limit ([`StorageMode::Retain`]), in bytes.
+        max_bytes: u64,
+        /// Bytes retained over the cluster before this request.
+        retained_bytes: u64,
+        /// Bytes this request would add.
+        incoming_bytes: u64,
+    },
 }
 
 impl AppendError {
@@ -133,6 +214,24 @@ pub fn validate_record_set(records: &Bytes, validation: Validation) -> Result<Ve
 }
 
 /// The result of a successful append (or of a recognised duplicate).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     /// Offset of the first record (the original one for a duplicate).
@@ -148,6 +247,27 @@ pub struct Appended {
 }
 
 /// One partition's log. Guarded by the partition's own mutex.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// let log = topic.partitions[0].log();
+/// assert_eq!((log.next_offset, log.batches.len(), log.last_stable_offset()), (1, 1, 1));
+/// assert!(log.aborted_txns.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct PartitionLog {
     /// Offset the next record gets (the high watermark: every append is "replicated" at once).
@@ -167,8 +287,32 @@ pub struct PartitionLog {
 }
 
 /// An aborted transaction on one partition: its producer and the range it spans.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+/// use kprod_mock::AbortedTxn;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// // Nothing aborted here; a read_committed fetch asks for the aborted transactions in its range.
+/// let log = topic.partitions[0].log();
+/// let aborted: Vec<&AbortedTxn> = log.aborted_between(0, log.next_offset).collect();
+/// assert!(aborted.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortedTxn {
+    /// The transaction's producer id.
     pub producer_id: i64,
     /// Offset of the transaction's first record on this partition.
     pub first_offset: i64,

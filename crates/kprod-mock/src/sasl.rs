@@ -30,6 +30,20 @@ use crate::security::sasl::server::{SaslServer, SaslUsers, ServerStep};
 use crate::security::{SaslMechanism, Secret};
 
 /// SASL settings of a mock cluster (all its brokers).
+///
+/// ```
+/// use kprod_mock::{BrokerSasl, ClusterConfig};
+/// use kprod_proto::security::{SaslMechanism, Secret};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut sasl = BrokerSasl::default();
+/// assert_eq!(sasl.mechanisms.len(), SaslMechanism::ALL.len(), "every mechanism enabled");
+/// sasl.add_user("alice", &Secret::from("secret"))?;
+/// sasl.reauth = Some(std::time::Duration::from_secs(60));
+/// let config = ClusterConfig { sasl: Some(sasl), ..ClusterConfig::default() };
+/// assert!(config.sasl.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BrokerSasl {
     /// Kafka's `sasl.enabled.mechanisms`.
@@ -75,6 +89,15 @@ enum State {
 
 /// Authentication state of one connection. Created with the connection (`Session::default()`), passed to every
 /// [`handle_frame`](super::handle_frame) call on it.
+///
+/// ```
+/// use kprod_mock::Session;
+///
+/// let mut session = Session::default();
+/// assert_eq!(session.principal(), None, "not authenticated yet");
+/// assert_eq!(session.take_lifetime(), None);
+/// assert!(!session.expired);
+/// ```
 #[derive(Debug, Default)]
 pub struct Session {
     state: State,

@@ -34,9 +34,9 @@ use crate::protocol::frame::{SIZE_PREFIX_BYTES, peek_frame_size};
 use crate::protocol::split_frame;
 
 /// Responses waiting to be written on one connection.
-pub const RESPONSES_QUEUED_MAX: usize = 256;
+pub(crate) const RESPONSES_QUEUED_MAX: usize = 256;
 /// Longest a client may take to complete the TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read buffer grown by at least this much before each read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest single growth of the read buffer while a big frame trickles in.
@@ -50,13 +50,9 @@ struct Outgoing {
     bytes: Option<Bytes>,
 }
 
-/// Serves broker `broker_id` of `state` on `listener` until `shutdown` completes.
-pub async fn run(listener: TcpListener, state: Arc<ClusterState>, broker_id: i32, shutdown: impl Future<Output = ()>) {
-    run_with_tls(listener, state, broker_id, None, shutdown).await
-}
-
-/// [`run`], with TLS on every connection when `tls` is given.
-pub async fn run_with_tls(
+/// Serves broker `broker_id` of `state` on `listener` until `shutdown` completes, with TLS on every connection
+/// when `tls` is given.
+pub(crate) async fn run_with_tls(
     listener: TcpListener,
     state: Arc<ClusterState>,
     broker_id: i32,
@@ -95,13 +91,13 @@ pub async fn run_with_tls(
 }
 
 /// Serves one client connection until either side closes it.
-pub async fn serve_connection(socket: TcpStream, state: Arc<ClusterState>, broker_id: i32) {
+pub(crate) async fn serve_connection(socket: TcpStream, state: Arc<ClusterState>, broker_id: i32) {
     let (rd, wr) = socket.into_split();
     serve_halves(rd, wr, state, broker_id).await;
 }
 
 /// Runs the TLS handshake (bounded by [`TLS_HANDSHAKE_TIMEOUT`]), then serves the connection over TLS.
-pub async fn serve_tls_connection(
+pub(crate) async fn serve_tls_connection(
     socket: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     state: Arc<ClusterState>,

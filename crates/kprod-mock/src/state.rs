@@ -24,6 +24,18 @@ pub const PARTITIONS_MAX: i32 = 10_000;
 pub const TOPICS_MAX: usize = 10_000;
 
 /// Static settings of a mock cluster.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config: ClusterConfig = serde_yaml_ng::from_str("{default_partitions: 6, auto_create_topics: false}")?;
+/// assert_eq!((config.default_partitions, config.auto_create_topics), (6, false));
+/// assert_eq!(config.transaction_version, ClusterConfig::default().transaction_version, "the rest keeps its default");
+/// let state = ClusterState::new(config, vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?]);
+/// assert_eq!(state.config.brokers, 2, "one broker per address");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
@@ -31,7 +43,9 @@ pub struct ClusterConfig {
     pub brokers: usize,
     /// Partitions of an auto-created topic.
     pub default_partitions: i32,
+    /// Whether appended batches are kept (retain) or only counted (sink).
     pub mode: StorageMode,
+    /// How much of each produced batch is checked (CRC only, or every record).
     pub validation: Validation,
     /// Create unknown topics on Metadata (when the request allows it) and on Produce.
     pub auto_create_topics: bool,
@@ -69,23 +83,73 @@ impl Default for ClusterConfig {
 }
 
 /// Why a topic could not be created or found.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, TopicError};
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let e = state.create_topic("no spaces", 1).unwrap_err();
+/// assert!(matches!(e, TopicError::InvalidName { .. }));
+/// assert_eq!(e.error_code(), ErrorCode::InvalidTopicException);
+/// state.create_topic("orders", 1)?;
+/// assert_eq!(state.create_topic("orders", 1).unwrap_err(), TopicError::AlreadyExists { name: "orders".into() });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TopicError {
+    /// A name Kafka refuses (empty, too long, `.`/`..`, characters outside `[a-zA-Z0-9._-]`).
     #[error("invalid topic name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
+    InvalidName {
+        /// The topic name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A partition count outside 1..=[`PARTITIONS_MAX`] (or not more than the topic has, when adding).
     #[error("invalid partition count {partitions} for topic {name:?} (1..={PARTITIONS_MAX})")]
-    InvalidPartitions { name: String, partitions: i32 },
+    InvalidPartitions {
+        /// The topic name.
+        name: String,
+        /// The count asked for.
+        partitions: i32,
+    },
+    /// Creating a topic that exists.
     #[error("topic {name:?} already exists")]
-    AlreadyExists { name: String },
+    AlreadyExists {
+        /// The topic name.
+        name: String,
+    },
+    /// The cluster holds [`TOPICS_MAX`] topics already.
     #[error("topic limit of {TOPICS_MAX} reached, cannot create {name:?}")]
-    TooManyTopics { name: String },
+    TooManyTopics {
+        /// The topic that could not be created.
+        name: String,
+    },
+    /// No such topic.
     #[error("unknown topic {name:?}")]
-    Unknown { name: String },
+    Unknown {
+        /// The topic name.
+        name: String,
+    },
+    /// The topic exists but has no such partition.
     #[error("unknown partition {partition} of topic {name:?}")]
-    UnknownPartition { name: String, partition: i32 },
+    UnknownPartition {
+        /// The topic name.
+        name: String,
+        /// The partition index.
+        partition: i32,
+    },
+    /// A broker id outside the cluster.
     #[error("unknown broker {broker} (the cluster has {brokers})")]
-    UnknownBroker { broker: i32, brokers: usize },
+    UnknownBroker {
+        /// The id given.
+        broker: i32,
+        /// How many brokers the cluster has.
+        brokers: usize,
+    },
 }
 
 impl TopicError {
@@ -103,6 +167,23 @@ impl TopicError {
 }
 
 /// One partition: its leadership and its log.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = ClusterState::new(ClusterConfig::default(), addresses);
+/// let topic = state.create_topic("orders", 2)?;
+/// assert_eq!((topic.name.as_str(), topic.partitions.len()), ("orders", 2));
+/// let p = &topic.partitions[1];
+/// assert_eq!((p.leader(), p.leader_epoch()), (1, 0), "partition p is led by broker p % 2");
+/// p.set_leader(0);
+/// assert_eq!((p.leader(), p.leader_epoch()), (0, 1));
+/// assert_eq!(p.announced_leader(true), (1, 0), "a stale metadata cache still announces the old leader");
+/// assert_eq!(p.log().next_offset, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Partition {
     /// Node id of the leader (the only replica).
@@ -128,9 +209,11 @@ impl Partition {
             log: Mutex::new(PartitionLog::default()),
         }
     }
+    /// Node id of the current leader.
     pub fn leader(&self) -> i32 {
         self.leader.load(Ordering::Relaxed)
     }
+    /// The current leader epoch (0, bumped by every move).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Relaxed)
     }
@@ -158,8 +241,26 @@ impl Partition {
 }
 
 /// A topic: name, id and partitions.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addresses = vec!["127.0.0.1:9092".parse()?, "127.0.0.1:9093".parse()?];
+/// let state = ClusterState::new(ClusterConfig::default(), addresses);
+/// let topic = state.create_topic("orders", 2)?;
+/// assert_eq!((topic.name.as_str(), topic.partitions.len()), ("orders", 2));
+/// let p = &topic.partitions[1];
+/// assert_eq!((p.leader(), p.leader_epoch()), (1, 0), "partition p is led by broker p % 2");
+/// p.set_leader(0);
+/// assert_eq!((p.leader(), p.leader_epoch()), (0, 1));
+/// assert_eq!(p.announced_leader(true), (1, 0), "a stale metadata cache still announces the old leader");
+/// assert_eq!(p.log().next_offset, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Topic {
+    /// The topic name.
     pub name: String,
     /// Derived from the name, so it is stable across runs.
     pub id: Uuid,
@@ -168,42 +269,93 @@ pub struct Topic {
 }
 
 /// Per-broker counters.
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, StatsSnapshot};
+/// use kprod_proto::protocol::ApiKey;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let stats = state.stats(0).expect("broker 0");
+/// stats.count_api(ApiKey::Metadata);
+/// stats.count_api(ApiKey::Metadata);
+/// let snapshot: StatsSnapshot = stats.snapshot();
+/// assert_eq!(snapshot.requests_of(ApiKey::Metadata), 2);
+/// assert_eq!((snapshot + snapshot).requests_of(ApiKey::Metadata), 4);
+/// assert_eq!(state.total_stats(), snapshot, "one broker: its counters are the cluster's");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct BrokerStats {
+    /// Request frames received.
     pub requests: AtomicU64,
     /// Decoded requests per API, in [`ApiKey::ALL`] order.
     pub api_requests: [AtomicU64; ApiKey::ALL.len()],
+    /// Produce requests.
     pub produce_requests: AtomicU64,
+    /// Record batches appended.
     pub produce_batches: AtomicU64,
+    /// Records appended.
     pub produce_records: AtomicU64,
+    /// Bytes of record batches appended (as sent: compressed).
     pub produce_bytes: AtomicU64,
     /// Partition results answered with an error (injected ones included).
     pub produce_partition_errors: AtomicU64,
+    /// Batches recognised as duplicates of an appended one (idempotence) and acknowledged without a second append.
     pub produce_duplicates: AtomicU64,
+    /// Fetch requests.
     pub fetch_requests: AtomicU64,
+    /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections closed by the broker (bad frames, injected drops).
     pub connections_closed_by_broker: AtomicU64,
 }
 
 /// A plain copy of the counters (one broker or the cluster sum).
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState, StatsSnapshot};
+/// use kprod_proto::protocol::ApiKey;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let stats = state.stats(0).expect("broker 0");
+/// stats.count_api(ApiKey::Metadata);
+/// stats.count_api(ApiKey::Metadata);
+/// let snapshot: StatsSnapshot = stats.snapshot();
+/// assert_eq!(snapshot.requests_of(ApiKey::Metadata), 2);
+/// assert_eq!((snapshot + snapshot).requests_of(ApiKey::Metadata), 4);
+/// assert_eq!(state.total_stats(), snapshot, "one broker: its counters are the cluster's");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StatsSnapshot {
+    /// Request frames received.
     pub requests: u64,
     /// Decoded requests per API, in [`ApiKey::ALL`] order (see [`StatsSnapshot::requests_of`]).
     pub api_requests: [u64; ApiKey::ALL.len()],
+    /// Produce requests.
     pub produce_requests: u64,
+    /// Record batches appended.
     pub produce_batches: u64,
+    /// Records appended.
     pub produce_records: u64,
+    /// Bytes of record batches appended (as sent: compressed).
     pub produce_bytes: u64,
+    /// Partition results answered with an error (injected ones included).
     pub produce_partition_errors: u64,
+    /// Duplicate batches acknowledged without a second append.
     pub produce_duplicates: u64,
+    /// Fetch requests.
     pub fetch_requests: u64,
+    /// Connections accepted.
     pub connections_accepted: u64,
+    /// Connections closed by the broker (bad frames, injected drops).
     pub connections_closed_by_broker: u64,
 }
 
 impl BrokerStats {
+    /// Reads every counter (relaxed loads: a consistent total only once the cluster is idle).
     pub fn snapshot(&self) -> StatsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -258,22 +410,65 @@ impl std::ops::Add for StatsSnapshot {
 }
 
 /// One record read back from the log, with everything a test may want to check.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression};
+/// use kprod_mock::log::validate_record_set;
+/// use kprod_mock::{ClusterConfig, ClusterState, StorageMode, Validation};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v"), &[]);
+/// let set = builder.close()?.bytes.freeze();
+/// let batches = validate_record_set(&set, Validation::Full)?;
+/// let topic = state.create_topic("orders", 1)?;
+/// let appended = topic.partitions[0].log().append(&batches, StorageMode::Retain { max_bytes: 1 << 20 }, &state.retained_bytes)?;
+/// assert_eq!((appended.base_offset, appended.records, appended.duplicate), (0, 1, false));
+/// let records = state.records("orders", 0)?;
+/// assert_eq!((records[0].offset, records[0].value.as_deref()), (0, Some(&b"v"[..])));
+/// assert_eq!(records[0].producer_id, -1, "not an idempotent batch");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
+    /// The record's offset in its partition.
     pub offset: i64,
+    /// Its timestamp, in ms since the Unix epoch (create time, or the append time the broker set).
     pub timestamp_ms: i64,
+    /// The key; `None` = null.
     pub key: Option<Bytes>,
+    /// The value; `None` = null (a tombstone).
     pub value: Option<Bytes>,
+    /// The record headers, in order.
     pub headers: Vec<Header>,
+    /// Producer id of its batch, -1 without idempotence.
     pub producer_id: i64,
+    /// Producer epoch of its batch, -1 without idempotence.
     pub producer_epoch: i16,
     /// Sequence of this record (batch base sequence + offset delta), -1 without idempotence.
     pub sequence: i32,
 }
 
 /// Everything the brokers of one cluster share.
+///
+/// ```
+/// use kprod_mock::state::FIRST_PRODUCER_ID;
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// assert_eq!(state.broker_count(), 1);
+/// state.create_topic("orders", 3)?;
+/// assert_eq!(state.topic_names(), vec!["orders".to_string()]);
+/// assert_eq!(state.next_offset("orders", 2), Some(0));
+/// assert_eq!(state.next_producer_id(), FIRST_PRODUCER_ID);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ClusterState {
+    /// The settings the cluster was started with.
     pub config: ClusterConfig,
     /// Listener address per node id (fixed at start; a restarted broker reuses its port).
     addresses: Vec<SocketAddr>,

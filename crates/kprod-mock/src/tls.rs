@@ -28,6 +28,21 @@ use super::BrokerError;
 pub const GENERATED_SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1"];
 
 /// A certificate and its private key, as PEM. `Debug` never shows the key.
+///
+/// ```
+/// use kprod_mock::{CertificateAuthority, MockCluster, MockTls, TlsIdentity};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = CertificateAuthority::generate("doc CA")?;
+/// let identity: TlsIdentity = ca.issue(&["localhost"])?;
+/// assert!(identity.cert_chain_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+/// let cluster = MockCluster::builder().tls(MockTls::with_identity(identity)).start().await?;
+/// assert!(cluster.is_tls());
+/// assert!(cluster.tls_ca_pem().is_none(), "the identity was given: clients trust `ca.cert_pem()`");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TlsIdentity {
     /// The leaf certificate first, then any intermediates.
@@ -53,6 +68,21 @@ impl TlsIdentity {
 }
 
 /// A throw-away certificate authority (ECDSA P-256), generated in memory.
+///
+/// ```
+/// use kprod_mock::{CertificateAuthority, MockCluster, MockTls, TlsIdentity};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = CertificateAuthority::generate("doc CA")?;
+/// let identity: TlsIdentity = ca.issue(&["localhost"])?;
+/// assert!(identity.cert_chain_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+/// let cluster = MockCluster::builder().tls(MockTls::with_identity(identity)).start().await?;
+/// assert!(cluster.is_tls());
+/// assert!(cluster.tls_ca_pem().is_none(), "the identity was given: clients trust `ca.cert_pem()`");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
@@ -114,6 +144,21 @@ impl CertificateAuthority {
 }
 
 /// The TLS option of a mock cluster.
+///
+/// ```
+/// use kprod_mock::{CertificateAuthority, MockCluster, MockTls, TlsIdentity};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = CertificateAuthority::generate("doc CA")?;
+/// let identity: TlsIdentity = ca.issue(&["localhost"])?;
+/// assert!(identity.cert_chain_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+/// let cluster = MockCluster::builder().tls(MockTls::with_identity(identity)).start().await?;
+/// assert!(cluster.is_tls());
+/// assert!(cluster.tls_ca_pem().is_none(), "the identity was given: clients trust `ca.cert_pem()`");
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct MockTls {
     /// `None`: generate a CA and a certificate for [`GENERATED_SERVER_NAMES`] at start.

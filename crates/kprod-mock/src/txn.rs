@@ -57,29 +57,70 @@ pub const TRANSACTION_MAX_TIMEOUT_MS_DEFAULT: i32 = 900_000;
 pub const COORDINATOR_PARTITIONS: i32 = 50;
 /// Bound on transactional ids and on partitions / groups / offsets per transaction.
 pub const TRANSACTIONAL_IDS_MAX: usize = 100_000;
+/// Bound on the partitions, groups and pending offsets one transaction may hold.
 pub const TXN_ENTRIES_MAX: usize = 100_000;
 
 /// Where a transaction stands.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoordinatorTxnState {
+    /// No transaction open (after InitProducerId).
     Empty,
+    /// A partition or group was added; EndTxn not yet received.
     Ongoing,
+    /// The last transaction committed.
     CompleteCommit,
+    /// The last transaction aborted (by the client or by its timeout).
     CompleteAbort,
 }
 
 /// One transactional id's coordinator state.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TxnMetadata {
+    /// The producer id assigned to this transactional id.
     pub producer_id: i64,
+    /// Its current epoch.
     pub producer_epoch: i16,
     /// The epoch before the last bump (-1 if none): a KIP-360 / EndTxn v5 retry carries it.
     pub last_producer_epoch: i16,
     /// The id before the last rotation (epoch overflow), -1 if none.
     pub prev_producer_id: i64,
+    /// The transaction timeout the producer asked for, in ms.
     pub timeout_ms: i32,
+    /// Where the current transaction stands.
     pub state: CoordinatorTxnState,
+    /// (topic, partition) pairs added to the current transaction.
     pub partitions: BTreeSet<(String, i32)>,
+    /// Consumer groups added to the current transaction (AddOffsetsToTxn).
     pub groups: BTreeSet<String>,
     /// TxnOffsetCommit offsets, made visible on commit.
     pub pending_offsets: Vec<PendingOffset>,
@@ -90,26 +131,92 @@ pub struct TxnMetadata {
 }
 
 /// A consumer offset sent by TxnOffsetCommit, pending until the transaction commits.
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingOffset {
+    /// The consumer group.
     pub group: String,
+    /// The topic.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// The offset to commit (the next record the group will read).
     pub offset: i64,
+    /// The client's metadata string, if any.
     pub metadata: Option<String>,
 }
 
 /// A committed consumer offset.
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
+    /// The committed offset.
     pub offset: i64,
+    /// The client's metadata string, if any.
     pub metadata: Option<String>,
 }
 
 /// A group's committed offsets by (topic, partition).
+///
+/// ```
+/// use kprod_mock::txn::{CommittedOffset, GroupOffsets, PendingOffset};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let offsets: GroupOffsets = state.txn.committed_offsets("group");
+/// assert!(offsets.is_empty(), "nothing committed yet");
+/// // What a committed transaction turns each TxnOffsetCommit entry into:
+/// let pending = PendingOffset { group: "group".into(), topic: "t".into(), partition: 0, offset: 42, metadata: None };
+/// let committed = CommittedOffset { offset: pending.offset, metadata: pending.metadata.clone() };
+/// assert_eq!(committed.offset, 42);
+/// # Ok(()) }
+/// ```
 pub type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
 
 /// The coordinator state of a cluster, inside [`ClusterState`].
+///
+/// ```
+/// use kprod_mock::{ClusterConfig, ClusterState};
+/// use kprod_proto::protocol::find_coordinator::KEY_TYPE_TRANSACTION;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let coordinator = &state.txn;
+/// coordinator.set_clock_ms(1_000);
+/// coordinator.advance_clock_ms(500);
+/// assert_eq!(coordinator.now_ms(), 1_500, "tests drive the coordinator's clock");
+/// assert_eq!(state.coordinator_of(KEY_TYPE_TRANSACTION, "tx"), 0, "one broker coordinates everything");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMetadata>>,
@@ -319,12 +426,30 @@ pub fn expire_transactions(state: &ClusterState) -> usize {
 }
 
 /// What InitProducerId asks, decoded.
+///
+/// ```
+/// use kprod_mock::txn::{CoordinatorTxnState, InitArgs, TxnMetadata, init_producer_id};
+/// use kprod_mock::{ClusterConfig, ClusterState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let state = ClusterState::new(ClusterConfig::default(), vec!["127.0.0.1:9092".parse()?]);
+/// let args = InitArgs { transactional_id: "tx", timeout_ms: 60_000, producer_id: -1, producer_epoch: -1 };
+/// let (producer_id, epoch) = init_producer_id(&state, args).map_err(|code| format!("{code:?}"))?;
+/// let meta: TxnMetadata = state.txn.metadata("tx").expect("registered");
+/// assert_eq!((meta.producer_id, meta.producer_epoch), (producer_id, epoch));
+/// assert_eq!(meta.state, CoordinatorTxnState::Empty, "no transaction open yet");
+/// assert_eq!(state.txn.ongoing(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct InitArgs<'a> {
+    /// The transactional id (empty for an idempotent-only producer).
     pub transactional_id: &'a str,
+    /// The transaction timeout asked for, in ms.
     pub timeout_ms: i32,
     /// v3+: the pair being bumped, or -1.
     pub producer_id: i64,
+    /// v3+: the epoch of the pair being bumped, or -1.
     pub producer_epoch: i16,
 }
 

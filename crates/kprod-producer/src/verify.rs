@@ -35,6 +35,23 @@ use crate::security::tls::{MaybeTlsStream, TlsSettings, host_of};
 
 /// One record as read back from a broker (Fetch) by [`read_topic`]; the mock broker's own log entry is
 /// `kprod_mock::StoredRecord`.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig, ProducerRecord};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// let producer = Producer::new(ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?)?;
+/// producer.send(ProducerRecord::new("events", "v".into()).with_key("k".into())).await?.await?;
+/// let by_partition = kprod_producer::verify::read_topic(&cluster.bootstrap(), "events").await?;
+/// let record = &by_partition[&0][0];
+/// assert_eq!((record.offset, record.key.as_deref(), record.value.as_deref()), (0, Some(&b"k"[..]), Some(&b"v"[..])));
+/// assert_eq!(record.sequence, 0, "idempotence is on by default");
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedRecord {
     /// The record's offset in its partition.
@@ -58,19 +75,40 @@ pub struct FetchedRecord {
 }
 
 /// Why reading back failed; names the broker or partition.
+///
+/// ```
+/// use kprod_producer::verify::{VerifyError, read_topic};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Nothing listens on port 1.
+/// let e = read_topic("127.0.0.1:1", "events").await.unwrap_err();
+/// assert!(matches!(&e, VerifyError::Io { address, .. } if address == "127.0.0.1:1"), "{e}");
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The broker at `address` could not be reached or talked to.
     #[error("{address}: {reason}")]
-    #[allow(missing_docs)]
-    Io { address: String, reason: String },
+    Io {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// A response could not be decoded or made no sense.
     #[error("{0}")]
     Protocol(String),
     /// One partition could not be read (its leader, its error code).
     #[error("partition {topic}-{partition}: {reason}")]
-    #[allow(missing_docs)]
-    Partition { topic: String, partition: i32, reason: String },
+    Partition {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// What failed.
+        reason: String,
+    },
 }
 
 struct Conn {

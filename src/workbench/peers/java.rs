@@ -18,10 +18,10 @@ use hdrhistogram::Histogram;
 use serde::Deserialize;
 
 use super::{Peer, PeerError, PeerOptions};
-use crate::producer::config::ProducerConfig;
+use crate::producer::config::{ConfigError, ProducerConfig};
 use crate::workbench::histograms::{self, Metric, new_histogram};
 use crate::workbench::result::{
-    Machine, PointResult, SPECTRUM_PERCENTILES, SpectrumPoint, base64_decode, base64_encode, unix_ms,
+    Base64Error, Machine, PointResult, SPECTRUM_PERCENTILES, SpectrumPoint, base64_decode, base64_encode, unix_ms,
 };
 use crate::workbench::workload::{KeySpec, PayloadSpec, SizeDist, StopAfter, WorkloadPoint};
 
@@ -35,28 +35,79 @@ pub struct JavaArgs {
 /// Keys the driver fixes itself (or that mean nothing to `KafkaProducer` here): never passed as --producer-prop.
 const DRIVER_OWNED: &[&str] = &["bootstrap.servers", "key.serializer", "value.serializer"];
 
+/// What the Java driver cannot run (a workload feature it lacks), or a producer property kprod refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JavaArgsError {
+    #[error("{0} topics: the java driver produces to one topic")]
+    Topics(usize),
+    #[error("{0} sending tasks: the java driver has one sending thread (set producers: 1)")]
+    Tasks(u32),
+    #[error("record_size must be `fixed` for the java driver")]
+    RecordSize,
+    #[error("headers: the java driver sends none")]
+    Headers,
+    #[error("keys {0:?}: the java driver knows none, round_robin and uniform")]
+    Keys(KeySpec),
+    #[error("payload {0:?}: the java driver knows random, letters, text and repeated")]
+    Payload(PayloadSpec),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// What is wrong with the driver's output (its last JSON line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JavaOutputError {
+    #[error("output of {0} bytes exceeds {OUTPUT_BYTES_MAX}")]
+    TooLarge(usize),
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `metric` names the histogram (`response_time_us`, ...).
+    #[error("{metric}: base64: {source}")]
+    Base64 { metric: &'static str, source: Base64Error },
+    #[error("{metric}: {source}")]
+    Histogram { metric: &'static str, source: histograms::HistogramDecodeError },
+    #[error("{metric}: merging: {source:?}")]
+    Merge { metric: &'static str, source: hdrhistogram::errors::AdditionError },
+    #[error("response_time histogram holds {values} values for {acked} acked records")]
+    Count { values: u64, acked: u64 },
+}
+
+/// Why a run of the Java driver gave no result; output errors carry the tail of its stderr.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JavaRunError {
+    #[error(transparent)]
+    Tool(#[from] super::ToolError),
+    #[error("exit {status}, no JSON on stdout; stderr:\n{stderr_tail}")]
+    NoJson { status: std::process::ExitStatus, stderr_tail: String },
+    #[error("{source}; stderr:\n{stderr_tail}")]
+    Output { source: JavaOutputError, stderr_tail: String },
+}
+
 /// Builds the driver's arguments for `point` against `bootstrap`. Every producer property is passed explicitly
 /// with its kprod-resolved value (Java defaults filled in), so the JVM runs exactly kprod's configuration.
-pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, String> {
+pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, JavaArgsError> {
     let w = &point.workload;
     let mut warnings = Vec::new();
     if w.topics.len() != 1 {
-        return Err(format!("{} topics: the java driver produces to one topic", w.topics.len()));
+        return Err(JavaArgsError::Topics(w.topics.len()));
     }
     if w.tasks() != 1 {
-        return Err(format!("{} sending tasks: the java driver has one sending thread (set producers: 1)", w.tasks()));
+        return Err(JavaArgsError::Tasks(w.tasks()));
     }
     let SizeDist::Fixed(size) = w.record_size else {
-        return Err("record_size must be `fixed` for the java driver".into());
+        return Err(JavaArgsError::RecordSize);
     };
     if w.headers.count > 0 {
-        return Err("headers: the java driver sends none".into());
+        return Err(JavaArgsError::Headers);
     }
     let keys = match w.keys {
         KeySpec::None => "none".to_string(),
         KeySpec::RoundRobin(n) => format!("roundrobin:{n}"),
         KeySpec::Uniform(n) => format!("random:{n}"),
-        ref other => return Err(format!("keys {other:?}: the java driver knows none, round_robin and uniform")),
+        ref other => return Err(JavaArgsError::Keys(other.clone())),
     };
     let payload = match &w.payload {
         PayloadSpec::Random => "random",
@@ -69,7 +120,7 @@ pub fn java_args(point: &WorkloadPoint, bootstrap: &str) -> Result<JavaArgs, Str
             warnings.push("java: payload `repeated` approximated by zeros".into());
             "zeros"
         }
-        other => return Err(format!("payload {other:?}: the java driver knows random, letters, text and repeated")),
+        other => return Err(JavaArgsError::Payload(other.clone())),
     };
     let mut a: Vec<String> = Vec::new();
     let mut flag = |k: &str, v: String| {
@@ -111,8 +162,8 @@ pub fn payload_pool(size: u32) -> u64 {
 
 /// Every producer property with its effective value as kprod resolves it: the typed keys always, the other
 /// (untyped) keys when the workload sets them. Unset optional keys (`null`, empty) are left out.
-pub fn java_producer_props(props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
-    let c = ProducerConfig::from_pairs(props.iter()).map_err(|e| e.to_string())?;
+pub fn java_producer_props(props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let c = ProducerConfig::from_pairs(props.iter())?;
     Ok(c.to_properties()
         .into_iter()
         .filter(|(k, v)| {
@@ -156,11 +207,12 @@ pub struct JavaOutput {
 const OUTPUT_BYTES_MAX: usize = 16 << 20;
 
 /// Decodes one base64 V2 histogram into a histogram with kprod's bounds for `metric`.
-fn decode_histogram(b64: &str, metric: Metric) -> Result<Histogram<u64>, String> {
-    let bytes = base64_decode(b64).map_err(|e| format!("{}: base64: {e}", metric.name()))?;
-    let h = histograms::deserialize(&bytes).map_err(|e| format!("{}: {e}", metric.name()))?;
+fn decode_histogram(b64: &str, metric: Metric) -> Result<Histogram<u64>, JavaOutputError> {
+    let name = metric.name();
+    let bytes = base64_decode(b64).map_err(|source| JavaOutputError::Base64 { metric: name, source })?;
+    let h = histograms::deserialize(&bytes).map_err(|source| JavaOutputError::Histogram { metric: name, source })?;
     let mut out = new_histogram(metric);
-    out.add(&h).map_err(|e| format!("{}: merging: {e:?}", metric.name()))?;
+    out.add(&h).map_err(|source| JavaOutputError::Merge { metric: name, source })?;
     Ok(out)
 }
 
@@ -174,16 +226,16 @@ fn key_bytes_avg(key_mode: &str) -> f64 {
 }
 
 /// Turns the driver's JSON into a [`PointResult`] for `point` (name, dims, config filled from it).
-pub fn parse_output(json: &str, point: &WorkloadPoint) -> Result<PointResult, String> {
+pub fn parse_output(json: &str, point: &WorkloadPoint) -> Result<PointResult, JavaOutputError> {
     if json.len() > OUTPUT_BYTES_MAX {
-        return Err(format!("output of {} bytes exceeds {OUTPUT_BYTES_MAX}", json.len()));
+        return Err(JavaOutputError::TooLarge(json.len()));
     }
-    let o: JavaOutput = serde_json::from_str(json.trim()).map_err(|e| format!("invalid JSON: {e}"))?;
+    let o: JavaOutput = serde_json::from_str(json.trim()).map_err(JavaOutputError::Json)?;
     let rt = decode_histogram(&o.response_time_hdr_b64, Metric::ResponseTime)?;
     let st = decode_histogram(&o.service_time_hdr_b64, Metric::ServiceTime)?;
     let lag = decode_histogram(&o.schedule_lag_hdr_b64, Metric::ScheduleLag)?;
     if rt.len() != o.records_acked {
-        return Err(format!("response_time histogram holds {} values for {} acked records", rt.len(), o.records_acked));
+        return Err(JavaOutputError::Count { values: rt.len(), acked: o.records_acked });
     }
     let secs = o.duration_s.max(1e-9);
     let bytes_acked = (o.records_acked as f64 * (o.record_size_bytes as f64 + key_bytes_avg(&o.key_mode))) as u64;
@@ -254,20 +306,22 @@ pub fn parse_output(json: &str, point: &WorkloadPoint) -> Result<PointResult, St
 
 /// Runs the Java driver for `point` against `bootstrap` and returns its result.
 pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &PeerOptions) -> Result<PointResult, PeerError> {
-    let unsupported = |message: String| PeerError::Unsupported { point: point.name.clone(), peer: Peer::Java, message };
+    let unsupported =
+        |e: JavaArgsError| PeerError::Unsupported { point: point.name.clone(), peer: Peer::Java, source: Box::new(e) };
     let fail =
-        |message: String| PeerError::Java { point: point.name.clone(), script: opts.java_script.clone(), message };
+        |source: JavaRunError| PeerError::Java { point: point.name.clone(), script: opts.java_script.clone(), source };
     let JavaArgs { args, warnings } = java_args(point, bootstrap).map_err(unsupported)?;
     let budget = time_budget(point, opts);
     let start_wall = SystemTime::now();
-    let out = super::run_tool(&opts.java_script, &args, budget, &opts.run.stop).await.map_err(fail)?;
+    let out = super::run_tool(&opts.java_script, &args, budget, &opts.run.stop).await.map_err(|e| fail(e.into()))?;
     let tail = &out.stderr_tail;
     // Exit 1 with a JSON object = aborted on failures: still a result. Anything else without JSON is an error.
     let json = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
     let Some(json) = json else {
-        return Err(fail(format!("exit {}, no JSON on stdout; stderr:\n{tail}", out.status)));
+        return Err(fail(JavaRunError::NoJson { status: out.status, stderr_tail: tail.clone() }));
     };
-    let mut result = parse_output(json, point).map_err(|e| fail(format!("{e}; stderr:\n{tail}")))?;
+    let mut result =
+        parse_output(json, point).map_err(|source| fail(JavaRunError::Output { source, stderr_tail: tail.clone() }))?;
     result.warnings.extend(warnings);
     result.git_commit = opts.run.git_commit.clone();
     result.start_time_unix_ms = unix_ms(start_wall);

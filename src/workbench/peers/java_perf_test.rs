@@ -23,6 +23,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::{Peer, PeerError, PeerOptions};
+use crate::producer::config::ConfigError;
 use crate::workbench::result::{Machine, PointResult, unix_ms};
 use crate::workbench::workload::{KeySpec, PayloadSpec, SizeDist, StopAfter, WorkloadPoint};
 
@@ -35,24 +36,67 @@ pub struct PerfTestArgs {
     pub warnings: Vec<String>,
 }
 
+/// What kafka-producer-perf-test cannot run (a workload feature it lacks), or a producer property kprod refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerfTestArgsError {
+    #[error("{0} topics: kafka-producer-perf-test produces to one topic")]
+    Topics(usize),
+    #[error("{0} sending tasks: kafka-producer-perf-test has one sending thread")]
+    Tasks(u32),
+    #[error("record_size must be `fixed`: kafka-producer-perf-test sends one --record-size")]
+    RecordSize,
+    #[error("keys: kafka-producer-perf-test sends keyless records (set keys: none)")]
+    Keys,
+    #[error("headers: kafka-producer-perf-test sends none")]
+    Headers,
+    /// A closed loop bounded by a duration, and no earlier peer's rate to size the record count by.
+    #[error(
+        "a closed loop that stops after a duration needs a record count: list java-perf-test after another peer (its \
+         rate sizes the run), or give `records:`"
+    )]
+    NeedsRecordCount,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The tool's output holds no summary line to read a result from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no summary line (`N records sent, ...`) in its output")]
+pub struct NoSummaryLine;
+
+/// Why a run of `kafka.sh perf-test` gave no result; each names the script.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerfTestRunError {
+    #[error("{} perf-test: {source}", script.display())]
+    Tool { script: std::path::PathBuf, source: super::ToolError },
+    #[error("{} perf-test: exit {status}: {source}; stderr:\n{stderr_tail}", script.display())]
+    Output { script: std::path::PathBuf, status: std::process::ExitStatus, source: NoSummaryLine, stderr_tail: String },
+}
+
 /// Builds the tool's arguments. `rate_hint` sizes a closed-loop point that stops after a duration.
-pub fn perf_test_args(point: &WorkloadPoint, bootstrap: &str, rate_hint: Option<f64>) -> Result<PerfTestArgs, String> {
+pub fn perf_test_args(
+    point: &WorkloadPoint,
+    bootstrap: &str,
+    rate_hint: Option<f64>,
+) -> Result<PerfTestArgs, PerfTestArgsError> {
     let w = &point.workload;
     let mut warnings = Vec::new();
     if w.topics.len() != 1 {
-        return Err(format!("{} topics: kafka-producer-perf-test produces to one topic", w.topics.len()));
+        return Err(PerfTestArgsError::Topics(w.topics.len()));
     }
     if w.tasks() != 1 {
-        return Err(format!("{} sending tasks: kafka-producer-perf-test has one sending thread", w.tasks()));
+        return Err(PerfTestArgsError::Tasks(w.tasks()));
     }
     let SizeDist::Fixed(size) = w.record_size else {
-        return Err("record_size must be `fixed`: kafka-producer-perf-test sends one --record-size".into());
+        return Err(PerfTestArgsError::RecordSize);
     };
     if !matches!(w.keys, KeySpec::None) {
-        return Err("keys: kafka-producer-perf-test sends keyless records (set keys: none)".into());
+        return Err(PerfTestArgsError::Keys);
     }
     if w.headers.count > 0 {
-        return Err("headers: kafka-producer-perf-test sends none".into());
+        return Err(PerfTestArgsError::Headers);
     }
     if !matches!(w.payload, PayloadSpec::Letters) {
         warnings.push(format!(
@@ -74,9 +118,7 @@ pub fn perf_test_args(point: &WorkloadPoint, bootstrap: &str, rate_hint: Option<
         }
         (StopAfter::Duration(d), None) => {
             let Some(r) = rate_hint.filter(|r| r.is_finite() && *r > 0.0) else {
-                return Err("a closed loop that stops after a duration needs a record count: list java-perf-test \
-                            after another peer (its rate sizes the run), or give `records:`"
-                    .into());
+                return Err(PerfTestArgsError::NeedsRecordCount);
             };
             warnings.push(format!(
                 "java-perf-test: closed loop sized from the {r:.0} records/s the previous peer reached here"
@@ -144,14 +186,18 @@ pub fn parse_summary(line: &str) -> Option<Summary> {
 }
 
 /// The result of a point from the tool's output: the steady-state line when there is one, else the last total.
-pub fn result_from_output(point: &WorkloadPoint, stdout: &str, args: &PerfTestArgs) -> Result<PointResult, String> {
+pub fn result_from_output(
+    point: &WorkloadPoint,
+    stdout: &str,
+    args: &PerfTestArgs,
+) -> Result<PointResult, NoSummaryLine> {
     let lines: Vec<Summary> = stdout.lines().filter_map(parse_summary).collect();
     let s = lines
         .iter()
         .rev()
         .find(|s| s.steady_state)
         .or_else(|| lines.iter().rev().find(|s| !s.steady_state))
-        .ok_or("no summary line (`N records sent, ...`) in its output")?;
+        .ok_or(NoSummaryLine)?;
     let w = &point.workload;
     let size = match w.record_size {
         SizeDist::Fixed(n) => u64::from(n),
@@ -211,13 +257,10 @@ pub async fn run_point(
     rate_hint: Option<f64>,
 ) -> Result<PointResult, PeerError> {
     let peer = Peer::JavaPerfTest;
-    let unsupported = |message: String| PeerError::Unsupported { point: point.name.clone(), peer, message };
+    let unsupported =
+        |e: PerfTestArgsError| PeerError::Unsupported { point: point.name.clone(), peer, source: Box::new(e) };
     let script = opts.java_script.with_file_name("kafka.sh");
-    let fail = |message: String| PeerError::Run {
-        point: point.name.clone(),
-        peer,
-        message: format!("{} perf-test: {message}", script.display()),
-    };
+    let fail = |e: PerfTestRunError| PeerError::Run { point: point.name.clone(), peer, source: Box::new(e) };
     let args = perf_test_args(point, bootstrap, rate_hint).map_err(unsupported)?;
     // Its record count at the rate it was sized by, three times over, plus the JVM's start: then it is stuck.
     let w = &point.workload;
@@ -230,9 +273,17 @@ pub async fn run_point(
     let start_wall = SystemTime::now();
     let mut argv = vec!["perf-test".to_string()];
     argv.extend(args.args.iter().cloned());
-    let out = super::run_tool(&script, &argv, budget, &opts.run.stop).await.map_err(fail)?;
-    let mut result = result_from_output(point, &out.stdout, &args)
-        .map_err(|e| fail(format!("exit {}: {e}; stderr:\n{}", out.status, out.stderr_tail)))?;
+    let out = super::run_tool(&script, &argv, budget, &opts.run.stop)
+        .await
+        .map_err(|source| fail(PerfTestRunError::Tool { script: script.clone(), source }))?;
+    let mut result = result_from_output(point, &out.stdout, &args).map_err(|source| {
+        fail(PerfTestRunError::Output {
+            script: script.clone(),
+            status: out.status,
+            source,
+            stderr_tail: out.stderr_tail.clone(),
+        })
+    })?;
     result.git_commit = opts.run.git_commit.clone();
     result.start_time_unix_ms = unix_ms(start_wall);
     Ok(result)

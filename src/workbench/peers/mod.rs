@@ -68,14 +68,40 @@ impl std::fmt::Display for Peer {
 }
 
 impl std::str::FromStr for Peer {
-    type Err = String;
+    type Err = UnknownPeer;
 
-    fn from_str(s: &str) -> Result<Peer, String> {
+    fn from_str(s: &str) -> Result<Peer, UnknownPeer> {
         Peer::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown peer `{s}` (expected kprod, librdkafka, java or java-perf-test)"))
+            .ok_or_else(|| UnknownPeer(s.to_string()))
     }
+}
+
+/// A peer name kprod does not know (as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown peer `{0}` (expected kprod, librdkafka, java or java-perf-test)")]
+pub struct UnknownPeer(pub String);
+
+/// The cause inside a [`PeerError`]: the peer module's own typed error, boxed (downcast it to inspect it).
+pub type PeerCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why an external tool (a peer's script) ended without output to read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    #[error("cannot start: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("started, but has no process id")]
+    NoProcessId,
+    #[error("waiting: {0}")]
+    Wait(#[source] std::io::Error),
+    /// Ctrl-C stopped it (the message starts with "interrupted (Ctrl-C)").
+    #[error("{TOOL_INTERRUPTED} (its process group terminated)")]
+    Interrupted,
+    /// It ran past its time budget and was killed.
+    #[error("no result within {0:?}; killed")]
+    Overdue(Duration),
 }
 
 /// Why a peer could not be measured at a point. Each names the peer and the point.
@@ -84,18 +110,18 @@ impl std::str::FromStr for Peer {
 pub enum PeerError {
     #[error("point {point}: kprod: {source}")]
     Kprod { point: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error("point {point}: {peer} cannot run it: {message}")]
-    Unsupported { point: String, peer: Peer, message: String },
+    #[error("point {point}: {peer} cannot run it: {source}")]
+    Unsupported { point: String, peer: Peer, source: PeerCause },
     #[error("point {point}: librdkafka is not built in: rebuild with `--features peer-rdkafka`")]
     NotBuilt { point: String },
-    #[error("point {point}: {peer} config: {message}")]
-    Config { point: String, peer: Peer, message: String },
-    #[error("point {point}: embedded mock cluster for {peer}: {message}")]
-    Broker { point: String, peer: Peer, message: String },
-    #[error("point {point}: {peer}: {message}")]
-    Run { point: String, peer: Peer, message: String },
-    #[error("point {point}: java peer ({script}): {message}")]
-    Java { point: String, script: PathBuf, message: String },
+    #[error("point {point}: {peer} config: {source}")]
+    Config { point: String, peer: Peer, source: PeerCause },
+    #[error("point {point}: embedded mock cluster for {peer}: {source}")]
+    Broker { point: String, peer: Peer, source: PeerCause },
+    #[error("point {point}: {peer}: {source}")]
+    Run { point: String, peer: Peer, source: PeerCause },
+    #[error("point {point}: java peer ({script}): {source}")]
+    Java { point: String, script: PathBuf, source: java::JavaRunError },
 }
 
 /// Settings for the peers that are not part of the workload.
@@ -252,7 +278,7 @@ pub async fn run_peer(
         Peer::Kprod => Err(PeerError::Unsupported {
             point: point.name.clone(),
             peer,
-            message: "kprod runs through the caller's closure".into(),
+            source: "kprod runs through the caller's closure".into(),
         }),
         Peer::Librdkafka => run_librdkafka(point, &target.bootstrap, opts).await,
         Peer::Java => java::run_point(point, &target.bootstrap, opts).await,
@@ -341,7 +367,7 @@ pub(crate) async fn run_tool(
     args: &[String],
     budget: Duration,
     stop: &super::runner::Stop,
-) -> Result<ToolOutput, String> {
+) -> Result<ToolOutput, ToolError> {
     use tokio::io::AsyncReadExt;
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -351,8 +377,8 @@ pub(crate) async fn run_tool(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).ok_or("started, but has no process id")?;
+        .map_err(ToolError::Start)?;
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).ok_or(ToolError::NoProcessId)?;
     let mut group = ToolGroup::register(pgid);
     let (mut out_pipe, mut err_pipe) = (child.stdout.take(), child.stderr.take());
     enum End {
@@ -385,7 +411,7 @@ pub(crate) async fn run_tool(
     let status = match end {
         End::Exited(status) => {
             group.ended = true;
-            status.map_err(|e| format!("waiting: {e}"))?
+            status.map_err(ToolError::Wait)?
         }
         stopped @ (End::Overdue | End::Stopped) => {
             group.signal(libc::SIGTERM);
@@ -395,9 +421,9 @@ pub(crate) async fn run_tool(
             }
             // Whatever else is left of its group goes when `group` is dropped.
             return Err(if matches!(stopped, End::Stopped) {
-                format!("{TOOL_INTERRUPTED} (its process group terminated)")
+                ToolError::Interrupted
             } else {
-                format!("no result within {budget:?}; killed")
+                ToolError::Overdue(budget)
             });
         }
     };
@@ -422,12 +448,12 @@ impl PeerTarget {
             TargetSpec::Bootstrap(b) => return Ok(PeerTarget { bootstrap: b.clone(), cluster: None }),
             TargetSpec::Embedded(e) => e,
         };
-        let err = |message: String| PeerError::Broker { point: point.name.clone(), peer, message };
+        let err = |source: PeerCause| PeerError::Broker { point: point.name.clone(), peer, source };
         if !e.faults.is_empty() {
             return Err(PeerError::Unsupported {
                 point: point.name.clone(),
                 peer,
-                message: "fault injection on the embedded target is kprod-only".into(),
+                source: "fault injection on the embedded target is kprod-only".into(),
             });
         }
         let partitions = w.topics.first().map_or(1, |t| t.partitions) as i32;
@@ -441,11 +467,11 @@ impl PeerTarget {
             .mode(mode)
             .start()
             .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         for t in &w.topics {
             match cluster.create_topic(&t.name, t.partitions as i32) {
                 Ok(()) | Err(TopicError::AlreadyExists { .. }) => {}
-                Err(e) => return Err(err(e.to_string())),
+                Err(e) => return Err(err(e.into())),
             }
         }
         Ok(PeerTarget { bootstrap: cluster.bootstrap(), cluster: Some(cluster) })

@@ -61,18 +61,18 @@ pub struct RdkafkaTarget {
 
 impl RdkafkaTarget {
     /// Creates the producer from a librdkafka configuration (see [`super::rdkafka_config`]).
-    pub fn new(config: &std::collections::BTreeMap<String, String>, max_block: Duration) -> Result<Self, String> {
+    pub fn new(config: &std::collections::BTreeMap<String, String>, max_block: Duration) -> Result<Self, KafkaError> {
         let mut c = ClientConfig::new();
         for (k, v) in config {
             c.set(k, v);
         }
-        let producer = c.create_with_context(BulkContext::default()).map_err(|e| e.to_string())?;
+        let producer = c.create_with_context(BulkContext::default())?;
         Ok(RdkafkaTarget { producer, max_block })
     }
 
     /// Waits for every queued record (used before the producer is dropped).
-    pub fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.producer.flush(timeout).map_err(|e| e.to_string())
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
     }
 }
 
@@ -173,10 +173,11 @@ impl RdkafkaTarget {
 /// Measures librdkafka at `point` against `bootstrap` with the shared runner.
 pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions) -> Result<PointResult, PeerError> {
     let props = &point.workload.producer_props;
-    let config_err = |message: String| PeerError::Config { point: point.name.clone(), peer: Peer::Librdkafka, message };
-    let config = super::rdkafka_config(props, bootstrap).map_err(config_err)?;
-    let max_block = ProducerConfig::from_pairs(props.iter()).map_err(|e| config_err(e.to_string()))?.max_block;
-    let target = Arc::new(RdkafkaTarget::new(&config, max_block).map_err(config_err)?);
+    let config_err =
+        |source: super::PeerCause| PeerError::Config { point: point.name.clone(), peer: Peer::Librdkafka, source };
+    let config = super::rdkafka_config(props, bootstrap).map_err(|e| config_err(e.into()))?;
+    let max_block = ProducerConfig::from_pairs(props.iter()).map_err(|e| config_err(e.into()))?.max_block;
+    let target = Arc::new(RdkafkaTarget::new(&config, max_block).map_err(|e| config_err(e.into()))?);
     let run = runner::run_point(target.clone(), point, opts).await;
     // Dropping the producer flushes and joins librdkafka threads: keep that off the async workers.
     let _ = tokio::task::spawn_blocking(move || {
@@ -184,9 +185,8 @@ pub async fn run_point(point: &WorkloadPoint, bootstrap: &str, opts: &RunOptions
         drop(target);
     })
     .await;
-    let mut result = run
-        .map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, message: e.to_string() })?
-        .result;
+    let mut result =
+        run.map_err(|e| PeerError::Run { point: point.name.clone(), peer: Peer::Librdkafka, source: e.into() })?.result;
     result.peer = Peer::Librdkafka;
     // The same harness as kprod's, its cost measured the same way (after the point, the producer gone).
     result.runner_cpu_ns_per_record = runner::runner_cost_ns_per_record(point).await;

@@ -55,24 +55,40 @@ fn ms(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
+/// A producer property with no librdkafka equivalent, or one kprod refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RdkafkaConfigError {
+    #[error("partitioner.class={0}: librdkafka has only its built-in partitioners")]
+    PartitionerClass(String),
+    #[error("partitioner.ignore.keys=true has no librdkafka equivalent")]
+    PartitionerIgnoreKeys,
+    #[error("interceptor.classes has no librdkafka equivalent")]
+    Interceptors,
+    #[error("security.protocol={0}: the librdkafka peer connects in PLAINTEXT only")]
+    SecurityProtocol(String),
+    #[error(transparent)]
+    Config(#[from] crate::producer::config::ConfigError),
+}
+
 /// The librdkafka configuration equivalent to `props` (Java producer properties, unresolved) for `bootstrap`.
 /// Returns the error message naming the key that cannot be mapped.
-pub fn rdkafka_config(props: &BTreeMap<String, String>, bootstrap: &str) -> Result<BTreeMap<String, String>, String> {
-    let c = ProducerConfig::from_pairs(props.iter()).map_err(|e| e.to_string())?;
+pub fn rdkafka_config(
+    props: &BTreeMap<String, String>,
+    bootstrap: &str,
+) -> Result<BTreeMap<String, String>, RdkafkaConfigError> {
+    let c = ProducerConfig::from_pairs(props.iter())?;
     if let Some(p) = &c.partitioner_class {
-        return Err(format!("partitioner.class={p}: librdkafka has only its built-in partitioners"));
+        return Err(RdkafkaConfigError::PartitionerClass(p.clone()));
     }
     if c.partitioner_ignore_keys {
-        return Err("partitioner.ignore.keys=true has no librdkafka equivalent".into());
+        return Err(RdkafkaConfigError::PartitionerIgnoreKeys);
     }
     if !c.interceptor_classes.is_empty() {
-        return Err("interceptor.classes has no librdkafka equivalent".into());
+        return Err(RdkafkaConfigError::Interceptors);
     }
     if c.security_protocol != "PLAINTEXT" {
-        return Err(format!(
-            "security.protocol={}: the librdkafka peer connects in PLAINTEXT only",
-            c.security_protocol
-        ));
+        return Err(RdkafkaConfigError::SecurityProtocol(c.security_protocol.clone()));
     }
     let mut m = BTreeMap::new();
     let mut put = |k: &str, v: String| {

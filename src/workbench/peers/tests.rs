@@ -153,9 +153,9 @@ fn rdkafka_config_sets_every_mapped_key_from_kprod_resolved_values() {
     let hc = rdkafka_config(&props(&[("compression.type", "lz4"), ("compression.lz4.level", "17")]), "b:9").unwrap();
     assert_eq!(hc["compression.level"], "12");
 
-    let err = rdkafka_config(&props(&[("partitioner.class", "x.Y")]), "b:9").unwrap_err();
+    let err = rdkafka_config(&props(&[("partitioner.class", "x.Y")]), "b:9").unwrap_err().to_string();
     assert!(err.contains("partitioner.class"), "{err}");
-    let err = rdkafka_config(&props(&[("linger.ms", "soon")]), "b:9").unwrap_err();
+    let err = rdkafka_config(&props(&[("linger.ms", "soon")]), "b:9").unwrap_err().to_string();
     assert!(err.contains("linger.ms"), "{err}");
 }
 
@@ -217,10 +217,10 @@ fn java_args_pass_the_point_and_every_resolved_property() {
         ("topics: 2\n", "topics"),
         ("headers: {count: 1, key_size: 1, value_size: 1}\n", "headers"),
     ] {
-        let err = java_args(&points(yaml)[0], "h:1").unwrap_err();
+        let err = java_args(&points(yaml)[0], "h:1").unwrap_err().to_string();
         assert!(err.contains(culprit), "{yaml}: {err}");
     }
-    let err = java_producer_props(&props(&[("acks", "2")])).unwrap_err();
+    let err = java_producer_props(&props(&[("acks", "2")])).unwrap_err().to_string();
     assert!(err.contains("acks"), "{err}");
 }
 
@@ -258,12 +258,12 @@ fn java_output_fixture_parses_into_a_point_result_with_merged_histograms() {
 
     let mut broken = raw.clone();
     broken["response_time_hdr_b64"] = "AAAA".into();
-    let err = parse_output(&broken.to_string(), &p[0]).unwrap_err();
+    let err = parse_output(&broken.to_string(), &p[0]).unwrap_err().to_string();
     assert!(err.contains("response_time_us"), "{err}");
     let mut short = raw.clone();
     short["records_acked"] = 5.into();
-    assert!(parse_output(&short.to_string(), &p[0]).unwrap_err().contains("acked"));
-    assert!(parse_output("not json", &p[0]).unwrap_err().contains("JSON"));
+    assert!(parse_output(&short.to_string(), &p[0]).unwrap_err().to_string().contains("acked"));
+    assert!(parse_output("not json", &p[0]).unwrap_err().to_string().contains("JSON"));
 }
 
 /// librdkafka through the shared runner against a fresh embedded cluster: every record acknowledged, tagged.
@@ -325,7 +325,7 @@ fn java_perf_test_args_size_the_run_and_refuse_what_the_tool_cannot_do() {
     assert!(a.warnings.is_empty(), "{:?}", a.warnings);
     // Closed loop with a duration: sized by the rate another peer reached, refused without one.
     let closed = points("duration_s: 3\nwarmup_s: 1\n");
-    let err = perf_test_args(&closed[0], "h:1", None).unwrap_err();
+    let err = perf_test_args(&closed[0], "h:1", None).unwrap_err().to_string();
     assert!(err.contains("record count"), "{err}");
     let a = perf_test_args(&closed[0], "h:1", Some(100_000.0)).unwrap();
     assert_eq!((a.num_records, a.warmup_records), (400_000, 100_000));
@@ -336,7 +336,7 @@ fn java_perf_test_args_size_the_run_and_refuse_what_the_tool_cannot_do() {
         ("records: 10\nproducers: 2\n", "sending"),
         ("records: 10\nrecord_size: {uniform: {min: 1, max: 9}}\n", "record_size"),
     ] {
-        let err = perf_test_args(&points(yaml)[0], "h:1", None).unwrap_err();
+        let err = perf_test_args(&points(yaml)[0], "h:1", None).unwrap_err().to_string();
         assert!(err.contains(culprit), "{yaml}: {err}");
     }
 }
@@ -375,7 +375,7 @@ fn java_perf_test_summary_lines_parse_and_the_steady_state_line_wins() {
     assert_eq!((r.response_time_us_p50, r.response_time_us_p99, r.service_time_us_p99), (2_000, 7_000, 7_000));
     assert!((r.rate_mb_per_s - 10.0).abs() < 1e-9, "100 B × 100,000/s = 10 MB/s");
     assert!(r.warnings.iter().any(|w| w.contains("service time")));
-    let err = result_from_output(&p[0], "nothing useful\n", &args).unwrap_err();
+    let err = result_from_output(&p[0], "nothing useful\n", &args).unwrap_err().to_string();
     assert!(err.contains("no summary line"), "{err}");
 }
 

@@ -56,6 +56,27 @@ impl Prepared<'_> {
 }
 
 /// What [`Producer::try_send_and_forget`] did.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig, ProducerRecord, TrySend};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// let producer = Producer::new(ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?)?;
+/// let record = ProducerRecord::new("events", bytes::Bytes::from("hello"));
+/// // The first record of a topic needs its metadata: the fast path does not wait for it.
+/// match producer.try_send_and_forget(record) {
+///     TrySend::Appended => {}
+///     TrySend::WouldWait(w) => producer.send_and_forget_after(w).await?,
+///     TrySend::Failed(e) => return Err(e.into()),
+/// }
+/// producer.flush().await?;
+/// assert_eq!(cluster.records("events", 0)?.len(), 1);
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub enum TrySend<K, V> {
@@ -69,6 +90,25 @@ pub enum TrySend<K, V> {
 }
 
 /// A record [`Producer::try_send_and_forget`] could not append without waiting.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig, ProducerRecord, TrySend};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// let producer = Producer::new(ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?)?;
+/// // No metadata for `events` yet: the record comes back, untouched, to be sent the waiting way.
+/// let TrySend::WouldWait(w) = producer.try_send_and_forget(ProducerRecord::new("events", "a".into())) else {
+///     panic!("a producer without metadata cannot append at once");
+/// };
+/// let record = w.into_record();
+/// assert_eq!(&*record.topic, "events");
+/// producer.send(record).await?.await?;
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct WouldWait<K, V> {
     /// As the `on_send` interceptors left it (they ran once, and [`Producer::send_and_forget_after`] does not run

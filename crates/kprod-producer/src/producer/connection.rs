@@ -31,14 +31,26 @@ pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 #[derive(Debug)]
 pub enum ConnEvent {
     /// A connection attempt finished.
-    #[allow(missing_docs)]
-    Connected { conn_id: u64, result: Result<(Handshake, ConnIo), ProducerError> },
+    Connected {
+        /// The connection's id.
+        conn_id: u64,
+        /// The handshake's outcome and, on success, the connection's IO halves.
+        result: Result<(Handshake, ConnIo), ProducerError>,
+    },
     /// One response frame (after the size prefix) arrived.
-    #[allow(missing_docs)]
-    Response { conn_id: u64, frame: Bytes },
+    Response {
+        /// The connection's id.
+        conn_id: u64,
+        /// The frame, without its size prefix.
+        frame: Bytes,
+    },
     /// The connection is gone; everything in flight on it failed.
-    #[allow(missing_docs)]
-    Closed { conn_id: u64, reason: String },
+    Closed {
+        /// The connection's id.
+        conn_id: u64,
+        /// Why it closed.
+        reason: String,
+    },
 }
 
 /// What the handshake learnt about a connection: everything the sender core needs to use it.

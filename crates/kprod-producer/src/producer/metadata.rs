@@ -14,6 +14,13 @@ use crate::producer::record::TopicPartition;
 use crate::protocol::error::ErrorCode;
 
 /// A broker's address.
+///
+/// ```
+/// use kprod_producer::producer::metadata::BrokerInfo;
+///
+/// let b = BrokerInfo { id: 0, host: "kafka-0".into(), port: 9092 };
+/// assert_eq!(b.address(), "kafka-0:9092");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
     /// The broker's node id.
@@ -32,6 +39,22 @@ impl BrokerInfo {
 }
 
 /// One partition's leadership.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().brokers(2).start().await?;
+/// cluster.create_topic("events", 4)?;
+/// let producer: Producer = Producer::new(ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?)?;
+/// let partitions = producer.partitions_for("events").await?;
+/// assert_eq!(partitions.len(), 4);
+/// assert!(partitions.iter().all(|p| p.leader == p.partition % 2), "the mock leads partition p from broker p % 2");
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
     /// The partition id.
@@ -43,6 +66,22 @@ pub struct PartitionInfo {
 }
 
 /// One topic's partitions.
+///
+/// ```
+/// use kprod_producer::producer::{Producer, ProducerConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// cluster.create_topic("events", 3)?;
+/// let producer: Producer = Producer::new(ProducerConfig::from_pairs([("bootstrap.servers", cluster.bootstrap())])?)?;
+/// producer.partitions_for("events").await?; // waits for metadata
+/// let topic = producer.cluster().topic("events").cloned().expect("known now");
+/// assert_eq!((topic.partitions.len(), topic.available.len()), (3, 3));
+/// producer.close(std::time::Duration::from_secs(5)).await?;
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TopicInfo {
     /// The topic's name.
@@ -56,6 +95,19 @@ pub struct TopicInfo {
 }
 
 /// An immutable snapshot of the cluster.
+///
+/// ```
+/// use kprod_producer::producer::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
+/// use kprod_producer::protocol::ErrorCode;
+///
+/// let brokers = vec![BrokerInfo { id: 1, host: "h".into(), port: 9092 }];
+/// let partition = PartitionInfo { partition: 0, leader: 1, leader_epoch: 0 };
+/// let topic = TopicInfo { name: "t".into(), partitions: vec![partition], available: vec![0], error: ErrorCode::None };
+/// let cluster = Cluster::new(brokers, vec![topic], Some("id".into()), None);
+/// assert_eq!(cluster.topic("t").map(|t| t.partitions.len()), Some(1));
+/// assert!(cluster.topic("unknown").is_none());
+/// assert_eq!(cluster.brokers[&1].address(), "h:9092");
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Cluster {
     /// The brokers by node id.
@@ -127,6 +179,17 @@ impl LeaderView for Cluster {
 }
 
 /// Shared between the front door (readers) and the sender (the one writer).
+///
+/// ```
+/// use kprod_producer::producer::metadata::{Cluster, MetadataHandle};
+///
+/// let handle = MetadataHandle::default();
+/// assert!(handle.want("events"), "a topic not asked for before");
+/// assert!(!handle.want("events"), "asked for already");
+/// let before = handle.generation();
+/// handle.set(Cluster::default());
+/// assert_eq!(handle.generation(), before + 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct MetadataHandle {
     current: RwLock<Arc<Cluster>>,

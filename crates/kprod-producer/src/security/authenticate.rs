@@ -36,6 +36,15 @@ const AUTH_FRAME_MAX_BYTES: usize = 1 << 20;
 const ROUNDS_MAX: usize = 8;
 
 /// What a successful authentication tells the connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use kprod_producer::security::authenticate::Authenticated;
+///
+/// // What a broker with `connections.max.reauth.ms=60000` answers (KIP-368): re-authenticate within a minute.
+/// let a = Authenticated { session_lifetime: Some(Duration::from_secs(60)), handshake_version: 1, authenticate_version: 2 };
+/// assert!(a.session_lifetime.is_some_and(|l| l <= Duration::from_secs(60)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authenticated {
     /// KIP-368: the broker closes the connection after this long unless the client re-authenticates.

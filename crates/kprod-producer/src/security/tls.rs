@@ -42,6 +42,24 @@ pub use kprod_proto::security::tls_config::{STORE_FILE_BYTES_MAX, TlsConfigError
 
 /// Why a TLS handshake failed: what did not match, in words, and the error the socket reported (rustls's
 /// `rustls::Error` is inside it when TLS refused).
+///
+/// ```
+/// use kprod_producer::producer::ProducerConfig;
+/// use kprod_producer::security::tls::TlsSettings;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A PLAINTEXT listener: the handshake cannot succeed.
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// let config = ProducerConfig::from_pairs([("security.protocol", "SSL")])?;
+/// let tls = TlsSettings::from_config(&config)?.expect("SSL runs TLS");
+/// let tcp = tokio::net::TcpStream::connect(cluster.addresses()[0]).await?;
+/// let e = tls.handshake("localhost", tcp).await.unwrap_err();
+/// assert!(e.cause.is_some(), "the socket's error is kept");
+/// assert!(e.reason.contains("not TLS"), "{}", e.reason);
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TlsHandshakeError {
     /// What did not match (unknown issuer, the names the certificate is valid for, ...), for the user.
@@ -63,6 +81,26 @@ impl std::error::Error for TlsHandshakeError {
 }
 
 /// The TLS side of a producer's configuration: one `ClientConfig`, shared by every connection.
+///
+/// ```
+/// use kprod_producer::producer::ProducerConfig;
+/// use kprod_producer::security::tls::TlsSettings;
+/// use kprod_mock::{MockCluster, MockTls};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = MockCluster::builder().tls(MockTls::generated()).start().await?;
+/// let ca = cluster.tls_ca_pem().expect("a generated CA");
+/// let plain = ProducerConfig::from_pairs([("security.protocol", "PLAINTEXT")])?;
+/// assert!(TlsSettings::from_config(&plain)?.is_none(), "no TLS for PLAINTEXT");
+/// let config = ProducerConfig::from_pairs([("security.protocol", "SSL"), ("ssl.truststore.certificates", ca)])?;
+/// let tls = TlsSettings::from_config(&config)?.expect("SSL runs TLS");
+/// assert!(tls.verifies_hostname(), "Kafka's default: https");
+/// let tcp = tokio::net::TcpStream::connect(cluster.addresses()[0]).await?;
+/// tls.handshake("localhost", tcp).await?; // the mock's certificate names localhost
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TlsSettings {
     config: Arc<ClientConfig>,
@@ -549,6 +587,22 @@ pub fn host_of(address: &str) -> &str {
 
 /// A client socket, plain or TLS: for code that wants one type for both (the verifier). The producer's
 /// connection keeps concrete types so PLAINTEXT pays nothing.
+///
+/// ```
+/// use kprod_producer::security::tls::MaybeTlsStream;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = kprod_mock::MockCluster::builder().start().await?;
+/// let mut s = MaybeTlsStream::Plain(tokio::net::TcpStream::connect(cluster.addresses()[0]).await?);
+/// // A frame longer than the broker accepts: it closes the connection, and the read sees the end.
+/// s.write_all(&i32::MAX.to_be_bytes()).await?;
+/// let mut buf = [0u8; 1];
+/// assert_eq!(s.read(&mut buf).await.unwrap_or(0), 0);
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub enum MaybeTlsStream {
     /// `PLAINTEXT` / `SASL_PLAINTEXT`.

@@ -40,9 +40,20 @@ use std::time::Duration;
 pub use builder::ProducerConfigBuilder;
 
 /// `acks`.
+///
+/// ```
+/// use kprod_proto::producer::config::{Acks, ProducerConfig};
+///
+/// assert_eq!(ProducerConfig::default().acks, Acks::All, "Kafka 3.0+ default");
+/// let c = ProducerConfig::from_pairs([("acks", "1"), ("enable.idempotence", "false")])?;
+/// assert_eq!((c.acks, c.acks.as_i16()), (Acks::One, 1));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acks {
+    /// `0`: the broker does not answer; offsets are unknown (-1).
     Zero,
+    /// `1`: the leader has written the records.
     One,
     /// `all` or `-1`.
     All,
@@ -60,22 +71,67 @@ impl Acks {
 }
 
 /// Configuration errors; each names the key (and file/line when it came from one).
+///
+/// ```
+/// use kprod_proto::producer::config::{ConfigError, ProducerConfig};
+///
+/// let e = ProducerConfig::from_pairs([("lingr.ms", "5")]).unwrap_err();
+/// assert!(matches!(&e, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "lingr.ms" && s == "linger.ms"));
+/// let e = ProducerConfig::from_pairs([("acks", "2")]).unwrap_err();
+/// assert!(matches!(e, ConfigError::BadValue { .. }), "{e}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A key the producer does not know.
     #[error("unknown producer config '{key}'{}", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
-    UnknownKey { key: String, suggestion: Option<String> },
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The nearest known key, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A value the key does not accept.
     #[error("invalid value '{value}' for producer config '{key}': expected {expected}")]
-    BadValue { key: String, value: String, expected: String },
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What the key takes.
+        expected: String,
+    },
+    /// Settings that contradict each other (e.g. idempotence with `acks=1`); the text names them.
     #[error("{0}")]
     Conflict(String),
+    /// A properties file cannot be read.
     #[error("cannot read producer config file {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A properties file line that is not `key=value`.
     #[error("{}line {line}: {message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
-    Parse { path: Option<PathBuf>, line: usize, message: String },
+    Parse {
+        /// The file, if there is one.
+        path: Option<PathBuf>,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A key/value error located in a properties file.
     #[error("{}line {line}: {source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
-    At { path: Option<PathBuf>, line: usize, source: Box<ConfigError> },
+    At {
+        /// The file, if there is one.
+        path: Option<PathBuf>,
+        /// 1-based line number.
+        line: usize,
+        /// The key/value error.
+        source: Box<ConfigError>,
+    },
 }
 
 fn bad(key: &str, value: &str, expected: impl Into<String>) -> ConfigError {
@@ -137,6 +193,15 @@ const MS_I32_MAX: u128 = i32::MAX as u128;
 /// [`ProducerConfig::other`]: a map whose `Debug` hides the values of secret keys (`sasl.jaas.config`,
 /// `sasl.password`, `ssl.*password*`, `ssl.keystore.key`, anything named like a password) as Java prints them:
 /// `[hidden]`. Derefs to the `BTreeMap`.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+///
+/// // Keys kprod accepts without a typed field (the `ssl.*` stores, `sasl.*`, ...) are kept as given.
+/// let c = ProducerConfig::from_pairs([("ssl.truststore.type", "PEM")])?;
+/// assert_eq!(c.other.get("ssl.truststore.type").map(String::as_str), Some("PEM"));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct OtherProps(pub BTreeMap<String, String>);
 
@@ -191,38 +256,66 @@ pub struct ProducerConfig {
     pub bootstrap_servers: Vec<String>,
     /// `client.id`, default `""`; see [`resolved_client_id`](Self::resolved_client_id).
     pub client_id: String,
+    /// `acks`.
     pub acks: Acks,
+    /// `batch.size`, in bytes.
     pub batch_size: usize,
+    /// `linger.ms`.
     pub linger: Duration,
+    /// `buffer.memory`, in bytes.
     pub buffer_memory: u64,
+    /// `max.block.ms`: longest a send waits for metadata or memory.
     pub max_block: Duration,
+    /// `max.request.size`, in bytes.
     pub max_request_size: usize,
+    /// `enable.idempotence`.
     pub enable_idempotence: bool,
+    /// `retries`.
     pub retries: u32,
+    /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: usize,
+    /// `delivery.timeout.ms`.
     pub delivery_timeout: Duration,
+    /// `request.timeout.ms`.
     pub request_timeout: Duration,
+    /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
     pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`.
     pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
     pub reconnect_backoff_max: Duration,
+    /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
+    /// `metadata.max.idle.ms`.
     pub metadata_max_idle: Duration,
     /// `compression.type`: one of [`COMPRESSION_TYPES`].
     pub compression_type: String,
+    /// `compression.gzip.level`.
     pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
     pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
     pub compression_zstd_level: i32,
     /// `partitioner.class`: `None` = built-in; resolved against
     /// [`PartitionerRegistry`](crate::producer::partitioner::PartitionerRegistry) when the producer starts.
     pub partitioner_class: Option<String>,
+    /// `partitioner.adaptive.partitioning.enable`.
     pub partitioner_adaptive_partitioning_enable: bool,
+    /// `partitioner.availability.timeout.ms`.
     pub partitioner_availability_timeout: Duration,
+    /// `partitioner.ignore.keys`.
     pub partitioner_ignore_keys: bool,
+    /// `transactional.id`; `None` = no transactions.
     pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// `connections.max.idle.ms`.
     pub connections_max_idle: Duration,
+    /// `send.buffer.bytes` (-1 = the OS default).
     pub send_buffer_bytes: i32,
+    /// `receive.buffer.bytes` (-1 = the OS default).
     pub receive_buffer_bytes: i32,
     /// `security.protocol`, upper-case; only `PLAINTEXT` connects for now.
     pub security_protocol: String,

@@ -12,41 +12,142 @@ use crate::security::SecurityConfigError;
 use crate::security::tls_config::TlsConfigError;
 
 /// Why a send, flush or close failed.
+///
+/// ```
+/// use kprod_proto::producer::error::ProducerError;
+/// use kprod_proto::producer::record::TopicPartition;
+/// use kprod_proto::protocol::ErrorCode;
+///
+/// let e = ProducerError::RecordTooLarge { size: 2_000_000, limit: 1_048_576, limit_name: "max.request.size" };
+/// assert_eq!(e.to_string(), "record of 2000000 bytes is larger than max.request.size=1048576");
+/// assert!(!e.is_retriable());
+/// let e = ProducerError::Broker { topic_partition: TopicPartition::new("t", 0), code: ErrorCode::NotLeaderOrFollower, message: None };
+/// assert!(e.to_string().contains("t-0"), "names the partition: {e}");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {
+    /// A record larger than `max.request.size` or `buffer.memory`.
     #[error("record of {size} bytes is larger than {limit_name}={limit}")]
-    RecordTooLarge { size: usize, limit: usize, limit_name: &'static str },
+    RecordTooLarge {
+        /// Serialized size, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The setting that sets it.
+        limit_name: &'static str,
+    },
+    /// No `buffer.memory` came free within `max.block.ms`.
     #[error("buffer.memory exhausted: no {requested} bytes free after waiting max.block.ms={max_block_ms} ms")]
-    BufferExhausted { requested: usize, max_block_ms: u64 },
+    BufferExhausted {
+        /// Bytes needed.
+        requested: usize,
+        /// How long the send waited, in ms.
+        max_block_ms: u64,
+    },
+    /// The topic did not appear in metadata within `max.block.ms`.
     #[error("topic '{topic}' not present in metadata after {waited_ms} ms (max.block.ms){}", last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
-    TopicNotFound { topic: String, waited_ms: u64, last_error: Option<String> },
+    TopicNotFound {
+        /// The topic.
+        topic: String,
+        /// How long the send waited, in ms.
+        waited_ms: u64,
+        /// The last metadata or connection error, if any.
+        last_error: Option<String>,
+    },
+    /// An explicit partition the topic does not have.
     #[error("partition {partition} of topic '{topic}' is out of range: the topic has {num_partitions} partitions")]
-    InvalidPartition { topic: String, partition: i32, num_partitions: u32 },
+    InvalidPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// Partitions the topic has.
+        num_partitions: u32,
+    },
+    /// The key or value serializer failed.
     #[error("serializing the {what} for topic '{topic}' failed: {reason}")]
-    Serialization { topic: String, what: &'static str, reason: String },
+    Serialization {
+        /// The topic.
+        topic: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// The serializer's error.
+        reason: String,
+    },
+    /// The batch was not acknowledged within `delivery.timeout.ms`.
     #[error(
         "expiring {records} record(s) for {topic_partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms={delivery_timeout_ms})"
     )]
-    DeliveryTimeout { topic_partition: TopicPartition, records: usize, elapsed_ms: u64, delivery_timeout_ms: u64 },
+    DeliveryTimeout {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Records in the expired batch.
+        records: usize,
+        /// Time since the batch was created, in ms.
+        elapsed_ms: u64,
+        /// `delivery.timeout.ms`.
+        delivery_timeout_ms: u64,
+    },
+    /// The broker answered with a non-retriable error.
     #[error("broker error {code} for {topic_partition}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
-    Broker { topic_partition: TopicPartition, code: ErrorCode, message: Option<String> },
+    Broker {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The broker's error code.
+        code: ErrorCode,
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
+    /// A retriable error, and no retries left.
     #[error("retries exhausted for {topic_partition} after {attempts} attempts: last error {last}")]
-    RetriesExhausted { topic_partition: TopicPartition, attempts: u32, last: ErrorCode },
+    RetriesExhausted {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Sends tried.
+        attempts: u32,
+        /// The last error code.
+        last: ErrorCode,
+    },
+    /// A broker could not be reached (TCP connect, or the connection broke).
     #[error("cannot reach {address}: {reason}")]
-    Connection { address: String, reason: String },
+    Connection {
+        /// `host:port`.
+        address: String,
+        /// What the socket reported.
+        reason: String,
+    },
+    /// No response within `request.timeout.ms`.
     #[error("request to broker {broker} timed out after {timeout_ms} ms (request.timeout.ms)")]
-    RequestTimeout { broker: String, timeout_ms: u64 },
+    RequestTimeout {
+        /// The broker.
+        broker: String,
+        /// `request.timeout.ms`.
+        timeout_ms: u64,
+    },
+    /// The producer was closed before this call.
     #[error("producer is closed")]
     Closed,
+    /// The producer was closed (or dropped) before the record was delivered.
     #[error("producer closed before the record was delivered ({reason})")]
-    Aborted { reason: String },
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+    /// `flush` or `close` did not finish within its timeout.
     #[error("flush or close timed out after {0:?}")]
     Timeout(Duration),
+    /// The idempotent producer reached a state it cannot recover from; the text says why.
     #[error("idempotent producer state is fatal: {0}")]
     Fatal(Arc<str>),
+    /// A response that does not decode or makes no sense.
     #[error("protocol error talking to {broker}: {reason}")]
-    Protocol { broker: String, reason: String },
+    Protocol {
+        /// The broker.
+        broker: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The configuration was refused at `build` (or a call needs a setting that is missing). The cause keeps its
     /// type: match on [`ConfigCause`] to tell an unknown key from an unreadable certificate file.
     #[error("invalid configuration: {0}")]
@@ -56,9 +157,13 @@ pub enum ProducerError {
     /// client's [`SaslError`](crate::security::sasl::SaslError) (a server signature that does not verify, ...).
     #[error("SASL authentication with broker {broker} using {mechanism} failed: {reason}")]
     Authentication {
+        /// The broker.
         broker: String,
+        /// The SASL mechanism.
         mechanism: String,
+        /// What failed, in words.
         reason: String,
+        /// The typed cause behind `reason`, when there is one.
         #[source]
         cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
@@ -67,14 +172,24 @@ pub enum ProducerError {
     /// `rustls::Error` inside it when TLS refused (`io::Error::get_ref` then `downcast_ref`).
     #[error("TLS handshake with broker {broker} failed: {reason}")]
     Tls {
+        /// The broker.
         broker: String,
+        /// What did not match, in words.
         reason: String,
+        /// The socket's error (rustls's inside).
         #[source]
         cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// A transactional call or send failed; `kind` says whether the producer is still usable.
     #[error("transactional.id '{transactional_id}': {kind}: {reason}")]
-    Transaction { transactional_id: Arc<str>, kind: TxnErrorKind, reason: Arc<str> },
+    Transaction {
+        /// The `transactional.id`.
+        transactional_id: Arc<str>,
+        /// How bad it is.
+        kind: TxnErrorKind,
+        /// What failed.
+        reason: Arc<str>,
+    },
 }
 
 /// Why a configuration was refused, with the error of the part that refused it. Its `Display` is that error's
@@ -151,6 +266,19 @@ impl ProducerError {
 }
 
 /// How bad a transaction error is, as Java's exception classes tell it.
+///
+/// ```
+/// use kprod_proto::producer::error::{ProducerError, TxnErrorKind};
+///
+/// let e = ProducerError::Transaction {
+///     transactional_id: "tx".into(),
+///     kind: TxnErrorKind::Abortable,
+///     reason: "a record failed".into(),
+/// };
+/// // An abortable error: abort the transaction and carry on; a fenced or fatal one: close the producer.
+/// assert_eq!(e.txn_kind(), Some(TxnErrorKind::Abortable));
+/// assert_eq!(ProducerError::Closed.txn_kind(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnErrorKind {
     /// Another producer with the same transactional.id took over (PRODUCER_FENCED): close this producer.

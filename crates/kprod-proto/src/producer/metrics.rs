@@ -6,25 +6,52 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Running sums; `snapshot()` turns them into Java-named values.
+///
+/// ```
+/// use kprod_proto::producer::metrics::ProducerMetrics;
+///
+/// let m = ProducerMetrics::default();
+/// m.record_batch(1_000, 4_000, 250);
+/// m.record_batch(3_000, 9_000, 750);
+/// let snapshot = m.snapshot(32 << 20);
+/// assert_eq!(snapshot["batch-size-avg"], 2_000.0);
+/// ```
 #[derive(Debug)]
 pub struct ProducerMetrics {
     started: Instant,
+    /// Records acknowledged.
     pub records_sent: AtomicU64,
+    /// Records that failed.
     pub records_failed: AtomicU64,
+    /// Records resent after a retriable error.
     pub records_retried: AtomicU64,
+    /// Batches drained into requests.
     pub batches: AtomicU64,
+    /// Sum of batch sizes on the wire, in bytes.
     pub batch_bytes_sum: AtomicU64,
+    /// Largest batch on the wire, in bytes.
     pub batch_bytes_max: AtomicU64,
+    /// Sum of batch sizes before compression, in bytes.
     pub uncompressed_bytes_sum: AtomicU64,
+    /// Produce requests sent.
     pub requests: AtomicU64,
+    /// Records over all produce requests.
     pub request_records_sum: AtomicU64,
+    /// Sum of queue times (append to drain), in µs.
     pub queue_time_us_sum: AtomicU64,
+    /// Largest queue time, in µs.
     pub queue_time_us_max: AtomicU64,
+    /// Batches counted in the queue-time sum.
     pub queue_time_count: AtomicU64,
+    /// Sum of request latencies (sent to answered), in µs.
     pub request_latency_us_sum: AtomicU64,
+    /// Largest request latency, in µs.
     pub request_latency_us_max: AtomicU64,
+    /// Requests counted in the latency sum.
     pub request_latency_count: AtomicU64,
+    /// Produce requests sent and not answered yet.
     pub requests_in_flight: AtomicI64,
+    /// Time spent waiting for `buffer.memory`, in ns.
     pub bufferpool_wait_ns: AtomicU64,
 }
 
@@ -58,6 +85,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 impl ProducerMetrics {
+    /// Counts one drained batch: its wire and uncompressed sizes and its queue time in µs.
     pub fn record_batch(&self, wire_bytes: usize, uncompressed_bytes: usize, queue_time_us: u64) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batch_bytes_sum.fetch_add(wire_bytes as u64, Ordering::Relaxed);
@@ -68,11 +96,13 @@ impl ProducerMetrics {
         self.queue_time_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one produce request of `records` records.
     pub fn record_request(&self, records: usize) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.request_records_sum.fetch_add(records as u64, Ordering::Relaxed);
     }
 
+    /// Counts one request latency, in µs.
     pub fn record_latency(&self, us: u64) {
         self.request_latency_us_sum.fetch_add(us, Ordering::Relaxed);
         self.request_latency_us_max.fetch_max(us, Ordering::Relaxed);

@@ -28,8 +28,11 @@ pub struct ProducerRecord<K, V> {
     pub topic: Arc<str>,
     /// Explicit partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
+    /// The key; `None` = null (no key: the sticky partitioner places the record).
     pub key: Option<K>,
+    /// The value; `None` = null (a tombstone).
     pub value: Option<V>,
+    /// Record headers, in order.
     pub headers: Vec<Header>,
     /// Create time in ms since the epoch; `None` means "now" at send time.
     pub timestamp_ms: Option<i64>,
@@ -83,9 +86,26 @@ impl<K, V> ProducerRecord<K, V> {
 }
 
 /// Where an acknowledged record landed, as Java's `RecordMetadata`.
+///
+/// ```
+/// use kprod_proto::producer::record::RecordMetadata;
+///
+/// // What `send(...).await?.await?` returns for a 5-byte value without a key, stored at offset 7.
+/// let m = RecordMetadata {
+///     topic: "events".into(),
+///     partition: 0,
+///     offset: 7,
+///     timestamp_ms: 1_700_000_000_000,
+///     serialized_key_size: -1,
+///     serialized_value_size: 5,
+/// };
+/// assert_eq!((m.partition, m.offset, m.serialized_key_size), (0, 7, -1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
+    /// The topic.
     pub topic: Arc<str>,
+    /// The partition the record went to.
     pub partition: i32,
     /// Offset in the partition; -1 with acks=0.
     pub offset: i64,
@@ -98,13 +118,24 @@ pub struct RecordMetadata {
 }
 
 /// A topic and a partition.
+///
+/// ```
+/// use kprod_proto::producer::record::TopicPartition;
+///
+/// let tp = TopicPartition::new("orders", 3);
+/// assert_eq!(tp.to_string(), "orders-3", "as Java prints it");
+/// assert!(TopicPartition::new("orders", 2) < tp, "ordered by topic, then partition");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
+    /// The topic name.
     pub topic: Arc<str>,
+    /// The partition index.
     pub partition: i32,
 }
 
 impl TopicPartition {
+    /// `topic`-`partition`.
     pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
         TopicPartition { topic: topic.into(), partition }
     }

@@ -19,16 +19,22 @@ use super::{ApiMessage, Decode, Encode};
 /// Adds the group `group_id` to the transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddOffsetsToTxnRequest {
+    /// The transactional id.
     pub transactional_id: String,
+    /// The producer id.
     pub producer_id: i64,
+    /// The producer epoch.
     pub producer_epoch: i16,
+    /// The consumer group whose offsets the transaction will commit.
     pub group_id: String,
 }
 
 /// The coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddOffsetsToTxnResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
+    /// `NONE` on success.
     pub error_code: ErrorCode,
 }
 

@@ -40,24 +40,31 @@ pub struct AddPartitionsToTxnRequest {
 /// One transaction of a v4+ request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnTransaction {
+    /// The transactional id.
     pub transactional_id: String,
+    /// The producer id.
     pub producer_id: i64,
+    /// The producer epoch.
     pub producer_epoch: i16,
     /// Only check that the partitions are in the transaction; do not add them.
     pub verify_only: bool,
+    /// The partitions to add, by topic.
     pub topics: Vec<AddPartitionsToTxnTopic>,
 }
 
 /// Partitions of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnTopic {
+    /// The topic name.
     pub name: String,
+    /// Partition indexes.
     pub partitions: Vec<i32>,
 }
 
 /// The coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
     /// v4+: top-level error.
     pub error_code: ErrorCode,
@@ -70,21 +77,27 @@ pub struct AddPartitionsToTxnResponse {
 /// The results of one transaction of a v4+ answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnResult {
+    /// The transactional id (v4+ batches several).
     pub transactional_id: String,
+    /// Results by topic.
     pub topic_results: Vec<AddPartitionsToTxnTopicResult>,
 }
 
 /// The results for one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnTopicResult {
+    /// The topic name.
     pub name: String,
+    /// Results by partition.
     pub results_by_partition: Vec<AddPartitionsToTxnPartitionResult>,
 }
 
 /// The result for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddPartitionsToTxnPartitionResult {
+    /// The partition index.
     pub partition_index: i32,
+    /// `NONE` when the partition was added.
     pub partition_error_code: ErrorCode,
 }
 

@@ -30,8 +30,11 @@ pub struct ApiVersionsRequest {
 /// The versions a broker supports for one API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ApiVersion {
+    /// The API key.
     pub api_key: i16,
+    /// Oldest version the broker serves.
     pub min_version: i16,
+    /// Newest version the broker serves.
     pub max_version: i16,
 }
 
@@ -41,7 +44,9 @@ pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 /// The broker's supported versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiVersionsResponse {
+    /// `NONE`, or `UNSUPPORTED_VERSION` (then the broker answered at v0).
     pub error_code: ErrorCode,
+    /// Every API the broker serves, with its version range.
     pub api_keys: Vec<ApiVersion>,
     /// v1+.
     pub throttle_time_ms: i32,
@@ -72,16 +77,22 @@ impl Default for ApiVersionsResponse {
 /// A feature a broker supports, with its version range.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SupportedFeature {
+    /// The feature name (e.g. `transaction.version`).
     pub name: String,
+    /// Oldest version supported.
     pub min_version: i16,
+    /// Newest version supported.
     pub max_version: i16,
 }
 
 /// A cluster-wide finalized feature level.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FinalizedFeature {
+    /// The feature name.
     pub name: String,
+    /// Highest finalized level.
     pub max_version_level: i16,
+    /// Lowest finalized level.
     pub min_version_level: i16,
 }
 

@@ -20,8 +20,11 @@ use super::{ApiMessage, Decode, Encode};
 /// Ends the transaction of `transactional_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EndTxnRequest {
+    /// The transactional id.
     pub transactional_id: String,
+    /// The producer id.
     pub producer_id: i64,
+    /// The producer epoch.
     pub producer_epoch: i16,
     /// True to commit, false to abort.
     pub committed: bool,
@@ -30,7 +33,9 @@ pub struct EndTxnRequest {
 /// The coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndTxnResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
+    /// `NONE` when the transaction ended.
     pub error_code: ErrorCode,
     /// v5+: the producer id to use for the next transaction; -1 otherwise.
     pub producer_id: i64,

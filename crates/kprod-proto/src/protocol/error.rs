@@ -16,6 +16,15 @@ use std::fmt;
 macro_rules! error_codes {
     ($( $code:literal => $variant:ident, $java:literal, $retriable:literal, $invalid_metadata:literal; )*) => {
         /// A Kafka protocol error code. `None` (0) is success.
+        ///
+        /// ```
+        /// use kprod_proto::protocol::ErrorCode;
+        ///
+        /// let e = ErrorCode::from_i16(6);
+        /// assert_eq!((e, e.name(), e.code()), (ErrorCode::NotLeaderOrFollower, "NOT_LEADER_OR_FOLLOWER", 6));
+        /// assert!(e.is_retriable() && e.invalidates_metadata());
+        /// assert_eq!(ErrorCode::from_i16(-999), ErrorCode::Unknown(-999), "kept, so it round-trips");
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $(

@@ -23,8 +23,11 @@ use super::{ApiMessage, Decode, Encode};
 pub struct FetchRequest {
     /// -1 for a consumer.
     pub replica_id: i32,
+    /// Longest the broker may wait for `min_bytes`, in ms.
     pub max_wait_ms: i32,
+    /// Fewest bytes to answer with (unless `max_wait_ms` passes).
     pub min_bytes: i32,
+    /// Most bytes in the response.
     pub max_bytes: i32,
     /// 0 read uncommitted, 1 read committed.
     pub isolation_level: i8,
@@ -32,6 +35,7 @@ pub struct FetchRequest {
     pub session_id: i32,
     /// v7+; -1 = no session.
     pub session_epoch: i32,
+    /// The partitions to read, by topic.
     pub topics: Vec<FetchTopic>,
     /// v7+.
     pub forgotten_topics_data: Vec<ForgottenTopic>,
@@ -59,21 +63,26 @@ impl Default for FetchRequest {
 /// One topic to fetch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FetchTopic {
+    /// The topic name.
     pub topic: String,
+    /// Its partitions to read.
     pub partitions: Vec<FetchPartition>,
 }
 
 /// One partition to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchPartition {
+    /// The partition index.
     pub partition: i32,
     /// v9+.
     pub current_leader_epoch: i32,
+    /// The offset to read from.
     pub fetch_offset: i64,
     /// v12+.
     pub last_fetched_epoch: i32,
     /// v5+ (followers only).
     pub log_start_offset: i64,
+    /// Most bytes to return for this partition.
     pub partition_max_bytes: i32,
 }
 
@@ -93,34 +102,44 @@ impl Default for FetchPartition {
 /// Partitions to drop from an incremental fetch session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ForgottenTopic {
+    /// The topic name.
     pub topic: String,
+    /// Partition indexes.
     pub partitions: Vec<i32>,
 }
 
 /// The fetched data.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FetchResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
     /// v7+.
     pub error_code: ErrorCode,
     /// v7+.
     pub session_id: i32,
+    /// Results by topic.
     pub responses: Vec<FetchableTopicResponse>,
 }
 
 /// One topic of the response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FetchableTopicResponse {
+    /// The topic name.
     pub topic: String,
+    /// Results by partition.
     pub partitions: Vec<FetchPartitionData>,
 }
 
 /// One partition of the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchPartitionData {
+    /// The partition index.
     pub partition_index: i32,
+    /// `NONE` on success.
     pub error_code: ErrorCode,
+    /// The offset after the last replicated record.
     pub high_watermark: i64,
+    /// The offset below which every transaction is decided (read_committed reads up to here).
     pub last_stable_offset: i64,
     /// v5+.
     pub log_start_offset: i64,
@@ -150,7 +169,9 @@ impl Default for FetchPartitionData {
 /// A transaction aborted inside the returned range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AbortedTransaction {
+    /// The aborted transaction's producer id.
     pub producer_id: i64,
+    /// Offset of its first record in this partition.
     pub first_offset: i64,
 }
 

@@ -53,11 +53,17 @@ pub struct FindCoordinatorResponse {
 /// One coordinator of a v4+ answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Coordinator {
+    /// The key this coordinator is for (v4+: one entry per key).
     pub key: String,
+    /// The coordinator's node id.
     pub node_id: i32,
+    /// The coordinator's host.
     pub host: String,
+    /// The coordinator's port.
     pub port: i32,
+    /// `NONE` when found.
     pub error_code: ErrorCode,
+    /// Why not, from the broker.
     pub error_message: Option<String>,
 }
 

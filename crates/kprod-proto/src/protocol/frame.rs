@@ -41,30 +41,104 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 104_857_600;
 pub const SIZE_PREFIX_BYTES: usize = 4;
 
 /// Why a frame could not be written or read.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
+    /// A size prefix above the limit.
     #[error("frame size prefix {size} exceeds the limit of {max_frame_bytes} bytes")]
-    TooLarge { size: i64, max_frame_bytes: usize },
+    TooLarge {
+        /// The size read.
+        size: i64,
+        /// The limit.
+        max_frame_bytes: usize,
+    },
+    /// A negative size prefix.
     #[error("negative frame size prefix {0}")]
     NegativeSize(i32),
+    /// The request header does not decode.
     #[error("malformed request header: {0}")]
     Header(DecodeError),
+    /// The response header does not decode.
     #[error("malformed response header: {0}")]
     ResponseHeader(DecodeError),
+    /// An API key this codec does not implement.
     #[error("unknown api key {} (correlation id {})", header.api_key, header.correlation_id)]
-    UnknownApiKey { header: RequestHeader },
+    UnknownApiKey {
+        /// The decoded header.
+        header: RequestHeader,
+    },
+    /// A version outside what this codec implements for the API.
     #[error("unsupported version {} of {api} (supported {}..={}, correlation id {})",
             header.api_version, supported.min, supported.max, header.correlation_id)]
-    UnsupportedVersion { header: RequestHeader, api: ApiKey, supported: VersionRange },
+    UnsupportedVersion {
+        /// The decoded header.
+        header: RequestHeader,
+        /// The API.
+        api: ApiKey,
+        /// The versions implemented.
+        supported: VersionRange,
+    },
+    /// Encoding at a version the API does not have.
     #[error("version {version} of api key {api_key} is outside {min}..={max}")]
-    VersionOutOfRange { api_key: i16, version: i16, min: i16, max: i16 },
+    VersionOutOfRange {
+        /// The API key.
+        api_key: i16,
+        /// The version asked for.
+        version: i16,
+        /// Oldest version.
+        min: i16,
+        /// Newest version.
+        max: i16,
+    },
+    /// The header's API key is not the body's.
     #[error("header api key {header_api_key} does not match body api key {body_api_key}")]
-    ApiKeyMismatch { header_api_key: i16, body_api_key: i16 },
+    ApiKeyMismatch {
+        /// API key in the header.
+        header_api_key: i16,
+        /// The body's API key.
+        body_api_key: i16,
+    },
+    /// The body does not decode.
     #[error("malformed {api} v{version} body: {error}")]
-    Body { header: Option<RequestHeader>, api: ApiKey, version: i16, error: DecodeError },
+    Body {
+        /// The request header, when decoding a request.
+        header: Option<RequestHeader>,
+        /// The API.
+        api: ApiKey,
+        /// The version.
+        version: i16,
+        /// What the decoder found.
+        error: DecodeError,
+    },
+    /// Bytes left after the body.
     #[error("{trailing} unread bytes after the {api} v{version} body")]
-    TrailingBytes { header: Option<RequestHeader>, api: ApiKey, version: i16, trailing: usize },
+    TrailingBytes {
+        /// The request header, when decoding a request.
+        header: Option<RequestHeader>,
+        /// The API.
+        api: ApiKey,
+        /// The version.
+        version: i16,
+        /// Bytes left.
+        trailing: usize,
+    },
 }
 
 impl FrameError {
@@ -209,20 +283,50 @@ pub fn request_frame<T: Encode + ApiMessage>(
 }
 
 /// A request body of any API this codec implements.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestBody {
+    /// A Produce request.
     Produce(ProduceRequest),
+    /// A Fetch request.
     Fetch(FetchRequest),
+    /// A ListOffsets request.
     ListOffsets(ListOffsetsRequest),
+    /// A Metadata request.
     Metadata(MetadataRequest),
+    /// A FindCoordinator request.
     FindCoordinator(FindCoordinatorRequest),
+    /// A ApiVersions request.
     ApiVersions(ApiVersionsRequest),
+    /// A InitProducerId request.
     InitProducerId(InitProducerIdRequest),
+    /// A SaslHandshake request.
     SaslHandshake(SaslHandshakeRequest),
+    /// A SaslAuthenticate request.
     SaslAuthenticate(SaslAuthenticateRequest),
+    /// A AddPartitionsToTxn request.
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    /// A AddOffsetsToTxn request.
     AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    /// A EndTxn request.
     EndTxn(EndTxnRequest),
+    /// A TxnOffsetCommit request.
     TxnOffsetCommit(TxnOffsetCommitRequest),
 }
 
@@ -286,9 +390,28 @@ impl RequestBody {
 }
 
 /// A decoded request: header and typed body.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestFrame {
+    /// The request header.
     pub header: RequestHeader,
+    /// The typed body.
     pub body: RequestBody,
 }
 

@@ -16,10 +16,30 @@ use super::versions::ApiKey;
 use super::wire::{self, DecodeResult};
 
 /// The header in front of every request body.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::protocol::{ApiKey, ApiVersionsRequest, FrameError, RequestBody, RequestFrame, RequestHeader, request_frame, split_frame};
+///
+/// let request = ApiVersionsRequest { client_software_name: "doc".into(), client_software_version: "1".into() };
+/// let mut bytes = BytesMut::from(&request_frame(3, 42, Some("doc"), &request, 0)?[..]);
+/// let frame = split_frame(&mut bytes, 1 << 20)?.expect("a whole frame");
+/// let decoded = RequestFrame::decode(frame)?;
+/// let header: &RequestHeader = &decoded.header;
+/// assert_eq!((header.api_key, header.api_version, header.correlation_id), (ApiKey::ApiVersions.key(), 3, 42));
+/// assert_eq!(decoded.body, RequestBody::ApiVersions(request));
+/// // A size prefix above the limit is refused before anything is read.
+/// let mut huge = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+/// assert!(matches!(split_frame(&mut huge, 1 << 20), Err(FrameError::TooLarge { .. })));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestHeader {
+    /// The API key (`ApiKey` as `i16`).
     pub api_key: i16,
+    /// The version of the request body.
     pub api_version: i16,
+    /// Echoed in the response, to match it to its request.
     pub correlation_id: i32,
     /// Free-form client name shown in broker logs and quotas; null is allowed.
     pub client_id: Option<String>,
@@ -28,6 +48,7 @@ pub struct RequestHeader {
 /// The header in front of every response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResponseHeader {
+    /// The request's correlation id.
     pub correlation_id: i32,
 }
 

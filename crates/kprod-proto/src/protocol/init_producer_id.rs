@@ -20,6 +20,7 @@ use super::{ApiMessage, Decode, Encode};
 pub struct InitProducerIdRequest {
     /// Null for an idempotent (non-transactional) producer.
     pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`, in ms.
     pub transaction_timeout_ms: i32,
     /// v3+: the id being bumped, or -1.
     pub producer_id: i64,
@@ -36,9 +37,13 @@ impl Default for InitProducerIdRequest {
 /// The id and epoch to stamp on record batches.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InitProducerIdResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
+    /// `NONE` on success.
     pub error_code: ErrorCode,
+    /// The producer id assigned (or bumped).
     pub producer_id: i64,
+    /// Its epoch.
     pub producer_epoch: i16,
 }
 

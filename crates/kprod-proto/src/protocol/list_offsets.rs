@@ -29,22 +29,27 @@ pub struct ListOffsetsRequest {
     pub replica_id: i32,
     /// v2+: 0 read uncommitted, 1 read committed.
     pub isolation_level: i8,
+    /// The topics to look up.
     pub topics: Vec<ListOffsetsTopic>,
 }
 
 /// One topic of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListOffsetsTopic {
+    /// The topic name.
     pub name: String,
+    /// Its partitions to look up.
     pub partitions: Vec<ListOffsetsPartition>,
 }
 
 /// One partition of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListOffsetsPartition {
+    /// The partition index.
     pub partition_index: i32,
     /// v4+; -1 when unknown.
     pub current_leader_epoch: i32,
+    /// -1 latest, -2 earliest, -3 max timestamp, or a timestamp in ms.
     pub timestamp: i64,
 }
 
@@ -59,22 +64,29 @@ impl Default for ListOffsetsPartition {
 pub struct ListOffsetsResponse {
     /// v2+.
     pub throttle_time_ms: i32,
+    /// One entry per topic asked for.
     pub topics: Vec<ListOffsetsTopicResponse>,
 }
 
 /// One topic of the response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListOffsetsTopicResponse {
+    /// The topic name.
     pub name: String,
+    /// One entry per partition asked for.
     pub partitions: Vec<ListOffsetsPartitionResponse>,
 }
 
 /// One partition of the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListOffsetsPartitionResponse {
+    /// The partition index.
     pub partition_index: i32,
+    /// `NONE` on success.
     pub error_code: ErrorCode,
+    /// Timestamp of the offset found, -1 for latest/earliest.
     pub timestamp: i64,
+    /// The offset found.
     pub offset: i64,
     /// v4+; -1 when unknown.
     pub leader_epoch: i32,

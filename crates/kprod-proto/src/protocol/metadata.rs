@@ -58,11 +58,13 @@ pub struct MetadataRequestTopic {
 pub struct MetadataResponse {
     /// v3+.
     pub throttle_time_ms: i32,
+    /// Every live broker.
     pub brokers: Vec<MetadataResponseBroker>,
     /// v2+.
     pub cluster_id: Option<String>,
     /// v1+; -1 when unknown.
     pub controller_id: i32,
+    /// One entry per topic asked for (every topic for a null list).
     pub topics: Vec<MetadataResponseTopic>,
     /// v8–10.
     pub cluster_authorized_operations: i32,
@@ -84,8 +86,11 @@ impl Default for MetadataResponse {
 /// A broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetadataResponseBroker {
+    /// The node id.
     pub node_id: i32,
+    /// Advertised host.
     pub host: String,
+    /// Advertised port.
     pub port: i32,
     /// v1+.
     pub rack: Option<String>,
@@ -94,6 +99,7 @@ pub struct MetadataResponseBroker {
 /// One topic of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataResponseTopic {
+    /// `NONE`, or why the topic is not available (e.g. UNKNOWN_TOPIC_OR_PARTITION).
     pub error_code: ErrorCode,
     /// Nullable v12+; earlier versions carry `""` for `None`.
     pub name: Option<String>,
@@ -101,6 +107,7 @@ pub struct MetadataResponseTopic {
     pub topic_id: Uuid,
     /// v1+.
     pub is_internal: bool,
+    /// The topic's partitions.
     pub partitions: Vec<MetadataResponsePartition>,
     /// v8+.
     pub topic_authorized_operations: i32,
@@ -122,12 +129,17 @@ impl Default for MetadataResponseTopic {
 /// One partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataResponsePartition {
+    /// `NONE`, or e.g. LEADER_NOT_AVAILABLE.
     pub error_code: ErrorCode,
+    /// The partition index.
     pub partition_index: i32,
+    /// The leader, -1 when none.
     pub leader_id: i32,
     /// v7+; -1 when unknown.
     pub leader_epoch: i32,
+    /// Replicas of the partition.
     pub replica_nodes: Vec<i32>,
+    /// In-sync replicas.
     pub isr_nodes: Vec<i32>,
     /// v5+.
     pub offline_replicas: Vec<i32>,

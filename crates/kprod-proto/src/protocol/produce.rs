@@ -31,19 +31,23 @@ pub struct ProduceRequest {
     pub acks: i16,
     /// How long the broker may wait for the acks, in ms.
     pub timeout_ms: i32,
+    /// The batches, by topic.
     pub topic_data: Vec<TopicProduceData>,
 }
 
 /// The batches for one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicProduceData {
+    /// The topic name.
     pub name: String,
+    /// The batches, by partition.
     pub partition_data: Vec<PartitionProduceData>,
 }
 
 /// The batches for one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartitionProduceData {
+    /// The partition index.
     pub index: i32,
     /// Raw record-batch bytes (nullable on the wire), never copied on decode.
     pub records: Option<Bytes>,
@@ -52,7 +56,9 @@ pub struct PartitionProduceData {
 /// The broker's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProduceResponse {
+    /// Results by topic.
     pub responses: Vec<TopicProduceResponse>,
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
     /// v10+ tag 0: endpoints of the leaders named in `current_leader`; empty when absent.
     pub node_endpoints: Vec<NodeEndpoint>,
@@ -61,14 +67,18 @@ pub struct ProduceResponse {
 /// The result for one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicProduceResponse {
+    /// The topic name.
     pub name: String,
+    /// Results by partition.
     pub partition_responses: Vec<PartitionProduceResponse>,
 }
 
 /// The result for one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionProduceResponse {
+    /// The partition index.
     pub index: i32,
+    /// `NONE` when the batches were appended.
     pub error_code: ErrorCode,
     /// Offset given to the first record of the batch.
     pub base_offset: i64,
@@ -102,23 +112,31 @@ impl Default for PartitionProduceResponse {
 /// A record that made the broker drop its batch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchIndexAndErrorMessage {
+    /// Index of the record within the batch.
     pub batch_index: i32,
+    /// Why the broker refused it.
     pub batch_index_error_message: Option<String>,
 }
 
 /// A partition's current leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaderIdAndEpoch {
+    /// The leader node id, -1 when unknown.
     pub leader_id: i32,
+    /// The leader's epoch.
     pub leader_epoch: i32,
 }
 
 /// A broker's address, sent beside `current_leader`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeEndpoint {
+    /// The node id.
     pub node_id: i32,
+    /// Advertised host.
     pub host: String,
+    /// Advertised port.
     pub port: i32,
+    /// The rack, if configured.
     pub rack: Option<String>,
 }
 

@@ -21,6 +21,7 @@ use super::{ApiMessage, Decode, Encode};
 /// One client SASL token.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct SaslAuthenticateRequest {
+    /// The mechanism's token for the broker.
     pub auth_bytes: Bytes,
 }
 
@@ -34,8 +35,11 @@ impl std::fmt::Debug for SaslAuthenticateRequest {
 /// One server SASL token, or the failure.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SaslAuthenticateResponse {
+    /// `NONE` when authentication succeeded.
     pub error_code: ErrorCode,
+    /// Why it failed, from the broker.
     pub error_message: Option<String>,
+    /// The broker's token (SCRAM's server-first / server-final message).
     pub auth_bytes: Bytes,
     /// v1+: re-authenticate within this many ms; 0 = no limit.
     pub session_lifetime_ms: i64,

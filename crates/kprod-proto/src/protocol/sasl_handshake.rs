@@ -28,6 +28,7 @@ pub struct SaslHandshakeRequest {
 pub struct SaslHandshakeResponse {
     /// UNSUPPORTED_SASL_MECHANISM when the requested one is not enabled.
     pub error_code: ErrorCode,
+    /// The mechanisms the broker enables (sent back whatever the outcome).
     pub mechanisms: Vec<String>,
 }
 

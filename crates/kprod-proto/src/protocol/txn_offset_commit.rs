@@ -21,9 +21,13 @@ use super::{ApiMessage, Decode, Encode};
 /// Commits offsets of `group_id` inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnOffsetCommitRequest {
+    /// The transactional id.
     pub transactional_id: String,
+    /// The consumer group.
     pub group_id: String,
+    /// The producer id.
     pub producer_id: i64,
+    /// The producer epoch.
     pub producer_epoch: i16,
     /// v3+: the consumer's generation, -1 if unknown.
     pub generation_id: i32,
@@ -31,6 +35,7 @@ pub struct TxnOffsetCommitRequest {
     pub member_id: String,
     /// v3+: the static member id (`group.instance.id`), if any.
     pub group_instance_id: Option<String>,
+    /// The offsets, by topic.
     pub topics: Vec<TxnOffsetCommitRequestTopic>,
 }
 
@@ -52,18 +57,22 @@ impl Default for TxnOffsetCommitRequest {
 /// Offsets of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnOffsetCommitRequestTopic {
+    /// The topic name.
     pub name: String,
+    /// The offsets of its partitions.
     pub partitions: Vec<TxnOffsetCommitRequestPartition>,
 }
 
 /// The offset of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnOffsetCommitRequestPartition {
+    /// The partition index.
     pub partition_index: i32,
     /// The next offset to consume.
     pub committed_offset: i64,
     /// v2+: leader epoch of the last consumed record, -1 if unknown.
     pub committed_leader_epoch: i32,
+    /// Metadata stored with the offset.
     pub committed_metadata: Option<String>,
 }
 
@@ -81,21 +90,27 @@ impl Default for TxnOffsetCommitRequestPartition {
 /// The group coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnOffsetCommitResponse {
+    /// Time the request was throttled, in ms.
     pub throttle_time_ms: i32,
+    /// Results by topic.
     pub topics: Vec<TxnOffsetCommitResponseTopic>,
 }
 
 /// Results for one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnOffsetCommitResponseTopic {
+    /// The topic name.
     pub name: String,
+    /// Results by partition.
     pub partitions: Vec<TxnOffsetCommitResponsePartition>,
 }
 
 /// Result for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TxnOffsetCommitResponsePartition {
+    /// The partition index.
     pub partition_index: i32,
+    /// `NONE` when the offset was committed.
     pub error_code: ErrorCode,
 }
 

@@ -28,28 +28,58 @@ use super::api_versions::{ApiVersion, ApiVersionsResponse};
 use super::error::ErrorCode;
 
 /// An API this codec implements.
+///
+/// ```
+/// use kprod_proto::protocol::ApiKey;
+///
+/// assert_eq!(ApiKey::from_i16(0), Some(ApiKey::Produce));
+/// assert_eq!((ApiKey::Produce.key(), ApiKey::Produce.name()), (0, "Produce"));
+/// assert!(ApiKey::Produce.supported().contains(9));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i16)]
 pub enum ApiKey {
+    /// Produce.
     Produce = 0,
+    /// Fetch.
     Fetch = 1,
+    /// ListOffsets.
     ListOffsets = 2,
+    /// Metadata.
     Metadata = 3,
+    /// FindCoordinator.
     FindCoordinator = 10,
+    /// SaslHandshake.
     SaslHandshake = 17,
+    /// ApiVersions.
     ApiVersions = 18,
+    /// InitProducerId.
     InitProducerId = 22,
+    /// SaslAuthenticate.
     SaslAuthenticate = 36,
+    /// AddPartitionsToTxn.
     AddPartitionsToTxn = 24,
+    /// AddOffsetsToTxn.
     AddOffsetsToTxn = 25,
+    /// EndTxn.
     EndTxn = 26,
+    /// TxnOffsetCommit.
     TxnOffsetCommit = 28,
 }
 
 /// An inclusive range of versions.
+///
+/// ```
+/// use kprod_proto::protocol::versions::VersionRange;
+///
+/// let r = VersionRange { min: 3, max: 7 };
+/// assert!(r.contains(3) && r.contains(7) && !r.contains(8));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VersionRange {
+    /// Oldest version.
     pub min: i16,
+    /// Newest version.
     pub max: i16,
 }
 
@@ -174,18 +204,69 @@ impl std::fmt::Display for ApiKey {
 }
 
 /// Why no usable version could be agreed with a broker.
+///
+/// ```
+/// use kprod_proto::protocol::versions::{NegotiatedVersions, VersionError, negotiate};
+/// use kprod_proto::protocol::{ApiKey, ApiVersion, ApiVersionsResponse};
+///
+/// // What a broker offers for two APIs; Metadata is missing.
+/// let offer = |key: ApiKey, min, max| ApiVersion { api_key: key.key(), min_version: min, max_version: max };
+/// let response = ApiVersionsResponse {
+///     api_keys: vec![offer(ApiKey::Produce, 0, 11), offer(ApiKey::ApiVersions, 0, 4)],
+///     ..ApiVersionsResponse::default()
+/// };
+/// let versions: NegotiatedVersions = negotiate(&response, &[ApiKey::Produce])?;
+/// assert_eq!(versions.get(ApiKey::Produce), Some(ApiKey::Produce.supported().max.min(11)));
+/// let e = negotiate(&response, &[ApiKey::Metadata]).unwrap_err();
+/// assert_eq!(e, VersionError::NotSupportedByBroker { api: ApiKey::Metadata });
+/// # Ok::<(), VersionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {
+    /// ApiVersions itself failed.
     #[error("broker answered ApiVersions with error {0}")]
     Broker(ErrorCode),
+    /// The broker does not list the API.
     #[error("broker does not support {api}")]
-    NotSupportedByBroker { api: ApiKey },
+    NotSupportedByBroker {
+        /// The API.
+        api: ApiKey,
+    },
+    /// The version ranges do not overlap.
     #[error("no common version of {api}: we support {ours_min}..={ours_max}, broker {theirs_min}..={theirs_max}")]
-    NoCommonVersion { api: ApiKey, ours_min: i16, ours_max: i16, theirs_min: i16, theirs_max: i16 },
+    NoCommonVersion {
+        /// The API.
+        api: ApiKey,
+        /// Oldest version this codec speaks.
+        ours_min: i16,
+        /// Newest version this codec speaks.
+        ours_max: i16,
+        /// Oldest version the broker serves.
+        theirs_min: i16,
+        /// Newest version the broker serves.
+        theirs_max: i16,
+    },
 }
 
 /// The version to use per API with one broker, as agreed by [`negotiate`].
+///
+/// ```
+/// use kprod_proto::protocol::versions::{NegotiatedVersions, VersionError, negotiate};
+/// use kprod_proto::protocol::{ApiKey, ApiVersion, ApiVersionsResponse};
+///
+/// // What a broker offers for two APIs; Metadata is missing.
+/// let offer = |key: ApiKey, min, max| ApiVersion { api_key: key.key(), min_version: min, max_version: max };
+/// let response = ApiVersionsResponse {
+///     api_keys: vec![offer(ApiKey::Produce, 0, 11), offer(ApiKey::ApiVersions, 0, 4)],
+///     ..ApiVersionsResponse::default()
+/// };
+/// let versions: NegotiatedVersions = negotiate(&response, &[ApiKey::Produce])?;
+/// assert_eq!(versions.get(ApiKey::Produce), Some(ApiKey::Produce.supported().max.min(11)));
+/// let e = negotiate(&response, &[ApiKey::Metadata]).unwrap_err();
+/// assert_eq!(e, VersionError::NotSupportedByBroker { api: ApiKey::Metadata });
+/// # Ok::<(), VersionError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NegotiatedVersions {
     versions: [Option<i16>; ApiKey::ALL.len()],

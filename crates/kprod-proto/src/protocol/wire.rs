@@ -19,24 +19,59 @@ use bytes::{Buf, BufMut, Bytes};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The input ends inside a field.
     #[error("truncated input reading {field}: needed {needed} bytes, {remaining} left")]
-    Truncated { field: &'static str, needed: usize, remaining: usize },
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes left.
+        remaining: usize,
+    },
+    /// A negative (non-null) or oversized length prefix.
     #[error("invalid length {len} for {field}")]
-    InvalidLength { field: &'static str, len: i64 },
+    InvalidLength {
+        /// The field being read.
+        field: &'static str,
+        /// The length read.
+        len: i64,
+    },
+    /// A varint longer than its type allows.
     #[error("varint too long reading {field}")]
-    VarintTooLong { field: &'static str },
+    VarintTooLong {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// A string that is not UTF-8.
     #[error("invalid UTF-8 in {field}")]
-    InvalidUtf8 { field: &'static str },
+    InvalidUtf8 {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// A version of an API this codec does not implement.
     #[error("unsupported version {version} of api key {api_key}")]
-    UnsupportedVersion { api_key: i16, version: i16 },
+    UnsupportedVersion {
+        /// The API key.
+        api_key: i16,
+        /// The version asked for.
+        version: i16,
+    },
+    /// An API key this codec does not know.
     #[error("unknown api key {0}")]
     UnknownApiKey(i16),
+    /// Null where the schema does not allow it.
     #[error("null value in non-nullable field {field}")]
-    UnexpectedNull { field: &'static str },
+    UnexpectedNull {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// Anything else that makes no sense; the text says what.
     #[error("{0}")]
     Invalid(String),
 }
 
+/// What every decoder returns.
 pub type DecodeResult<T> = Result<T, DecodeError>;
 
 #[inline]
@@ -52,6 +87,7 @@ fn need(buf: &Bytes, n: usize, field: &'static str) -> DecodeResult<()> {
 
 macro_rules! fixed {
     ($read:ident, $ty:ty, $get:ident, $n:expr) => {
+        #[doc = concat!("Reads a big-endian `", stringify!($ty), "`; `field` names it in errors.")]
         #[inline]
         pub fn $read(buf: &mut Bytes, field: &'static str) -> DecodeResult<$ty> {
             need(buf, $n, field)?;
@@ -216,18 +252,22 @@ fn on_bytes<T>(buf: &mut Bytes, f: impl FnOnce(&mut &[u8]) -> DecodeResult<T>) -
     Ok(v)
 }
 
+/// Reads an unsigned varint (LEB128, at most 5 bytes).
 #[inline]
 pub fn read_uvarint(buf: &mut Bytes, field: &'static str) -> DecodeResult<u32> {
     on_bytes(buf, |s| read_uvarint_slice(s, field))
 }
+/// Reads an unsigned varlong (LEB128, at most 10 bytes).
 #[inline]
 pub fn read_uvarlong(buf: &mut Bytes, field: &'static str) -> DecodeResult<u64> {
     on_bytes(buf, |s| read_uvarlong_slice(s, field))
 }
+/// Reads a zigzag-encoded signed varint.
 #[inline]
 pub fn read_varint(buf: &mut Bytes, field: &'static str) -> DecodeResult<i32> {
     on_bytes(buf, |s| read_varint_slice(s, field))
 }
+/// Reads a zigzag-encoded signed varlong.
 #[inline]
 pub fn read_varlong(buf: &mut Bytes, field: &'static str) -> DecodeResult<i64> {
     on_bytes(buf, |s| read_varlong_slice(s, field))

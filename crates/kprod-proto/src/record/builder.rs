@@ -26,6 +26,24 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 const NO_SEQUENCE: i32 = -1;
 
 /// An open batch being filled with records.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Debug)]
 pub struct BatchBuilder {
     /// Header placeholder followed by the uncompressed records.
@@ -41,6 +59,24 @@ pub struct BatchBuilder {
 }
 
 /// A finished batch, ready for a produce request.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Debug)]
 pub struct ClosedBatch {
     /// The whole batch: header + (compressed) records.

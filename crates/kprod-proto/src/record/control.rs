@@ -63,6 +63,7 @@ impl ControlRecordType {
 /// A parsed control record: its type and, for transaction markers, the coordinator epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlRecord {
+    /// Commit or abort marker (or another control type).
     pub kind: ControlRecordType,
     /// The epoch of the coordinator that wrote the marker; `None` when the record has no marker value.
     pub coordinator_epoch: Option<i32>,

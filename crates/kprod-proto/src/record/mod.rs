@@ -89,57 +89,177 @@ pub(crate) const ATTR_TRANSACTIONAL: i16 = 0x10;
 pub(crate) const ATTR_CONTROL: i16 = 0x20;
 
 /// A record header. Keys are UTF-8 (Java's `Header.key()` is a `String`); values may be null.
+///
+/// ```
+/// use bytes::Bytes;
+/// use kprod_proto::record::Header;
+///
+/// let h = Header { key: "trace-id".into(), value: Some(Bytes::from_static(b"abc")) };
+/// let null = Header { key: "deleted".into(), value: None };
+/// assert_ne!(h, null);
+/// assert!(null.value.is_none(), "a null value, not an empty one");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The header key (UTF-8).
     pub key: String,
+    /// The value; `None` = null.
     pub value: Option<Bytes>,
 }
 
 /// Why a batch could not be built, parsed or validated. Each variant names the culprit.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, Compression, RecordBatch, RecordError};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 0);
+/// builder.append(0, None, Some(b"v"), &[]);
+/// let mut bytes = builder.close()?.bytes;
+/// let last = bytes.len() - 1;
+/// bytes[last] ^= 0xff; // corrupt the last record byte
+/// let batch = RecordBatch::parse(&mut bytes.freeze())?;
+/// assert!(matches!(batch.validate_crc(), Err(RecordError::CrcMismatch { .. })));
+/// assert!(matches!(BatchBuilder::new(BytesMut::new(), Compression::None, 0).close(), Err(RecordError::EmptyBatch)));
+/// # Ok::<(), RecordError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
+    /// A batch magic other than 2.
     #[error("unsupported record batch magic {0} (only magic 2 is supported)")]
     BadMagic(i8),
+    /// The CRC-32C does not match the batch.
     #[error("record batch CRC mismatch: header says {expected:#010x}, computed {actual:#010x}")]
-    CrcMismatch { expected: u32, actual: u32 },
+    CrcMismatch {
+        /// The CRC in the header.
+        expected: u32,
+        /// The CRC computed.
+        actual: u32,
+    },
+    /// The input ends inside a field.
     #[error("truncated {field}: needed {needed} bytes, {remaining} left")]
-    Truncated { field: &'static str, needed: usize, remaining: usize },
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes left.
+        remaining: usize,
+    },
+    /// A negative or oversized length.
     #[error("invalid {field} {len}")]
-    InvalidLength { field: &'static str, len: i64 },
+    InvalidLength {
+        /// The field.
+        field: &'static str,
+        /// The length read.
+        len: i64,
+    },
+    /// The header's record count does not match the records.
     #[error("record count mismatch: header says {header}, found {actual}")]
-    CountMismatch { header: i32, actual: i32 },
+    CountMismatch {
+        /// Count in the header.
+        header: i32,
+        /// Records found.
+        actual: i32,
+    },
+    /// A record whose offset delta is not its index.
     #[error("record {index} has offset delta {found}, expected {index}")]
-    OffsetDelta { index: i32, found: i32 },
+    OffsetDelta {
+        /// The record index.
+        index: i32,
+        /// Its offset delta.
+        found: i32,
+    },
+    /// The header's `lastOffsetDelta` does not match the records.
     #[error("lastOffsetDelta is {header}, expected {expected} for the records present")]
-    LastOffsetDelta { header: i32, expected: i32 },
+    LastOffsetDelta {
+        /// Value in the header.
+        header: i32,
+        /// Value the records imply.
+        expected: i32,
+    },
+    /// Bytes left after a field that should end the input.
     #[error("{remaining} unread bytes after {field}")]
-    TrailingBytes { field: &'static str, remaining: usize },
+    TrailingBytes {
+        /// The field.
+        field: &'static str,
+        /// Bytes left.
+        remaining: usize,
+    },
+    /// Compression bits that name no codec.
     #[error("unknown compression codec id {0} in batch attributes")]
     UnknownCodec(i16),
+    /// A compression level out of range.
     #[error("invalid compression config {key} = {value}")]
-    InvalidConfig { key: &'static str, value: String },
+    InvalidConfig {
+        /// The setting.
+        key: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The codec failed to compress.
     #[error("{codec} compression failed: {reason}")]
-    Compress { codec: &'static str, reason: String },
+    Compress {
+        /// The codec.
+        codec: &'static str,
+        /// The codec's error.
+        reason: String,
+    },
+    /// The codec failed to decompress.
     #[error("{codec} decompression failed: {reason}")]
-    Decompress { codec: &'static str, reason: String },
+    Decompress {
+        /// The codec.
+        codec: &'static str,
+        /// The codec's error.
+        reason: String,
+    },
+    /// Decompressed data or a record larger than allowed.
     #[error("{what} exceeds the limit of {limit} bytes (at least {size})")]
-    TooLarge { what: &'static str, size: usize, limit: usize },
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Bytes seen (at least).
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A string field (a header key) that is not UTF-8.
     #[error("invalid UTF-8 in {field}")]
-    InvalidUtf8 { field: &'static str },
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// A batch closed without records.
     #[error("cannot close a record batch without records")]
     EmptyBatch,
+    /// A varint or length that does not decode.
     #[error(transparent)]
     Wire(#[from] DecodeError),
 }
 
 /// The codec of a batch as it appears on the wire (attributes bits 0–2), without a level.
+///
+/// ```
+/// use kprod_proto::record::{Compression, CompressionType};
+///
+/// let zstd = Compression::from_config("zstd", -1, 9, 3)?;
+/// assert_eq!((zstd, zstd.kind(), zstd.name()), (Compression::Zstd { level: 3 }, CompressionType::Zstd, "zstd"));
+/// assert_eq!(CompressionType::from_attributes(zstd.attribute_bits())?, CompressionType::Zstd);
+/// assert!(Compression::from_config("brotli", -1, 9, 3).is_err());
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompressionType {
+    /// Uncompressed (0).
     None,
+    /// gzip (1).
     Gzip,
+    /// Snappy, xerial framing (2).
     Snappy,
+    /// LZ4 frame (3).
     Lz4,
+    /// Zstandard (4).
     Zstd,
 }
 
@@ -180,21 +300,36 @@ impl CompressionType {
 }
 
 /// The producer's `compression.type` with its level (`compression.{gzip,lz4,zstd}.level`, KIP-390).
+///
+/// ```
+/// use kprod_proto::record::{Compression, CompressionType};
+///
+/// let zstd = Compression::from_config("zstd", -1, 9, 3)?;
+/// assert_eq!((zstd, zstd.kind(), zstd.name()), (Compression::Zstd { level: 3 }, CompressionType::Zstd, "zstd"));
+/// assert_eq!(CompressionType::from_attributes(zstd.attribute_bits())?, CompressionType::Zstd);
+/// assert!(Compression::from_config("brotli", -1, 9, 3).is_err());
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// No compression.
     None,
     /// Level -1 (zlib default, 6) or 1..=9.
     Gzip {
+        /// `compression.gzip.level`.
         level: i32,
     },
+    /// Snappy (no levels).
     Snappy,
     /// Level 1..=17, validated like Java's; lz4_flex has no HC mode, so the level is not applied (see
     /// [`compression::lz4`]).
     Lz4 {
+        /// `compression.lz4.level`.
         level: i32,
     },
     /// Level -131072..=22 (zstd's negative "fast" levels included).
     Zstd {
+        /// `compression.zstd.level`.
         level: i32,
     },
 }

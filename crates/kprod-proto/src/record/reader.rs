@@ -17,6 +17,24 @@ use super::{
 use bytes::{Buf, Bytes};
 
 /// One record batch: the parsed header and the raw bytes (header included).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RecordBatch {
     raw: Bytes,
@@ -34,13 +52,37 @@ pub struct RecordBatch {
 }
 
 /// One record read from a batch. Key and value are zero-copy slices of the (decompressed) records.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kprod_proto::record::{BatchBuilder, ClosedBatch, Compression, Header, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(BytesMut::new(), Compression::None, 1_000);
+/// builder.append(1_000, Some(b"k"), Some(b"v1"), &[]);
+/// builder.append(1_005, None, Some(b"v2"), &[Header { key: "h".into(), value: None }]);
+/// let closed: ClosedBatch = builder.close()?;
+/// assert_eq!(closed.record_count, 2);
+/// let batch = RecordBatch::parse(&mut closed.bytes.freeze())?;
+/// batch.validate_full()?;
+/// let records: Vec<Record> = batch.records()?.collect::<Result<_, _>>()?;
+/// assert_eq!((records[1].offset_delta, records[1].timestamp_delta), (1, 5));
+/// assert_eq!(records[1].key, None);
+/// assert_eq!(records[1].headers[0].key, "h");
+/// # Ok::<(), kprod_proto::record::RecordError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// Offset relative to the batch's base offset.
     pub offset_delta: i32,
+    /// Timestamp relative to the batch's base timestamp, in ms.
     pub timestamp_delta: i64,
+    /// The key; `None` = null.
     pub key: Option<Bytes>,
+    /// The value; `None` = null.
     pub value: Option<Bytes>,
+    /// The headers, in order.
     pub headers: Vec<Header>,
+    /// Record attributes (unused by Kafka, 0).
     pub attributes: i8,
 }
 
@@ -162,6 +204,7 @@ impl RecordBatch {
         }
     }
 
+    /// Offset of the first record.
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -169,24 +212,31 @@ impl RecordBatch {
     pub fn last_offset(&self) -> i64 {
         self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
+    /// Offset of the last record relative to the base offset.
     pub fn last_offset_delta(&self) -> i32 {
         self.last_offset_delta
     }
+    /// Records in the batch.
     pub fn record_count(&self) -> i32 {
         self.record_count
     }
+    /// Producer id, -1 without idempotence.
     pub fn producer_id(&self) -> i64 {
         self.producer_id
     }
+    /// Producer epoch, -1 without idempotence.
     pub fn producer_epoch(&self) -> i16 {
         self.producer_epoch
     }
+    /// Sequence of the first record, -1 without idempotence.
     pub fn base_sequence(&self) -> i32 {
         self.base_sequence
     }
+    /// The attributes: compression, timestamp type, transactional, control.
     pub fn attributes(&self) -> i16 {
         self.attributes
     }
+    /// The CRC-32C stored in the header.
     pub fn crc(&self) -> u32 {
         self.crc
     }
@@ -194,9 +244,11 @@ impl RecordBatch {
     pub fn compression(&self) -> Result<CompressionType, RecordError> {
         CompressionType::from_attributes(self.attributes)
     }
+    /// Part of a transaction.
     pub fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
+    /// A control batch (a transaction marker).
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
@@ -204,12 +256,15 @@ impl RecordBatch {
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & ATTR_LOG_APPEND_TIME != 0
     }
+    /// Timestamp of the first record, in ms.
     pub fn base_timestamp(&self) -> i64 {
         self.base_timestamp
     }
+    /// Largest timestamp in the batch, in ms.
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
+    /// The leader epoch the broker stamped (-1 from a producer).
     pub fn partition_leader_epoch(&self) -> i32 {
         self.partition_leader_epoch
     }

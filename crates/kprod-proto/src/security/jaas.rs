@@ -22,31 +22,66 @@ pub const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLogi
 pub const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// Why a `sasl.jaas.config` value was refused. Never carries an option's value.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::jaas::JaasError;
+/// use kprod_proto::security::{SaslSettings, SecurityConfigError};
+///
+/// let config = ProducerConfig::from_pairs([
+///     ("security.protocol", "SASL_PLAINTEXT"),
+///     ("sasl.jaas.config", r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="pw""#),
+/// ])?;
+/// let e = SaslSettings::from_config(&config).unwrap_err();
+/// assert!(matches!(e, SecurityConfigError::Jaas(JaasError::MissingSemicolon)), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JaasError {
+    /// The value is empty.
     #[error("empty: expected '<LoginModule class> required username=\"...\" password=\"...\";'")]
     Empty,
+    /// No control flag after the login module.
     #[error("missing the control flag after the login module (expected required, requisite, sufficient or optional)")]
     MissingFlag,
+    /// A control flag Kafka does not know.
     #[error("invalid control flag '{0}' (expected required, requisite, sufficient or optional)")]
     BadFlag(String),
+    /// Not JAAS syntax.
     #[error("at character {position}: {reason}")]
-    Syntax { position: usize, reason: &'static str },
+    Syntax {
+        /// 0-based character position.
+        position: usize,
+        /// What was expected there.
+        reason: &'static str,
+    },
+    /// A quoted value without its closing quote.
     #[error("the value of option '{option}' has no closing double quote")]
-    UnterminatedQuote { option: String },
+    UnterminatedQuote {
+        /// The option whose value is unterminated.
+        option: String,
+    },
+    /// No `;` at the end.
     #[error("missing the ';' that ends the login module entry")]
     MissingSemicolon,
+    /// More than one login module.
     #[error("more than one login module entry; sasl.jaas.config takes exactly one")]
     MultipleEntries,
+    /// A required option is missing.
     #[error("option '{option}' is missing")]
-    MissingOption { option: &'static str },
+    MissingOption {
+        /// `username` or `password`.
+        option: &'static str,
+    },
 }
 
 /// Which credentials family a login module belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleKind {
+    /// `PlainLoginModule`.
     Plain,
+    /// `ScramLoginModule`.
     Scram,
     /// Kerberos, OAuth, or a custom class kprod does not implement.
     Other,

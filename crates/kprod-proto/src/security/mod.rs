@@ -29,10 +29,19 @@ use crate::producer::config::ProducerConfig;
 
 /// A password or other credential. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives the
 /// value, so a secret cannot reach a log line or a report by accident.
+///
+/// ```
+/// use kprod_proto::security::Secret;
+///
+/// let password = Secret::new("hunter2");
+/// assert_eq!(format!("{password:?}"), "[redacted]");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -62,11 +71,24 @@ impl From<&str> for Secret {
 }
 
 /// `security.protocol`.
+///
+/// ```
+/// use kprod_proto::security::SecurityProtocol;
+///
+/// let p = SecurityProtocol::parse("sasl_ssl").expect("case-insensitive");
+/// assert_eq!(p, SecurityProtocol::SaslSsl);
+/// assert!(p.uses_tls() && p.uses_sasl());
+/// assert_eq!(p.name(), "SASL_SSL");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecurityProtocol {
+    /// `PLAINTEXT`: no TLS, no SASL.
     Plaintext,
+    /// `SSL`: TLS.
     Ssl,
+    /// `SASL_PLAINTEXT`: SASL without TLS.
     SaslPlaintext,
+    /// `SASL_SSL`: SASL over TLS.
     SaslSsl,
 }
 
@@ -110,10 +132,22 @@ impl std::fmt::Display for SecurityProtocol {
 }
 
 /// A SASL mechanism kprod implements.
+///
+/// ```
+/// use kprod_proto::security::{SaslMechanism, SecurityConfigError};
+///
+/// assert_eq!(SaslMechanism::parse("SCRAM-SHA-512")?, SaslMechanism::ScramSha512);
+/// assert!(SaslMechanism::ScramSha256.is_scram());
+/// assert!(matches!(SaslMechanism::parse("GSSAPI"), Err(SecurityConfigError::UnsupportedMechanism { .. })));
+/// # Ok::<(), SecurityConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SaslMechanism {
+    /// `PLAIN` (RFC 4616).
     Plain,
+    /// `SCRAM-SHA-256` (RFC 7677).
     ScramSha256,
+    /// `SCRAM-SHA-512`.
     ScramSha512,
 }
 
@@ -154,33 +188,90 @@ impl std::fmt::Display for SaslMechanism {
 }
 
 /// Why the security settings could not be resolved. Names the key; never carries a password.
+/// Why the `security.protocol` / `sasl.*` configuration cannot be used; names the key, never a password.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::{SaslSettings, SecurityConfigError};
+///
+/// let config = ProducerConfig::from_pairs([("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN")])?;
+/// let e = SaslSettings::from_config(&config).unwrap_err();
+/// assert!(matches!(e, SecurityConfigError::MissingCredential { .. }), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecurityConfigError {
+    /// A mechanism kprod does not implement.
     #[error(
         "sasl.mechanism={mechanism} is not supported by kprod (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; \
          GSSAPI and OAUTHBEARER are not implemented)"
     )]
-    UnsupportedMechanism { mechanism: String },
+    UnsupportedMechanism {
+        /// The name given.
+        mechanism: String,
+    },
+    /// A `security.protocol` Kafka does not know.
     #[error("invalid security.protocol '{0}': expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")]
     Protocol(String),
+    /// `sasl.jaas.config` does not parse.
     #[error("sasl.jaas.config: {0}")]
     Jaas(#[from] jaas::JaasError),
+    /// SASL without a username or password.
     #[error("security.protocol={protocol} needs credentials: set {missing}")]
-    MissingCredential { protocol: SecurityProtocol, missing: &'static str },
+    MissingCredential {
+        /// The protocol.
+        protocol: SecurityProtocol,
+        /// The key to set.
+        missing: &'static str,
+    },
+    /// The JAAS login module does not fit the mechanism.
     #[error("sasl.jaas.config uses {module} but sasl.mechanism={mechanism} needs {expected}")]
-    ModuleMismatch { module: String, mechanism: SaslMechanism, expected: &'static str },
+    ModuleMismatch {
+        /// The login module.
+        module: String,
+        /// `sasl.mechanism`.
+        mechanism: SaslMechanism,
+        /// The module it needs.
+        expected: &'static str,
+    },
+    /// Credentials given twice.
     #[error("set either sasl.jaas.config or sasl.username/sasl.password, not both")]
     Ambiguous,
+    /// Any other bad value.
     #[error("{key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// SASL mechanism and credentials of one client.
+///
+/// ```
+/// use kprod_proto::producer::config::ProducerConfig;
+/// use kprod_proto::security::{SaslMechanism, SaslSettings};
+///
+/// let config = ProducerConfig::from_pairs([
+///     ("security.protocol", "SASL_PLAINTEXT"),
+///     ("sasl.mechanism", "SCRAM-SHA-256"),
+///     ("sasl.jaas.config", r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="s3cret";"#),
+/// ])?;
+/// let sasl = SaslSettings::from_config(&config)?.expect("SASL is on");
+/// assert_eq!((sasl.mechanism, sasl.username.as_str()), (SaslMechanism::ScramSha256, "alice"));
+/// assert_eq!(sasl.password.expose(), "s3cret");
+/// assert!(SaslSettings::from_config(&ProducerConfig::default())?.is_none(), "PLAINTEXT: no SASL");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslSettings {
+    /// `sasl.mechanism`.
     pub mechanism: SaslMechanism,
+    /// The user name.
     pub username: String,
+    /// The password (redacted in `Debug`).
     pub password: Secret,
 }
 

@@ -67,9 +67,13 @@ impl BatchCompletion {
 /// record's `RecordMetadata`, to run `on_acknowledgement` interceptors and to feed hooks.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordInfo {
+    /// Create time in ms (or the batch timestamp).
     pub timestamp_ms: i64,
+    /// Serialized key size in bytes, -1 for null.
     pub key_size: i32,
+    /// Serialized value size in bytes, -1 for null.
     pub value_size: i32,
+    /// The record's `user_data`, for hooks.
     pub user_data: u64,
 }
 
@@ -82,27 +86,39 @@ pub enum BatchBytes {
     /// Still accepting records.
     Open(BatchBuilder),
     /// Sealed: compressed, header and producer state written. `Bytes` so a request can hold it without a copy.
-    Sealed { bytes: Bytes, uncompressed: usize },
+    Sealed {
+        /// The batch as sent.
+        bytes: Bytes,
+        /// Its size before compression, in bytes.
+        uncompressed: usize,
+    },
     /// Bytes handed back to the pool after completion.
     Released,
 }
 
 /// One batch of records for one partition.
 pub struct ProducerBatch {
+    /// The batch's partition.
     pub tp: TopicPartition,
     /// Unique, increasing id; used by `flush` to wait for every batch created before it.
     pub id: u64,
+    /// Open (a builder), sealed (the wire bytes) or released.
     pub bytes: BatchBytes,
+    /// Per-record facts, in append order.
     pub records: Vec<RecordInfo>,
+    /// Callbacks to run with the outcome: (record index, callback).
     pub callbacks: Vec<(u32, Callback)>,
+    /// The completion slot every record's future waits on.
     pub completion: Arc<BatchCompletion>,
     /// Bytes reserved from `buffer.memory` for this batch.
     pub reserved_bytes: usize,
     /// Set when no further record fits (Java's `isFull`).
     pub full: bool,
+    /// When the first record was appended.
     pub created: Instant,
     /// When the batch was last drained into a request (for queue time and retry backoff).
     pub last_attempt: Option<Instant>,
+    /// When the batch was first drained into a request.
     pub drained_at: Option<Instant>,
     /// Number of failed sends so far.
     pub attempts: u32,
@@ -143,6 +159,7 @@ impl std::fmt::Debug for ProducerBatch {
 }
 
 impl ProducerBatch {
+    /// Records in the batch.
     pub fn record_count(&self) -> usize {
         self.records.len()
     }
@@ -229,6 +246,25 @@ pub fn estimate_written(uncompressed: usize, ratio: f32) -> usize {
 }
 
 /// The future of one record: resolves once its batch is acknowledged or has failed.
+///
+/// The producer's `send` returns one per record; here the batch is completed by hand.
+///
+/// ```
+/// use std::future::Future;
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Waker};
+/// use kprod_proto::producer::accumulator::{BatchAck, BatchCompletion, DeliveryFuture, RecordInfo};
+/// use kprod_proto::producer::record::TopicPartition;
+///
+/// let batch = Arc::new(BatchCompletion::default());
+/// let info = RecordInfo { timestamp_ms: 1_000, key_size: -1, value_size: 5, user_data: 0 };
+/// let mut delivery = Box::pin(DeliveryFuture::new(batch.clone(), 2, TopicPartition::new("events", 0), info));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(delivery.as_mut().poll(&mut cx).is_pending(), "not acknowledged yet");
+/// batch.complete(Ok(BatchAck { base_offset: 40, log_append_time_ms: -1 }));
+/// let Poll::Ready(Ok(metadata)) = delivery.as_mut().poll(&mut cx) else { panic!("acknowledged") };
+/// assert_eq!(metadata.offset, 42, "third record of a batch stored at 40");
+/// ```
 #[must_use = "a DeliveryFuture does nothing unless awaited; drop it if you do not need the outcome"]
 pub struct DeliveryFuture {
     pub(crate) completion: Arc<BatchCompletion>,

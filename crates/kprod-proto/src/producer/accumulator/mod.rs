@@ -25,18 +25,26 @@ use crate::record::{BatchBuilder, Compression, Header};
 /// Settings of the accumulator, from the producer config.
 #[derive(Debug, Clone)]
 pub struct AccumulatorConfig {
+    /// `batch.size`, in bytes.
     pub batch_size: usize,
+    /// `linger.ms`.
     pub linger: Duration,
+    /// `compression.type` and its level.
     pub compression: Compression,
+    /// `delivery.timeout.ms`.
     pub delivery_timeout: Duration,
+    /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
     pub retry_backoff_max: Duration,
+    /// `buffer.memory`, in bytes.
     pub buffer_memory: u64,
 }
 
 /// One partition's queue of batches.
 #[derive(Debug, Default)]
 pub struct PartitionQueue {
+    /// Batches, oldest first.
     pub batches: VecDeque<ProducerBatch>,
     /// Muted while a request for this partition is in flight and ordering must be kept (in-flight = 1).
     pub muted: bool,
@@ -48,7 +56,9 @@ pub struct PartitionQueue {
 /// All partition queues of one topic.
 #[derive(Debug)]
 pub struct TopicQueues {
+    /// The topic name.
     pub name: Arc<str>,
+    /// One queue per partition.
     pub partitions: Box<[Mutex<PartitionQueue>]>,
     /// Running compression-ratio estimate (f32 bits), as Java's `CompressionRatioEstimator`.
     compression_ratio: AtomicU32,
@@ -63,10 +73,12 @@ impl TopicQueues {
         }
     }
 
+    /// Partitions of the topic.
     pub fn num_partitions(&self) -> u32 {
         self.partitions.len() as u32
     }
 
+    /// The current estimate of compressed / uncompressed size.
     pub fn compression_ratio(&self) -> f32 {
         f32::from_bits(self.compression_ratio.load(Ordering::Relaxed))
     }
@@ -78,6 +90,7 @@ impl TopicQueues {
         self.compression_ratio.store(next.to_bits(), Ordering::Relaxed);
     }
 
+    /// Locks one partition's queue (a poisoned lock still yields the data).
     pub fn lock(&self, partition: u32) -> MutexGuard<'_, PartitionQueue> {
         self.partitions[partition as usize].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -85,16 +98,22 @@ impl TopicQueues {
 
 /// Everything one append needs besides the partition.
 pub struct AppendRecord<'a> {
+    /// Create time, in ms since the epoch.
     pub timestamp_ms: i64,
+    /// Serialized key; `None` = null.
     pub key: Option<&'a [u8]>,
+    /// Serialized value; `None` = null.
     pub value: Option<&'a [u8]>,
+    /// Headers, in order.
     pub headers: &'a [Header],
+    /// The record's `user_data`, for hooks.
     pub user_data: u64,
 }
 
 /// The outcome of one append.
 #[derive(Debug)]
 pub enum AppendOutcome {
+    /// Appended to a batch.
     Appended {
         /// A new batch was created for this record.
         new_batch: bool,
@@ -108,7 +127,10 @@ pub enum AppendOutcome {
         completion: Option<Arc<BatchCompletion>>,
     },
     /// No memory for a new batch of `size` bytes; wait for a release and try again.
-    NeedMemory { size: usize },
+    NeedMemory {
+        /// Bytes the new batch needs.
+        size: usize,
+    },
     /// A new batch would be needed and the caller asked to be told first (custom `on_new_batch`).
     AbortedForNewBatch,
     /// The topic's queues were replaced (the topic grew) after the caller fetched them: fetch them again with
@@ -129,6 +151,7 @@ struct Appended {
 /// Which nodes have sendable data, and when to look again.
 #[derive(Debug, Default)]
 pub struct ReadyCheck {
+    /// Leaders with at least one sendable batch.
     pub ready_nodes: BTreeSet<i32>,
     /// Time until the earliest batch becomes sendable (linger or backoff), if any batch waits.
     pub next_ready_in: Option<Duration>,
@@ -169,6 +192,7 @@ pub struct RecordAccumulator {
     /// Bumped whenever the topic table gains or replaces an entry, so callers that cache an `Arc<TopicQueues>`
     /// (the producer's per-thread send cache) know when to look it up again.
     topics_generation: AtomicU64,
+    /// The `buffer.memory` pool batches are carved from.
     pub pool: BufferPool,
     next_batch_id: AtomicU64,
     /// Ids of batches not yet completed, for `flush`.
@@ -180,6 +204,7 @@ pub struct RecordAccumulator {
 }
 
 impl RecordAccumulator {
+    /// An empty accumulator.
     pub fn new(cfg: AccumulatorConfig) -> Self {
         let pool = BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(crate::record::RECORD_BATCH_OVERHEAD + 64));
         RecordAccumulator {
@@ -195,6 +220,7 @@ impl RecordAccumulator {
         }
     }
 
+    /// Its settings.
     pub fn config(&self) -> &AccumulatorConfig {
         &self.cfg
     }
@@ -612,14 +638,17 @@ impl RecordAccumulator {
         self.next_batch_id.load(Ordering::Acquire)
     }
 
+    /// Ends a flush started with `begin_flush`.
     pub fn end_flush(&self) {
         self.flushes_in_progress.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Starts closing: every batch becomes ready at once.
     pub fn begin_close(&self) {
         self.closing.store(true, Ordering::Release);
     }
 
+    /// True once `begin_close` was called.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }

@@ -12,6 +12,18 @@ use bytes::BytesMut;
 /// Most free buffers kept for reuse; beyond this they are dropped (their bytes stay in the budget).
 const FREE_LIST_MAX: usize = 1024;
 
+/// `buffer.memory`: the bytes all open batches may hold; an append waits (up to `max.block.ms`) when it is spent.
+///
+/// ```
+/// use kprod_proto::producer::accumulator::BufferPool;
+///
+/// let pool = BufferPool::new(32 * 1024, 16 * 1024);
+/// let a = pool.try_allocate(16 * 1024).expect("room for one");
+/// let _b = pool.try_allocate(16 * 1024).expect("room for two");
+/// assert!(pool.try_allocate(16 * 1024).is_none(), "buffer.memory is spent");
+/// pool.release(16 * 1024, Some(a));
+/// assert_eq!(pool.available_bytes(), 16 * 1024);
+/// ```
 #[derive(Debug)]
 pub struct BufferPool {
     total_bytes: u64,
@@ -23,6 +35,7 @@ pub struct BufferPool {
 }
 
 impl BufferPool {
+    /// A pool of `total_bytes` handing out buffers of `batch_size` bytes.
     pub fn new(total_bytes: u64, batch_size: usize) -> Self {
         BufferPool {
             total_bytes,
@@ -70,18 +83,22 @@ impl BufferPool {
         }
     }
 
+    /// Bytes not reserved by a batch.
     pub fn available_bytes(&self) -> u64 {
         self.total_bytes.saturating_sub(self.used_bytes.load(Ordering::Relaxed))
     }
 
+    /// `buffer.memory`, in bytes.
     pub fn total_bytes(&self) -> u64 {
         self.total_bytes
     }
 
+    /// Registers a sender waiting for memory (every batch counts as ready meanwhile).
     pub fn add_waiter(&self) {
         self.waiters.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Unregisters a waiter added by [`add_waiter`](Self::add_waiter).
     pub fn remove_waiter(&self) {
         self.waiters.fetch_sub(1, Ordering::AcqRel);
     }

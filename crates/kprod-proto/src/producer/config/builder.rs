@@ -6,6 +6,21 @@ use std::time::Duration;
 use super::{Acks, ConfigError, ProducerConfig};
 
 /// Typed builder; every method marks its Java key as explicitly set. `build` runs [`ProducerConfig::resolve`].
+///
+/// ```
+/// use std::time::Duration;
+/// use kprod_proto::producer::config::ProducerConfig;
+///
+/// let config = ProducerConfig::builder()
+///     .bootstrap_servers(["kafka-0:9092", "kafka-1:9092"])
+///     .linger(Duration::from_millis(10))
+///     .batch_size(64 * 1024)
+///     .build()?;
+/// assert_eq!(config.bootstrap_servers.len(), 2);
+/// assert_eq!((config.linger, config.batch_size), (Duration::from_millis(10), 65_536));
+/// assert!(config.explicitly_set.contains("linger.ms"));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct ProducerConfigBuilder {
     config: ProducerConfig,
@@ -14,6 +29,7 @@ pub struct ProducerConfigBuilder {
 
 macro_rules! setter {
     ($(#[$doc:meta])* $name:ident, $field:ident, $key:literal, $ty:ty) => {
+        #[doc = concat!("Sets `", $key, "`.")]
         $(#[$doc])*
         pub fn $name(mut self, value: $ty) -> Self {
             self.config.$field = value.into();
@@ -24,6 +40,7 @@ macro_rules! setter {
 }
 
 impl ProducerConfigBuilder {
+    /// Sets `bootstrap.servers` (`host:port` each).
     pub fn bootstrap_servers<I, S>(mut self, servers: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -73,12 +90,14 @@ impl ProducerConfigBuilder {
     setter!(send_buffer_bytes, send_buffer_bytes, "send.buffer.bytes", i32);
     setter!(receive_buffer_bytes, receive_buffer_bytes, "receive.buffer.bytes", i32);
 
+    /// Sets `partitioner.class` (a built-in name or one registered with the producer builder).
     pub fn partitioner_class(mut self, name: &str) -> Self {
         self.config.partitioner_class = Some(name.to_string());
         self.config.explicitly_set.insert("partitioner.class".to_string());
         self
     }
 
+    /// Sets `transactional.id` (turns transactions on).
     pub fn transactional_id(mut self, id: &str) -> Self {
         self.config.transactional_id = Some(id.to_string());
         self.config.explicitly_set.insert("transactional.id".to_string());
@@ -92,6 +111,7 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// Sets `interceptor.classes` (names the producer builder resolves).
     pub fn interceptor_classes<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -25,6 +25,7 @@ use super::{SplitMix, TopicMap, TopicView, default_partition_for_key};
 /// One partition's load, as the sender sees it when it checks readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartitionLoad {
+    /// The partition index.
     pub partition: u32,
     /// Batches queued for the partition (Java uses the deque length).
     pub queue_batches: u32,

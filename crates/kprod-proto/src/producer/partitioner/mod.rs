@@ -23,9 +23,29 @@ pub use builtin::{BuiltInPartitioner, PartitionLoad, TopicHandle};
 pub use round_robin::RoundRobinPartitioner;
 
 /// What a partitioner may know of a topic (from metadata).
+///
+/// ```
+/// use kprod_proto::producer::partitioner::{Partitioner, TopicView};
+///
+/// /// Every record with a key to partition 0, keyless ones to the last partition.
+/// struct KeyedFirst;
+/// impl Partitioner for KeyedFirst {
+///     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, _value: Option<&[u8]>) -> u32 {
+///         if key.is_some() { 0 } else { topic.num_partitions - 1 }
+///     }
+///     fn name(&self) -> &str {
+///         "keyed-first"
+///     }
+/// }
+/// let view = TopicView { topic: "events", num_partitions: 4, available: &[0, 1, 2, 3] };
+/// assert_eq!(KeyedFirst.partition(&view, Some(b"k"), None), 0);
+/// assert_eq!(KeyedFirst.partition(&view, None, Some(b"v")), 3);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TopicView<'a> {
+    /// The topic name.
     pub topic: &'a str,
+    /// Partitions of the topic (all, available or not).
     pub num_partitions: u32,
     /// Partitions that currently have a live leader (may be empty when unknown).
     pub available: &'a [u32],
@@ -35,10 +55,30 @@ pub struct TopicView<'a> {
 ///
 /// The returned partition must be `< topic.num_partitions`; the producer rejects anything else with an error
 /// naming the partitioner.
+///
+/// ```
+/// use kprod_proto::producer::partitioner::{Partitioner, TopicView};
+///
+/// /// Every record with a key to partition 0, keyless ones to the last partition.
+/// struct KeyedFirst;
+/// impl Partitioner for KeyedFirst {
+///     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, _value: Option<&[u8]>) -> u32 {
+///         if key.is_some() { 0 } else { topic.num_partitions - 1 }
+///     }
+///     fn name(&self) -> &str {
+///         "keyed-first"
+///     }
+/// }
+/// let view = TopicView { topic: "events", num_partitions: 4, available: &[0, 1, 2, 3] };
+/// assert_eq!(KeyedFirst.partition(&view, Some(b"k"), None), 0);
+/// assert_eq!(KeyedFirst.partition(&view, None, Some(b"v")), 3);
+/// ```
 pub trait Partitioner: Send + Sync + 'static {
+    /// The partition for a record with this key and value (`None` = null); must be `< topic.num_partitions`.
     fn partition(&self, topic: &TopicView<'_>, key: Option<&[u8]>, value: Option<&[u8]>) -> u32;
     /// Called when the append would have created a new batch (Java's `onNewBatch`), before partitioning again.
     fn on_new_batch(&self, _topic: &TopicView<'_>, _prev_partition: u32) {}
+    /// A name for logs and errors.
     fn name(&self) -> &str;
 }
 
@@ -86,9 +126,25 @@ pub fn builtin_partitioner_by_name(name: &str) -> Option<BuiltinKind> {
 }
 
 /// The outcome of resolving `partitioner.class`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Clone)]
 pub enum PartitionerChoice {
+    /// One of the built-in partitioners.
     Builtin(BuiltinKind),
+    /// A user partitioner (given to the builder, or registered under the name).
     Custom(Arc<dyn Partitioner>),
 }
 
@@ -102,20 +158,51 @@ impl std::fmt::Debug for PartitionerChoice {
 }
 
 /// `partitioner.class` names neither a built-in nor a registered partitioner.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("unknown partitioner.class '{name}'; known partitioners: {}", known.join(", "))]
 pub struct UnknownPartitioner {
+    /// The name given.
     pub name: String,
+    /// Every name that would have been accepted.
     pub known: Vec<String>,
 }
 
 /// Custom partitioners by name, consulted after the built-in names.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kprod_proto::producer::partitioner::{PartitionerChoice, PartitionerRegistry, UnknownPartitioner};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let mut registry = PartitionerRegistry::new();
+/// registry.register("round-robin-2", Arc::new(RoundRobinPartitioner::new()));
+/// assert!(matches!(registry.resolve(Some("round-robin-2"))?, PartitionerChoice::Custom(_)));
+/// let e: UnknownPartitioner = registry.resolve(Some("com.example.Nope")).unwrap_err();
+/// assert_eq!(e.name, "com.example.Nope");
+/// assert!(e.known.contains(&"round-robin-2".to_string()));
+/// # Ok::<(), UnknownPartitioner>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct PartitionerRegistry {
     custom: HashMap<String, Arc<dyn Partitioner>>,
 }
 
 impl PartitionerRegistry {
+    /// A registry holding the built-in names only.
     pub fn new() -> Self {
         Self::default()
     }

@@ -23,12 +23,23 @@ struct TopicCounter {
 }
 
 /// See the module doc.
+///
+/// ```
+/// use kprod_proto::producer::partitioner::{Partitioner, TopicView};
+/// use kprod_proto::producer::partitioner::RoundRobinPartitioner;
+///
+/// let rr = RoundRobinPartitioner::new();
+/// let view = TopicView { topic: "events", num_partitions: 3, available: &[0, 1, 2] };
+/// let placed: Vec<u32> = (0..6).map(|_| rr.partition(&view, None, None)).collect();
+/// assert_eq!(placed, [0, 1, 2, 0, 1, 2]);
+/// ```
 #[derive(Default)]
 pub struct RoundRobinPartitioner {
     topics: RwLock<TopicMap<Arc<TopicCounter>>>,
 }
 
 impl RoundRobinPartitioner {
+    /// A partitioner whose counters start at zero.
     pub fn new() -> Self {
         Self::default()
     }

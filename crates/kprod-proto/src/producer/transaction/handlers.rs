@@ -17,34 +17,53 @@ use crate::protocol::error::ErrorCode;
 pub enum TxnOutcome {
     /// The connection failed or the request timed out before an answer.
     Disconnected {
+        /// Why.
         reason: String,
     },
+    /// FindCoordinator answered.
     FindCoordinator {
+        /// `NONE` when found.
         error: ErrorCode,
+        /// The coordinator's node id.
         node_id: i32,
+        /// The coordinator's host.
         host: String,
+        /// The coordinator's port.
         port: i32,
     },
+    /// InitProducerId answered.
     InitProducerId {
+        /// `NONE` on success.
         error: ErrorCode,
+        /// The producer id.
         producer_id: i64,
+        /// Its epoch.
         epoch: i16,
     },
     /// `error` is a top-level error (v4+ answers), else per-partition errors.
     AddPartitions {
+        /// Top-level error (v4+), `NONE` otherwise.
         error: ErrorCode,
+        /// Error per partition.
         partitions: Vec<(TopicPartition, ErrorCode)>,
     },
+    /// AddOffsetsToTxn answered.
     AddOffsets {
+        /// `NONE` on success.
         error: ErrorCode,
     },
+    /// TxnOffsetCommit answered.
     TxnOffsetCommit {
+        /// Error per partition.
         partitions: Vec<(TopicPartition, ErrorCode)>,
     },
     /// `producer_id`/`epoch` are -1 below EndTxn v5.
     EndTxn {
+        /// `NONE` on success.
         error: ErrorCode,
+        /// The new producer id (v5+).
         producer_id: i64,
+        /// The new epoch (v5+).
         epoch: i16,
     },
 }

@@ -98,6 +98,7 @@ pub struct TransactionManager {
 }
 
 impl TransactionManager {
+    /// A manager in `Uninitialized` for `transactional_id`.
     pub fn new(transactional_id: &str, settings: TxnSettings) -> Self {
         TransactionManager {
             transactional_id: Arc::from(transactional_id),
@@ -127,9 +128,11 @@ impl TransactionManager {
 
     // ------------------------------------------------------------------ queries
 
+    /// The current state.
     pub fn state(&self) -> TxnState {
         self.state
     }
+    /// The `transactional.id`.
     pub fn transactional_id(&self) -> &str {
         &self.transactional_id
     }
@@ -141,15 +144,19 @@ impl TransactionManager {
     pub fn mirrored_state(mirror: &AtomicU8) -> TxnState {
         TxnState::from_u8(mirror.load(Ordering::Acquire))
     }
+    /// The producer id and epoch (-1, -1 before InitProducerId).
     pub fn producer_id_and_epoch(&self) -> (i64, i16) {
         (self.producer_id, self.epoch)
     }
+    /// True when the broker runs transactions v2 (KIP-890: the epoch is bumped by every EndTxn).
     pub fn is_v2(&self) -> bool {
         self.v2
     }
+    /// The error that moved the manager to an error state, if any.
     pub fn last_error(&self) -> Option<&ProducerError> {
         self.last_error.as_ref()
     }
+    /// True while a transactional request is sent and not yet answered.
     pub fn has_in_flight_request(&self) -> bool {
         self.in_flight.is_some()
     }

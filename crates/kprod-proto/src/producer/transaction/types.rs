@@ -8,16 +8,33 @@ use crate::producer::error::ProducerError;
 use crate::producer::record::TopicPartition;
 
 /// Java's `TransactionManager.State`.
+///
+/// ```
+/// use kprod_proto::producer::transaction::TxnState;
+///
+/// assert!(TxnState::Ready.can_transition_to(TxnState::InTransaction));
+/// assert!(!TxnState::Ready.can_transition_to(TxnState::CommittingTransaction), "nothing to commit");
+/// assert!(TxnState::InTransaction.can_transition_to(TxnState::FatalError), "any state can turn fatal");
+/// assert_eq!(TxnState::AbortableError.to_string(), "ABORTABLE_ERROR");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum TxnState {
+    /// No producer id yet (before `init_transactions`).
     Uninitialized = 0,
+    /// InitProducerId in flight.
     Initializing = 1,
+    /// A producer id, no transaction open.
     Ready = 2,
+    /// `begin_transaction` was called.
     InTransaction = 3,
+    /// EndTxn(commit) in flight.
     CommittingTransaction = 4,
+    /// EndTxn(abort) in flight.
     AbortingTransaction = 5,
+    /// The transaction cannot commit; `abort_transaction` makes the producer usable again.
     AbortableError = 6,
+    /// The producer cannot continue (fenced, unauthorized, ...): close it.
     FatalError = 7,
 }
 
@@ -73,13 +90,23 @@ impl std::fmt::Display for TxnState {
 
 /// A consumer's group membership, sent with its offsets so the group coordinator can fence zombies (Java's
 /// `ConsumerGroupMetadata`).
+///
+/// ```
+/// use kprod_proto::producer::transaction::ConsumerGroupMetadata;
+///
+/// let group = ConsumerGroupMetadata::new("billing");
+/// assert_eq!((group.group_id.as_str(), group.generation_id), ("billing", -1));
+/// assert!(group.member_id.is_empty() && group.group_instance_id.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerGroupMetadata {
+    /// The consumer group id.
     pub group_id: String,
     /// -1 when unknown (a consumer that is not in a group generation).
     pub generation_id: i32,
     /// Empty when unknown.
     pub member_id: String,
+    /// The static member's `group.instance.id` (KIP-345), if any.
     pub group_instance_id: Option<String>,
 }
 
@@ -96,14 +123,26 @@ impl ConsumerGroupMetadata {
 }
 
 /// An offset to commit, with optional leader epoch and metadata (Java's `OffsetAndMetadata`).
+///
+/// ```
+/// use kprod_proto::producer::transaction::OffsetAndMetadata;
+///
+/// // The next record the group will read: the last one it processed + 1.
+/// let o = OffsetAndMetadata::new(42);
+/// assert_eq!((o.offset, o.leader_epoch, o.metadata.as_str()), (42, None, ""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
+    /// The offset to commit (the next record to read).
     pub offset: i64,
+    /// The leader epoch of the record before `offset`, if known (KIP-320).
     pub leader_epoch: Option<i32>,
+    /// Free-form metadata stored with the offset.
     pub metadata: String,
 }
 
 impl OffsetAndMetadata {
+    /// An offset with no leader epoch and empty metadata.
     pub fn new(offset: i64) -> Self {
         OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
     }
@@ -112,7 +151,9 @@ impl OffsetAndMetadata {
 /// Which coordinator a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoordinatorType {
+    /// The transaction coordinator of a transactional id.
     Transaction,
+    /// The group coordinator of a consumer group.
     Group,
 }
 
@@ -160,35 +201,58 @@ impl TxnResult {
 /// The body of a transactional request, with what the sender needs to encode it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxnRequest {
+    /// Find the coordinator of `key`.
     FindCoordinator {
+        /// Transaction or group coordinator.
         coordinator: CoordinatorType,
+        /// The transactional id or group id.
         key: String,
     },
     /// `producer_id`/`epoch` are -1 for a first init, the current ones for an epoch bump (KIP-360).
     InitProducerId {
+        /// `transaction.timeout.ms`.
         transaction_timeout_ms: i32,
+        /// The producer id being bumped, or -1.
         producer_id: i64,
+        /// Its epoch, or -1.
         epoch: i16,
     },
+    /// AddPartitionsToTxn: the partitions the transaction writes to.
     AddPartitions {
+        /// The producer id.
         producer_id: i64,
+        /// The producer epoch.
         epoch: i16,
+        /// Partitions not yet added to the transaction.
         partitions: Vec<TopicPartition>,
     },
+    /// AddOffsetsToTxn: the group whose offsets the transaction commits.
     AddOffsets {
+        /// The producer id.
         producer_id: i64,
+        /// The producer epoch.
         epoch: i16,
+        /// The consumer group id.
         group_id: String,
     },
+    /// TxnOffsetCommit, to the group coordinator.
     TxnOffsetCommit {
+        /// The producer id.
         producer_id: i64,
+        /// The producer epoch.
         epoch: i16,
+        /// The consumer's group membership.
         group: ConsumerGroupMetadata,
+        /// The offsets to commit with the transaction.
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     },
+    /// EndTxn: commit or abort.
     EndTxn {
+        /// The producer id.
         producer_id: i64,
+        /// The producer epoch.
         epoch: i16,
+        /// `true` commits, `false` aborts.
         commit: bool,
     },
 }
@@ -212,7 +276,9 @@ impl TxnRequest {
 pub struct TxnSend {
     /// Hand it back with the outcome.
     pub id: u64,
+    /// Which broker.
     pub target: Target,
+    /// The request body.
     pub request: TxnRequest,
 }
 
@@ -220,18 +286,32 @@ pub struct TxnSend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnEffect {
     /// A coordinator was found at this address (it may be unknown to the metadata).
-    CoordinatorFound { node: i32, address: String },
+    CoordinatorFound {
+        /// The coordinator's node id.
+        node: i32,
+        /// Its `host:port`.
+        address: String,
+    },
     /// A new producer id / epoch: reset the idempotent sequences (InitProducerId, or EndTxn under v2).
-    ProducerIdAndEpoch { producer_id: i64, epoch: i16 },
+    ProducerIdAndEpoch {
+        /// The producer id.
+        producer_id: i64,
+        /// The producer epoch.
+        epoch: i16,
+    },
 }
 
 /// The operation a caller waits on, so a call retried after a timeout resumes the same outcome (Java's
 /// `pendingTransition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnOperation {
+    /// `init_transactions`.
     InitTransactions,
+    /// `send_offsets_to_transaction`.
     SendOffsets,
+    /// `commit_transaction`.
     Commit,
+    /// `abort_transaction`.
     Abort,
 }
 
@@ -250,7 +330,10 @@ impl TxnOperation {
 /// Retry settings.
 #[derive(Debug, Clone, Copy)]
 pub struct TxnSettings {
+    /// `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// `retry.backoff.ms`: the first backoff after a retriable error.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the exponential backoff's ceiling.
     pub retry_backoff_max: Duration,
 }

@@ -24,7 +24,12 @@ use super::{SaslMechanism, SaslSettings};
 pub enum SaslError {
     /// A credential cannot be used with the mechanism (e.g. a control character in the username).
     #[error("invalid {field}: {reason}")]
-    InvalidCredential { field: &'static str, reason: &'static str },
+    InvalidCredential {
+        /// `username` or `password`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The peer sent a token that does not follow the mechanism.
     #[error("malformed SASL message: {0}")]
     Malformed(String),
@@ -60,7 +65,9 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// The client side of one SASL exchange.
 #[derive(Debug)]
 pub enum SaslClient {
+    /// A PLAIN exchange.
     Plain(plain::PlainClient),
+    /// A SCRAM-SHA-256 or -512 exchange.
     Scram(scram::ScramClient),
 }
 

@@ -17,6 +17,7 @@ pub struct PlainClient {
 }
 
 impl PlainClient {
+    /// A PLAIN client for these credentials; refuses a NUL in either (it separates the fields).
     pub fn new(username: &str, password: &Secret) -> Result<Self, SaslError> {
         check_credential("username", username)?;
         check_credential("password", password.expose())?;
@@ -46,6 +47,7 @@ impl PlainClient {
         Ok(())
     }
 
+    /// True once the single PLAIN token has been produced.
     pub fn is_complete(&self) -> bool {
         self.complete
     }

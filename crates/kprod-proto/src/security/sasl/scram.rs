@@ -39,7 +39,9 @@ const MESSAGE_MAX_BYTES: usize = 4096;
 /// The hash of a SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScramHash {
+    /// SCRAM-SHA-256.
     Sha256,
+    /// SCRAM-SHA-512.
     Sha512,
 }
 
@@ -53,6 +55,7 @@ impl ScramHash {
         }
     }
 
+    /// The SASL mechanism of this hash.
     pub fn mechanism(self) -> SaslMechanism {
         match self {
             ScramHash::Sha256 => SaslMechanism::ScramSha256,
@@ -98,9 +101,13 @@ impl ScramHash {
 /// What a server stores per user and mechanism (never the password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScramCredential {
+    /// Random salt for the password hash.
     pub salt: Vec<u8>,
+    /// PBKDF2 iterations (Kafka: 4096 at least).
     pub iterations: u32,
+    /// `H(ClientKey)`: checks the client proof.
     pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`: signs the server-final message.
     pub server_key: Vec<u8>,
 }
 
@@ -222,10 +229,12 @@ impl ScramClient {
         })
     }
 
+    /// The hash this client uses.
     pub fn hash(&self) -> ScramHash {
         self.hash
     }
 
+    /// True once the server signature was verified.
     pub fn is_complete(&self) -> bool {
         matches!(self.state, ClientState::Complete)
     }
@@ -329,10 +338,12 @@ impl ScramServer {
         Self::with_nonce(hash, random_nonce())
     }
 
+    /// A server with a chosen nonce (deterministic tests); [`new`](Self::new) draws a random one.
     pub fn with_nonce(hash: ScramHash, server_nonce: String) -> Self {
         ScramServer { hash, server_nonce, state: ServerState::Initial }
     }
 
+    /// The hash this server uses.
     pub fn hash(&self) -> ScramHash {
         self.hash
     }

@@ -62,10 +62,12 @@ impl SaslUsers {
         self.users.write().unwrap_or_else(|e| e.into_inner()).remove(name).is_some()
     }
 
+    /// How many users.
     pub fn len(&self) -> usize {
         self.read().len()
     }
 
+    /// True without users.
     pub fn is_empty(&self) -> bool {
         self.read().is_empty()
     }
@@ -88,17 +90,28 @@ pub enum ServerStep {
     /// Send these bytes and wait for the next client token.
     Continue(Vec<u8>),
     /// Authenticated as `principal`; send `auth_bytes` (possibly empty) with the success.
-    Complete { principal: String, auth_bytes: Vec<u8> },
+    Complete {
+        /// The authenticated user.
+        principal: String,
+        /// The server's final token.
+        auth_bytes: Vec<u8>,
+    },
 }
 
 /// One server-side exchange.
 #[derive(Debug)]
 pub enum SaslServer {
-    Plain { done: bool },
+    /// A PLAIN exchange; `done` once its one token was read.
+    Plain {
+        /// The client's token has been read.
+        done: bool,
+    },
+    /// A SCRAM exchange.
     Scram(ScramServer),
 }
 
 impl SaslServer {
+    /// The server side of an exchange with `mechanism`.
     pub fn new(mechanism: SaslMechanism) -> Self {
         match ScramHash::of(mechanism) {
             Some(h) => SaslServer::Scram(ScramServer::new(h)),
