@@ -100,6 +100,16 @@ const METRICS: &[MetricDef] = &[
         whole: |p| p.rate_records_per_s,
     },
     MetricDef {
+        // The process's CPU time per record acknowledged (producer, runner and an embedded broker). A closed loop
+        // on a shared machine goes as fast as the CPU it is given, so its rate swings with the machine's load
+        // while its CPU per record hardly moves: a build that costs more per record shows here first.
+        name: "cpu_ns_per_record",
+        better: Better::Lower,
+        kind: Kind::Throughput,
+        source: Source::PerRepeat(|p| p.cpu_time_ns_per_record.unwrap_or(f64::NAN)),
+        whole: |p| p.cpu_time_ns_per_record.unwrap_or(f64::NAN),
+    },
+    MetricDef {
         name: "response_time_us_p50",
         better: Better::Lower,
         kind: Kind::Latency,
@@ -313,7 +323,10 @@ fn samples(m: &MetricDef, base: &[&PointResult], new: &[&PointResult]) -> (Sampl
         Source::PerRepeat(g) => g,
         Source::PerSecond(_) => m.whole,
     };
-    let per = |ps: &[&PointResult]| -> Vec<Vec<f64>> { ps.iter().map(|p| vec![get(p)]).collect() };
+    // A repeat without the value (an older result without CPU time, a percentile with no sample) is left out.
+    let per = |ps: &[&PointResult]| -> Vec<Vec<f64>> {
+        ps.iter().map(|p| get(p)).filter(|v| v.is_finite() && *v > 0.0).map(|v| vec![v]).collect()
+    };
     (Sampling::PerRepeat, per(base), per(new))
 }
 
@@ -468,7 +481,13 @@ pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Com
 
 /// A metric's value for display: records/s as an integer, microseconds as ms.
 pub fn fmt_value(metric: &str, v: f64) -> String {
-    if metric.contains("_us") { format!("{:.3} ms", v / 1e3) } else { format!("{v:.0}") }
+    if metric.contains("_us") {
+        format!("{:.3} ms", v / 1e3)
+    } else if metric.contains("_ns") {
+        format!("{v:.0} ns")
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// `12 s in 3 rep` (seconds over repeats), or `3 rep`.
@@ -505,7 +524,8 @@ impl Comparison {
              change lies beyond the threshold (throughput {:.1} %, latency {:.1} %); same when it lies within \
              ±threshold; noise when it straddles a threshold. Throughput and p99: median of the per-second samples \
              after warm-up, bootstrap interval (repeats, then blocks of seconds resampled). p50, p99.9 and service \
-             p99: one value per repeat, Welch t-interval on logarithms. Detectable: the smallest change found 80 % \
+             p99, and CPU ns per record (threshold as throughput's): one value per repeat, Welch t-interval on logarithms. \
+             Detectable: the smallest change found 80 % \
              of the time with this noise.",
             self.confidence_pct, self.confidence_pct, self.throughput_threshold_pct, self.latency_threshold_pct
         )

@@ -99,6 +99,44 @@ fn a_quiet_shift_beyond_the_threshold_is_worse_a_small_one_is_not() {
     assert_eq!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Better);
 }
 
+/// Six repeats with CPU ns per record `cpu × (1 ± wobble)` and the rate swinging ±30 % with the machine's load.
+fn with_cpu(cpu: f64, wobble: f64) -> Vec<PointResult> {
+    (0..6)
+        .map(|r| {
+            let swing = [1.3, 0.7, 1.1, 0.8, 1.2, 0.9][r];
+            let mut p = point("a", r as u32, &[1000.0 * swing; 4], &[2000; 4]);
+            p.cpu_time_ns_per_record = Some(cpu * (1.0 + wobble * ((r * 5 % 6) as f64 - 2.5) / 2.5));
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn cpu_per_record_sees_a_costlier_build_through_a_swinging_rate() {
+    let base = run(with_cpu(200.0, 0.02));
+    // +15 % CPU per record: the rate's ±30 % swings hide it, CPU per record does not.
+    let c = compare(&base, &run(with_cpu(230.0, 0.02)), Thresholds::default());
+    let m = find(&c, "a", "cpu_ns_per_record");
+    assert_eq!((m.sampling, m.base.repeats, m.new.repeats), (Sampling::PerRepeat, 6, 6));
+    assert!((m.change_pct - 15.0).abs() < 0.5, "{m:?}");
+    assert_eq!(m.verdict, Verdict::Worse, "{m:?}");
+    assert_ne!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Worse);
+    assert!(c.has_regression());
+    assert!(c.to_markdown().contains("| a | cpu_ns_per_record | 200 ns | 230 ns | +15.0 |"), "{}", c.to_markdown());
+    // Unchanged: same. Cheaper: better.
+    let c = compare(&base, &run(with_cpu(201.0, 0.02)), Thresholds::default());
+    assert_eq!(find(&c, "a", "cpu_ns_per_record").verdict, Verdict::Same);
+    assert!(!c.has_regression());
+    let c = compare(&base, &run(with_cpu(160.0, 0.02)), Thresholds::default());
+    assert_eq!(find(&c, "a", "cpu_ns_per_record").verdict, Verdict::Better);
+    // Repeats without the figure are left out; fewer than two a side is no verdict.
+    let mut new = with_cpu(300.0, 0.02);
+    new.iter_mut().skip(1).for_each(|p| p.cpu_time_ns_per_record = None);
+    let c = compare(&base, &run(new), Thresholds::default());
+    let m = find(&c, "a", "cpu_ns_per_record");
+    assert_eq!((m.verdict, m.new.repeats), (Verdict::Insufficient, 1), "{m:?}");
+}
+
 #[test]
 fn noise_absorbs_a_change_and_says_how_blind_it_was() {
     let base = run(steady("a", 1000.0, 2000, 0.6));
@@ -197,7 +235,9 @@ mod fixtures {
     fn an_unchanged_build_passes() {
         for (base, new) in [("aa-base.json", "aa-new.json"), ("quiet-base.json", "quiet-new.json")] {
             let c = compare(&load(base), &load(new), Thresholds::default());
-            assert_eq!(c.changes.len(), 10, "2 points × 5 metrics");
+            assert_eq!(c.changes.len(), 12, "2 points × 6 metrics");
+            // These recordings predate CPU time in the fixtures: no value, no verdict (never an alarm).
+            assert_eq!(find(&c, "rate=null", "cpu_ns_per_record").verdict, Verdict::Insufficient);
             assert!(!c.has_regression(), "{base} → {new}:\n{}", c.to_markdown());
             // The fixed-rate point's throughput is steady: the data show it unchanged.
             assert_eq!(find(&c, "rate=20000", "rate_records_per_s").verdict, Verdict::Same, "{}", c.to_markdown());
