@@ -21,7 +21,7 @@ class PeerProducerTest {
         Spec s = parse("--bootstrap", "h:1", "--topic=t", "--num-records", "1_000", "--duration-s", "2.5",
                 "--record-size", "512", "--rate=100", "--key-mode", "random:7", "--warmup-records", "10",
                 "--warmup-s", "1.5", "--payload-pool", "500", "--payload", "letters", "--seed", "-3", "--producer-prop", "acks=all",
-                "--producer-prop=linger.ms=5", "--max-failed-records", "9");
+                "--producer-prop=linger.ms=5", "--max-failed-records", "9", "--max-outstanding", "100000");
         assertEquals("h:1", s.bootstrap);
         assertEquals("t", s.topic);
         assertEquals(1000, s.numRecords);
@@ -36,6 +36,7 @@ class PeerProducerTest {
         assertEquals(Spec.Payload.LETTERS, s.payload);
         assertEquals(-3, s.seed);
         assertEquals(9, s.maxFailedRecords);
+        assertEquals(100000, s.maxOutstanding);
         assertEquals(Map.of("acks", "all", "linger.ms", "5"), s.producerProps);
     }
 
@@ -57,6 +58,9 @@ class PeerProducerTest {
         e = assertThrows(Spec.SpecException.class, () -> parse("--bootstrap", "h:1", "--topic", "t",
                 "--num-records", "1", "--producer-prop", "value.serializer=x"));
         assertTrue(e.getMessage().contains("value.serializer"), e.getMessage());
+        e = assertThrows(Spec.SpecException.class, () -> parse("--bootstrap", "h:1", "--topic", "t",
+                "--num-records", "1", "--max-outstanding", "-1"));
+        assertTrue(e.getMessage().contains("--max-outstanding"), e.getMessage());
         e = assertThrows(Spec.SpecException.class, () -> parse("--bootstrap", "h:1", "--bogus", "1"));
         assertTrue(e.getMessage().contains("--bogus"), e.getMessage());
         e = assertThrows(Spec.SpecException.class, () -> parse("--bootstrap"));
