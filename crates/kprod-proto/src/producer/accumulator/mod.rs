@@ -498,8 +498,9 @@ impl RecordAccumulator {
     /// `gate.on_drained` (sequence numbers) one by one in drain order.
     ///
     /// A batch joins the request while the size so far plus its estimate fits `max_request_bytes` (the first
-    /// always joins). Sealed one by one, the size so far is exact; sealed in parallel it is the sum of estimates
-    /// (as Java's drain, which also decides on `estimatedSizeInBytes`).
+    /// always joins). Sealed one by one, the size so far is exact. With a sealer, batches are taken on estimates
+    /// until they fill the request; those are then sealed together, the size becomes exact, and the drain goes on
+    /// with another group while it leaves room, so a request is packed as without a sealer.
     pub fn drain(
         &self,
         cluster: &dyn LeaderView,
@@ -526,7 +527,12 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         // With a sealer: the topic of each drained batch, for the compression-ratio estimate after sealing.
         let mut deferred: Vec<Arc<TopicQueues>> = Vec::new();
-        for i in 0..parts.len() {
+        // With a sealer: `out[..sealed]` are sealed and stamped, the rest were taken on their estimates.
+        let mut sealed = 0;
+        let mut next = 0;
+        while next < parts.len() {
+            let i = next;
+            next += 1;
             let tp = &parts[(start + i) % parts.len()];
             let Some(t) = topics.get(&*tp.topic) else { continue };
             if tp.partition as u32 >= t.num_partitions() {
@@ -544,7 +550,20 @@ impl RecordAccumulator {
             }
             let est = first.size_bytes(t.compression_ratio());
             if !out.is_empty() && size + est > max_request_bytes {
-                break;
+                let Some(sealer) = parallel.filter(|_| sealed < out.len()) else { break };
+                // The estimates filled the request: seal the batches taken on estimates, so the size is exact
+                // (estimates run high, and compressible batches come out far below them), and go on from this
+                // partition with another group while the exact size leaves room.
+                drop(q);
+                self.seal_in_parallel(sealer, &mut out[sealed..], &deferred);
+                for batch in &mut out[sealed..] {
+                    gate.on_drained(batch);
+                }
+                deferred.clear();
+                sealed = out.len();
+                size = out.iter().map(|b| b.wire_bytes().map_or(0, |w| w.len())).sum();
+                next = i;
+                continue;
             }
             if !gate.can_drain(tp, first) {
                 continue;
@@ -565,8 +584,8 @@ impl RecordAccumulator {
         }
         drop(topics);
         if let Some(sealer) = parallel {
-            self.seal_in_parallel(sealer, &mut out, &deferred);
-            for batch in &mut out {
+            self.seal_in_parallel(sealer, &mut out[sealed..], &deferred);
+            for batch in &mut out[sealed..] {
                 gate.on_drained(batch);
             }
         }
