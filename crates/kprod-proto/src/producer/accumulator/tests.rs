@@ -124,17 +124,17 @@ fn drain_rotates_and_respects_request_size() {
 #[test]
 fn memory_backpressure_and_release() {
     let t0 = Instant::now();
-    // A batch reserves its 1024-byte buffer and room for 57 records' facts (10-byte records: 18 bytes or more
-    // each, 1024 / 18 + 1 = 57 slots of 24 bytes): 2392 bytes. The budget holds two.
-    let per_batch = 1024 + 57 * std::mem::size_of::<RecordInfo>();
-    assert_eq!(per_batch, 2392);
+    // A batch reserves its 1024-byte buffer and room for 61 records' facts (10-byte records: 17 bytes or more
+    // each, 1024 / 17 + 1 = 61 slots of 24 bytes): 2488 bytes. The budget holds two.
+    let per_batch = 1024 + 61 * std::mem::size_of::<RecordInfo>();
+    assert_eq!(per_batch, 2488);
     let acc = RecordAccumulator::new(cfg(1024, 0, 2 * per_batch as u64));
     let cluster = OneNode::new("t", 3);
     let t = acc.topic("t", 3);
     assert!(matches!(append(&acc, &t, 0, &[0; 10], t0), AppendOutcome::Appended { .. }));
     assert!(matches!(append(&acc, &t, 1, &[0; 10], t0), AppendOutcome::Appended { .. }));
     assert_eq!(acc.pool.available_bytes(), 0);
-    assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::NeedMemory { size: 2392 }));
+    assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::NeedMemory { size: 2488 }));
     let mut drained = acc.drain(&cluster, 1, 1 << 20, &mut OpenGate, t0);
     acc.deallocate(&mut drained[0]);
     assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::Appended { .. }), "memory came back");
