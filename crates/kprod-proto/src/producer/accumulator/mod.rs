@@ -596,7 +596,8 @@ impl RecordAccumulator {
     fn seal(&self, batch: &mut ProducerBatch, t: &TopicQueues) {
         let uncompressed = match &batch.bytes {
             batch::BatchBytes::Open(b) => b.uncompressed_bytes(),
-            _ => 0,
+            // Sealed already (a retry, a piece of a split batch): its reservation was settled then.
+            _ => return,
         };
         match batch.close() {
             Ok((capacity, spare)) => self.settle_sealed(batch, capacity, spare),

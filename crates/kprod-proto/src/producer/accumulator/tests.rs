@@ -452,3 +452,24 @@ fn a_compressed_batch_is_sized_for_its_records_and_shrinks_when_sealed() {
     let open = t.lock(0).batches[0].reserved_bytes as u64;
     assert_eq!(acc.pool.available_bytes(), memory - open, "everything the sealed batch held came back");
 }
+
+/// A retried batch is drained again already sealed: its reservation, settled when it was sealed, stays as it is.
+#[test]
+fn a_retried_batch_keeps_its_reservation() {
+    let t0 = Instant::now();
+    let acc = RecordAccumulator::new(compressed_cfg(Compression::Lz4 { level: 9 }));
+    let cluster = OneNode::new("t", 1);
+    let t = acc.topic("t", 1);
+    for i in 0..20 {
+        append(&acc, &t, 0, &value_for(0, i), t0);
+    }
+    let mut drained = acc.drain(&cluster, 1, 1 << 20, &mut OpenGate, t0);
+    let (reserved, available) = (drained[0].reserved_bytes, acc.pool.available_bytes());
+    assert!(reserved > drained[0].wire_bytes().unwrap().len(), "holds its bytes and its record facts");
+    acc.reenqueue(drained.pop().unwrap(), Duration::ZERO, t0);
+    let mut again = acc.drain(&cluster, 1, 1 << 20, &mut OpenGate, t0 + Duration::from_millis(1));
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].reserved_bytes, acc.pool.available_bytes()), (reserved, available));
+    acc.deallocate(&mut again[0]);
+    assert_eq!(acc.pool.available_bytes(), 64 << 20);
+}
