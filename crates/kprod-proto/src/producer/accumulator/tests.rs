@@ -124,17 +124,17 @@ fn drain_rotates_and_respects_request_size() {
 #[test]
 fn memory_backpressure_and_release() {
     let t0 = Instant::now();
-    // A batch reserves its 1024-byte buffer and room for 61 records' facts (10-byte records: 17 bytes or more
-    // each, 1024 / 17 + 1 = 61 slots of 24 bytes): 2488 bytes. The budget holds two.
-    let per_batch = 1024 + 61 * std::mem::size_of::<RecordInfo>();
-    assert_eq!(per_batch, 2488);
+    // A batch reserves its 1024-byte buffer and room for 68 records' facts (10-byte records: 17 bytes or more
+    // each, n = 1024 / 17 = 60, n + n / 8 + 1 = 68 slots of 24 bytes): 2656 bytes. The budget holds two.
+    let per_batch = 1024 + 68 * std::mem::size_of::<RecordInfo>();
+    assert_eq!(per_batch, 2656);
     let acc = RecordAccumulator::new(cfg(1024, 0, 2 * per_batch as u64));
     let cluster = OneNode::new("t", 3);
     let t = acc.topic("t", 3);
     assert!(matches!(append(&acc, &t, 0, &[0; 10], t0), AppendOutcome::Appended { .. }));
     assert!(matches!(append(&acc, &t, 1, &[0; 10], t0), AppendOutcome::Appended { .. }));
     assert_eq!(acc.pool.available_bytes(), 0);
-    assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::NeedMemory { size: 2488 }));
+    assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::NeedMemory { size: 2656 }));
     let mut drained = acc.drain(&cluster, 1, 1 << 20, &mut OpenGate, t0);
     acc.deallocate(&mut drained[0]);
     assert!(matches!(append(&acc, &t, 2, &[0; 10], t0), AppendOutcome::Appended { .. }), "memory came back");
@@ -382,8 +382,8 @@ fn concurrent_appenders_keep_each_partition_in_order_with_parallel_sealing() {
 }
 
 /// Issue 19: a batch's per-record facts are sized for its records and counted in `buffer.memory`. 1 KiB records in
-/// 256 KiB batches: room for the ~250 records a batch takes (the vector never grows while the batch fills), not the
-/// 2,730 slots (64 KiB, a quarter of the buffer, uncounted) that `batch.size / 96` gave.
+/// 256 KiB batches: room for the ~250 records a batch takes and an eighth more (the vector never grows while the
+/// batch fills), not the 2,730 slots (64 KiB, a quarter of the buffer, uncounted) that `batch.size / 96` gave.
 #[test]
 fn record_facts_are_sized_for_the_records_and_counted_in_buffer_memory() {
     let t0 = Instant::now();
@@ -402,11 +402,8 @@ fn record_facts_are_sized_for_the_records_and_counted_in_buffer_memory() {
     let first = &q.batches[0];
     assert!(first.full);
     assert_eq!(first.records.capacity(), cap, "the vector grew while the batch filled");
-    assert!(
-        first.records.len() > 240 && cap - first.records.len() < 16,
-        "{} records, {cap} slots",
-        first.records.len()
-    );
+    let len = first.records.len();
+    assert!(len > 240 && cap <= len + len / 7, "{len} records, {cap} slots");
     assert_eq!(reserved, (256 << 10) + cap * std::mem::size_of::<RecordInfo>());
     assert_eq!(acc.pool.available_bytes(), (64 << 20) - 2 * reserved as u64);
 }
