@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::producer::accumulator::{
-    AccumulatorConfig, AppendOutcome, AppendRecord, Callback, DeliveryFuture, RecordAccumulator, RecordInfo,
+    AccumulatorConfig, AppendOutcome, AppendRecord, Callback, DeliveryFuture, RecordAccumulator, RecordInfo, Sealer,
     TopicQueues,
 };
 use crate::producer::config::ProducerConfig;
@@ -355,6 +355,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             retry_backoff_max: cfg.retry_backoff_max,
             buffer_memory: cfg.buffer_memory,
         });
+        let acc = match seal_workers(compression) {
+            0 => acc,
+            n => match Sealer::new(n) {
+                Ok(sealer) => acc.with_sealer(sealer),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the compression threads; batches compress on the sender");
+                    acc
+                }
+            },
+        };
         let tls = crate::security::tls::TlsSettings::from_config(&cfg)?;
         let ack_interceptors: Option<AckInterceptor> = if self.interceptors.is_empty() {
             None
@@ -965,3 +975,16 @@ fn sender_finished(sh: &Shared) -> bool {
 
 /// Wall-clock milliseconds since the epoch (record create time), from the millisecond ticker in `clock`.
 pub use crate::producer::clock::now_ms;
+
+/// Threads that compress batches beside the sender (issue 19, `accumulator::seal`): none without a codec; else one
+/// per core beyond the first, at most 3 (a request rarely carries more batches than that worth compressing apart).
+/// `KPROD_COMPRESSION_THREADS=n` sets the number (0: the sender compresses alone, as before).
+fn seal_workers(compression: Compression) -> usize {
+    if compression == Compression::None {
+        return 0;
+    }
+    if let Some(n) = std::env::var("KPROD_COMPRESSION_THREADS").ok().and_then(|v| v.trim().parse().ok()) {
+        return n;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(3)
+}

@@ -173,14 +173,23 @@ impl ProducerBatch {
         }
     }
 
-    /// Seals the batch (compresses it); a no-op if already sealed.
-    pub fn close(&mut self) -> Result<(), crate::record::RecordError> {
+    /// Seals the batch (compresses it); a no-op if already sealed. Returns what [`set_sealed`](Self::set_sealed)
+    /// returns (`(0, None)` when it was sealed already).
+    pub fn close(&mut self) -> Result<(usize, Option<BytesMut>), crate::record::RecordError> {
         if let BatchBytes::Open(_) = self.bytes {
             let BatchBytes::Open(b) = std::mem::replace(&mut self.bytes, BatchBytes::Released) else { unreachable!() };
             let closed: ClosedBatch = b.close()?;
-            self.bytes = BatchBytes::Sealed { uncompressed: closed.uncompressed_bytes, bytes: closed.bytes.freeze() };
+            return Ok(self.set_sealed(closed));
         }
-        Ok(())
+        Ok((0, None))
+    }
+
+    /// Takes a closed batch's bytes. Returns the capacity of the buffer that now holds them and, for a compressed
+    /// batch, the emptied buffer its records were written to (for the pool).
+    pub fn set_sealed(&mut self, closed: ClosedBatch) -> (usize, Option<BytesMut>) {
+        let capacity = closed.bytes.capacity();
+        self.bytes = BatchBytes::Sealed { uncompressed: closed.uncompressed_bytes, bytes: closed.bytes.freeze() };
+        (capacity, closed.spare)
     }
 
     /// The sealed batch's wire bytes.

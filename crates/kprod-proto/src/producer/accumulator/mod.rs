@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod pool;
+pub mod seal;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -18,9 +19,11 @@ use std::time::{Duration, Instant};
 
 pub use batch::{BatchAck, BatchCompletion, Callback, DeliveryFuture, ProducerBatch, RecordInfo};
 pub use pool::BufferPool;
+pub use seal::Sealer;
 
 use crate::producer::record::TopicPartition;
 use crate::record::{BatchBuilder, Compression, Header};
+use bytes::BytesMut;
 
 /// Settings of the accumulator, from the producer config.
 #[derive(Debug, Clone)]
@@ -184,6 +187,38 @@ impl DrainGate for OpenGate {
     fn on_drained(&mut self, _: &mut ProducerBatch) {}
 }
 
+/// Bytes of records a new batch's buffer is made for: `batch.size` without a codec; with one, the records whose
+/// estimated compressed size fills `batch.size` (`batch.size / ratio`, the ratio taken at 1/[`pool::MAX_FILL`] at
+/// the lowest), rounded up to an eighth of `batch.size` so that buffers recycle while the estimate drifts.
+#[inline]
+fn records_target(batch_size: usize, ratio: f32) -> usize {
+    if !(ratio > 0.0 && ratio < 1.0) {
+        return batch_size;
+    }
+    let fill = (batch_size as f32 / ratio.max(1.0 / pool::MAX_FILL as f32)) as usize;
+    let step = (batch_size / 8).max(1);
+    fill.div_ceil(step) * step
+}
+
+/// Room for per-record facts ([`RecordInfo`]) in a new batch made for `target` bytes of records whose first
+/// record's batch upper bound is `needed`: as many records of that size as `target` takes and an eighth more,
+/// within 16..=4096. The first record stands for the batch's (much smaller records later cost a doubling of the
+/// vector, once).
+///
+/// Issue 19: the capacity used to be `batch.size / 96` whatever the records, and was not counted in
+/// `buffer.memory`: with 1 KiB records a 256 KiB batch carried 2,730 slots (64 KiB) for ~250 records. Now it is
+/// sized from the record and reserved from the pool with the buffer.
+#[inline]
+fn record_infos_capacity(target: usize, needed: usize) -> usize {
+    // `needed` counts the batch header and the record's worst-case overhead (21 bytes: length 5, attributes 1,
+    // timestamp delta 10, offset delta 5); at its smallest that overhead is 4 bytes, 17 less.
+    let record = needed.saturating_sub(crate::record::RECORD_BATCH_OVERHEAD + 17).max(1);
+    // An eighth more, for smaller records after the first (the batch a run of keyed records left open, filled up
+    // with smaller ones: `tests/it/alloc.rs`'s headers run), so the vector does not grow in the common cases.
+    let n = target / record;
+    (n + n / 8 + 1).clamp(16, 4096)
+}
+
 /// The record accumulator.
 #[derive(Debug)]
 pub struct RecordAccumulator {
@@ -201,6 +236,9 @@ pub struct RecordAccumulator {
     closing: AtomicBool,
     /// Rotating drain start per node, so no partition starves.
     drain_index: Mutex<HashMap<i32, usize>>,
+    /// Worker threads that seal a drain's compressed batches in parallel ([`seal`]); `None`: the drain seals them
+    /// one after the other on the caller's thread.
+    sealer: Option<Sealer>,
 }
 
 impl RecordAccumulator {
@@ -217,7 +255,21 @@ impl RecordAccumulator {
             flushes_in_progress: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             drain_index: Mutex::new(HashMap::new()),
+            sealer: None,
         }
+    }
+
+    /// Seals the compressed batches of each drain on `sealer`'s threads as well as the caller's (see [`seal`]).
+    /// Without a codec batches are only framed and CRC'd, which is not worth a hand-over: the sealer is then
+    /// left unused.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// Worker threads of the sealer (0 without one).
+    pub fn sealer_workers(&self) -> usize {
+        self.sealer.as_ref().map_or(0, Sealer::workers)
     }
 
     /// Its settings.
@@ -345,9 +397,17 @@ impl RecordAccumulator {
         }
         let needed =
             crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
-        let size = needed.max(self.cfg.batch_size);
-        let Some(buf) = self.pool.try_allocate(size) else {
-            return AppendOutcome::NeedMemory { size };
+        let target = records_target(self.cfg.batch_size, ratio);
+        let total = usize::try_from(self.pool.total_bytes()).unwrap_or(usize::MAX);
+        // A record alone gets what it needs; a compressed batch's buffer is sized for the records it will take,
+        // within what `buffer.memory` holds, so it does not grow (reallocate and copy) while it fills.
+        let size = needed.max(target.min(total));
+        let infos = record_infos_capacity(target, needed);
+        // Never more than the budget leaves beside the buffer: a `buffer.memory` that holds one buffer but not
+        // its metadata still takes one batch at a time instead of none.
+        let info_bytes = (infos * std::mem::size_of::<RecordInfo>()).min(total.saturating_sub(size));
+        let Some((buf, reserved)) = self.pool.try_allocate_with(size, info_bytes) else {
+            return AppendOutcome::NeedMemory { size: size + info_bytes };
         };
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id, 1);
@@ -356,11 +416,11 @@ impl RecordAccumulator {
             tp: TopicPartition { topic: topic.name.clone(), partition: partition as i32 },
             id,
             bytes: batch::BatchBytes::Open(builder),
-            // One allocation per batch, sized for ~100-byte records, instead of a doubling series.
-            records: Vec::with_capacity((self.cfg.batch_size / 96).clamp(16, 4096)),
+            // One allocation per batch, sized for records like this one, instead of a doubling series.
+            records: Vec::with_capacity(infos),
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
-            reserved_bytes: size,
+            reserved_bytes: reserved,
             full: false,
             created: now(),
             last_attempt: None,
@@ -462,7 +522,15 @@ impl RecordAccumulator {
     }
 
     /// Java's `drain()` for one node: at most one batch per partition, up to `max_request_bytes`, starting from
-    /// a rotating position so no partition starves. Batches are closed (compressed) here, on the sender's task.
+    /// a rotating position so no partition starves. Batches are closed (compressed) here, on the sender's task,
+    /// and with a [`Sealer`] on its worker threads too: the batches are taken out of their queues first (each
+    /// partition's oldest, so a partition's order is that of its queue), sealed together, then handed to
+    /// `gate.on_drained` (sequence numbers) one by one in drain order.
+    ///
+    /// A batch joins the request while the size so far plus its estimate fits `max_request_bytes` (the first
+    /// always joins). Sealed one by one, the size so far is exact. With a sealer, batches are taken on estimates
+    /// until they fill the request; those are then sealed together, the size becomes exact, and the drain goes on
+    /// with another group while it leaves room, so a request is packed as without a sealer.
     pub fn drain(
         &self,
         cluster: &dyn LeaderView,
@@ -482,11 +550,19 @@ impl RecordAccumulator {
             *e = (s + 1) % parts.len();
             s
         };
+        let parallel = self.sealer.as_ref().filter(|_| self.cfg.compression != Compression::None);
         // Hold the table's read lock (appends hold it too; only a new topic takes the write lock).
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let mut size = 0usize;
         let mut out = Vec::new();
-        for i in 0..parts.len() {
+        // With a sealer: the topic of each drained batch, for the compression-ratio estimate after sealing.
+        let mut deferred: Vec<Arc<TopicQueues>> = Vec::new();
+        // With a sealer: `out[..sealed]` are sealed and stamped, the rest were taken on their estimates.
+        let mut sealed = 0;
+        let mut next = 0;
+        while next < parts.len() {
+            let i = next;
+            next += 1;
             let tp = &parts[(start + i) % parts.len()];
             let Some(t) = topics.get(&*tp.topic) else { continue };
             if tp.partition as u32 >= t.num_partitions() {
@@ -504,33 +580,123 @@ impl RecordAccumulator {
             }
             let est = first.size_bytes(t.compression_ratio());
             if !out.is_empty() && size + est > max_request_bytes {
-                break;
+                let Some(sealer) = parallel.filter(|_| sealed < out.len()) else { break };
+                // The estimates filled the request: seal the batches taken on estimates, so the size is exact
+                // (estimates run high, and compressible batches come out far below them), and go on from this
+                // partition with another group while the exact size leaves room.
+                drop(q);
+                self.seal_in_parallel(sealer, &mut out[sealed..], &deferred);
+                for batch in &mut out[sealed..] {
+                    gate.on_drained(batch);
+                }
+                deferred.clear();
+                sealed = out.len();
+                size = out.iter().map(|b| b.wire_bytes().map_or(0, |w| w.len())).sum();
+                next = i;
+                continue;
             }
             if !gate.can_drain(tp, first) {
                 continue;
             }
             let mut batch = q.batches.pop_front().expect("front checked");
             drop(q);
-            let uncompressed = match &batch.bytes {
-                batch::BatchBytes::Open(b) => b.uncompressed_bytes(),
-                _ => 0,
-            };
-            if let Err(e) = batch.close() {
-                // Closing only fails on a compressor error; fail the batch rather than lose it silently.
-                tracing::error!(topic_partition = %batch.tp, error = %e, "closing batch failed");
-            }
-            if let Some(b) = batch.wire_bytes()
-                && uncompressed > 0
-                && self.cfg.compression != Compression::None
-            {
-                t.observe_compression_ratio(b.len() as f32 / uncompressed as f32);
-            }
-            size += batch.wire_bytes().map_or(est, |b| b.len());
             batch.drained_at = Some(now);
+            if parallel.is_some() {
+                size += est;
+                deferred.push(t.clone());
+                out.push(batch);
+                continue;
+            }
+            self.seal(&mut batch, t);
+            size += batch.wire_bytes().map_or(est, |b| b.len());
             gate.on_drained(&mut batch);
             out.push(batch);
         }
+        drop(topics);
+        if let Some(sealer) = parallel {
+            self.seal_in_parallel(sealer, &mut out[sealed..], &deferred);
+            for batch in &mut out[sealed..] {
+                gate.on_drained(batch);
+            }
+        }
         out
+    }
+
+    /// Seals one drained batch on the caller's thread and feeds the topic's compression-ratio estimate.
+    fn seal(&self, batch: &mut ProducerBatch, t: &TopicQueues) {
+        let uncompressed = match &batch.bytes {
+            batch::BatchBytes::Open(b) => b.uncompressed_bytes(),
+            // Sealed already (a retry, a piece of a split batch): its reservation was settled then.
+            _ => return,
+        };
+        match batch.close() {
+            Ok((capacity, spare)) => self.settle_sealed(batch, capacity, spare),
+            // Closing only fails on a compressor error; fail the batch rather than lose it silently.
+            Err(e) => tracing::error!(topic_partition = %batch.tp, error = %e, "closing batch failed"),
+        }
+        if let Some(b) = batch.wire_bytes()
+            && uncompressed > 0
+            && self.cfg.compression != Compression::None
+        {
+            t.observe_compression_ratio(b.len() as f32 / uncompressed as f32);
+        }
+    }
+
+    /// Seals `batches` (drained from the queues of `topics`, index by index) on the sealer's threads and the
+    /// caller's. A batch that is already sealed (a retry) is left as it is; one alone is sealed in place.
+    fn seal_in_parallel(&self, sealer: &Sealer, batches: &mut [ProducerBatch], topics: &[Arc<TopicQueues>]) {
+        let open = batches.iter().filter(|b| matches!(b.bytes, batch::BatchBytes::Open(_))).count();
+        if open < 2 {
+            for (b, t) in batches.iter_mut().zip(topics) {
+                self.seal(b, t);
+            }
+            return;
+        }
+        let mut jobs = Vec::with_capacity(open);
+        for (i, b) in batches.iter_mut().enumerate() {
+            if matches!(b.bytes, batch::BatchBytes::Open(_)) {
+                let batch::BatchBytes::Open(builder) = std::mem::replace(&mut b.bytes, batch::BatchBytes::Released)
+                else {
+                    unreachable!("matched above")
+                };
+                jobs.push((i, builder));
+            }
+        }
+        for (i, result) in sealer.seal_all(jobs) {
+            let b = &mut batches[i];
+            match result {
+                Ok(closed) => {
+                    if closed.uncompressed_bytes > 0 {
+                        topics[i]
+                            .observe_compression_ratio(closed.bytes.len() as f32 / closed.uncompressed_bytes as f32);
+                    }
+                    let (capacity, spare) = b.set_sealed(closed);
+                    self.settle_sealed(b, capacity, spare);
+                }
+                // As in `seal`: logged, and the batch goes on without bytes (`Released`), as a failed close did
+                // before sealing went parallel.
+                Err(e) => tracing::error!(topic_partition = %b.tp, error = %e, "closing batch failed"),
+            }
+        }
+    }
+
+    /// Brings a sealed batch's reservation to what it now holds: its sealed buffer's capacity and its record
+    /// facts. A compressed batch gives its records' buffer back (`spare`, to the free list) with the bytes it no
+    /// longer needs; a batch whose buffer grew past its reservation while open (records that compress better than
+    /// the estimate its buffer was sized by) is charged the growth, even past the budget. So every sealed and
+    /// in-flight batch is counted at what it holds; only open batches (one per partition) can hold more than
+    /// they reserved.
+    fn settle_sealed(&self, batch: &mut ProducerBatch, capacity: usize, spare: Option<BytesMut>) {
+        let held = capacity + batch.records.capacity() * std::mem::size_of::<RecordInfo>();
+        if held > batch.reserved_bytes {
+            self.pool.charge(held - batch.reserved_bytes);
+            if spare.is_some() {
+                self.pool.release(0, spare);
+            }
+        } else {
+            self.pool.release(batch.reserved_bytes - held, spare);
+        }
+        batch.reserved_bytes = held;
     }
 
     /// Batch `id` was split into `pieces` batches that share its id: each must complete before `flush` and
