@@ -639,6 +639,8 @@ async fn run_task<T: LoadTarget>(
 ) {
     let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, pacer, bulk, epoch } = plan;
     let max_outstanding = u64::from(max_outstanding.max(1));
+    // Outstanding records below which a task waiting for room resumes (in 1..=max_outstanding).
+    let resume_at = max_outstanding - max_outstanding / 8;
     let (acks, rx) = mpsc::unbounded_channel();
     let pump = (!bulk).then(|| tokio::spawn(ack_pump::<T::Ack>(rx, shared.clone())));
     let mut lags = LagBuffer::default();
@@ -673,7 +675,11 @@ async fn run_task<T: LoadTarget>(
                 }
             }
         }
-        // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target).
+        // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target). A
+        // task at its bound resumes once an eighth of the bound has completed (`resume_at`), not at the next
+        // completion: a closed loop runs at its bound, and resuming per acknowledged batch woke the sending thread
+        // once per batch (tens of thousands of cross-thread wake-ups a second), which at 16 KiB batches tipped
+        // whole repeats into a mode with twice the CPU per record and half the rate.
         if sent - shared.completed.load(Ordering::Acquire) >= max_outstanding {
             lags.hand_over(&shared.lags, &epoch);
             let now = Instant::now();
@@ -681,7 +687,7 @@ async fn run_task<T: LoadTarget>(
             let room = tokio::select! {
                 biased;
                 _ = stop.wait() => false,
-                r = tokio::time::timeout_at(give_up, shared.completed_at_least(sent + 1 - max_outstanding)) => r.is_ok(),
+                r = tokio::time::timeout_at(give_up, shared.completed_at_least(sent + 1 - resume_at)) => r.is_ok(),
             };
             if !room {
                 break;
@@ -881,7 +887,12 @@ pub async fn run_point<T: LoadTarget>(
         let stop = opts.stop.clone();
         sends.push(run_task(target.clone(), records, plan, start, state, opts.drain_timeout, stop));
     }
-    let handles = spawn_sending(sends);
+    // On the runtime's workers. Sending threads of their own (`Handle::block_on` on the blocking pool, as
+    // perf-test sends from its main thread) were tried: +17 % at 256 KiB batches (9.40 against 8.04 M records/s),
+    // but at 16 KiB batches with acks=all whole repeats fell into a mode with twice the CPU per record and half the
+    // rate (workloads/sweeps/ci-compare.yaml: 2.1–5.0 M records/s where tasks on workers gave 3.9–5.0 M), which a
+    // measurement cannot afford.
+    let handles: Vec<_> = sends.into_iter().map(tokio::spawn).collect();
 
     // One waiter for all tasks, so the collector notices the end at once rather than at its next tick.
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -972,43 +983,6 @@ pub async fn run_point<T: LoadTarget>(
         result.warnings.push(format!("point {} ended during its warm-up: nothing was measured", point.name));
     }
     Ok(PointRun { result, intervals: c.logs })
-}
-
-/// Starts the sending tasks and returns one handle per group of them.
-///
-/// On a multi-thread runtime they run on sending threads of their own (tokio's blocking pool, one per core at
-/// most, each driving its share of the tasks with `Handle::block_on`), as `kprod perf-test` sends from the main
-/// thread and the Java driver from its own thread. Spawned on a runtime worker, a sending task that appends
-/// without pausing woke the producer's sender into that worker's LIFO slot, which the other worker cannot steal,
-/// so the sender often waited for the sending task to yield: 100-byte records then ran at 5.3–7.7 M records/s
-/// where perf-test reached 6.1–10 M (issue 16, 2026-12-05). On a current-thread runtime (tests, paused time)
-/// they are spawned as tasks. A panicking task loses its own records only, either way.
-fn spawn_sending<F>(sends: Vec<F>) -> Vec<tokio::task::JoinHandle<()>>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let handle = tokio::runtime::Handle::current();
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return sends.into_iter().map(tokio::spawn).collect();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sends.len()).max(1);
-    let mut groups: Vec<Vec<F>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, f) in sends.into_iter().enumerate() {
-        groups[i % threads].push(f);
-    }
-    groups
-        .into_iter()
-        .map(|group| {
-            let handle = handle.clone();
-            tokio::task::spawn_blocking(move || {
-                handle.block_on(async {
-                    let mut running: FuturesUnordered<_> =
-                        group.into_iter().map(|f| std::panic::AssertUnwindSafe(f).catch_unwind()).collect();
-                    while running.next().await.is_some() {}
-                });
-            })
-        })
-        .collect()
 }
 
 /// Records the runner's cost is measured over (see [`runner_cost_ns_per_record`]).
