@@ -29,10 +29,9 @@ use kprod::workbench::workload::{SinkMode, TargetSpec, Workload, WorkloadPoint};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// kprod as a load target: one producer, topics interned so a record costs no allocation for its topic.
+/// kprod as a load target: one producer; records carry the generator's shared topic name (no allocation).
 struct KprodTarget {
     producer: Producer<Bytes, Bytes>,
-    topics: Vec<Arc<str>>,
 }
 
 struct KprodAck(DeliveryFuture);
@@ -55,8 +54,7 @@ impl LoadTarget for KprodTarget {
     type Ack = KprodAck;
 
     fn send(&self, r: GenRecord<'_>) -> impl Future<Output = Result<KprodAck, TargetError>> + Send {
-        let topic = self.topics.iter().find(|t| ***t == *r.topic).cloned().unwrap_or_else(|| Arc::from(r.topic));
-        let mut rec = ProducerRecord::new(topic, r.value);
+        let mut rec = ProducerRecord::new(r.topic.clone(), r.value);
         rec.key = r.key;
         rec.partition = r.partition;
         rec.headers = r.headers.iter().map(|(k, v)| Header { key: k.clone(), value: Some(v.clone()) }).collect();
@@ -93,8 +91,7 @@ async fn run_kprod(point: &WorkloadPoint, bootstrap: Option<&str>, opts: &RunOpt
     let mut pairs: Vec<(String, String)> = w.producer_props.clone().into_iter().collect();
     pairs.push(("bootstrap.servers".into(), servers));
     let producer = Producer::new(ProducerConfig::from_pairs(pairs)?)?;
-    let topics = w.topics.iter().map(|t| Arc::from(t.name.as_str())).collect();
-    let target = Arc::new(KprodTarget { producer, topics });
+    let target = Arc::new(KprodTarget { producer });
     let run = runner::run_point(target.clone(), point, opts).await;
     let _ = target.producer.close(std::time::Duration::from_secs(10)).await;
     if let Some(c) = cluster {

@@ -141,9 +141,16 @@ pub struct PayloadPool {
     fixed: Option<&'static [u8]>,
 }
 
-/// Generated pools kept for the life of the process, by (payload, length, seed), and their total size.
-static INTERNED: std::sync::Mutex<(Vec<((String, usize, u64), &'static [u8])>, usize)> =
-    std::sync::Mutex::new((Vec::new(), 0));
+/// A generated pool's identity: the payload spec (as `Debug` text), its length and its seed.
+type PoolKey = (String, usize, u64);
+
+/// Generated pools kept for the life of the process, by [`PoolKey`], and their total size in bytes.
+struct Interned {
+    pools: Vec<(PoolKey, &'static [u8])>,
+    bytes: usize,
+}
+
+static INTERNED: std::sync::Mutex<Interned> = std::sync::Mutex::new(Interned { pools: Vec::new(), bytes: 0 });
 /// Beyond this many interned bytes, pools are reference counted (and freed with their point) instead.
 const INTERNED_MAX_BYTES: usize = 256 << 20;
 
@@ -163,16 +170,16 @@ impl PayloadPool {
         }
         let key = (format!("{spec:?}"), len, seed);
         let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, buf)) = interned.0.iter().find(|(k, _)| *k == key) {
+        if let Some((_, buf)) = interned.pools.iter().find(|(k, _)| *k == key) {
             return Ok(PayloadPool { buf: Bytes::from_static(buf), fixed: Some(buf) });
         }
         let built = Self::build(spec, len, seed)?;
-        if interned.1 + built.len() > INTERNED_MAX_BYTES {
+        if interned.bytes + built.len() > INTERNED_MAX_BYTES {
             return Ok(PayloadPool { buf: built.freeze(), fixed: None });
         }
-        interned.1 += built.len();
+        interned.bytes += built.len();
         let buf: &'static [u8] = Vec::leak(built.to_vec());
-        interned.0.push((key, buf));
+        interned.pools.push((key, buf));
         Ok(PayloadPool { buf: Bytes::from_static(buf), fixed: Some(buf) })
     }
 

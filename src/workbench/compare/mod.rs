@@ -404,7 +404,15 @@ pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Com
                 ));
             }
         }
+        // A point sent at a fixed rate spends its CPU mostly waking up on schedule, so its CPU per record follows
+        // the machine more than the build (sd of log 0.10–0.20 between repeats at 20k records/s in the calibration
+        // runs, and one false alarm in 28 A/A pairs): judged on closed-loop points only (or when the resolved
+        // workload is not recorded).
+        let open_loop = b.iter().chain(&n).any(|p| p.config.as_ref().is_some_and(|w| w.rate_records_per_s.is_some()));
         for m in METRICS {
+            if m.name == "cpu_ns_per_record" && open_loop {
+                continue;
+            }
             let threshold = match m.kind {
                 Kind::Throughput => thresholds.throughput_pct,
                 Kind::Latency => thresholds.latency_pct,

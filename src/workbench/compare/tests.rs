@@ -129,6 +129,24 @@ fn cpu_per_record_sees_a_costlier_build_through_a_swinging_rate() {
     assert!(!c.has_regression());
     let c = compare(&base, &run(with_cpu(160.0, 0.02)), Thresholds::default());
     assert_eq!(find(&c, "a", "cpu_ns_per_record").verdict, Verdict::Better);
+    // A point sent at a fixed rate is not judged on CPU per record (it follows its wake-ups, not the build).
+    let w = crate::workbench::workload::Workload::parse("rate: 20000\n", std::path::Path::new("t.yaml"))
+        .unwrap()
+        .expand()
+        .unwrap()
+        .remove(0)
+        .workload;
+    assert_eq!(w.rate_records_per_s, Some(20_000.0));
+    let at_rate = |ps: Vec<PointResult>| -> Vec<PointResult> {
+        ps.into_iter()
+            .map(|mut p| {
+                p.config = Some(w.clone());
+                p
+            })
+            .collect()
+    };
+    let c = compare(&run(at_rate(with_cpu(200.0, 0.02))), &run(at_rate(with_cpu(300.0, 0.02))), Thresholds::default());
+    assert!(c.changes.iter().all(|m| m.metric != "cpu_ns_per_record"), "{}", c.to_markdown());
     // Repeats without the figure are left out; fewer than two a side is no verdict.
     let mut new = with_cpu(300.0, 0.02);
     new.iter_mut().skip(1).for_each(|p| p.cpu_time_ns_per_record = None);
