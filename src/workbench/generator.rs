@@ -161,7 +161,7 @@ impl PayloadPool {
     /// values sliced from it are [`Bytes::from_static`] slices, whose clone and drop do nothing: slices of a
     /// reference-counted buffer cost two atomic operations per record, 2 % of `kprod run`'s CPU per 100-byte
     /// record (`perf record`, issue 16). A sweep therefore holds one pool per distinct payload (4 MiB each for
-    /// records up to 2 MiB); past [`INTERNED_MAX_BYTES`], and for `file` payloads (the file may change between
+    /// records up to 2 MiB); past 256 MiB interned, and for `file` payloads (the file may change between
     /// runs of one process), pools are reference counted.
     pub fn new(spec: &PayloadSpec, record_max: usize, seed: u64) -> Result<PayloadPool, GeneratorError> {
         let len = POOL_BYTES_MIN.max(record_max.saturating_mul(2));

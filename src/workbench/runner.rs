@@ -1090,7 +1090,7 @@ impl LoadTarget for NullTarget {
 /// What the runner itself costs per record, in CPU ns: the point's generator, tasks and accounting driven
 /// closed-loop for [`RUNNER_COST_RECORDS`] records against a target that does nothing but acknowledge in chunks.
 /// Set beside the point's whole CPU per record, it says how much of a measurement is the harness. An upper bound:
-/// it includes the null target's own bookkeeping (two atomic stores per record, [`HeldAcks`]). `None` off Linux
+/// it includes the null target's own bookkeeping (two atomic stores per record, `HeldAcks`). `None` off Linux
 /// or when the point cannot be generated.
 pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
     let mut p = point.clone();
