@@ -677,9 +677,9 @@ async fn run_task<T: LoadTarget>(
         }
         // Wait for room among outstanding records, but not past the deadline nor forever (a stalled target). A
         // task at its bound resumes once an eighth of the bound has completed (`resume_at`), not at the next
-        // completion: a closed loop runs at its bound, and resuming per acknowledged batch woke the sending thread
-        // once per batch (tens of thousands of cross-thread wake-ups a second), which at 16 KiB batches tipped
-        // whole repeats into a mode with twice the CPU per record and half the rate.
+        // completion: a closed loop runs at its bound, and resuming per acknowledged batch woke the task once per
+        // batch (tens of thousands of wake-ups a second at 16 KiB batches). This was tried against the closed
+        // loop's slow mode (README, "Does the workbench measure the producer or itself?") and did not remove it.
         if sent - shared.completed.load(Ordering::Acquire) >= max_outstanding {
             lags.hand_over(&shared.lags, &epoch);
             let now = Instant::now();
