@@ -5,10 +5,13 @@
 #
 #   scripts/runner-vs-perftest.sh [--repeats N] [--records-100b N] [--records-1k N] [--broker embedded|process]
 #                                 [--sizes "100 1024"] [--codecs "none lz4"] [--tasks N] [--prop k=v]...
+#                                 [--worker-threads N]
 #
 # Settings (the issue's): acks=1, linger.ms=5, batch.size=262144, idempotence off, 8 partitions, letters A-Z as
 # payload (what perf-test sends), one sending task. `--broker process` starts `kprod broker` in its own process
-# (sink mode, 8 partitions); `embedded` uses the in-process mock broker for both. Needs a release build.
+# (sink mode, 8 partitions); `embedded` uses the in-process mock broker for both. `--worker-threads N` gives
+# both commands (and the broker process) an async runtime of N workers (`kprod --worker-threads`; default one per
+# core). Needs a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KPROD=${KPROD:-target/release/kprod}
@@ -19,6 +22,7 @@ BROKER=embedded
 SIZES="100 1024"
 CODECS="none lz4"
 TASKS=1
+WT=()
 declare -A PROP=([acks]=1 [linger.ms]=5 [batch.size]=262144 [enable.idempotence]=false [buffer.memory]=67108864)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,6 +34,7 @@ while [ $# -gt 0 ]; do
         --codecs) CODECS=$2; shift 2 ;;
         --tasks) TASKS=$2; shift 2 ;;
         --prop) PROP[${2%%=*}]=${2#*=}; shift 2 ;;
+        --worker-threads) WT=(--worker-threads "$2"); shift 2 ;;
         *) echo "runner-vs-perftest: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -43,7 +48,7 @@ trap cleanup EXIT
 BOOT_ARGS=()
 if [ "$BROKER" = process ]; then
     PORT=$((20000 + RANDOM % 20000))
-    "$KPROD" broker --port "$PORT" --partitions 8 --mode sink > "$WORK/broker.log" 2>&1 &
+    "$KPROD" "${WT[@]}" broker --port "$PORT" --partitions 8 --mode sink > "$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -55,7 +60,7 @@ fi
 PROPS=""
 for k in "${!PROP[@]}"; do PROPS="$PROPS $k=${PROP[$k]}"; done
 PROPS=${PROPS# }
-echo "# kprod run vs kprod perf-test · broker: $BROKER · tasks: $TASKS · repeats: $REPEATS · $PROPS"
+echo "# kprod run vs kprod perf-test · broker: $BROKER · tasks: $TASKS · repeats: $REPEATS · worker threads: ${WT[1]:-default} · $PROPS"
 printf '%-6s %-6s %14s %14s %8s %12s\n' size codec "perf-test/s" "run/s" "run/pt" "runner CPU"
 for size in $SIZES; do
     records=$RECORDS_100B
@@ -80,12 +85,12 @@ for size in $SIZES; do
         pt=(); rn=(); cost=()
         for r in $(seq "$REPEATS"); do
             # shellcheck disable=SC2086
-            line=$("$KPROD" perf-test --topic "rvp-$size-$codec" --num-records "$records" --record-size "$size" \
+            line=$("$KPROD" "${WT[@]}" perf-test --topic "rvp-$size-$codec" --num-records "$records" --record-size "$size" \
                 --throughput -1 --embedded-partitions 8 "${BOOT_ARGS[@]}" \
                 --producer-props compression.type="$codec" $PROPS 2>/dev/null | grep 'records sent' | tail -1)
             pt+=("$(echo "$line" | sed -E 's/^[0-9]+ records sent, ([0-9.]+) records\/sec.*/\1/')")
             out="$WORK/run-$size-$codec-$r"
-            "$KPROD" run "$wl" "${BOOT_ARGS[@]}" --out "$out" --progress off > /dev/null 2>"$WORK/run.err" || {
+            "$KPROD" "${WT[@]}" run "$wl" "${BOOT_ARGS[@]}" --out "$out" --progress off > /dev/null 2>"$WORK/run.err" || {
                 echo "runner-vs-perftest: kprod run failed:" >&2; cat "$WORK/run.err" >&2; exit 1; }
             res=$(find "$out" -name result.json | head -1)
             read -r rate share < <(python3 -c '

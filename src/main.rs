@@ -10,6 +10,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "kprod", version, about = "A Kafka producer in Rust, and the workbench that measures it")]
 struct Cli {
+    /// Worker threads of the process's async runtime (default: one per core, or TOKIO_WORKER_THREADS). `1` keeps
+    /// the producer, the load and an embedded broker on one thread: on a small machine often faster, and steadier,
+    /// than tasks handed between cores. A workload's `worker_threads` field sets it per point for `kprod run`.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,7 +64,11 @@ fn main() {
         // Colour codes only for a terminal: `2>log` gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.worker_threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kprod: cannot start the async runtime: {e}");

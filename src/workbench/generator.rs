@@ -761,6 +761,7 @@ mod tests {
             producers: 1,
             tasks_per_producer: 1,
             max_outstanding_per_task: 10,
+            worker_threads: None,
             seed: 11,
             producer_props: BTreeMap::new(),
             target: TargetSpec::default(),

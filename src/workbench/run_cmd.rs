@@ -115,6 +115,9 @@ pub enum RunCmdError {
     Faults { point: String, message: String },
     #[error("point {point}: embedded mock cluster: {source}")]
     Broker { point: String, source: BrokerError },
+    /// The point's own runtime (`worker_threads`) could not start.
+    #[error("point {point}: cannot start a runtime of {threads} worker thread(s): {source}")]
+    Runtime { point: String, threads: u32, source: std::io::Error },
     /// `target.embedded.sasl` is refused (worded as the mock cluster's own config errors).
     #[error("point {point}: embedded mock cluster: invalid mock cluster config: {source}")]
     EmbeddedSasl { point: String, source: super::secrets::EmbeddedSaslError },
@@ -960,7 +963,14 @@ async fn start_cluster(point: &WorkloadPoint, e: &EmbeddedTarget) -> Result<Mock
     Ok(cluster)
 }
 
-/// Runs one point on its own target and producer.
+/// Runs one point on its own target and producer: on the process's runtime, or with the workload's
+/// `worker_threads`, on a runtime of its own that lives for the point (its producer, load tasks, embedded broker and
+/// the runner-cost measure all run there).
+///
+/// A point's own runtime runs on a scoped thread that this call waits for, blocking the calling thread: the
+/// workbench calls it from the `block_on` of `main`, never from a worker, and nothing else runs on that thread
+/// meanwhile. Ctrl-C still reaches the point: [`Stop`](runner::Stop) is set from the process's runtime and read
+/// from any.
 async fn run_point(
     point: &WorkloadPoint,
     plan: &Plan,
@@ -969,6 +979,35 @@ async fn run_point(
     profile: Option<&mut RunProfile>,
     runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
+    let Some(threads) = point.workload.worker_threads else {
+        return run_point_here(point, plan, settings, opts, profile, runner_cost).await;
+    };
+    std::thread::scope(|s| {
+        let runs = std::thread::Builder::new().name("kprod-point".into()).spawn_scoped(s, move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads as usize)
+                .thread_name("kprod-point-worker")
+                .enable_all()
+                .build()
+                .map_err(|source| RunCmdError::Runtime { point: point.name.clone(), threads, source })?;
+            rt.block_on(run_point_here(point, plan, settings, opts, profile, runner_cost))
+        });
+        match runs {
+            Ok(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(source) => Err(RunCmdError::Runtime { point: point.name.clone(), threads, source }),
+        }
+    })
+}
+
+async fn run_point_here(
+    point: &WorkloadPoint,
+    plan: &Plan,
+    settings: &RunSettings,
+    opts: &RunOptions,
+    profile: Option<&mut RunProfile>,
+    runner_cost: bool,
+) -> Result<(PointResult, runner::PointRun), RunCmdError> {
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let (bootstrap, ca_pem, cluster) = match endpoint(point, plan.bootstrap.as_deref()) {
         Endpoint::External(b) => (b, None, None),
         Endpoint::Embedded(e) => {
@@ -976,9 +1015,12 @@ async fn run_point(
             (c.bootstrap(), c.tls_ca_pem().map(str::to_string), Some(c))
         }
     };
-    let outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile, runner_cost).await;
+    let mut outcome = measure(point, &bootstrap, ca_pem.as_deref(), settings, opts, profile, runner_cost).await;
     if let Some(c) = cluster {
         c.shutdown().await;
+    }
+    if let Ok((r, _)) = &mut outcome {
+        r.runtime_worker_threads = Some(workers);
     }
     outcome
 }

@@ -122,6 +122,8 @@ pub enum ResolveError {
     RampEvery { at: &'static str, every_s: f64 },
     #[error("{at}: max must be ≥ start and at most 1e9, got {max}")]
     RampMax { at: &'static str, max: f64 },
+    #[error("worker_threads must be 1..={WORKER_THREADS_MAX}, got {0}")]
+    WorkerThreads(u32),
     #[error("producers × tasks_per_producer must be 1..={TASKS_MAX}")]
     Tasks,
     #[error("`peers` must name at least one producer (kprod, librdkafka, java)")]
@@ -360,6 +362,10 @@ pub struct WorkloadSpec {
     pub tasks_per_producer: Option<u32>,
     /// Bound on records sent but not yet acknowledged, per task (back-pressure in closed loop).
     pub max_outstanding_per_task: Option<u32>,
+    /// Worker threads of the async runtime that runs the point: its producers, load tasks and embedded broker
+    /// (default: one per core, tokio's default). `1` keeps the whole pipeline on one thread, which on a small
+    /// machine is faster and far steadier than tasks handed between cores (see README "Comparing two builds").
+    pub worker_threads: Option<u32>,
     pub seed: Option<u64>,
     /// Java producer properties (`batch.size: 65536`); `null` leaves a property at the producer's default.
     pub producer: Option<BTreeMap<String, Value>>,
@@ -607,6 +613,7 @@ pub const WORKLOAD_FIELDS: &[&str] = &[
     "producers",
     "tasks_per_producer",
     "max_outstanding_per_task",
+    "worker_threads",
     "seed",
     "producer",
     "target",
@@ -684,6 +691,9 @@ pub struct ResolvedWorkload {
     pub producers: u32,
     pub tasks_per_producer: u32,
     pub max_outstanding_per_task: u32,
+    /// Worker threads of the point's own runtime; `None` = the process's runtime (one worker per core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<u32>,
     pub seed: u64,
     /// Java producer properties, values as strings (`"65536"`, `"lz4"`). Secrets are written as `[hidden]`.
     #[serde(serialize_with = "super::secrets::hidden_props")]
@@ -704,6 +714,8 @@ pub struct ResolvedWorkload {
 
 /// Upper bounds that keep a typo from asking for something absurd.
 const TASKS_MAX: u32 = 4096;
+/// The most worker threads a point's runtime may have (`worker_threads`).
+const WORKER_THREADS_MAX: u32 = 1024;
 const PARTITIONS_MAX: u32 = 1_000_000;
 const RECORD_SIZE_MAX: u32 = 64 << 20;
 
@@ -1192,6 +1204,12 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Res
     if producers == 0 || tasks_per_producer == 0 || producers.saturating_mul(tasks_per_producer) > TASKS_MAX {
         return Err(ResolveError::Tasks);
     }
+    let worker_threads = spec.worker_threads;
+    if let Some(n) = worker_threads
+        && !(1..=WORKER_THREADS_MAX).contains(&n)
+    {
+        return Err(ResolveError::WorkerThreads(n));
+    }
     let peers = spec.peers.clone().unwrap_or_else(default_peers);
     if peers.is_empty() {
         return Err(ResolveError::NoPeers);
@@ -1247,6 +1265,7 @@ pub fn resolve(spec: &WorkloadSpec, file: &Path) -> Result<ResolvedWorkload, Res
         producers,
         tasks_per_producer,
         max_outstanding_per_task: spec.max_outstanding_per_task.unwrap_or(100_000).max(1),
+        worker_threads,
         seed: spec.seed.unwrap_or(0),
         producer_props,
         target: spec.target.clone().unwrap_or_default(),

@@ -297,3 +297,15 @@ fn a_ramps_mean_rate_integrates_its_steps() {
     assert_eq!(r.mean_rate(Duration::from_millis(2500), Duration::from_millis(7500)), 1250.0, "half steps");
     assert_eq!(r.mean_rate(s(3), s(3)), 1000.0, "an empty window: the rate at its start");
 }
+
+#[test]
+fn worker_threads_is_checked_and_sweeps_like_any_field() {
+    assert_eq!(one("name: x\n").worker_threads, None, "default: the process's runtime");
+    assert_eq!(one("name: x\nworker_threads: 1\n").worker_threads, Some(1));
+    let e = parse("name: x\nworker_threads: 0\n").and_then(|w| w.expand()).unwrap_err().to_string();
+    assert!(e.contains("worker_threads must be 1..=1024, got 0"), "{e}");
+    let points = parse("name: x\nworker_threads: [1, 2]\n").unwrap().expand().unwrap();
+    let threads: Vec<_> = points.iter().map(|p| p.workload.worker_threads).collect();
+    assert_eq!(threads, [Some(1), Some(2)]);
+    assert_eq!(points[1].dims, [("worker_threads".to_string(), "2".to_string())]);
+}

@@ -291,12 +291,31 @@ fn set_errors_name_the_key_and_suggest_the_nearest() {
 /// are listed; exit code 130 with one line naming the results. Logs to a file carry no colour codes.
 #[test]
 fn sigint_keeps_the_partial_point_and_exits_130() {
+    sigint_keeps_the_partial_point("sigint", "", &[]);
+}
+
+/// The same with the point on a runtime of its own (`worker_threads`): Ctrl-C reaches it, and the runtime's size is
+/// recorded; and with the process's runtime sized by `--worker-threads`.
+#[test]
+fn sigint_stops_a_point_on_its_own_runtime_too() {
+    let p = sigint_keeps_the_partial_point("sigint-own-rt", "worker_threads: 1\n", &[]);
+    assert_eq!(p.runtime_worker_threads, Some(1));
+    let p = sigint_keeps_the_partial_point("sigint-cli-rt", "", &["--worker-threads", "3"]);
+    assert_eq!(p.runtime_worker_threads, Some(3));
+}
+
+/// Runs a 3-point sweep of 30 s points with `extra` workload lines and `kprod` arguments `global`, interrupts it
+/// after ~2.5 s, checks what is kept, and returns the interrupted point.
+fn sigint_keeps_the_partial_point(tag: &str, extra: &str, global: &[&str]) -> kprod::workbench::result::PointResult {
     let (dir, _) = setup(
-        "sigint",
-        "name: it-sigint\nrecord_size: {fixed: 100}\nduration_s: 30\nwarmup_s: 0\nrate: 2000\n\
-         producer: {linger.ms: [0, 1, 2], acks: 1}\n",
+        tag,
+        &format!(
+            "name: it-sigint\nrecord_size: {{fixed: 100}}\nduration_s: 30\nwarmup_s: 0\nrate: 2000\n\
+             producer: {{linger.ms: [0, 1, 2], acks: 1}}\n{extra}"
+        ),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kprod"))
+        .args(global)
         .args(["run", "workload.yaml", "--out", "reports", "--progress", "plain"])
         .current_dir(&dir)
         .env("KPROD_LOG", "info")
@@ -340,6 +359,7 @@ fn sigint_keeps_the_partial_point_and_exits_130() {
     let html = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
     assert!(html.contains("2 points not run") && html.contains("interrupted"), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
+    run.points.into_iter().next().unwrap()
 }
 
 /// A second Ctrl-C exits at once, while the first is still draining: the broker's inbound link is capped at
@@ -505,5 +525,28 @@ async fn profile_reports_its_frequency_samples_and_profiled_rate() {
     assert!(html.contains(&said), "{html}");
     let svg = std::fs::read_to_string(out.dir.join("flamegraph.svg")).unwrap();
     assert!(svg.contains(&format!("{} samples at 499 Hz", p.samples)), "the flame graph's title");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `worker_threads` gives each point a runtime of its own with that many workers (recorded in result.json), and a
+/// sweep over it runs each point on its own; without it a point runs on the caller's runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_runs_each_point_on_a_runtime_of_that_size() {
+    let (dir, settings) = setup(
+        "threads",
+        "name: it-threads\ntopic: it-threads\npartitions: 2\nrecord_size: {fixed: 100}\npayload: text\n\
+         records: 20000\nwarmup_s: 0\nrate: null\nworker_threads: [1, 3]\nseed: 5\n",
+    );
+    let out = run(&settings).await;
+    let got: Vec<_> = out.result.points.iter().map(|p| (p.runtime_worker_threads, p.records_acked)).collect();
+    assert_eq!(got, [(Some(1), 20000), (Some(3), 20000)]);
+    assert!(out.result.points.iter().all(|p| p.accounting.is_some_and(|a| a.balanced())));
+    let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
+    assert!(html.contains("on 1 worker thread(s)") && html.contains("on 3 worker thread(s)"), "{html}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (dir, settings) = setup("threads-default", "name: it-td\nrecords: 1000\nwarmup_s: 0\nrate: null\n");
+    let out = run(&settings).await;
+    assert_eq!(out.result.points[0].runtime_worker_threads, Some(2), "the test's own runtime");
     std::fs::remove_dir_all(&dir).unwrap();
 }

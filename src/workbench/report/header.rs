@@ -189,8 +189,11 @@ pub fn section(run: &RunResult, files: &RunFiles) -> String {
     row(&mut s, "rate", "target rate", rate);
     let tasks = over_cfg(&|c| {
         format!(
-            "{} producer(s) × {} task(s), ≤ {} in flight per task",
-            c.producers, c.tasks_per_producer, c.max_outstanding_per_task
+            "{} producer(s) × {} task(s), ≤ {} in flight per task{}",
+            c.producers,
+            c.tasks_per_producer,
+            c.max_outstanding_per_task,
+            c.worker_threads.map_or(String::new(), |n| format!(", on {n} worker thread(s)"))
         )
     });
     row(&mut s, "tasks", "producers", tasks);
