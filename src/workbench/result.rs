@@ -166,6 +166,16 @@ pub struct PointResult {
     /// runner and in results written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_cpu_ns_per_record: Option<f64>,
+    /// Milliseconds per second of the measured phase that the process's threads were ready to run but waited for a
+    /// CPU (Linux schedstat, summed over threads): the machine's contention, not the work. `kprod compare` leaves
+    /// out repeats that waited far more than their run's others (their rate is the machine's). Absent off Linux, for
+    /// peers and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_wait_ms_per_s: Option<f64>,
+    /// Worker threads of the async runtime that ran the point (the workload's `worker_threads`, else the process's
+    /// runtime: one per core or `TOKIO_WORKER_THREADS`). Absent for peers and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_worker_threads: Option<usize>,
     /// Failed records by error kind.
     pub errors: BTreeMap<String, u64>,
     /// Values above a histogram's range (clamped to its maximum).

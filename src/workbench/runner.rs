@@ -112,6 +112,43 @@ const LAG_MANTISSA_MASK: u64 = (1 << LAG_MANTISSA_BITS) - 1;
 /// sends old (≈0.6 µs at 5 M records/s), below the tag's 1 µs resolution; reading it for every 100-byte record
 /// was 9 % of `kprod run`'s CPU per record (`perf record`, issue 16). `kprod perf-test` reads it every 16.
 const CLOCK_EVERY: u32 = 4;
+/// When a task's records were sent: one clock reading shared by up to [`CLOCK_EVERY`] back-to-back sends of the
+/// closed loop, a fresh one for every scheduled record (its lag is measured from it) and after anything that waited.
+#[derive(Debug)]
+struct SendClock {
+    start: Instant,
+    /// The last send time handed out.
+    last: Instant,
+    /// `last` in µs since `start`, for the tag (computed once per reading).
+    last_us: u64,
+    /// Sends since the clock was last read; `CLOCK_EVERY` forces a read.
+    age: u32,
+}
+
+impl SendClock {
+    fn new(start: Instant) -> SendClock {
+        SendClock { start, last: start, last_us: 0, age: CLOCK_EVERY }
+    }
+
+    /// The task waited (for room, or for a send): the next send reads the clock.
+    fn waited(&mut self) {
+        self.age = CLOCK_EVERY;
+    }
+
+    /// The send time of the next record and its µs since the start, reading `now` only when it must.
+    #[inline]
+    fn send_time(&mut self, scheduled: bool, now: impl FnOnce() -> Instant) -> (Instant, u64) {
+        if !scheduled && self.age < CLOCK_EVERY {
+            self.age += 1;
+        } else {
+            self.age = 1;
+            self.last = now();
+            self.last_us = self.last.saturating_duration_since(self.start).as_micros() as u64;
+        }
+        (self.last, self.last_us)
+    }
+}
+
 /// Points with more tasks than this use per-record ack futures.
 pub const BULK_MAX_TASKS: u32 = 1 << TAG_TASK_BITS;
 
@@ -611,6 +648,23 @@ pub fn cpu_time_ns() -> Option<u64> {
     (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
+/// Time the process's threads spent ready to run but waiting for a CPU, summed over its live threads, in
+/// nanoseconds: the second field of Linux's `/proc/self/task/*/schedstat`. It measures the machine's contention
+/// (another process on the cores, or more runnable threads than cores), not the work done. A thread that exits
+/// takes its count with it. `None` where schedstat is missing (not Linux, or a kernel without it).
+pub fn cpu_wait_ns() -> Option<u64> {
+    let mut total = 0u64;
+    let mut any = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        if let Some(wait) = text.split_ascii_whitespace().nth(1).and_then(|w| w.parse::<u64>().ok()) {
+            total += wait;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
 struct TaskPlan {
     index: u32,
     warmup_end: Instant,
@@ -645,11 +699,7 @@ async fn run_task<T: LoadTarget>(
     let pump = (!bulk).then(|| tokio::spawn(ack_pump::<T::Ack>(rx, shared.clone())));
     let mut lags = LagBuffer::default();
     let mut sent = 0u64;
-    let mut last_send = start;
-    // Closed loop: sends since the clock was last read (see `CLOCK_EVERY`); `CLOCK_EVERY` forces a read.
-    let mut clock_age = CLOCK_EVERY;
-    // `last_send` in µs since `start`, for the tag (computed once per clock reading).
-    let mut sent_us = 0u64;
+    let mut clock = SendClock::new(start);
     let mut unreported = 0u64;
     loop {
         if quota.is_some_and(|q| sent >= q) || stop.is_set() {
@@ -661,7 +711,7 @@ async fn run_task<T: LoadTarget>(
                 break;
             }
             // Not due yet as of the last send: wait (a record already due goes out without touching a timer).
-            if i > last_send {
+            if i > clock.last {
                 let due = async {
                     match &pacer {
                         Some(p) => p.sleep_until(i).await,
@@ -692,24 +742,13 @@ async fn run_task<T: LoadTarget>(
             if !room {
                 break;
             }
-            clock_age = CLOCK_EVERY;
+            clock.waited();
         }
         let record = records.next_record();
-        // A scheduled record reads the clock (its lag is measured from it); back-to-back sends of the closed loop
-        // reuse a reading for up to `CLOCK_EVERY` records, and read afresh after anything that waited.
-        let t_send = if scheduled.is_none() && clock_age < CLOCK_EVERY {
-            clock_age += 1;
-            last_send
-        } else {
-            clock_age = 1;
-            let now = Instant::now();
-            sent_us = now.saturating_duration_since(start).as_micros() as u64;
-            now
-        };
+        let (t_send, sent_us) = clock.send_time(scheduled.is_some(), Instant::now);
         if deadline.is_some_and(|d| t_send >= d) {
             break;
         }
-        last_send = t_send;
         // Closed loop: the record is due when there is room for it, so waiting for room is not lag.
         let intended = scheduled.unwrap_or(t_send);
         // Records due during the warm-up are counted but kept out of the histograms, even if acked after it.
@@ -730,7 +769,7 @@ async fn run_task<T: LoadTarget>(
             match target.send_tagged(record, encode_tag(index, sent_us, lag_us)) {
                 Tagged::Done(r) => r.map(|()| None),
                 Tagged::Wait(sending) => {
-                    clock_age = CLOCK_EVERY;
+                    clock.waited();
                     sending.await.map(|()| None)
                 }
             }
@@ -908,6 +947,7 @@ pub async fn run_point<T: LoadTarget>(
     let mut warm = w.warmup.is_zero();
     let mut baseline = Counts::default();
     let mut cpu_start = cpu_time_ns();
+    let mut wait_start = cpu_wait_ns();
     let mut measured_start = start;
     let mut next_tick = start + opts.interval;
     loop {
@@ -922,6 +962,7 @@ pub async fn run_point<T: LoadTarget>(
             c.tick(&states, &*target, now, false);
             baseline = totals(&states);
             cpu_start = cpu_time_ns();
+            wait_start = cpu_wait_ns();
             measured_start = now;
             next_tick = now + opts.interval;
             warm = true;
@@ -941,6 +982,12 @@ pub async fn run_point<T: LoadTarget>(
     let mut result = PointResult::summarize(&c.total, &counts, measured);
     result.cpu_time_ns_per_record = match (cpu_start, cpu_time_ns()) {
         (Some(a), Some(b)) if counts.records_acked > 0 => Some((b - a) as f64 / counts.records_acked as f64),
+        _ => None,
+    };
+    result.cpu_wait_ms_per_s = match (wait_start, cpu_wait_ns()) {
+        (Some(a), Some(b)) if measured > Duration::ZERO => {
+            Some(b.saturating_sub(a) as f64 / 1e6 / measured.as_secs_f64())
+        }
         _ => None,
     };
     result.name = point.name.clone();

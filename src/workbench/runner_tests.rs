@@ -134,6 +134,7 @@ fn workload(rate: Option<f64>, stop: StopAfter, warmup: Duration, max_outstandin
         producers: 1,
         tasks_per_producer: 1,
         max_outstanding_per_task: max_outstanding,
+        worker_threads: None,
         seed: 1,
         producer_props: BTreeMap::new(),
         target: TargetSpec::default(),
@@ -428,4 +429,28 @@ async fn runner_cost_is_measured_at_any_outstanding_bound() {
             .unwrap_or_else(|_| panic!("3 tasks, bound {bound}: the measurement hangs"));
         assert!(cost.is_some_and(|ns| ns > 0.0), "3 tasks, bound {bound}: {cost:?}");
     }
+}
+
+/// Back-to-back closed-loop sends read the clock once per `CLOCK_EVERY`; a scheduled record and the first send
+/// after a wait always read it; every send gets the reading's time and its µs since the start.
+#[test]
+fn send_clock_reads_once_per_clock_every_and_afresh_after_a_wait() {
+    let start = Instant::now();
+    let mut clock = SendClock::new(start);
+    let mut reads = 0u64;
+    let mut send = |clock: &mut SendClock, scheduled: bool| {
+        clock.send_time(scheduled, || {
+            reads += 1;
+            start + Duration::from_micros(10 * reads)
+        })
+    };
+    let times: Vec<_> = (0..9).map(|_| send(&mut clock, false).1).collect();
+    // Reads at sends 1, 5 and 9 (CLOCK_EVERY = 4); the sends between reuse the last reading.
+    assert_eq!(times, [10, 10, 10, 10, 20, 20, 20, 20, 30]);
+    clock.waited();
+    assert_eq!(send(&mut clock, false), (start + Duration::from_micros(40), 40), "a wait forces a read");
+    assert_eq!(send(&mut clock, true).1, 50, "a scheduled record always reads");
+    assert_eq!(send(&mut clock, true).1, 60);
+    assert_eq!(send(&mut clock, false).1, 60, "closed-loop sends after it reuse the reading");
+    assert_eq!(CLOCK_EVERY, 4, "the expected reads above assume 4");
 }

@@ -379,6 +379,56 @@ fn usable<'a>(ps: &[&'a PointResult]) -> Vec<&'a PointResult> {
         .collect()
 }
 
+/// A repeat whose process waited for a CPU this many ms per second more than the quieter run's typical repeat is
+/// left out: the machine took the CPU it needed, so its rate and latencies are the machine's.
+pub const CPU_WAIT_MARGIN_MS_PER_S: f64 = 50.0;
+
+/// Leaves out the repeats the machine starved (`cpu_wait_ms_per_s` more than [`CPU_WAIT_MARGIN_MS_PER_S`] above the
+/// lower of the two runs' median), saying which in `notes`. A side left with fewer than 2 repeats keeps them all,
+/// with a note that its verdicts may be the machine's: a build whose own threads contend waits in every repeat, and
+/// that must still be judged. Results without the figure (older files, other systems) are kept as they are.
+fn uncontended<'a>(
+    name: &str,
+    sides: [(&str, Vec<&'a PointResult>); 2],
+    notes: &mut Vec<String>,
+) -> [Vec<&'a PointResult>; 2] {
+    let waits = |ps: &[&PointResult]| -> Option<Vec<f64>> { ps.iter().map(|p| p.cpu_wait_ms_per_s).collect() };
+    let medians: Option<Vec<f64>> =
+        sides.iter().map(|(_, ps)| waits(ps).filter(|w| !w.is_empty()).map(|mut w| Stat::Median.of(&mut w))).collect();
+    let [(lb, b), (ln, n)] = sides;
+    let Some(medians) = medians else { return [b, n] };
+    let typical = medians.iter().copied().fold(f64::INFINITY, f64::min);
+    let limit = typical + CPU_WAIT_MARGIN_MS_PER_S;
+    let mut keep = |label: &str, ps: Vec<&'a PointResult>| -> Vec<&'a PointResult> {
+        let starved: Vec<&PointResult> =
+            ps.iter().copied().filter(|p| p.cpu_wait_ms_per_s.is_some_and(|w| w > limit)).collect();
+        if starved.is_empty() {
+            return ps;
+        }
+        let list = |f: &dyn Fn(&PointResult) -> String| starved.iter().map(|p| f(p)).collect::<Vec<_>>().join(", ");
+        let (which, waited) =
+            (list(&|p| (p.repeat + 1).to_string()), list(&|p| format!("{:.0}", p.cpu_wait_ms_per_s.unwrap_or(0.0))));
+        if ps.len() - starved.len() < 2 {
+            notes.push(format!(
+                "{name}: {} of {} repeats in {label} waited for a CPU ({waited} ms/s, against {typical:.0} ms/s \
+                 typical): kept, as too few would be left; its verdicts may be the machine's",
+                starved.len(),
+                ps.len()
+            ));
+            return ps;
+        }
+        notes.push(format!(
+            "{name}: repeat(s) {which} in {label} left out: the process waited {waited} ms/s for a CPU, against \
+             {typical:.0} ms/s typical (the machine was busy; more than {CPU_WAIT_MARGIN_MS_PER_S:.0} ms/s above \
+             is left out)"
+        ));
+        ps.into_iter().filter(|p| !p.cpu_wait_ms_per_s.is_some_and(|w| w > limit)).collect()
+    };
+    let b = keep(lb, b);
+    let n = keep(ln, n);
+    [b, n]
+}
+
 /// Compares every point present in both runs.
 pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Comparison {
     let (gb, gn) = (group(base), group(new));
@@ -404,6 +454,7 @@ pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Com
                 ));
             }
         }
+        let [b, n] = uncontended(&name, [("base", b), ("new", n)], &mut notes);
         // A point sent at a fixed rate spends its CPU mostly waking up on schedule, so its CPU per record follows
         // the machine more than the build (sd of log 0.10–0.20 between repeats at 20k records/s in the calibration
         // runs, and one false alarm in 28 A/A pairs): judged on closed-loop points only (or when the resolved

@@ -334,3 +334,49 @@ mod fixtures {
         assert!(page.contains("data-name=\"base: rate=null\"") && page.contains("data-name=\"new: rate=null\""));
     }
 }
+
+/// Four repeats a side of `rate`; `starved` lists (repeat, rate) of repeats the machine starved, each with a CPU
+/// wait of 300 ms/s against 10 for the others.
+fn with_waits(rate: f64, starved: &[(u32, f64)]) -> Vec<PointResult> {
+    (0..4)
+        .map(|r| {
+            let s = starved.iter().find(|(i, _)| *i == r);
+            let rates = [0.0, 1.0, 2.0, 1.0, 0.0, 1.0].map(|w| s.map_or(rate, |x| x.1) * (1.0 + 0.002 * w));
+            let mut p = point("a", r, &rates, &[5000; 6]);
+            p.cpu_wait_ms_per_s = Some(if s.is_some() { 300.0 } else { 10.0 + f64::from(r) });
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn repeats_the_machine_starved_of_cpu_are_left_out_and_named() {
+    let base = run(with_waits(5.0e6, &[]));
+    // The same build, two of its repeats slowed by the machine: without their CPU wait this is a −20 % throughput
+    // change in half the repeats.
+    let new = run(with_waits(5.0e6, &[(1, 4.0e6), (3, 4.0e6)]));
+    let c = compare(&base, &new, Thresholds::default());
+    assert_eq!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Same, "{}", c.to_markdown());
+    assert_eq!(find(&c, "a", "rate_records_per_s").new.repeats, 2);
+    assert!(
+        c.notes.iter().any(|n| n.contains("repeat(s) 2, 4 in new left out") && n.contains("300, 300 ms/s")),
+        "{:?}",
+        c.notes
+    );
+    // Ignoring the waits, the same data are a regression: the rule is what keeps this pair from failing.
+    let blind = |r: &RunResult| {
+        let mut r = r.clone();
+        r.points.iter_mut().for_each(|p| p.cpu_wait_ms_per_s = None);
+        r
+    };
+    let c = compare(&blind(&base), &blind(&new), Thresholds::default());
+    assert_ne!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Same, "{}", c.to_markdown());
+
+    // A side that waited in all but one repeat keeps them all (a build whose own threads contend is still judged),
+    // and says so.
+    let new = run(with_waits(4.0e6, &[(0, 4.0e6), (1, 4.0e6), (2, 4.0e6)]));
+    let c = compare(&base, &new, Thresholds::default());
+    assert_eq!(find(&c, "a", "rate_records_per_s").new.repeats, 4);
+    assert_eq!(find(&c, "a", "rate_records_per_s").verdict, Verdict::Worse, "{}", c.to_markdown());
+    assert!(c.notes.iter().any(|n| n.contains("3 of 4 repeats in new waited for a CPU")), "{:?}", c.notes);
+}
