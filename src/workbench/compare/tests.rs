@@ -302,6 +302,30 @@ mod fixtures {
         assert!(md.contains("bimodal") && md.contains("drifts"), "the shape warnings of these runs: {md}");
     }
 
+    /// Unmodified runs on one worker thread (the ci-compare workload since the runtime change), on the quiet VM:
+    /// the real noise is small enough that an unchanged build passes and the real knobs of the calibration
+    /// (batch.size 7168: −23 % records/s; linger.ms 6: +18 % p99 at 20k records/s) fail, each on its own metric.
+    #[test]
+    fn unmodified_one_worker_runs_pass_unchanged_and_fail_real_regressions() {
+        let base = load("w1-base.json");
+        assert!(base.points.iter().all(|p| p.runtime_worker_threads == Some(1) && p.cpu_wait_ms_per_s.is_some()));
+        let c = compare(&base, &load("w1-new.json"), Thresholds::default());
+        assert!(!c.has_regression(), "{}", c.to_markdown());
+        let m = find(&c, "rate=null", "rate_records_per_s");
+        assert!(m.detectable_pct.unwrap() < 15.0, "a 15 % loss is within sight: {m:?}");
+
+        let c = compare(&base, &load("w1-tput.json"), Thresholds::default());
+        let m = find(&c, "rate=null", "rate_records_per_s");
+        assert_eq!(m.verdict, Verdict::Worse, "{}", c.to_markdown());
+        assert!((-30.0..-15.0).contains(&m.change_pct), "{m:?}");
+
+        let c = compare(&base, &load("w1-p99.json"), Thresholds::default());
+        let m = find(&c, "rate=20000", "response_time_us_p99");
+        assert_eq!(m.verdict, Verdict::Worse, "{}", c.to_markdown());
+        assert!((10.0..30.0).contains(&m.change_pct), "{m:?}");
+        assert_ne!(find(&c, "rate=null", "rate_records_per_s").verdict, Verdict::Worse, "{}", c.to_markdown());
+    }
+
     #[test]
     fn verdicts_are_deterministic_and_serialize() {
         let (b, n) = (load("quiet-base.json"), load("quiet-tput.json"));
