@@ -117,6 +117,14 @@ fn body_len(
         .saturating_add(headers_len)
 }
 
+/// [`body_len`] of a record without headers (its header count, 0, is one byte).
+#[inline(always)]
+fn body_len_no_headers(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>) -> usize {
+    let key_len = key.map_or(1, |k| small_varint_len(k.len() as i32) + k.len());
+    let value_len = value.map_or(1, |v| small_varint_len(v.len() as i32) + v.len());
+    2 + varlong_len(timestamp_delta) + small_varint_len(offset_delta) + key_len + value_len
+}
+
 /// [`varint_len`] with the sizes of lengths and offset deltas (`0..8192`: one or two bytes) decided by two
 /// compares instead of computing the bit length; any other value (negative included) takes the general path.
 #[inline(always)]
@@ -259,6 +267,41 @@ fn encode_record(
     }
 }
 
+/// [`encode_record`] of a record without headers: the same bytes, the header count written as its one byte.
+#[inline(always)]
+fn encode_record_no_headers(
+    buf: &mut BytesMut,
+    body: usize,
+    size: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    debug_assert_eq!(body, body_len(timestamp_delta, offset_delta, key, value, &[]), "stale body length");
+    debug_assert_eq!(size, varint_len(body as i32) + body, "stale record size");
+    buf.reserve(size);
+    let start = buf.len();
+    // SAFETY: as in `encode_record`: `reserve(size)` guarantees `size` bytes of capacity after `len`, and the
+    // writes below put exactly `size` bytes there — the length varint of `body`, then what
+    // `body_len_no_headers` counted with the same functions of the same values (attributes 1, the timestamp
+    // delta's varlong, the offset delta's varint, key and value as `nullable` writes them, the header count 0
+    // in one byte). Its sum cannot wrap: key and value are slices in memory at the same time. After the writes
+    // those `size` bytes are initialised, so `set_len(start + size)` exposes only initialised bytes.
+    unsafe {
+        let mut w = RawCursor(buf.as_mut_ptr().add(start));
+        w.varint(body as i32);
+        w.byte(0); // record attributes: unused
+        w.varlong(timestamp_delta);
+        w.varint(offset_delta);
+        w.nullable(key);
+        w.nullable(value);
+        w.byte(0); // header count: zigzag(0)
+        debug_assert_eq!(w.0.offset_from(buf.as_ptr().add(start)) as usize, size, "record size");
+        buf.set_len(start + size);
+    }
+}
+
 impl BatchBuilder {
     /// Starts a batch in `buf` (a recycled buffer: cleared here, its capacity kept) and reserves the header.
     pub fn new(mut buf: BytesMut, compression: Compression, base_timestamp_ms: i64) -> Self {
@@ -306,12 +349,25 @@ impl BatchBuilder {
     ) -> Option<(i32, usize)> {
         let offset_delta = self.record_count;
         let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp_ms);
-        let body = body_len(timestamp_delta, offset_delta, key, value, headers);
-        let size = small_varint_len(body as i32).saturating_add(body);
-        if !fits(self.buf.len().saturating_add(size)) {
-            return None;
-        }
-        encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
+        let size = if headers.is_empty() {
+            // The common record, without headers: no saturation needed (key and value are in memory together, so
+            // their lengths plus the 22 bytes of prefixes cannot wrap), and the header count is one constant byte.
+            let body = body_len_no_headers(timestamp_delta, offset_delta, key, value);
+            let size = small_varint_len(body as i32) + body;
+            if !fits(self.buf.len() + size) {
+                return None;
+            }
+            encode_record_no_headers(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value);
+            size
+        } else {
+            let body = body_len(timestamp_delta, offset_delta, key, value, headers);
+            let size = small_varint_len(body as i32).saturating_add(body);
+            if !fits(self.buf.len().saturating_add(size)) {
+                return None;
+            }
+            encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
+            size
+        };
         self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
         self.record_count += 1;
         Some((offset_delta, size))
