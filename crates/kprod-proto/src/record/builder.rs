@@ -374,16 +374,19 @@ impl BatchBuilder {
     }
 
     /// Records appended so far.
+    #[inline]
     pub fn record_count(&self) -> i32 {
         self.record_count
     }
 
     /// Header + records written so far, before compression.
+    #[inline]
     pub fn uncompressed_bytes(&self) -> usize {
         self.buf.len()
     }
 
     /// True if no record was appended.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.record_count == 0
     }

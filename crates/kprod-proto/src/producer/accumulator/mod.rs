@@ -77,11 +77,13 @@ impl TopicQueues {
     }
 
     /// Partitions of the topic.
+    #[inline]
     pub fn num_partitions(&self) -> u32 {
         self.partitions.len() as u32
     }
 
     /// The current estimate of compressed / uncompressed size.
+    #[inline]
     pub fn compression_ratio(&self) -> f32 {
         f32::from_bits(self.compression_ratio.load(Ordering::Relaxed))
     }
@@ -94,6 +96,7 @@ impl TopicQueues {
     }
 
     /// Locks one partition's queue (a poisoned lock still yields the data).
+    #[inline]
     pub fn lock(&self, partition: u32) -> MutexGuard<'_, PartitionQueue> {
         self.partitions[partition as usize].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -358,16 +361,18 @@ impl RecordAccumulator {
             return AppendOutcome::Retired;
         }
         // The common case, kept small: the record joins the partition's open batch.
-        let older_waiting = q.batches.len() > 1;
         if let Some(last) = q.batches.back_mut()
             && let Some(a) = self.try_append(last, rec, callback, ratio)
         {
+            let completion = want_completion.then(|| last.completion.clone());
+            // Read after the append, not before: one value less to keep alive across the encoding.
+            let older_waiting = q.batches.len() > 1;
             return AppendOutcome::Appended {
                 new_batch: false,
                 batch_full: a.full || older_waiting,
                 appended_bytes: a.size,
                 index: a.index,
-                completion: want_completion.then(|| last.completion.clone()),
+                completion,
             };
         }
         self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
@@ -477,7 +482,9 @@ impl RecordAccumulator {
             user_data: rec.user_data,
         });
         let index = index as u32;
-        if let Some(cb) = callback.take() {
+        if callback.is_some()
+            && let Some(cb) = callback.take()
+        {
             batch.callbacks.push((index, cb));
         }
         Some(Appended { index, size, full })
