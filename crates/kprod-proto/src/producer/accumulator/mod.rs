@@ -326,7 +326,12 @@ impl RecordAccumulator {
     ///
     /// `abort_on_new_batch` asks to be told instead of creating a batch (for a custom `on_new_batch`).
     /// `callback` is taken only when the record is appended.
+    ///
+    /// `#[inline]`, as [`append_with_clock`](Self::append_with_clock) is in effect (it is generic, so it is compiled
+    /// into its caller): a caller in another crate gets the per-record path in its own code, without the call, the
+    /// outcome written through memory and the arguments it passes as constants (no callback, no completion).
     #[allow(clippy::too_many_arguments)] // the hot path: a struct here would cost a copy per record
+    #[inline]
     pub fn append(
         &self,
         topic: &TopicQueues,
