@@ -117,6 +117,21 @@ fn body_len(
         .saturating_add(headers_len)
 }
 
+/// [`body_len`] of a record without headers (its header count, 0, is one byte).
+#[inline(always)]
+fn body_len_no_headers(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>) -> usize {
+    let key_len = key.map_or(1, |k| small_varint_len(k.len() as i32) + k.len());
+    let value_len = value.map_or(1, |v| small_varint_len(v.len() as i32) + v.len());
+    2 + small_varlong_len(timestamp_delta) + small_varint_len(offset_delta) + key_len + value_len
+}
+
+/// [`varlong_len`] with one compare for the timestamp deltas of records created within 64 ms of their batch's
+/// first (one byte); any other value takes the general path.
+#[inline(always)]
+fn small_varlong_len(v: i64) -> usize {
+    if (0..64).contains(&v) { 1 } else { varlong_len(v) }
+}
+
 /// [`varint_len`] with the sizes of lengths and offset deltas (`0..8192`: one or two bytes) decided by two
 /// compares instead of computing the bit length; any other value (negative included) takes the general path.
 #[inline(always)]
@@ -166,6 +181,28 @@ impl RawCursor {
         }
     }
 
+    /// [`varint`](Self::varint) of a length or an offset delta: the same bytes, with the one- and two-byte sizes
+    /// (`0..8192`) decided on the value itself, as [`small_varint_len`] counts them (no zigzag step: it doubles a
+    /// non-negative value), and the two bytes stored at once.
+    ///
+    /// # Safety
+    /// `varint_len(v as i32)` bytes must remain.
+    #[inline(always)]
+    unsafe fn small_varint(&mut self, v: usize) {
+        // SAFETY: the caller guarantees room for the varint's bytes (1 below 64, 2 below 8192).
+        unsafe {
+            if v < 64 {
+                self.byte((v as u8) << 1);
+            } else if v < 8192 {
+                let z = (v as u16) << 1;
+                self.0.cast::<[u8; 2]>().write_unaligned([(z as u8) | 0x80, (z >> 7) as u8]);
+                self.0 = self.0.add(2);
+            } else {
+                self.varint(v as i32);
+            }
+        }
+    }
+
     /// # Safety
     /// `varint_len(v)` bytes must remain.
     #[inline(always)]
@@ -186,6 +223,25 @@ impl RawCursor {
                 u >>= 7;
             }
             self.byte(u as u8);
+        }
+    }
+
+    /// [`nullable`](Self::nullable) with the length written by [`small_varint`](Self::small_varint).
+    ///
+    /// # Safety
+    /// As for `nullable`.
+    #[inline(always)]
+    unsafe fn small_nullable(&mut self, field: Option<&[u8]>) {
+        // SAFETY: as in `nullable`.
+        unsafe {
+            match field {
+                None => self.byte(1), // zigzag(-1)
+                Some(b) => {
+                    self.small_varint(b.len());
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), self.0, b.len());
+                    self.0 = self.0.add(b.len());
+                }
+            }
         }
     }
 
@@ -259,6 +315,42 @@ fn encode_record(
     }
 }
 
+/// [`encode_record`] of a record without headers: the same bytes, the header count written as its one byte.
+#[inline(always)]
+fn encode_record_no_headers(
+    buf: &mut BytesMut,
+    body: usize,
+    size: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    debug_assert_eq!(body, body_len(timestamp_delta, offset_delta, key, value, &[]), "stale body length");
+    debug_assert_eq!(size, varint_len(body as i32) + body, "stale record size");
+    buf.reserve(size);
+    let start = buf.len();
+    // SAFETY: as in `encode_record`: `reserve(size)` guarantees `size` bytes of capacity after `len`, and the
+    // writes below put exactly `size` bytes there — the length varint of `body`, then what
+    // `body_len_no_headers` counted with the same functions of the same values (attributes 1, the timestamp
+    // delta's varlong, the offset delta's varint, key and value as `nullable` writes them, the header count 0
+    // in one byte). Its sum cannot wrap: key and value are slices in memory at the same time. After the writes
+    // those `size` bytes are initialised, so `set_len(start + size)` exposes only initialised bytes.
+    unsafe {
+        let mut w = RawCursor(buf.as_mut_ptr().add(start));
+        w.small_varint(body);
+        w.byte(0); // record attributes: unused
+        w.varlong(timestamp_delta);
+        // The offset delta is the batch's record count: never negative.
+        w.small_varint(offset_delta as u32 as usize);
+        w.small_nullable(key);
+        w.small_nullable(value);
+        w.byte(0); // header count: zigzag(0)
+        debug_assert_eq!(w.0.offset_from(buf.as_ptr().add(start)) as usize, size, "record size");
+        buf.set_len(start + size);
+    }
+}
+
 impl BatchBuilder {
     /// Starts a batch in `buf` (a recycled buffer: cleared here, its capacity kept) and reserves the header.
     pub fn new(mut buf: BytesMut, compression: Compression, base_timestamp_ms: i64) -> Self {
@@ -306,28 +398,44 @@ impl BatchBuilder {
     ) -> Option<(i32, usize)> {
         let offset_delta = self.record_count;
         let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp_ms);
-        let body = body_len(timestamp_delta, offset_delta, key, value, headers);
-        let size = small_varint_len(body as i32).saturating_add(body);
-        if !fits(self.buf.len().saturating_add(size)) {
-            return None;
-        }
-        encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
+        let size = if headers.is_empty() {
+            // The common record, without headers: no saturation needed (key and value are in memory together, so
+            // their lengths plus the 22 bytes of prefixes cannot wrap), and the header count is one constant byte.
+            let body = body_len_no_headers(timestamp_delta, offset_delta, key, value);
+            let size = small_varint_len(body as i32) + body;
+            if !fits(self.buf.len() + size) {
+                return None;
+            }
+            encode_record_no_headers(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value);
+            size
+        } else {
+            let body = body_len(timestamp_delta, offset_delta, key, value, headers);
+            let size = small_varint_len(body as i32).saturating_add(body);
+            if !fits(self.buf.len().saturating_add(size)) {
+                return None;
+            }
+            encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
+            size
+        };
         self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
         self.record_count += 1;
         Some((offset_delta, size))
     }
 
     /// Records appended so far.
+    #[inline]
     pub fn record_count(&self) -> i32 {
         self.record_count
     }
 
     /// Header + records written so far, before compression.
+    #[inline]
     pub fn uncompressed_bytes(&self) -> usize {
         self.buf.len()
     }
 
     /// True if no record was appended.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.record_count == 0
     }
@@ -456,6 +564,34 @@ mod tests {
     fn small_varint_len_matches_varint_len() {
         for v in (-70_000..70_000).chain([i32::MIN, i32::MIN + 1, i32::MAX - 1, i32::MAX]) {
             assert_eq!(small_varint_len(v), varint_len(v), "v = {v}");
+        }
+    }
+
+    #[test]
+    fn small_varlong_len_matches_varlong_len() {
+        for v in (-70_000..70_000).chain([i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]) {
+            assert_eq!(small_varlong_len(v), varlong_len(v), "v = {v}");
+        }
+    }
+
+    /// The length writer of headerless records writes the bytes of the general zigzag writer, and as many as
+    /// `small_varint_len` counts, lengths past `i32::MAX` included (both cast them the same way).
+    #[test]
+    fn small_varint_writes_what_varint_writes() {
+        let odd = [i32::MAX as usize, 1 << 31, u32::MAX as usize, (1 << 32) + 5, usize::MAX];
+        for v in (0..70_000).chain(odd) {
+            let (mut small, mut general) = ([0u8; 8], [0u8; 8]);
+            // SAFETY: a varint takes at most 5 bytes; each buffer has 8.
+            let (n_small, n_general) = unsafe {
+                let mut w = RawCursor(small.as_mut_ptr());
+                w.small_varint(v);
+                let n_small = w.0.offset_from(small.as_ptr()) as usize;
+                let mut w = RawCursor(general.as_mut_ptr());
+                w.varint(v as i32);
+                (n_small, w.0.offset_from(general.as_ptr()) as usize)
+            };
+            assert_eq!(small[..n_small], general[..n_general], "v = {v}");
+            assert_eq!(n_small, small_varint_len(v as i32), "v = {v}");
         }
     }
 

@@ -14,7 +14,7 @@ pub mod seal;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use batch::{BatchAck, BatchCompletion, Callback, DeliveryFuture, ProducerBatch, RecordInfo};
@@ -61,8 +61,9 @@ pub struct PartitionQueue {
 pub struct TopicQueues {
     /// The topic name.
     pub name: Arc<str>,
-    /// One queue per partition.
-    pub partitions: Box<[Mutex<PartitionQueue>]>,
+    /// One queue per partition. `parking_lot`'s mutex: appends ignored poisoning anyway (a poisoned queue still
+    /// yields its data), and std's checked it twice per record (issue 19: ~12 instructions of the append).
+    pub partitions: Box<[parking_lot::Mutex<PartitionQueue>]>,
     /// Running compression-ratio estimate (f32 bits), as Java's `CompressionRatioEstimator`.
     compression_ratio: AtomicU32,
 }
@@ -71,17 +72,19 @@ impl TopicQueues {
     fn new(name: Arc<str>, n: usize) -> Self {
         TopicQueues {
             name,
-            partitions: (0..n).map(|_| Mutex::new(PartitionQueue::default())).collect(),
+            partitions: (0..n).map(|_| parking_lot::Mutex::new(PartitionQueue::default())).collect(),
             compression_ratio: AtomicU32::new(1.0f32.to_bits()),
         }
     }
 
     /// Partitions of the topic.
+    #[inline]
     pub fn num_partitions(&self) -> u32 {
         self.partitions.len() as u32
     }
 
     /// The current estimate of compressed / uncompressed size.
+    #[inline]
     pub fn compression_ratio(&self) -> f32 {
         f32::from_bits(self.compression_ratio.load(Ordering::Relaxed))
     }
@@ -93,9 +96,10 @@ impl TopicQueues {
         self.compression_ratio.store(next.to_bits(), Ordering::Relaxed);
     }
 
-    /// Locks one partition's queue (a poisoned lock still yields the data).
-    pub fn lock(&self, partition: u32) -> MutexGuard<'_, PartitionQueue> {
-        self.partitions[partition as usize].lock().unwrap_or_else(|e| e.into_inner())
+    /// Locks one partition's queue.
+    #[inline]
+    pub fn lock(&self, partition: u32) -> parking_lot::MutexGuard<'_, PartitionQueue> {
+        self.partitions[partition as usize].lock()
     }
 }
 
@@ -295,7 +299,7 @@ impl RecordAccumulator {
         let fresh = TopicQueues::new(name.clone(), num_partitions as usize);
         if let Some(old) = w.get(topic) {
             for (i, q) in old.partitions.iter().enumerate() {
-                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = q.lock();
                 *fresh.lock(i as u32) = std::mem::take(&mut *q);
                 q.retired = true;
             }
@@ -323,7 +327,12 @@ impl RecordAccumulator {
     ///
     /// `abort_on_new_batch` asks to be told instead of creating a batch (for a custom `on_new_batch`).
     /// `callback` is taken only when the record is appended.
+    ///
+    /// `#[inline]`, as [`append_with_clock`](Self::append_with_clock) is in effect (it is generic, so it is compiled
+    /// into its caller): a caller in another crate gets the per-record path in its own code, without the call, the
+    /// outcome written through memory and the arguments it passes as constants (no callback, no completion).
     #[allow(clippy::too_many_arguments)] // the hot path: a struct here would cost a copy per record
+    #[inline]
     pub fn append(
         &self,
         topic: &TopicQueues,
@@ -358,16 +367,18 @@ impl RecordAccumulator {
             return AppendOutcome::Retired;
         }
         // The common case, kept small: the record joins the partition's open batch.
-        let older_waiting = q.batches.len() > 1;
         if let Some(last) = q.batches.back_mut()
             && let Some(a) = self.try_append(last, rec, callback, ratio)
         {
+            let completion = want_completion.then(|| last.completion.clone());
+            // Read after the append, not before: one value less to keep alive across the encoding.
+            let older_waiting = q.batches.len() > 1;
             return AppendOutcome::Appended {
                 new_batch: false,
                 batch_full: a.full || older_waiting,
                 appended_bytes: a.size,
                 index: a.index,
-                completion: want_completion.then(|| last.completion.clone()),
+                completion,
             };
         }
         self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
@@ -477,7 +488,9 @@ impl RecordAccumulator {
             user_data: rec.user_data,
         });
         let index = index as u32;
-        if let Some(cb) = callback.take() {
+        if callback.is_some()
+            && let Some(cb) = callback.take()
+        {
             batch.callbacks.push((index, cb));
         }
         Some(Appended { index, size, full })
@@ -491,7 +504,7 @@ impl RecordAccumulator {
         let closing = self.closing.load(Ordering::Acquire);
         for t in self.topics() {
             for (p, q) in t.partitions.iter().enumerate() {
-                let q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let q = q.lock();
                 let Some(first) = q.batches.front() else { continue };
                 let Some(leader) = cluster.leader(&t.name, p as i32) else {
                     out.unknown_leader_topics.insert(t.name.clone());
@@ -726,7 +739,7 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         for t in self.topics() {
             for q in t.partitions.iter() {
-                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = q.lock();
                 let mut i = 0;
                 while i < q.batches.len() {
                     if pred(&q.batches[i]) {
@@ -745,7 +758,7 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         for t in self.topics() {
             for q in t.partitions.iter() {
-                let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = q.lock();
                 while let Some(first) = q.batches.front() {
                     if now.saturating_duration_since(first.created) >= self.cfg.delivery_timeout {
                         out.push(q.batches.pop_front().expect("front checked"));
@@ -763,7 +776,7 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         for t in self.topics() {
             for q in t.partitions.iter() {
-                out.extend(q.lock().unwrap_or_else(|e| e.into_inner()).batches.drain(..));
+                out.extend(q.lock().batches.drain(..));
             }
         }
         out
@@ -821,9 +834,7 @@ impl RecordAccumulator {
 
     /// True if any batch is queued (not counting in-flight ones).
     pub fn has_queued(&self) -> bool {
-        self.topics()
-            .iter()
-            .any(|t| t.partitions.iter().any(|q| !q.lock().unwrap_or_else(|e| e.into_inner()).batches.is_empty()))
+        self.topics().iter().any(|t| t.partitions.iter().any(|q| !q.lock().batches.is_empty()))
     }
 
     /// True if any batch has not completed (queued or in flight).
@@ -833,7 +844,7 @@ impl RecordAccumulator {
 
     /// Queue depth (batches) per partition of a topic, for the adaptive partitioner.
     pub fn queue_sizes(&self, topic: &TopicQueues) -> Vec<u32> {
-        topic.partitions.iter().map(|q| q.lock().unwrap_or_else(|e| e.into_inner()).batches.len() as u32).collect()
+        topic.partitions.iter().map(|q| q.lock().batches.len() as u32).collect()
     }
 }
 
