@@ -979,9 +979,8 @@ async fn run_point(
     profile: Option<&mut RunProfile>,
     runner_cost: bool,
 ) -> Result<(PointResult, runner::PointRun), RunCmdError> {
-    let Some(threads) = point.workload.worker_threads else {
-        return run_point_here(point, plan, settings, opts, profile, runner_cost).await;
-    };
+    let here = run_point_here(point, plan, settings, opts, profile, runner_cost);
+    let Some(threads) = point.workload.worker_threads else { return here.await };
     std::thread::scope(|s| {
         let runs = std::thread::Builder::new().name("kprod-point".into()).spawn_scoped(s, move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -990,7 +989,7 @@ async fn run_point(
                 .enable_all()
                 .build()
                 .map_err(|source| RunCmdError::Runtime { point: point.name.clone(), threads, source })?;
-            rt.block_on(run_point_here(point, plan, settings, opts, profile, runner_cost))
+            rt.block_on(here)
         });
         match runs {
             Ok(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),

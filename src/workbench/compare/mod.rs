@@ -389,26 +389,26 @@ pub const CPU_WAIT_MARGIN_MS_PER_S: f64 = 50.0;
 /// that must still be judged. Results without the figure (older files, other systems) are kept as they are.
 fn uncontended<'a>(
     name: &str,
-    sides: [(&str, Vec<&'a PointResult>); 2],
+    b: Vec<&'a PointResult>,
+    n: Vec<&'a PointResult>,
     notes: &mut Vec<String>,
-) -> [Vec<&'a PointResult>; 2] {
-    let waits = |ps: &[&PointResult]| -> Option<Vec<f64>> { ps.iter().map(|p| p.cpu_wait_ms_per_s).collect() };
-    let medians: Option<Vec<f64>> =
-        sides.iter().map(|(_, ps)| waits(ps).filter(|w| !w.is_empty()).map(|mut w| Stat::Median.of(&mut w))).collect();
-    let [(lb, b), (ln, n)] = sides;
-    let Some(medians) = medians else { return [b, n] };
-    let typical = medians.iter().copied().fold(f64::INFINITY, f64::min);
+) -> (Vec<&'a PointResult>, Vec<&'a PointResult>) {
+    let median_wait = |ps: &[&PointResult]| -> Option<f64> {
+        let mut w: Vec<f64> = ps.iter().map(|p| p.cpu_wait_ms_per_s).collect::<Option<_>>()?;
+        (!w.is_empty()).then(|| Stat::Median.of(&mut w))
+    };
+    let (Some(mb), Some(mn)) = (median_wait(&b), median_wait(&n)) else { return (b, n) };
+    let typical = mb.min(mn);
     let limit = typical + CPU_WAIT_MARGIN_MS_PER_S;
     let mut keep = |label: &str, ps: Vec<&'a PointResult>| -> Vec<&'a PointResult> {
-        let starved: Vec<&PointResult> =
-            ps.iter().copied().filter(|p| p.cpu_wait_ms_per_s.is_some_and(|w| w > limit)).collect();
+        let (starved, kept): (Vec<&PointResult>, Vec<&PointResult>) =
+            ps.iter().copied().partition(|p| p.cpu_wait_ms_per_s.is_some_and(|w| w > limit));
         if starved.is_empty() {
             return ps;
         }
-        let list = |f: &dyn Fn(&PointResult) -> String| starved.iter().map(|p| f(p)).collect::<Vec<_>>().join(", ");
-        let (which, waited) =
-            (list(&|p| (p.repeat + 1).to_string()), list(&|p| format!("{:.0}", p.cpu_wait_ms_per_s.unwrap_or(0.0))));
-        if ps.len() - starved.len() < 2 {
+        let join = |f: fn(&PointResult) -> String| starved.iter().map(|p| f(p)).collect::<Vec<_>>().join(", ");
+        let waited = join(|p| format!("{:.0}", p.cpu_wait_ms_per_s.unwrap_or(0.0)));
+        if kept.len() < 2 {
             notes.push(format!(
                 "{name}: {} of {} repeats in {label} waited for a CPU ({waited} ms/s, against {typical:.0} ms/s \
                  typical): kept, as too few would be left; its verdicts may be the machine's",
@@ -418,15 +418,14 @@ fn uncontended<'a>(
             return ps;
         }
         notes.push(format!(
-            "{name}: repeat(s) {which} in {label} left out: the process waited {waited} ms/s for a CPU, against \
+            "{name}: repeat(s) {} in {label} left out: the process waited {waited} ms/s for a CPU, against \
              {typical:.0} ms/s typical (the machine was busy; more than {CPU_WAIT_MARGIN_MS_PER_S:.0} ms/s above \
-             is left out)"
+             is left out)",
+            join(|p| (p.repeat + 1).to_string())
         ));
-        ps.into_iter().filter(|p| !p.cpu_wait_ms_per_s.is_some_and(|w| w > limit)).collect()
+        kept
     };
-    let b = keep(lb, b);
-    let n = keep(ln, n);
-    [b, n]
+    (keep("base", b), keep("new", n))
 }
 
 /// Compares every point present in both runs.
@@ -454,7 +453,7 @@ pub fn compare(base: &RunResult, new: &RunResult, thresholds: Thresholds) -> Com
                 ));
             }
         }
-        let [b, n] = uncontended(&name, [("base", b), ("new", n)], &mut notes);
+        let (b, n) = uncontended(&name, b, n, &mut notes);
         // A point sent at a fixed rate spends its CPU mostly waking up on schedule, so its CPU per record follows
         // the machine more than the build (sd of log 0.10–0.20 between repeats at 20k records/s in the calibration
         // runs, and one false alarm in 28 A/A pairs): judged on closed-loop points only (or when the resolved
