@@ -541,6 +541,9 @@ async fn worker_threads_runs_each_point_on_a_runtime_of_that_size() {
     let got: Vec<_> = out.result.points.iter().map(|p| (p.runtime_worker_threads, p.records_acked)).collect();
     assert_eq!(got, [(Some(1), 20000), (Some(3), 20000)]);
     assert!(out.result.points.iter().all(|p| p.accounting.is_some_and(|a| a.balanced())));
+    // Each point also records how long its threads waited for a CPU (Linux schedstat), which compare reads.
+    let waits: Vec<_> = out.result.points.iter().map(|p| p.cpu_wait_ms_per_s).collect();
+    assert!(waits.iter().all(|w| w.is_some_and(|w| w >= 0.0)), "{waits:?}");
     let html = std::fs::read_to_string(out.dir.join("index.html")).unwrap();
     assert!(html.contains("on 1 worker thread(s)") && html.contains("on 3 worker thread(s)"), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
