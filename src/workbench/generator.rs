@@ -441,6 +441,7 @@ impl Generator {
         })
     }
 
+    #[inline]
     pub fn next_record(&mut self) -> GenRecord<'_> {
         let size = self.sizes.sample(&mut self.rng) as usize;
         let key = self.keys.next(&mut self.rng);

@@ -171,11 +171,17 @@ impl Recorder {
 
     /// Records one value (µs for latencies, bytes or counts for sizes).
     pub fn record(&mut self, metric: Metric, value: u64) {
+        self.record_n(metric, value, 1);
+    }
+
+    /// Records one value `count` times (what `count` calls of [`record`](Self::record) would record).
+    #[inline]
+    pub fn record_n(&mut self, metric: Metric, value: u64, count: u64) {
         let h = &mut self.hists[metric.index()];
         if value > h.high() {
-            self.clamped += 1;
+            self.clamped += count;
         }
-        h.saturating_record(value);
+        h.saturating_record_n(value, count);
     }
 
     /// Records a duration in microseconds.

@@ -214,60 +214,96 @@ impl BulkAcks {
     pub fn acked(&self, records: impl IntoIterator<Item = (u64, u64)>, at: Instant) {
         let at_us = at.saturating_duration_since(self.start).as_micros() as u64;
         let warmup_end_us = self.warmup_end_us;
-        self.each(records.into_iter().map(|(tag, bytes)| (tag, Some(bytes))), at_us, |s, sent_us, lag_us, bytes| {
-            s.acked += 1;
+        self.each(records.into_iter(), at_us, |s, sent_us, lag_us, n, bytes| {
+            s.acked += n;
             s.bytes_acked += bytes;
             let measured = sent_us.saturating_sub(lag_us) >= warmup_end_us;
             let service_us = at_us - sent_us;
             if lag_us == 0 {
                 // Sent when due (always, in closed loop): response time = service time, recorded once for both.
-                if measured { &mut s.on_time } else { &mut s.on_time_warm }.record(service_us);
+                if measured { &mut s.on_time } else { &mut s.on_time_warm }.record_n(service_us, n);
             } else {
                 let rec = if measured { &mut s.rec } else { &mut s.warm_rec };
-                rec.record(Metric::ResponseTime, service_us + lag_us);
-                rec.record(Metric::ServiceTime, service_us);
+                rec.record_n(Metric::ResponseTime, service_us + lag_us, n);
+                rec.record_n(Metric::ServiceTime, service_us, n);
             }
         });
     }
 
     /// Records with these tags failed with an error of `kind`.
     pub fn failed(&self, tags: impl IntoIterator<Item = u64>, kind: &str) {
-        self.each(tags.into_iter().map(|t| (t, None)), u64::MAX, |s, _, _, _| s.count_failure(kind));
+        self.each(tags.into_iter().map(|t| (t, 0)), u64::MAX, |s, _, _, n, _| s.count_failures(kind, n));
     }
 
-    /// Runs `f(outcomes, sent_us, lag_us, bytes)` for each record under its task's lock (taken once per run of
-    /// records of one task), then tells the task how many completed: a task's drain sees them all only once every
-    /// record is counted.
+    /// Runs `f(outcomes, sent_us, lag_us, records, bytes)` under the task's lock (taken once per run of records of
+    /// one task), once per run of records with the same tag, then tells the task how many completed: a task's
+    /// drain sees them all only once every record is counted.
+    ///
+    /// Equal tags mean the same task, send time (µs) and lag, so the same latencies: a run of them is recorded
+    /// once with its count (`record_n`), exactly as record by record. A closed loop sends several records per
+    /// clock reading (`SendClock`), and a producer acknowledges them together in one batch, so the histograms are
+    /// written once per run instead of once per record.
     fn each(
         &self,
-        records: impl Iterator<Item = (u64, Option<u64>)>,
+        records: impl Iterator<Item = (u64, u64)>,
         at_us: u64,
-        mut f: impl FnMut(&mut Outcomes, u64, u64, u64),
+        mut f: impl FnMut(&mut Outcomes, u64, u64, u64, u64),
     ) {
-        let mut current: Option<(usize, std::sync::MutexGuard<'_, Outcomes>, u64)> = None;
-        let release = |c: Option<(usize, std::sync::MutexGuard<'_, Outcomes>, u64)>| {
-            if let Some((task, guard, n)) = c {
-                drop(guard);
-                self.tasks[task].complete(n);
-            }
-        };
+        let mut current: Held<'_> = None;
+        // The run being gathered: (tag, records, bytes).
+        let mut run: Option<(u64, u64, u64)> = None;
         for (tag, bytes) in records {
-            let (task, sent_us, lag_us) = decode_tag(tag, at_us);
-            let Some(shared) = self.tasks.get(task) else { continue };
-            if current.as_ref().is_none_or(|c| c.0 != task) {
-                release(current.take());
-                current = Some((task, lock(&shared.outcomes), 0));
+            match &mut run {
+                Some((t, n, b)) if *t == tag => {
+                    *n += 1;
+                    *b += bytes;
+                }
+                _ => {
+                    if let Some(done) = run.replace((tag, 1, bytes)) {
+                        self.count_run(&mut current, done, at_us, &mut f);
+                    }
+                }
             }
-            let Some((_, guard, n)) = current.as_mut() else { continue };
-            // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
-            if !guard.closed {
-                f(guard, sent_us, lag_us, bytes.unwrap_or(0));
-            }
-            *n += 1;
         }
-        release(current);
+        if let Some(done) = run {
+            self.count_run(&mut current, done, at_us, &mut f);
+        }
+        self.release(current);
+    }
+
+    /// Counts a run of `n` records with one tag under its task's lock, taking that lock if `held` is another's.
+    fn count_run<'a>(
+        &'a self,
+        held: &mut Held<'a>,
+        (tag, n, bytes): (u64, u64, u64),
+        at_us: u64,
+        f: &mut impl FnMut(&mut Outcomes, u64, u64, u64, u64),
+    ) {
+        let (task, sent_us, lag_us) = decode_tag(tag, at_us);
+        let Some(shared) = self.tasks.get(task) else { return };
+        if held.as_ref().is_none_or(|c| c.0 != task) {
+            self.release(held.take());
+            *held = Some((task, lock(&shared.outcomes), 0));
+        }
+        let Some((_, guard, done)) = held.as_mut() else { return };
+        // After a drain timeout the task counted its outstanding records as failed: ignore late outcomes.
+        if !guard.closed {
+            f(guard, sent_us, lag_us, n, bytes);
+        }
+        *done += n;
+    }
+
+    /// Unlocks a task's outcomes and tells it how many of its records completed.
+    fn release(&self, held: Held<'_>) {
+        if let Some((task, guard, done)) = held {
+            drop(guard);
+            self.tasks[task].complete(done);
+        }
     }
 }
+
+/// A task's outcomes locked by [`BulkAcks::each`]: (task, guard, records completed under it).
+type Held<'a> = Option<(usize, std::sync::MutexGuard<'a, Outcomes>, u64)>;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -531,11 +567,16 @@ impl Outcomes {
 
     /// A failed record, grouped under `kind` (the key is allocated only the first time a kind is seen).
     fn count_failure(&mut self, kind: &str) {
-        self.failed += 1;
+        self.count_failures(kind, 1);
+    }
+
+    /// `n` failed records of one `kind`.
+    fn count_failures(&mut self, kind: &str, n: u64) {
+        self.failed += n;
         match self.errors.get_mut(kind) {
-            Some(n) => *n += 1,
+            Some(e) => *e += n,
             None => {
-                self.errors.insert(kind.to_string(), 1);
+                self.errors.insert(kind.to_string(), n);
             }
         }
     }
@@ -563,6 +604,8 @@ struct LagBuffer {
     warm: Vec<u64>,
     zero_measured: u64,
     zero_warm: u64,
+    /// Lags pushed since the last hand-over.
+    pushed: usize,
     /// The collector's interval count at the last hand-over.
     epoch: u64,
 }
@@ -571,7 +614,9 @@ struct LagBuffer {
 const LAG_CHUNK: usize = 1024;
 
 impl LagBuffer {
+    #[inline]
     fn push(&mut self, lag_us: u64, measured: bool) {
+        self.pushed += 1;
         match (lag_us, measured) {
             (0, true) => self.zero_measured += 1,
             (0, false) => self.zero_warm += 1,
@@ -580,14 +625,14 @@ impl LagBuffer {
         }
     }
 
+    #[inline]
     fn due(&self, epoch: &AtomicU64) -> bool {
-        self.measured.len() + self.warm.len() >= LAG_CHUNK
-            || (self.zero_measured + self.zero_warm) as usize >= LAG_CHUNK
-            || epoch.load(Ordering::Relaxed) != self.epoch
+        self.pushed >= LAG_CHUNK || epoch.load(Ordering::Relaxed) != self.epoch
     }
 
     fn hand_over(&mut self, into: &Mutex<Lags>, epoch: &AtomicU64) {
         self.epoch = epoch.load(Ordering::Relaxed);
+        self.pushed = 0;
         let mut l = into.lock().unwrap_or_else(|e| e.into_inner());
         let Lags { rec, warm_rec } = &mut *l;
         for (values, zeros, rec) in
@@ -1111,6 +1156,7 @@ impl LoadTarget for NullTarget {
         self.ack_pending((task as usize).min(self.pending.len() - 1));
     }
 
+    #[inline]
     fn send_tagged(
         &self,
         record: GenRecord<'_>,
@@ -1140,8 +1186,14 @@ impl LoadTarget for NullTarget {
 /// it includes the null target's own bookkeeping (two atomic stores per record, `HeldAcks`). `None` off Linux
 /// or when the point cannot be generated.
 pub async fn runner_cost_ns_per_record(point: &WorkloadPoint) -> Option<f64> {
+    runner_cost_ns_with_records(point, RUNNER_COST_RECORDS).await
+}
+
+/// [`runner_cost_ns_per_record`] over `records` records (`examples/runner_cost.rs` runs it under callgrind at two
+/// counts, whose difference is the runner's instructions per record).
+pub async fn runner_cost_ns_with_records(point: &WorkloadPoint, records: u64) -> Option<f64> {
     let mut p = point.clone();
-    p.workload.stop = StopAfter::Records(RUNNER_COST_RECORDS);
+    p.workload.stop = StopAfter::Records(records);
     p.workload.rate_records_per_s = None;
     p.workload.rate_control = None;
     p.workload.warmup = Duration::ZERO;

@@ -454,3 +454,58 @@ fn send_clock_reads_once_per_clock_every_and_afresh_after_a_wait() {
     assert_eq!(send(&mut clock, false).1, 60, "closed-loop sends after it reuse the reading");
     assert_eq!(CLOCK_EVERY, 4, "the expected reads above assume 4");
 }
+
+/// `BulkAcks` records a run of equal tags once with its count: the counts, bytes, histograms, failures and
+/// completions are exactly what acknowledging the same records one at a time gives, across tasks, schedule lags
+/// and the warm-up boundary.
+#[test]
+fn bulk_acks_record_runs_of_equal_tags_as_each_record() {
+    let start = Instant::now();
+    let new =
+        || BulkAcks { start, warmup_end_us: 1_000, tasks: (0..2).map(|_| Arc::new(TaskShared::default())).collect() };
+    let (runs, single) = (new(), new());
+    // (tag, bytes): runs of 1 to 5 equal tags, two tasks interleaved, lags 0 and 250 µs, sends before and after
+    // the warm-up's end, and a record whose bytes differ inside a run.
+    let mut records = vec![];
+    for (i, (task, sent_us, lag_us, n)) in
+        [(0, 900, 0, 3), (0, 1_100, 0, 5), (1, 1_100, 0, 2), (0, 1_100, 0, 1), (1, 1_200, 250, 4), (1, 1_300, 250, 1)]
+            .into_iter()
+            .enumerate()
+    {
+        for k in 0..n {
+            records.push((encode_tag(task, sent_us, lag_us), 100 + (i as u64) * (k as u64 % 2)));
+        }
+    }
+    let at = start + Duration::from_micros(5_000);
+    runs.acked(records.iter().copied(), at);
+    for r in &records {
+        single.acked([*r], at);
+    }
+    let failed = [encode_tag(1, 1_400, 0), encode_tag(1, 1_400, 0), encode_tag(0, 1_500, 0)];
+    runs.failed(failed, "NOT_LEADER");
+    for t in failed {
+        single.failed([t], "NOT_LEADER");
+    }
+    for task in 0..2 {
+        let (a, b) = (&runs.tasks[task], &single.tasks[task]);
+        assert_eq!(a.completed.load(Ordering::Acquire), b.completed.load(Ordering::Acquire), "task {task}");
+        let (mut oa, mut ob) = (lock(&a.outcomes), lock(&b.outcomes));
+        assert_eq!((oa.acked, oa.bytes_acked, oa.failed), (ob.acked, ob.bytes_acked, ob.failed), "task {task}");
+        assert_eq!(oa.errors, ob.errors, "task {task}");
+        let (mut ia, mut wa, mut ib, mut wb) = (Recorder::new(), Recorder::new(), Recorder::new(), Recorder::new());
+        oa.drain_into(&mut ia, &mut wa);
+        ob.drain_into(&mut ib, &mut wb);
+        for m in [Metric::ResponseTime, Metric::ServiceTime] {
+            assert_eq!(ia.get(m), ib.get(m), "task {task}, {m:?}, measured");
+            assert_eq!(wa.get(m), wb.get(m), "task {task}, {m:?}, warm-up");
+        }
+        if task == 0 {
+            // And what was recorded is right: 9 records acked, 3 sent in the warm-up, the other 6 at 3,900 µs.
+            assert_eq!((oa.acked, oa.failed), (9, 1));
+            assert_eq!((wa.get(Metric::ServiceTime).len(), ia.get(Metric::ServiceTime).len()), (3, 6));
+            let h = ia.get(Metric::ServiceTime);
+            assert!(h.equivalent(h.min(), 3_900) && h.equivalent(h.max(), 3_900), "{}..{}", h.min(), h.max());
+        }
+    }
+    assert_eq!(runs.tasks[1].completed.load(Ordering::Acquire), 2 + 4 + 1 + 2);
+}
