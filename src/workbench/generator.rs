@@ -418,6 +418,9 @@ pub struct Generator {
     header_index: usize,
     /// Where the next value starts in the shared pool (each task starts at its own seeded offset).
     cursor: usize,
+    /// The value size when every record is alike but for its value: a fixed size, no key and one header set.
+    /// Such records (the common benchmark) are made without the size, key and header choices.
+    plain: Option<usize>,
 }
 
 impl Generator {
@@ -430,19 +433,28 @@ impl Generator {
         let task_seed = w.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(task as u64);
         let mut rng = SmallRng::seed_from_u64(task_seed);
         let cursor = rng.gen_range(0..shared.pool.len());
-        Ok(Generator {
-            topic,
-            sizes: SizeSampler::new(&w.record_size, w.record_size_max())?,
-            keys: KeyGen::new(&w.keys, (task as u64) << 40)?,
-            shared,
-            rng,
-            header_index: 0,
-            cursor,
-        })
+        let sizes = SizeSampler::new(&w.record_size, w.record_size_max())?;
+        let keys = KeyGen::new(&w.keys, (task as u64) << 40)?;
+        let plain = match (&sizes, &keys.kind) {
+            (SizeSampler::Fixed(size), KeyKind::None) if shared.headers.len() == 1 => Some(*size as usize),
+            _ => None,
+        };
+        Ok(Generator { topic, sizes, keys, shared, rng, header_index: 0, cursor, plain })
     }
 
     #[inline]
     pub fn next_record(&mut self) -> GenRecord<'_> {
+        if let Some(size) = self.plain {
+            // What the general path below makes of these settings (neither draws from the generator's rng).
+            let value = self.shared.pool.next_window(size, &mut self.cursor);
+            return GenRecord {
+                topic: &self.topic,
+                partition: None,
+                key: None,
+                value,
+                headers: &self.shared.headers[0],
+            };
+        }
         let size = self.sizes.sample(&mut self.rng) as usize;
         let key = self.keys.next(&mut self.rng);
         let value = self.shared.pool.next_window(size, &mut self.cursor);
@@ -783,6 +795,25 @@ mod tests {
             let pool_start = shared.pool.buf.as_ptr() as usize;
             let p = ra.value.as_ptr() as usize;
             assert!(p >= pool_start && p + ra.value.len() <= pool_start + shared.pool.len());
+        }
+        assert!(a.plain.is_none(), "sized at random, keyed and with header sets: the general path");
+        // Fixed size, no key, no header: the plain path, which makes what the general path makes.
+        let w = ResolvedWorkload {
+            record_size: SizeDist::Fixed(100),
+            payload: PayloadSpec::Letters,
+            keys: KeySpec::None,
+            headers: HeaderSpec::default(),
+            ..w
+        };
+        let shared = SharedData::new(&w).unwrap();
+        let mut plain = Generator::new(&w, 0, shared.clone()).unwrap();
+        let mut general = Generator::new(&w, 0, shared).unwrap();
+        assert_eq!(plain.plain, Some(100));
+        general.plain = None;
+        for i in 0..100_000 {
+            let (p, g) = (plain.next_record(), general.next_record());
+            assert_eq!((&p.key, &p.value, p.headers, p.partition), (&g.key, &g.value, g.headers, g.partition), "{i}");
+            assert_eq!(p.value.as_ptr(), g.value.as_ptr(), "record {i}: the same window of the pool");
         }
     }
 }

@@ -1092,14 +1092,18 @@ pub const RUNNER_COST_RECORDS: u64 = 1_000_000;
 /// memory: the drain would then count them as failed).
 struct HeldAcks {
     tags: Box<[AtomicU64]>,
-    bytes: Box<[AtomicU64]>,
+    /// The held records' bytes, summed (what `BulkAcks::acked` adds up).
+    bytes: AtomicU64,
     len: AtomicUsize,
 }
 
 impl HeldAcks {
     fn new(chunk: usize) -> HeldAcks {
-        let slots = || (0..chunk).map(|_| AtomicU64::new(0)).collect();
-        HeldAcks { tags: slots(), bytes: slots(), len: AtomicUsize::new(0) }
+        HeldAcks {
+            tags: (0..chunk).map(|_| AtomicU64::new(0)).collect(),
+            bytes: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -1126,10 +1130,10 @@ impl NullTarget {
         let Some(acks) = self.acks.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
         let p = &self.pending[task];
         let n = p.len.load(Ordering::Acquire);
-        acks.acked(
-            (0..n).map(|i| (p.tags[i].load(Ordering::Relaxed), p.bytes[i].load(Ordering::Relaxed))),
-            Instant::now(),
-        );
+        // The bytes all go with the first record: `acked` sums them per task, and every held record is this task's.
+        let mut bytes = p.bytes.load(Ordering::Relaxed);
+        acks.acked((0..n).map(|i| (p.tags[i].load(Ordering::Relaxed), std::mem::take(&mut bytes))), Instant::now());
+        p.bytes.store(0, Ordering::Relaxed);
         p.len.store(0, Ordering::Release);
     }
 }
@@ -1171,7 +1175,7 @@ impl LoadTarget for NullTarget {
             n = 0;
         }
         p.tags[n].store(tag, Ordering::Relaxed);
-        p.bytes[n].store(bytes, Ordering::Relaxed);
+        p.bytes.store(p.bytes.load(Ordering::Relaxed) + bytes, Ordering::Relaxed);
         p.len.store(n + 1, Ordering::Release);
         if n + 1 >= self.chunk {
             self.ack_pending(task);
