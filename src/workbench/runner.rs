@@ -149,6 +149,32 @@ impl SendClock {
     }
 }
 
+/// The clock a closed loop's tagged sends and their acknowledgements are timed with: the CPU's time-stamp counter
+/// through `quanta` (calibrated once per process against the OS's monotonic clock), or that OS clock where the
+/// counter is not invariant. On this VM `Instant::now()` (the vDSO's `clock_gettime`) cost ~30 ns in the send
+/// loop, ~7 ns per record at one reading per 4 sends; the counter reads in a few. Both ends of a record's service
+/// time come from this one clock, so the calibration's error scales a latency (parts per million) and never mixes
+/// two clocks. Scheduled sends keep tokio's clock: their lag is measured against timers that run on it.
+#[derive(Debug, Clone)]
+pub(crate) struct TagClock {
+    clock: quanta::Clock,
+    start_raw: u64,
+}
+
+impl TagClock {
+    /// Starts `clock` (calibrated by `quanta::Clock::new`: once per process, up to ~200 ms the first time) now.
+    fn starting_now(clock: quanta::Clock) -> TagClock {
+        let start_raw = clock.raw();
+        TagClock { clock, start_raw }
+    }
+
+    /// Nanoseconds since the start.
+    #[inline]
+    fn nanos(&self) -> u64 {
+        self.clock.delta_as_nanos(self.start_raw, self.clock.raw())
+    }
+}
+
 /// Points with more tasks than this use per-record ack futures.
 pub const BULK_MAX_TASKS: u32 = 1 << TAG_TASK_BITS;
 
@@ -201,6 +227,8 @@ pub struct BulkAcks {
     /// Records intended before this (µs since the start) are warm-up.
     warmup_end_us: u64,
     tasks: Vec<Arc<TaskShared>>,
+    /// The closed loop's send clock: acks are then timed on it too (the `at` given to `acked` is not used).
+    tag_clock: Option<TagClock>,
 }
 
 impl std::fmt::Debug for BulkAcks {
@@ -212,7 +240,10 @@ impl std::fmt::Debug for BulkAcks {
 impl BulkAcks {
     /// Records `(tag, bytes)` were acknowledged at `at`.
     pub fn acked(&self, records: impl IntoIterator<Item = (u64, u64)>, at: Instant) {
-        let at_us = at.saturating_duration_since(self.start).as_micros() as u64;
+        let at_us = match &self.tag_clock {
+            Some(c) => c.nanos() / 1_000,
+            None => at.saturating_duration_since(self.start).as_micros() as u64,
+        };
         let warmup_end_us = self.warmup_end_us;
         self.each(records.into_iter(), at_us, |s, sent_us, lag_us, n, bytes| {
             s.acked += n;
@@ -424,6 +455,9 @@ pub struct RunOptions {
     pub clock: super::shard::ShardClock,
     /// Ctrl-C: stop sending and drain briefly.
     pub stop: Stop,
+    /// Time closed-loop tagged sends and their acks with the CPU's counter ([`TagClock`]) rather than tokio's
+    /// clock. Needs real time: tests on paused time turn it off.
+    pub counter_clock: bool,
 }
 
 impl Default for RunOptions {
@@ -437,6 +471,7 @@ impl Default for RunOptions {
             start_at: None,
             clock: super::shard::ShardClock::default(),
             stop: Stop::default(),
+            counter_clock: true,
         }
     }
 }
@@ -723,6 +758,8 @@ struct TaskPlan {
     bulk: bool,
     /// The collector's interval count (lags are handed over when it moves).
     epoch: Arc<AtomicU64>,
+    /// Closed loop, tagged sends: the clock they are timed with instead of tokio's.
+    tag_clock: Option<TagClock>,
 }
 
 /// One sending task. Per record it reads the clock once, checks for room with one atomic load, publishes its
@@ -736,7 +773,8 @@ async fn run_task<T: LoadTarget>(
     drain_timeout: Duration,
     stop: Stop,
 ) {
-    let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, pacer, bulk, epoch } = plan;
+    let TaskPlan { index, quota, deadline, mut schedule, max_outstanding, warmup_end, pacer, bulk, epoch, tag_clock } =
+        plan;
     let max_outstanding = u64::from(max_outstanding.max(1));
     // Outstanding records below which a task waiting for room resumes (in 1..=max_outstanding).
     let resume_at = max_outstanding - max_outstanding / 8;
@@ -790,7 +828,11 @@ async fn run_task<T: LoadTarget>(
             clock.waited();
         }
         let record = records.next_record();
-        let (t_send, sent_us) = clock.send_time(scheduled.is_some(), Instant::now);
+        let (t_send, sent_us) = match &tag_clock {
+            // Only closed loops have one: `scheduled` is `None`.
+            Some(c) => clock.send_time(false, || start + Duration::from_nanos(c.nanos())),
+            None => clock.send_time(scheduled.is_some(), Instant::now),
+        };
         if deadline.is_some_and(|d| t_send >= d) {
             break;
         }
@@ -929,7 +971,11 @@ pub async fn run_point<T: LoadTarget>(
             Pacer::start().map(Arc::new).map_err(|e| tracing::warn!("pacer thread: {e}; using tokio's timer")).ok()
         })
         .flatten();
+    // A closed loop's tagged sends are timed on the CPU's counter; calibrated here, before the start.
+    let closed = matches!(Schedule::for_task(w, 0, Duration::ZERO), Schedule::Closed);
+    let counter = (opts.counter_clock && closed && tasks <= BULK_MAX_TASKS).then(quanta::Clock::new);
     let (start_wall, start, lateness) = schedule_start(opts).await;
+    let tag_clock = counter.map(TagClock::starting_now);
     let warmup_end = start + w.warmup;
     let deadline = match w.stop {
         StopAfter::Duration(d) => Some(warmup_end + d),
@@ -942,6 +988,7 @@ pub async fn run_point<T: LoadTarget>(
             start,
             warmup_end_us: w.warmup.as_micros() as u64,
             tasks: states.clone(),
+            tag_clock: tag_clock.clone(),
         })));
     let mut sends = Vec::new();
     for i in 0..tasks {
@@ -965,6 +1012,7 @@ pub async fn run_point<T: LoadTarget>(
             pacer: pacer.clone(),
             bulk,
             epoch: epoch.clone(),
+            tag_clock: tag_clock.clone().filter(|_| bulk),
         };
         let records = generators.next().expect("one generator per task");
         let state = states[i as usize].clone();

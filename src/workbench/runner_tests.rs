@@ -152,6 +152,7 @@ fn opts() -> RunOptions {
         progress: Progress::Off,
         drain_timeout: Duration::from_secs(5),
         precise_pacing: false,
+        counter_clock: false,
         ..RunOptions::default()
     }
 }
@@ -461,8 +462,12 @@ fn send_clock_reads_once_per_clock_every_and_afresh_after_a_wait() {
 #[test]
 fn bulk_acks_record_runs_of_equal_tags_as_each_record() {
     let start = Instant::now();
-    let new =
-        || BulkAcks { start, warmup_end_us: 1_000, tasks: (0..2).map(|_| Arc::new(TaskShared::default())).collect() };
+    let new = || BulkAcks {
+        start,
+        warmup_end_us: 1_000,
+        tasks: (0..2).map(|_| Arc::new(TaskShared::default())).collect(),
+        tag_clock: None,
+    };
     let (runs, single) = (new(), new());
     // (tag, bytes): runs of 1 to 5 equal tags, two tasks interleaved, lags 0 and 250 µs, sends before and after
     // the warm-up's end, and a record whose bytes differ inside a run.
@@ -508,4 +513,26 @@ fn bulk_acks_record_runs_of_equal_tags_as_each_record() {
         }
     }
     assert_eq!(runs.tasks[1].completed.load(Ordering::Acquire), 2 + 4 + 1 + 2);
+}
+
+/// A closed loop on real time, its tagged sends and acks timed on the CPU's counter (`TagClock`): the service
+/// times it records are the target's real delay, as tokio's clock records them (same units, same origin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_clock_times_a_closed_loop_as_tokios_clock_does() {
+    let mut p50 = vec![];
+    for counter_clock in [true, false] {
+        let target = Arc::new(FakeTarget::new(Duration::from_millis(3), true));
+        let p = workload(None, StopAfter::Records(300), Duration::ZERO, 10);
+        let o = RunOptions { counter_clock, ..opts() };
+        let r = tokio::time::timeout(Duration::from_secs(30), run_point(target, &p, &o)).await.unwrap().unwrap();
+        let r = r.result;
+        assert_eq!((r.records_sent, r.records_acked), (300, 300), "counter clock {counter_clock}");
+        // Each ack takes 3 ms of real time (tokio's timer wakes at the next ms); a loaded machine adds to that,
+        // never takes from it.
+        assert!((2_990..7_500).contains(&r.service_time_us_p50), "counter clock {counter_clock}: {r:?}");
+        assert_eq!(r.response_time_us_p50, r.service_time_us_p50, "closed loop: no lag");
+        p50.push(r.service_time_us_p50);
+    }
+    // Both clocks see the same 3 ms delay (within the scheduler's noise, not a unit or an origin apart).
+    assert!(p50[0].abs_diff(p50[1]) < 2_500, "{p50:?}");
 }
