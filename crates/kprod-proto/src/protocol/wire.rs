@@ -364,6 +364,11 @@ pub fn put_nullable_bytes(out: &mut impl BufMut, b: Option<&[u8]>, flexible: boo
     }
 }
 
+/// Writes only the length of nullable bytes (`None`: null), for bytes that follow as a chunk of their own.
+pub fn put_nullable_bytes_len(out: &mut impl BufMut, len: Option<usize>, flexible: bool) {
+    put_len(out, len, flexible, true);
+}
+
 /// Writes non-nullable bytes.
 pub fn put_bytes(out: &mut impl BufMut, b: &[u8], flexible: bool) {
     put_nullable_bytes(out, Some(b), flexible)
