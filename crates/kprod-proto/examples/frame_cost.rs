@@ -16,7 +16,7 @@ use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
 use kprod_proto::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
-use kprod_proto::protocol::{request_frame, request_frame_chunked};
+use kprod_proto::protocol::{ChunkedFrame, request_frame, request_frame_chunked};
 use kprod_proto::record::{BatchBuilder, Compression};
 
 fn batch(batch_size: usize, seed: usize) -> (Bytes, usize) {
@@ -50,35 +50,37 @@ fn main() {
         topic_data: vec![TopicProduceData { name: "t".into(), partition_data }],
     };
     let bytes: usize = req.topic_data[0].partition_data.iter().map(|p| p.records.as_ref().map_or(0, Bytes::len)).sum();
+    let (mut last_contiguous, mut last_chunked) = (None, None);
     for i in 0..iterations {
         let correlation_id = black_box(i as i32);
         match mode {
             "setup" => {}
             // The sender's call before issue 19's chunked frames: room for the batches reserved up front.
             "contiguous" => {
-                drop(black_box(request_frame(9, correlation_id, Some("kprod"), &req, bytes + 64 * batches)))
+                last_contiguous = Some(black_box(
+                    request_frame(9, correlation_id, Some("kprod"), &req, bytes + 64 * batches).unwrap(),
+                ))
             }
-            "chunked" => drop(black_box(request_frame_chunked(9, correlation_id, Some("kprod"), &req, 64 * batches))),
+            "chunked" => {
+                last_chunked = Some(black_box(
+                    request_frame_chunked(9, correlation_id, Some("kprod"), &req, 64 * batches).unwrap(),
+                ))
+            }
             other => panic!("mode: setup, contiguous or chunked, not {other}"),
         }
     }
-    // What one frame holds, outside the measured loop.
-    let (len, chunks, copied) = match mode {
-        "chunked" => {
-            let f = request_frame_chunked(9, 0, Some("kprod"), &req, 64 * batches).unwrap();
-            let batches: Vec<*const u8> = req.topic_data[0]
-                .partition_data
-                .iter()
-                .filter_map(|p| p.records.as_ref().map(|r| r.as_ptr()))
-                .collect();
-            let shared: usize = f.chunks().filter(|c| batches.contains(&c.as_ptr())).map(Bytes::len).sum();
-            (f.len(), f.chunk_count(), f.len() - shared)
-        }
-        _ => {
-            let f = request_frame(9, 0, Some("kprod"), &req, 0).unwrap();
-            (f.len(), 1, if mode == "setup" { 0 } else { f.len() })
-        }
-    };
+    // What the last frame holds, read outside the loop; `setup` builds none.
+    let (mut len, mut chunks, mut copied) = (0, 0, 0);
+    if let Some(f) = last_contiguous {
+        (len, chunks, copied) = (f.len(), 1, f.len());
+    }
+    if let Some(f) = last_chunked {
+        let f: ChunkedFrame = f;
+        let batches: Vec<*const u8> =
+            req.topic_data[0].partition_data.iter().filter_map(|p| p.records.as_ref().map(|r| r.as_ptr())).collect();
+        let shared: usize = f.chunks().filter(|c| batches.contains(&c.as_ptr())).map(Bytes::len).sum();
+        (len, chunks, copied) = (f.len(), f.chunk_count(), f.len() - shared);
+    }
     println!(
         "{mode}: {batches} batches of {batch_size} B, {records} records, {iterations} frames of {len} B in {chunks} \
          chunks, {copied} B copied per frame ({:.2} B per record)",

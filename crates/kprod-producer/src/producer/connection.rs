@@ -399,7 +399,7 @@ mod tests {
             Some(Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect::<Vec<_>>()))
         };
         let mut out = Vec::new();
-        for (version, sizes) in [(3, vec![600, 13, 4096]), (9, vec![512, 511, 1000, 7]), (12, vec![70_000])] {
+        for (version, sizes) in [(3, vec![3000, 13, 4096]), (9, vec![2048, 2047, 5000, 7]), (12, vec![70_000])] {
             let req = ProduceRequest {
                 transactional_id: (version == 12).then(|| "tx".to_string()),
                 acks: -1,

@@ -208,6 +208,7 @@ impl Encode for ProduceRequest {
     fn encode_chunks(&self, w: &mut ChunkWriter, version: i16) {
         let flex = Self::is_flexible(version);
         w.buf().reserve(self.encoded_len(version) - self.shared_bytes());
+        w.reserve_chunks(2 * self.topic_data.iter().map(|t| t.partition_data.len()).sum::<usize>() + 1);
         let out = w.buf();
         wire::put_nullable_string(out, self.transactional_id.as_deref(), flex);
         out.put_i16(self.acks);

@@ -295,9 +295,10 @@ fn chunked_produce_frames_are_byte_identical_at_every_version() {
         Some(record_batch(Compression::Snappy, 40, 100)),
         Some(record_batch(gzip, 2, 10)),
     ];
-    assert!(batches.iter().flatten().any(|b| b.len() < 512) && batches.iter().flatten().any(|b| b.len() > 4096));
-    let exact = Some(Bytes::from(vec![0xab; 512]));
-    let below = Some(Bytes::from(vec![0xcd; 511]));
+    let below_copy = |b: &&Bytes| b.len() < crate::protocol::chunks::COPY_BELOW_BYTES;
+    assert!(batches.iter().flatten().any(|b| below_copy(&b)) && batches.iter().flatten().any(|b| b.len() > 4096));
+    let exact = Some(Bytes::from(vec![0xab; crate::protocol::chunks::COPY_BELOW_BYTES]));
+    let below = Some(Bytes::from(vec![0xcd; crate::protocol::chunks::COPY_BELOW_BYTES - 1]));
     for version in ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION {
         for transactional in [false, true] {
             for client_id in [None, Some("kprod-chunks")] {
@@ -335,7 +336,7 @@ proptest! {
     #[test]
     fn chunked_produce_frames_match_for_any_batch_sizes(
         version in 3i16..=12,
-        sizes in proptest::collection::vec(proptest::option::of(0usize..3000), 0..12),
+        sizes in proptest::collection::vec(proptest::option::of(0usize..6000), 0..12),
         split in 0usize..12,
     ) {
         let batches: Vec<Option<Bytes>> =
