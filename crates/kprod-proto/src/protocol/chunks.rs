@@ -27,7 +27,8 @@ use bytes::{Buf, Bytes, BytesMut};
 pub const COPY_BELOW_BYTES: usize = 2048;
 
 /// A whole frame as chunks; their concatenation is the bytes on the wire. Reading it as a [`Buf`] consumes it
-/// front to back and drops each chunk once read past.
+/// front to back and drops each chunk once read past. No `PartialEq`: two frames with the same bytes may be cut
+/// differently; compare [`to_bytes`](Self::to_bytes).
 ///
 /// ```
 /// use bytes::{Buf, Bytes};
@@ -40,7 +41,7 @@ pub const COPY_BELOW_BYTES: usize = 2048;
 /// frame.advance(6);
 /// assert_eq!(frame.chunk(), b"atch");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct ChunkedFrame {
     chunks: VecDeque<Bytes>,
     remaining: usize,
