@@ -161,13 +161,15 @@ pub fn payload_pool(size: u32) -> u64 {
 }
 
 /// Every producer property with its effective value as kprod resolves it: the typed keys always, the other
-/// (untyped) keys when the workload sets them. Unset optional keys (`null`, empty) are left out.
+/// (untyped) keys when the workload sets them. Unset optional keys (`null`, empty) and kprod's own keys
+/// (`KPROD_KEYS`, e.g. `compression.threads`) are left out.
 pub fn java_producer_props(props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
     let c = ProducerConfig::from_pairs(props.iter())?;
     Ok(c.to_properties()
         .into_iter()
         .filter(|(k, v)| {
             !DRIVER_OWNED.contains(&k.as_str())
+                && !crate::producer::config::KPROD_KEYS.contains(&k.as_str())
                 && v != "null"
                 && !v.is_empty()
                 && (crate::producer::config::TYPED_KEYS.contains(&k.as_str()) || c.other.contains_key(k))

@@ -37,7 +37,8 @@
 //! Not applicable (no librdkafka equivalent; ignored): `max.block.ms` (librdkafka never blocks in produce: the
 //! peer retries on a full queue for at most max.block.ms itself), `metadata.max.idle.ms`,
 //! `partitioner.adaptive.partitioning.enable`, `partitioner.availability.timeout.ms`, `key.serializer`,
-//! `value.serializer`, `interceptor.classes`, `security.protocol` (PLAINTEXT only here), and the remaining
+//! `value.serializer`, `interceptor.classes`, `security.protocol` (PLAINTEXT only here), kprod's own
+//! `compression.threads` (librdkafka compresses on its broker threads), and the remaining
 //! metrics/DNS/SSL/SASL keys. A custom `partitioner.class` or `partitioner.ignore.keys=true` is refused: the
 //! comparison would not be like for like.
 

@@ -225,6 +225,13 @@ fn java_args_pass_the_point_and_every_resolved_property() {
 }
 
 #[test]
+fn kprods_own_keys_are_not_passed_to_java() {
+    let p = java_producer_props(&props(&[("compression.type", "lz4"), ("compression.threads", "2")])).unwrap();
+    assert_eq!(p.get("compression.type").map(String::as_str), Some("lz4"));
+    assert!(!p.contains_key("compression.threads"), "{p:?}");
+}
+
+#[test]
 fn java_output_fixture_parses_into_a_point_result_with_merged_histograms() {
     let p = points("name: fx\nrate: 2000\nrecords: 3000\nwarmup_s: 1\n");
     let r = parse_output(JAVA_OUTPUT, &p[0]).unwrap();

@@ -355,7 +355,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             retry_backoff_max: cfg.retry_backoff_max,
             buffer_memory: cfg.buffer_memory,
         });
-        let acc = match seal_workers(compression) {
+        let acc = match seal_workers(compression, cfg.compression_threads) {
             0 => acc,
             n => match Sealer::new(n) {
                 Ok(sealer) => acc.with_sealer(sealer),
@@ -976,15 +976,33 @@ fn sender_finished(sh: &Shared) -> bool {
 /// Wall-clock milliseconds since the epoch (record create time), from the millisecond ticker in `clock`.
 pub use crate::producer::clock::now_ms;
 
-/// Threads that compress batches beside the sender (issue 19, `accumulator::seal`): none without a codec; else one
-/// per core beyond the first, at most 3 (a request rarely carries more batches than that worth compressing apart).
-/// `KPROD_COMPRESSION_THREADS=n` sets the number (0: the sender compresses alone, as before).
-fn seal_workers(compression: Compression) -> usize {
+/// Threads that compress batches beside the sender (issue 19, `accumulator::seal`): none without a codec; else
+/// `compression.threads` (0: the sender compresses alone), or when unset one per core beyond the first, at most 3 (a
+/// request rarely carries more batches than that worth compressing apart).
+fn seal_workers(compression: Compression, configured: Option<usize>) -> usize {
     if compression == Compression::None {
         return 0;
     }
-    if let Some(n) = std::env::var("KPROD_COMPRESSION_THREADS").ok().and_then(|v| v.trim().parse().ok()) {
-        return n;
+    configured.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workers(pairs: &[(&str, &str)]) -> usize {
+        let cfg =
+            ProducerConfig::from_pairs([("bootstrap.servers", "127.0.0.1:9")].iter().chain(pairs).copied()).unwrap();
+        Producer::<Bytes, Bytes>::builder(cfg).into_shared().unwrap().acc.sealer_workers()
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(3)
+
+    #[test]
+    fn compression_threads_reaches_the_sealer() {
+        assert_eq!(workers(&[("compression.type", "lz4"), ("compression.threads", "2")]), 2);
+        assert_eq!(workers(&[("compression.type", "zstd"), ("compression.threads", "5")]), 5);
+        assert_eq!(workers(&[("compression.type", "lz4"), ("compression.threads", "0")]), 0, "0: the sender alone");
+        assert_eq!(workers(&[("compression.threads", "2")]), 0, "no codec, nothing to compress");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(workers(&[("compression.type", "lz4")]), (cores - 1).min(3), "the default");
+    }
 }

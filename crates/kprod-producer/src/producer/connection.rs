@@ -21,7 +21,7 @@ use crate::producer::error::ProducerError;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::error::ErrorCode;
 use crate::protocol::versions::{ApiKey, NegotiatedVersions, negotiate};
-use crate::protocol::{decode_response, request_frame};
+use crate::protocol::{ChunkedFrame, decode_response, request_frame};
 use crate::security::tls::{TlsSettings, host_of, rustls_error};
 
 /// Largest response frame accepted; a bigger size prefix closes the connection (hostile or corrupt peer).
@@ -78,7 +78,7 @@ impl Handshake {
 /// connection (the reader is aborted, the writer ends when its queue closes).
 #[derive(Debug)]
 pub struct ConnIo {
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<ChunkedFrame>,
     reader: tokio::task::AbortHandle,
 }
 
@@ -89,9 +89,10 @@ impl Drop for ConnIo {
 }
 
 impl ConnIo {
-    /// Queues a whole frame for the writer task. Fails only if the writer is gone.
-    pub fn send(&self, frame: Bytes) -> Result<(), ConnectionClosed> {
-        self.tx.send(frame).map_err(|_| ConnectionClosed)
+    /// Queues a whole frame for the writer task (a `Bytes` frame converts into one chunk). Fails only if the
+    /// writer is gone.
+    pub fn send(&self, frame: impl Into<ChunkedFrame>) -> Result<(), ConnectionClosed> {
+        self.tx.send(frame.into()).map_err(|_| ConnectionClosed)
     }
 }
 
@@ -261,15 +262,23 @@ async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Bytes
     Ok(buf.freeze())
 }
 
-async fn writer<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>) {
-    while let Some(frame) = rx.recv().await {
-        if w.write_all(&frame).await.is_err() {
-            break;
-        }
-        while let Ok(more) = rx.try_recv() {
-            if w.write_all(&more).await.is_err() {
-                return;
+/// Chunks gathered into one write: tokio's `write_all_buf` hands at most 64 to each `writev`.
+const WRITE_CHUNKS: usize = 64;
+
+/// The writer task: writes each frame's chunks (a Produce frame's batches are the batches' own bytes) with
+/// vectored writes where the stream has them (`write_all_buf`: a socket half gets one `writev` per call, TLS copies
+/// them into its records), resuming a partial write where it stopped. Frames already queued join the same writes,
+/// in order, up to [`WRITE_CHUNKS`] chunks. Each chunk is released once written.
+async fn writer<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<ChunkedFrame>) {
+    while let Some(mut out) = rx.recv().await {
+        while out.chunk_count() < WRITE_CHUNKS {
+            match rx.try_recv() {
+                Ok(more) => out.append(more),
+                Err(_) => break,
             }
+        }
+        if w.write_all_buf(&mut out).await.is_err() {
+            break;
         }
         // A TLS stream may hold encrypted bytes until flushed; for a socket half this is a no-op.
         if w.flush().await.is_err() {
@@ -298,5 +307,153 @@ async fn reader<R: AsyncRead + Unpin>(id: u64, mut r: R, events: mpsc::Unbounded
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
+    use crate::protocol::request_frame_chunked;
+
+    /// A stream that takes at most 7 bytes per write and is not ready every other call (it wakes itself), with or
+    /// without vectored writes.
+    struct Trickle {
+        out: Vec<u8>,
+        vectored: bool,
+        calls: usize,
+        vectored_calls: usize,
+        shut_down: bool,
+    }
+
+    const PER_CALL: usize = 7;
+
+    impl Trickle {
+        fn new(vectored: bool) -> Self {
+            Trickle { out: Vec::new(), vectored, calls: 0, vectored_calls: 0, shut_down: false }
+        }
+
+        fn not_ready_now(&mut self, cx: &mut Context<'_>) -> bool {
+            self.calls += 1;
+            if self.calls.is_multiple_of(2) {
+                cx.waker().wake_by_ref();
+                return true;
+            }
+            false
+        }
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            if self.not_ready_now(cx) {
+                return Poll::Pending;
+            }
+            let n = buf.len().min(PER_CALL);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            assert!(self.vectored, "vectored write on a stream that has none");
+            if self.not_ready_now(cx) {
+                return Poll::Pending;
+            }
+            self.vectored_calls += 1;
+            let mut left = PER_CALL;
+            for b in bufs {
+                let n = b.len().min(left);
+                self.out.extend_from_slice(&b[..n]);
+                left -= n;
+                if left == 0 {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(PER_CALL - left))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            self.shut_down = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Produce frames whose batches straddle every chunk boundary a 7-byte write can meet, and a one-chunk frame.
+    fn frames() -> Vec<ChunkedFrame> {
+        let batch = |n: usize, seed: u8| {
+            Some(Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect::<Vec<_>>()))
+        };
+        let mut out = Vec::new();
+        for (version, sizes) in [(3, vec![3000, 13, 4096]), (9, vec![2048, 2047, 5000, 7]), (12, vec![70_000])] {
+            let req = ProduceRequest {
+                transactional_id: (version == 12).then(|| "tx".to_string()),
+                acks: -1,
+                timeout_ms: 30_000,
+                topic_data: vec![TopicProduceData {
+                    name: "topic".into(),
+                    partition_data: sizes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &n)| PartitionProduceData { index: i as i32, records: batch(n, i as u8) })
+                        .collect(),
+                }],
+            };
+            out.push(request_frame_chunked(version, out.len() as i32, Some("w"), &req, 0).unwrap());
+        }
+        out.push(ChunkedFrame::from(Bytes::from_static(b"\0\0\0\x05hello")));
+        assert!(out.iter().any(|f| f.chunk_count() > 3));
+        out
+    }
+
+    async fn write_through(stream: &mut Trickle, frames: Vec<ChunkedFrame>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for f in frames {
+            tx.send(f).unwrap();
+        }
+        drop(tx);
+        writer(&mut *stream, rx).await;
+    }
+
+    #[tokio::test]
+    async fn the_writer_puts_every_byte_in_order_through_short_writes() {
+        let expected: Vec<u8> = frames().iter().flat_map(|f| f.to_bytes().to_vec()).collect();
+        for vectored in [true, false] {
+            let mut stream = Trickle::new(vectored);
+            write_through(&mut stream, frames()).await;
+            assert_eq!(stream.out.len(), expected.len(), "vectored: {vectored}");
+            assert!(stream.out == expected, "vectored: {vectored}: the bytes differ");
+            assert!(stream.shut_down);
+            assert_eq!(stream.vectored_calls > 0, vectored);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_writes_frames_sent_one_by_one() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut stream = Trickle::new(true);
+        let expected: Vec<u8> = frames().iter().flat_map(|f| f.to_bytes().to_vec()).collect();
+        let feed = async move {
+            for f in frames() {
+                tx.send(f).unwrap();
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::join!(writer(&mut stream, rx), feed);
+        assert!(stream.out == expected);
     }
 }

@@ -168,6 +168,7 @@ pub const TYPED_KEYS: &[&str] = &[
     "compression.gzip.level",
     "compression.lz4.level",
     "compression.zstd.level",
+    "compression.threads",
     "partitioner.class",
     "partitioner.adaptive.partitioning.enable",
     "partitioner.availability.timeout.ms",
@@ -182,6 +183,21 @@ pub const TYPED_KEYS: &[&str] = &[
     "value.serializer",
     "interceptor.classes",
 ];
+
+/// kprod's own keys: typed (in [`TYPED_KEYS`]) but not Java's, so never passed to a Java client.
+///
+/// ```
+/// use kprod_proto::producer::config::{KPROD_KEYS, ProducerConfig};
+///
+/// assert!(KPROD_KEYS.contains(&"compression.threads"));
+/// let c = ProducerConfig::from_pairs([("compression.type", "lz4"), ("compression.threads", "2")])?;
+/// assert_eq!(c.compression_threads, Some(2));
+/// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
+/// ```
+pub const KPROD_KEYS: &[&str] = &["compression.threads"];
+
+/// Most threads `compression.threads` accepts.
+pub const COMPRESSION_THREADS_MAX: usize = 64;
 
 /// Every producer key kprod accepts.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
@@ -298,6 +314,10 @@ pub struct ProducerConfig {
     pub compression_lz4_level: i32,
     /// `compression.zstd.level`.
     pub compression_zstd_level: i32,
+    /// `compression.threads` (kprod's own key, not Java's): threads that compress batches beside the sender, 0 to
+    /// [`COMPRESSION_THREADS_MAX`]; 0 = the sender compresses alone. `None` (unset) = none without a codec, else
+    /// one per core beyond the first, at most 3. Ignored without a codec.
+    pub compression_threads: Option<usize>,
     /// `partitioner.class`: `None` = built-in; resolved against
     /// [`PartitionerRegistry`](crate::producer::partitioner::PartitionerRegistry) when the producer starts.
     pub partitioner_class: Option<String>,
@@ -361,6 +381,7 @@ impl Default for ProducerConfig {
             compression_gzip_level: -1,
             compression_lz4_level: 9,
             compression_zstd_level: 3,
+            compression_threads: None,
             partitioner_class: None,
             partitioner_adaptive_partitioning_enable: true,
             partitioner_availability_timeout: Duration::ZERO,
@@ -540,6 +561,9 @@ impl ProducerConfig {
             "compression.gzip.level" => self.compression_gzip_level = parse_int(key, v, i64::from(i32::MIN))? as i32,
             "compression.lz4.level" => self.compression_lz4_level = parse_int(key, v, i64::from(i32::MIN))? as i32,
             "compression.zstd.level" => self.compression_zstd_level = parse_int(key, v, i64::from(i32::MIN))? as i32,
+            "compression.threads" => {
+                self.compression_threads = Some(parse_i64(key, v, 0, COMPRESSION_THREADS_MAX as i64)? as usize)
+            }
             "partitioner.class" => self.partitioner_class = opt_string(v),
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(key, v)?
@@ -681,6 +705,13 @@ impl ProducerConfig {
         if !(-131_072..=22).contains(&self.compression_zstd_level) {
             return Err(bad("compression.zstd.level", &self.compression_zstd_level.to_string(), "-131072..=22"));
         }
+        if let Some(n) = self.compression_threads.filter(|&n| n > COMPRESSION_THREADS_MAX) {
+            return Err(bad(
+                "compression.threads",
+                &n.to_string(),
+                format!("an integer in [0, {COMPRESSION_THREADS_MAX}]"),
+            ));
+        }
         for (key, v) in
             [("send.buffer.bytes", self.send_buffer_bytes), ("receive.buffer.bytes", self.receive_buffer_bytes)]
         {
@@ -794,6 +825,7 @@ impl ProducerConfig {
         put("compression.gzip.level", self.compression_gzip_level.to_string());
         put("compression.lz4.level", self.compression_lz4_level.to_string());
         put("compression.zstd.level", self.compression_zstd_level.to_string());
+        put("compression.threads", self.compression_threads.map_or_else(|| "null".to_string(), |n| n.to_string()));
         put("partitioner.class", opt(&self.partitioner_class));
         put("partitioner.adaptive.partitioning.enable", self.partitioner_adaptive_partitioning_enable.to_string());
         put("partitioner.availability.timeout.ms", ms(self.partitioner_availability_timeout));

@@ -19,6 +19,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::add_offsets_to_txn::AddOffsetsToTxnRequest;
 use super::add_partitions_to_txn::AddPartitionsToTxnRequest;
 use super::api_versions::ApiVersionsRequest;
+use super::chunks::{ChunkWriter, ChunkedFrame};
 use super::end_txn::EndTxnRequest;
 use super::fetch::FetchRequest;
 use super::find_coordinator::FindCoordinatorRequest;
@@ -280,6 +281,55 @@ pub fn request_frame<T: Encode + ApiMessage>(
     let mut out = BytesMut::with_capacity(64 + size_hint);
     encode_request(&mut out, &header, body)?;
     Ok(out.freeze())
+}
+
+/// [`request_frame`] as chunks ([`ChunkedFrame`]): the same bytes, but a Produce request's record batches are
+/// referenced rather than copied (batches under [`COPY_BELOW_BYTES`](super::chunks::COPY_BELOW_BYTES) are
+/// copied). `size_hint` is the room reserved for what is copied. Every other request is one chunk.
+///
+/// ```
+/// use bytes::Bytes;
+/// use kprod_proto::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
+/// use kprod_proto::protocol::{request_frame, request_frame_chunked};
+///
+/// let batch = Bytes::from(vec![0u8; 4096]);
+/// let req = ProduceRequest {
+///     acks: -1,
+///     timeout_ms: 30_000,
+///     topic_data: vec![TopicProduceData {
+///         name: "t".into(),
+///         partition_data: vec![PartitionProduceData { index: 0, records: Some(batch.clone()) }],
+///     }],
+///     ..Default::default()
+/// };
+/// let frame = request_frame_chunked(9, 1, Some("doc"), &req, 0)?;
+/// assert_eq!(frame.to_bytes(), request_frame(9, 1, Some("doc"), &req, 0)?, "the same bytes on the wire");
+/// assert_eq!(frame.chunk_count(), 3, "prefix, the batch itself, the tagged fields after it");
+/// assert_eq!(frame.chunks().nth(1).map(|c| c.as_ptr()), Some(batch.as_ptr()));
+/// # Ok::<(), kprod_proto::protocol::FrameError>(())
+/// ```
+pub fn request_frame_chunked<T: Encode + ApiMessage>(
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &T,
+    size_hint: usize,
+) -> Result<ChunkedFrame, FrameError> {
+    check_version::<T>(version)?;
+    let header = RequestHeader {
+        api_key: T::API_KEY,
+        api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_string),
+    };
+    let header_version = request_header_version(T::API_KEY, version);
+    let mut out = ChunkWriter::with_capacity(SIZE_PREFIX_BYTES + header.encoded_len(header_version) + size_hint);
+    out.buf().put_i32(0);
+    header.encode(out.buf(), header_version);
+    body.encode_chunks(&mut out, version);
+    let size = (out.len() - SIZE_PREFIX_BYTES) as u32;
+    out.patch_u32_at_start(size);
+    Ok(out.finish())
 }
 
 /// A request body of any API this codec implements.

@@ -7,7 +7,8 @@
 //! [`list_offsets`], [`metadata`], [`find_coordinator`], [`api_versions`], [`init_producer_id`],
 //! [`sasl_handshake`], [`sasl_authenticate`], and the transaction APIs [`add_partitions_to_txn`],
 //! [`add_offsets_to_txn`], [`txn_offset_commit`], [`end_txn`]) →
-//! [`frame`] (size prefix, dispatch of request bodies). [`versions`] holds the supported versions
+//! [`frame`] (size prefix, dispatch of request bodies), [`chunks`] (a request frame as chunks, so a Produce request
+//! references its batches instead of copying them). [`versions`] holds the supported versions
 //! and negotiation; [`error`] the error codes.
 //!
 //! # References
@@ -17,6 +18,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod chunks;
 pub mod end_txn;
 pub mod error;
 pub mod fetch;
@@ -44,13 +46,14 @@ pub use api_versions::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
     TRANSACTION_VERSION_FEATURE,
 };
+pub use chunks::{ChunkWriter, ChunkedFrame};
 pub use end_txn::{EndTxnRequest, EndTxnResponse};
 pub use error::ErrorCode;
 pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameError, RequestBody, RequestFrame, decode_response, encode_request, encode_response,
-    peek_frame_size, request_frame, response_correlation_id, split_frame,
+    peek_frame_size, request_frame, request_frame_chunked, response_correlation_id, split_frame,
 };
 pub use header::{RequestHeader, ResponseHeader, request_header_version, response_header_version};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -72,6 +75,13 @@ use bytes::{Bytes, BytesMut};
 pub trait Encode {
     /// Appends the body at `version` to `out`. The caller has checked that `version` is supported.
     fn encode(&self, out: &mut BytesMut, version: i16);
+
+    /// Appends the body at `version` to `out` as [`encode`](Self::encode) writes it, handing large blobs over as
+    /// chunks of their own instead of copying them ([`chunks`]). The default writes everything into the buffer;
+    /// Produce passes its record batches.
+    fn encode_chunks(&self, out: &mut ChunkWriter, version: i16) {
+        self.encode(out.buf(), version);
+    }
 }
 
 /// A message (request or response body) that can be read at a given version.

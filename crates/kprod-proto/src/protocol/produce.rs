@@ -2,7 +2,8 @@
 //!
 //! v3 is the first version with `transactional_id` and record batch v2 (the only versions Kafka 4
 //! accepts). The request's `records` stay zero-copy [`Bytes`]: the raw record-batch bytes made by
-//! the record module, sliced (not copied) out of the frame on decode.
+//! the record module, sliced (not copied) out of the frame on decode, and on encode referenced as chunks of the
+//! frame ([`Encode::encode_chunks`], [`super::chunks`]) instead of copied into it.
 //!
 //! Response facts: `log_append_time_ms` v2+, `log_start_offset` v5+, `record_errors` and
 //! `error_message` v8+; v10+ adds tagged fields `current_leader` (tag 0 of a partition) and
@@ -18,6 +19,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::chunks::{COPY_BELOW_BYTES, ChunkWriter};
 use super::error::ErrorCode;
 use super::wire::{self, DecodeResult};
 use super::{ApiMessage, Decode, Encode};
@@ -160,7 +162,7 @@ fn len_prefix(n: usize, flex: bool, fixed: usize) -> usize {
 }
 
 impl ProduceRequest {
-    /// The exact encoded size of the body at `version`, so the sender can reserve one buffer once.
+    /// The exact encoded size of the body at `version` (batches included), so an encoder reserves once.
     pub fn encoded_len(&self, version: i16) -> usize {
         let flex = Self::is_flexible(version);
         let tags = usize::from(flex);
@@ -175,6 +177,12 @@ impl ProduceRequest {
             }
         }
         n
+    }
+
+    /// Bytes of the record batches [`encode_chunks`](Encode::encode_chunks) references instead of copying.
+    fn shared_bytes(&self) -> usize {
+        let shared = |p: &PartitionProduceData| p.records.as_ref().map_or(0, Bytes::len);
+        self.topic_data.iter().flat_map(|t| &t.partition_data).map(shared).filter(|&n| n >= COPY_BELOW_BYTES).sum()
     }
 }
 
@@ -195,6 +203,31 @@ impl Encode for ProduceRequest {
             put_tags(out, flex);
         });
         put_tags(out, flex);
+    }
+
+    fn encode_chunks(&self, w: &mut ChunkWriter, version: i16) {
+        let flex = Self::is_flexible(version);
+        w.buf().reserve(self.encoded_len(version) - self.shared_bytes());
+        w.reserve_chunks(2 * self.topic_data.iter().map(|t| t.partition_data.len()).sum::<usize>() + 1);
+        let out = w.buf();
+        wire::put_nullable_string(out, self.transactional_id.as_deref(), flex);
+        out.put_i16(self.acks);
+        out.put_i32(self.timeout_ms);
+        wire::put_array_len(out, Some(self.topic_data.len()), flex);
+        for t in &self.topic_data {
+            wire::put_string(w.buf(), &t.name, flex);
+            wire::put_array_len(w.buf(), Some(t.partition_data.len()), flex);
+            for p in &t.partition_data {
+                w.buf().put_i32(p.index);
+                wire::put_nullable_bytes_len(w.buf(), p.records.as_ref().map(Bytes::len), flex);
+                if let Some(r) = &p.records {
+                    w.put_shared(r);
+                }
+                put_tags(w.buf(), flex);
+            }
+            put_tags(w.buf(), flex);
+        }
+        put_tags(w.buf(), flex);
     }
 }
 

@@ -5,12 +5,10 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::producer::accumulator::ProducerBatch;
 use crate::producer::connection::Handshake;
 use crate::protocol::versions::{ApiKey, NegotiatedVersions};
-use crate::protocol::{ApiMessage, Encode, FrameError, request_frame};
+use crate::protocol::{ApiMessage, ChunkedFrame, Encode, FrameError, request_frame_chunked};
 
 /// What a request in flight was for, so its response can be routed.
 #[derive(Debug)]
@@ -54,8 +52,9 @@ pub(super) struct Conn {
     pub reauth_at: Option<Instant>,
     /// Set once `reauth_at` has passed: no new requests go on this connection.
     pub draining: bool,
-    /// Encoded frames not yet handed to the IO side, in send order.
-    pub pending: VecDeque<Bytes>,
+    /// Encoded frames not yet handed to the IO side, in send order. A Produce frame's chunks are its batches' own
+    /// bytes between small prefixes (`protocol::chunks`).
+    pub pending: VecDeque<ChunkedFrame>,
 }
 
 impl Conn {
@@ -75,6 +74,7 @@ impl Conn {
     }
 
     /// Encodes a request and queues its frame for the IO side. Returns the correlation id and the frame's size.
+    /// `size_hint`: bytes the frame copies beyond its header (a Produce request references its batches).
     pub(super) fn send<T: Encode + ApiMessage>(
         &mut self,
         version: i16,
@@ -82,7 +82,7 @@ impl Conn {
         size_hint: usize,
     ) -> Result<(i32, usize), FrameError> {
         let correlation_id = self.next_correlation_id;
-        let frame = request_frame(version, correlation_id, self.client_id.as_deref(), body, size_hint)?;
+        let frame = request_frame_chunked(version, correlation_id, self.client_id.as_deref(), body, size_hint)?;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         let len = frame.len();
         self.pending.push_back(frame);

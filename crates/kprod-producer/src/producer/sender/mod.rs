@@ -57,7 +57,7 @@ use crate::protocol::error::ErrorCode;
 use crate::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use crate::protocol::versions::ApiKey;
-use crate::protocol::{ApiMessage, Decode};
+use crate::protocol::{ApiMessage, ChunkedFrame, Decode};
 use conn::{Conn, InFlightKind, InFlightRequest};
 use timer::{Timer, TimerTable};
 
@@ -168,7 +168,7 @@ impl SenderCore {
     }
 
     /// Hands every encoded frame waiting on a connection to `f` (connection id, frame), in send order.
-    pub(crate) fn drain_transmits(&mut self, mut f: impl FnMut(u64, Bytes)) {
+    pub(crate) fn drain_transmits(&mut self, mut f: impl FnMut(u64, ChunkedFrame)) {
         for c in self.conns.values_mut() {
             while let Some(frame) = c.pending.pop_front() {
                 f(c.id, frame);

@@ -111,7 +111,8 @@ impl SenderCore {
                 .collect(),
         };
         let conn = self.conns.get_mut(&node).expect("ready_connection returned it");
-        let sent = conn.send(version, &req, bytes + 64 * batches.len());
+        // The frame references each batch's bytes (no copy): the hint is only for the prefixes between them.
+        let sent = conn.send(version, &req, 64 * batches.len());
         drop(req);
         let correlation_id = match sent {
             Ok((correlation_id, _)) => correlation_id,

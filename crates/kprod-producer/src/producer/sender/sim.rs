@@ -775,7 +775,7 @@ impl Sim {
             let last = link.to_broker.back().map_or(Duration::ZERO, |(t, _)| *t);
             let at = (self.now + lat).max(last);
             // The frame without its size prefix, as the broker's reader cuts it.
-            link.to_broker.push_back((at, frame.slice(4..)));
+            link.to_broker.push_back((at, frame.to_bytes().slice(4..)));
         }
     }
 }

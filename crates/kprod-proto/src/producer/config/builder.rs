@@ -73,6 +73,14 @@ impl ProducerConfigBuilder {
     setter!(compression_lz4_level, compression_lz4_level, "compression.lz4.level", i32);
     setter!(compression_zstd_level, compression_zstd_level, "compression.zstd.level", i32);
     setter!(
+        /// kprod's own key: threads that compress batches beside the sender (0: the sender alone); `build`
+        /// refuses more than [`COMPRESSION_THREADS_MAX`](super::COMPRESSION_THREADS_MAX).
+        compression_threads,
+        compression_threads,
+        "compression.threads",
+        usize
+    );
+    setter!(
         partitioner_adaptive,
         partitioner_adaptive_partitioning_enable,
         "partitioner.adaptive.partitioning.enable",

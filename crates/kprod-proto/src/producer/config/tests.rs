@@ -329,3 +329,35 @@ fn every_known_key_accepts_its_java_default() {
     let c = ProducerConfig::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
     assert_eq!(c.explicitly_set.len(), pairs.len());
 }
+
+#[test]
+fn compression_threads_is_kprods_own_key() {
+    let c = ProducerConfig::from_pairs([("compression.threads", " 4 ")]).unwrap();
+    assert_eq!(c.compression_threads, Some(4));
+    assert_eq!(c.to_properties()["compression.threads"], "4");
+    let d = ProducerConfig::from_pairs(Vec::<(&str, &str)>::new()).unwrap();
+    assert_eq!(d.compression_threads, None, "unset: the producer picks (one per core beyond the first, at most 3)");
+    assert_eq!(d.to_properties()["compression.threads"], "null");
+    for ok in ["0", "64"] {
+        assert!(ProducerConfig::from_pairs([("compression.threads", ok)]).is_ok(), "{ok}");
+    }
+    for bad in ["65", "-1", "two", "", "1.5"] {
+        let e = ProducerConfig::from_pairs([("compression.threads", bad)]).unwrap_err();
+        assert!(matches!(&e, ConfigError::BadValue { key, value, .. } if key == "compression.threads" && value == bad));
+        assert_eq!(
+            e.to_string(),
+            format!("invalid value '{bad}' for producer config 'compression.threads': expected an integer in [0, 64]")
+        );
+    }
+    // The builder's value is checked at build.
+    let e = ProducerConfig::builder().compression_threads(100).build().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid value '100' for producer config 'compression.threads': expected an integer in [0, 64]"
+    );
+    assert_eq!(ProducerConfig::builder().compression_threads(3).build().unwrap().compression_threads, Some(3));
+    // A near miss is suggested.
+    let e = ProducerConfig::from_pairs([("compression.thread", "2")]).unwrap_err();
+    assert!(matches!(&e, ConfigError::UnknownKey { suggestion: Some(s), .. } if s == "compression.threads"), "{e}");
+    assert!(KPROD_KEYS.iter().all(|k| TYPED_KEYS.contains(k)));
+}

@@ -225,3 +225,124 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------ chunked request frames (issue 19)
+
+/// A real record batch of `records` values of `value_len` bytes.
+fn record_batch(compression: crate::record::Compression, records: usize, value_len: usize) -> Bytes {
+    let mut b = crate::record::BatchBuilder::new(BytesMut::new(), compression, 1_000);
+    for i in 0..records {
+        let value: Vec<u8> = (0..value_len).map(|j| ((i * 7 + j) % 251) as u8).collect();
+        b.append(1_000 + i as i64, (i % 3 == 0).then_some(&b"key"[..]), Some(&value), &[]);
+    }
+    b.close().expect("close").bytes.freeze()
+}
+
+fn produce_request(transactional: bool, topics: Vec<(&str, Vec<Option<Bytes>>)>) -> ProduceRequest {
+    ProduceRequest {
+        transactional_id: transactional.then(|| "txn-1".to_string()),
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: topics
+            .into_iter()
+            .map(|(name, batches)| TopicProduceData {
+                name: name.to_string(),
+                partition_data: batches
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, records)| PartitionProduceData { index: i as i32 * 3, records })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The chunked frame is byte for byte the contiguous one, references every batch of at least
+/// `COPY_BELOW_BYTES` (same memory, no copy), and decodes back to the request.
+fn assert_same_frame(version: i16, client_id: Option<&str>, req: &ProduceRequest) {
+    use crate::protocol::chunks::COPY_BELOW_BYTES;
+    let contiguous = request_frame(version, 77, client_id, req, 0).unwrap();
+    let chunked = request_frame_chunked(version, 77, client_id, req, 0).unwrap();
+    assert_eq!(chunked.len(), contiguous.len(), "v{version}");
+    assert!(chunked.to_bytes() == contiguous, "v{version}: the chunked frame's bytes differ");
+    let large: Vec<&Bytes> = req
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_ref())
+        .filter(|r| r.len() >= COPY_BELOW_BYTES)
+        .collect();
+    let referenced = chunked.chunks().filter(|c| large.iter().any(|b| b.as_ptr() == c.as_ptr())).count();
+    assert_eq!(referenced, large.len(), "v{version}: every large batch is a chunk of its own");
+    assert!(chunked.chunk_count() <= 2 * large.len() + 1, "v{version}: {} chunks", chunked.chunk_count());
+    let decoded = RequestFrame::decode(contiguous.slice(4..)).unwrap();
+    assert_eq!(decoded.body, RequestBody::Produce(req.clone()));
+}
+
+#[test]
+fn chunked_produce_frames_are_byte_identical_at_every_version() {
+    use crate::record::Compression;
+    let lz4 = Compression::Lz4 { level: crate::record::LZ4_LEVEL_DEFAULT };
+    let zstd = Compression::Zstd { level: crate::record::ZSTD_LEVEL_DEFAULT };
+    let gzip = Compression::Gzip { level: crate::record::GZIP_LEVEL_DEFAULT };
+    let batches = vec![
+        Some(record_batch(Compression::None, 150, 100)),
+        Some(record_batch(lz4, 300, 100)),
+        Some(record_batch(Compression::None, 1, 5)),
+        None,
+        Some(Bytes::new()),
+        Some(record_batch(zstd, 500, 100)),
+        Some(record_batch(Compression::Snappy, 40, 100)),
+        Some(record_batch(gzip, 2, 10)),
+    ];
+    let below_copy = |b: &&Bytes| b.len() < crate::protocol::chunks::COPY_BELOW_BYTES;
+    assert!(batches.iter().flatten().any(|b| below_copy(&b)) && batches.iter().flatten().any(|b| b.len() > 4096));
+    let exact = Some(Bytes::from(vec![0xab; crate::protocol::chunks::COPY_BELOW_BYTES]));
+    let below = Some(Bytes::from(vec![0xcd; crate::protocol::chunks::COPY_BELOW_BYTES - 1]));
+    for version in ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION {
+        for transactional in [false, true] {
+            for client_id in [None, Some("kprod-chunks")] {
+                let req = produce_request(
+                    transactional,
+                    vec![("topic-a", batches.clone()), ("b", vec![exact.clone(), below.clone()]), ("empty", vec![])],
+                );
+                assert_same_frame(version, client_id, &req);
+                assert_same_frame(version, client_id, &produce_request(transactional, vec![]));
+            }
+        }
+    }
+}
+
+#[test]
+fn other_requests_are_one_chunk_with_the_same_bytes() {
+    let req = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic { topic_id: [0; 16], name: Some("t".into()) }]),
+        ..Default::default()
+    };
+    for version in [1, 9, 12] {
+        let contiguous = request_frame(version, 5, Some("c"), &req, 0).unwrap();
+        let chunked = request_frame_chunked(version, 5, Some("c"), &req, 0).unwrap();
+        assert_eq!(chunked.chunk_count(), 1);
+        assert!(chunked.to_bytes() == contiguous);
+    }
+    assert!(matches!(
+        request_frame_chunked(2, 5, None, &produce_request(false, vec![]), 0),
+        Err(FrameError::VersionOutOfRange { version: 2, .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn chunked_produce_frames_match_for_any_batch_sizes(
+        version in 3i16..=12,
+        sizes in proptest::collection::vec(proptest::option::of(0usize..6000), 0..12),
+        split in 0usize..12,
+    ) {
+        let batches: Vec<Option<Bytes>> =
+            sizes.iter().enumerate().map(|(i, s)| s.map(|n| Bytes::from(vec![i as u8; n]))).collect();
+        let cut = split.min(batches.len());
+        let req = produce_request(version % 2 == 0, vec![("x", batches[..cut].to_vec()), ("y", batches[cut..].to_vec())]);
+        assert_same_frame(version, Some("p"), &req);
+    }
+}
