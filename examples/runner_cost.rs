@@ -18,7 +18,7 @@ fn main() {
         Some(Ok(n)) if n > 0 => n,
         Some(_) => fail("RECORDS must be a positive whole number"),
     };
-    let path = args.next().unwrap_or_else(|| "workloads/small-records-max-rate.yaml".into());
+    let path = args.next().unwrap_or_else(|| "workloads/peers-100b-8p.yaml".into());
     let point = match Workload::load(&path).and_then(|w| w.expand()) {
         Ok(mut points) if !points.is_empty() => points.remove(0),
         Ok(_) => fail(&format!("{path}: the workload has no point")),
