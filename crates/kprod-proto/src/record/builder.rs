@@ -525,7 +525,7 @@ fn put_at(buf: &mut [u8], at: usize, bytes: &[u8]) {
 /// Recomputes the CRC-32C over attributes..end and stores it. `batch` is at least a header long.
 #[inline]
 fn write_crc(batch: &mut [u8]) {
-    let crc = crc32c::crc32c(&batch[off::ATTRIBUTES..]);
+    let crc = crc_fast::crc32_iscsi(&batch[off::ATTRIBUTES..]);
     put_at(batch, off::CRC, &crc.to_be_bytes());
 }
 
