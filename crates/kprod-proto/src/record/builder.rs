@@ -211,6 +211,23 @@ impl RawCursor {
         unsafe { self.uvarint(((v << 1) ^ (v >> 31)) as u32) }
     }
 
+    /// [`varlong`](Self::varlong) of a timestamp delta: the one-byte values (`0..64`, as [`small_varlong_len`]
+    /// counts them) written without the zigzag step and the loop.
+    ///
+    /// # Safety
+    /// `varlong_len(v)` bytes must remain.
+    #[inline(always)]
+    unsafe fn small_varlong(&mut self, v: i64) {
+        // SAFETY: one byte below 64 (zigzag doubles a non-negative value), else forwarded.
+        unsafe {
+            if (0..64).contains(&v) {
+                self.byte((v as u8) << 1);
+            } else {
+                self.varlong(v);
+            }
+        }
+    }
+
     /// # Safety
     /// `varlong_len(v)` bytes must remain.
     #[inline(always)]
@@ -340,7 +357,7 @@ fn encode_record_no_headers(
         let mut w = RawCursor(buf.as_mut_ptr().add(start));
         w.small_varint(body);
         w.byte(0); // record attributes: unused
-        w.varlong(timestamp_delta);
+        w.small_varlong(timestamp_delta);
         // The offset delta is the batch's record count: never negative.
         w.small_varint(offset_delta as u32 as usize);
         w.small_nullable(key);
@@ -592,6 +609,25 @@ mod tests {
             };
             assert_eq!(small[..n_small], general[..n_general], "v = {v}");
             assert_eq!(n_small, small_varint_len(v as i32), "v = {v}");
+        }
+    }
+
+    /// The timestamp-delta writer of headerless records writes the bytes of the general zigzag writer.
+    #[test]
+    fn small_varlong_writes_what_varlong_writes() {
+        for v in (-70_000..70_000).chain([i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]) {
+            let (mut small, mut general) = ([0u8; 10], [0u8; 10]);
+            // SAFETY: a varlong takes at most 10 bytes; each buffer has 10.
+            let (n_small, n_general) = unsafe {
+                let mut w = RawCursor(small.as_mut_ptr());
+                w.small_varlong(v);
+                let n_small = w.0.offset_from(small.as_ptr()) as usize;
+                let mut w = RawCursor(general.as_mut_ptr());
+                w.varlong(v);
+                (n_small, w.0.offset_from(general.as_ptr()) as usize)
+            };
+            assert_eq!(small[..n_small], general[..n_general], "v = {v}");
+            assert_eq!(n_small, varlong_len(v), "v = {v}");
         }
     }
 
