@@ -86,6 +86,16 @@ fn bench_crc(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("1MiB", |bench| bench.iter(|| crc32c::crc32c(black_box(&data))));
     g.finish();
+    // What `BatchBuilder::close` runs (crc-fast): a batch.size of 16 KiB, and 1 MiB beside the crc32c crate's.
+    let mut g = c.benchmark_group("record/crc_fast");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("1MiB", |bench| bench.iter(|| crc_fast::crc32_iscsi(black_box(&data))));
+    g.finish();
+    let mut g = c.benchmark_group("record/crc_16KiB");
+    g.throughput(Throughput::Bytes(16384));
+    g.bench_function("crc32c", |bench| bench.iter(|| crc32c::crc32c(black_box(&data[..16384]))));
+    g.bench_function("crc_fast", |bench| bench.iter(|| crc_fast::crc32_iscsi(black_box(&data[..16384]))));
+    g.finish();
 }
 
 criterion_group!(benches, bench_encode, bench_validate, bench_crc);

@@ -145,6 +145,17 @@ pub enum AppendOutcome {
     Retired,
 }
 
+/// What [`RecordAccumulator::append_new_batch`] reports: [`AppendOutcome`] without the cases it cannot have, in a
+/// type of its own (see `append_with_clock`).
+enum NewBatch {
+    /// `AppendOutcome::Appended` with `new_batch: true`.
+    Appended { batch_full: bool, appended_bytes: usize, index: u32, completion: Option<Arc<BatchCompletion>> },
+    /// `AppendOutcome::NeedMemory`.
+    NeedMemory { size: usize },
+    /// `AppendOutcome::AbortedForNewBatch`.
+    Aborted,
+}
+
 /// What [`RecordAccumulator::try_append`] reports of a record it took.
 struct Appended {
     /// Index of the record in its batch.
@@ -381,7 +392,18 @@ impl RecordAccumulator {
                 completion,
             };
         }
-        self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
+        // Converted field by field from the out-of-line call's own type: that call writes its outcome through
+        // memory, and were it returned as it is, the common case above would write its outcome to that same
+        // memory too (six stores the caller's `match` reads back, issue 19); converted, the common case's
+        // outcome stays in registers.
+        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
+        {
+            NewBatch::Appended { batch_full, appended_bytes, index, completion } => {
+                AppendOutcome::Appended { new_batch: true, batch_full, appended_bytes, index, completion }
+            }
+            NewBatch::NeedMemory { size } => AppendOutcome::NeedMemory { size },
+            NewBatch::Aborted => AppendOutcome::AbortedForNewBatch,
+        }
     }
 
     /// The rest of [`append_with_clock`](Self::append_with_clock): the record did not fit the open batch (or there
@@ -399,9 +421,9 @@ impl RecordAccumulator {
         abort_on_new_batch: bool,
         ratio: f32,
         now: impl FnOnce() -> Instant,
-    ) -> AppendOutcome {
+    ) -> NewBatch {
         if abort_on_new_batch {
-            return AppendOutcome::AbortedForNewBatch;
+            return NewBatch::Aborted;
         }
         if let Some(last) = q.batches.back_mut() {
             last.full = true;
@@ -418,7 +440,7 @@ impl RecordAccumulator {
         // its metadata still takes one batch at a time instead of none.
         let info_bytes = (infos * std::mem::size_of::<RecordInfo>()).min(total.saturating_sub(size));
         let Some((buf, reserved)) = self.pool.try_allocate_with(size, info_bytes) else {
-            return AppendOutcome::NeedMemory { size: size + info_bytes };
+            return NewBatch::NeedMemory { size: size + info_bytes };
         };
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         self.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id, 1);
@@ -448,8 +470,7 @@ impl RecordAccumulator {
         let a = self.try_append(&mut batch, rec, callback, ratio).expect("first record of a new batch always fits");
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
-        AppendOutcome::Appended {
-            new_batch: true,
+        NewBatch::Appended {
             batch_full: a.full || q.batches.len() > 1,
             appended_bytes: a.size,
             index: a.index,
