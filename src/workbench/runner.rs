@@ -455,7 +455,7 @@ pub struct RunOptions {
     pub clock: super::shard::ShardClock,
     /// Ctrl-C: stop sending and drain briefly.
     pub stop: Stop,
-    /// Time closed-loop tagged sends and their acks with the CPU's counter ([`TagClock`]) rather than tokio's
+    /// Time closed-loop tagged sends and their acks with the CPU's counter (`TagClock`) rather than tokio's
     /// clock. Needs real time: tests on paused time turn it off.
     pub counter_clock: bool,
 }
