@@ -108,42 +108,64 @@ const TAG_TIME_MASK: u64 = (1 << TAG_TIME_BITS) - 1;
 const TAG_LAG_MASK: u64 = (1 << TAG_LAG_BITS) - 1;
 const LAG_MANTISSA_BITS: u32 = 13;
 const LAG_MANTISSA_MASK: u64 = (1 << LAG_MANTISSA_BITS) - 1;
-/// Back-to-back sends of the closed loop read the clock once per this many records. A reading is then at most 3
-/// sends old (≈0.6 µs at 5 M records/s), below the tag's 1 µs resolution; reading it for every 100-byte record
-/// was 9 % of `kprod run`'s CPU per record (`perf record`, issue 16). `kprod perf-test` reads it every 16.
-const CLOCK_EVERY: u32 = 4;
-/// When a task's records were sent: one clock reading shared by up to [`CLOCK_EVERY`] back-to-back sends of the
-/// closed loop, a fresh one for every scheduled record (its lag is measured from it) and after anything that waited.
+/// Back-to-back sends of the closed loop share one clock reading while it is at most this old: the tag's 1 µs
+/// resolution. Reading the clock for every 100-byte record was 9 % of `kprod run`'s CPU per record (`perf
+/// record`, issue 16).
+const READING_MAX_AGE_NS: u64 = 1_000;
+/// At most this many sends share one reading. `kprod perf-test` reads the clock every 16 records.
+const CLOCK_EVERY_MAX: u32 = 16;
+
+/// When a task's records were sent: one clock reading shared by back-to-back sends of the closed loop for as long
+/// as it is at most [`READING_MAX_AGE_NS`] old, a fresh one for every scheduled record (its lag is measured from
+/// it) and after anything that waited. How many sends share a reading is learnt at each reading from how fast the
+/// previous one's sends went: at 100 ns a send, 10; at 1 µs or slower, each send reads the clock. (A fixed 4 let a
+/// reading be 3 sends old however slow the sends were: 30 µs behind at 10 µs a send.)
 #[derive(Debug)]
 struct SendClock {
     start: Instant,
     /// The last send time handed out.
     last: Instant,
-    /// `last` in µs since `start`, for the tag (computed once per reading).
+    /// `last` in ns and in µs (for the tag) since `start`, computed once per reading.
+    last_ns: u64,
     last_us: u64,
-    /// Sends since the clock was last read; `CLOCK_EVERY` forces a read.
+    /// Sends that used the current reading.
     age: u32,
+    /// Sends that may share a reading.
+    every: u32,
+    /// The next send reads the clock, and that reading's span says nothing of the send rate (it follows a wait,
+    /// a scheduled record or the start).
+    fresh: bool,
 }
 
 impl SendClock {
     fn new(start: Instant) -> SendClock {
-        SendClock { start, last: start, last_us: 0, age: CLOCK_EVERY }
+        SendClock { start, last: start, last_ns: 0, last_us: 0, age: 0, every: 1, fresh: true }
     }
 
     /// The task waited (for room, or for a send): the next send reads the clock.
     fn waited(&mut self) {
-        self.age = CLOCK_EVERY;
+        self.fresh = true;
     }
 
     /// The send time of the next record and its µs since the start, reading `now` only when it must.
     #[inline]
     fn send_time(&mut self, scheduled: bool, now: impl FnOnce() -> Instant) -> (Instant, u64) {
-        if !scheduled && self.age < CLOCK_EVERY {
+        if !scheduled && !self.fresh && self.age < self.every {
             self.age += 1;
         } else {
-            self.age = 1;
+            let prev_ns = self.last_ns;
             self.last = now();
-            self.last_us = self.last.saturating_duration_since(self.start).as_micros() as u64;
+            self.last_ns = self.last.saturating_duration_since(self.start).as_nanos() as u64;
+            self.last_us = self.last_ns / 1_000;
+            if !scheduled && !self.fresh {
+                // The previous reading served `age` back-to-back sends in `span`: share this one among as many as
+                // fit in the reading's allowed age.
+                let span = self.last_ns.saturating_sub(prev_ns).max(1);
+                let fit = u64::from(self.age) * READING_MAX_AGE_NS / span;
+                self.every = fit.clamp(1, u64::from(CLOCK_EVERY_MAX)) as u32;
+            }
+            self.fresh = scheduled;
+            self.age = 1;
         }
         (self.last, self.last_us)
     }

@@ -432,28 +432,47 @@ async fn runner_cost_is_measured_at_any_outstanding_bound() {
     }
 }
 
-/// Back-to-back closed-loop sends read the clock once per `CLOCK_EVERY`; a scheduled record and the first send
-/// after a wait always read it; every send gets the reading's time and its µs since the start.
+/// Back-to-back closed-loop sends share a clock reading only while it is at most `READING_MAX_AGE_NS` old,
+/// as many as the send rate allows (at most `CLOCK_EVERY_MAX`); a scheduled record and the first send after a wait
+/// always read it; every send gets its reading's time and µs since the start.
 #[test]
-fn send_clock_reads_once_per_clock_every_and_afresh_after_a_wait() {
+fn send_clock_shares_a_reading_only_while_it_is_at_most_a_microsecond_old() {
     let start = Instant::now();
+    // (ns between sends, the most readings 10,000 sends may take, the fewest)
+    for (gap_ns, most, fewest) in
+        [(50u64, 700, 600), (100, 1_100, 950), (250, 2_600, 2_400), (700, 10_000, 10_000), (50_000, 10_000, 10_000)]
+    {
+        let mut clock = SendClock::new(start);
+        let (mut reads, mut oldest_ns) = (0u64, 0u64);
+        for i in 0..10_000u64 {
+            let t_ns = i * gap_ns; // when send i really happens
+            let (at, us) = clock.send_time(false, || {
+                reads += 1;
+                start + Duration::from_nanos(t_ns)
+            });
+            let reading_ns = at.duration_since(start).as_nanos() as u64;
+            assert_eq!(us, reading_ns / 1_000, "the tag's µs are the reading's");
+            oldest_ns = oldest_ns.max(t_ns - reading_ns);
+        }
+        assert!(oldest_ns < READING_MAX_AGE_NS, "{gap_ns} ns a send: a reading was used {oldest_ns} ns old");
+        assert!((fewest..=most).contains(&reads), "{gap_ns} ns a send: {reads} readings");
+    }
     let mut clock = SendClock::new(start);
     let mut reads = 0u64;
     let mut send = |clock: &mut SendClock, scheduled: bool| {
         clock.send_time(scheduled, || {
             reads += 1;
-            start + Duration::from_micros(10 * reads)
+            start + Duration::from_nanos(10 * reads)
         })
     };
-    let times: Vec<_> = (0..9).map(|_| send(&mut clock, false).1).collect();
-    // Reads at sends 1, 5 and 9 (CLOCK_EVERY = 4); the sends between reuse the last reading.
-    assert_eq!(times, [10, 10, 10, 10, 20, 20, 20, 20, 30]);
+    // 10 ns a send: after two readings, 16 sends share one.
+    let times: Vec<_> = (0..40).map(|_| send(&mut clock, false).0).collect();
+    assert!(times.windows(2).filter(|w| w[0] != w[1]).count() < 6, "{times:?}");
+    let last = send(&mut clock, false).0;
     clock.waited();
-    assert_eq!(send(&mut clock, false), (start + Duration::from_micros(40), 40), "a wait forces a read");
-    assert_eq!(send(&mut clock, true).1, 50, "a scheduled record always reads");
-    assert_eq!(send(&mut clock, true).1, 60);
-    assert_eq!(send(&mut clock, false).1, 60, "closed-loop sends after it reuse the reading");
-    assert_eq!(CLOCK_EVERY, 4, "the expected reads above assume 4");
+    assert!(send(&mut clock, false).0 > last, "a wait forces a read");
+    let a = send(&mut clock, true).0;
+    assert!(send(&mut clock, true).0 > a, "a scheduled record always reads");
 }
 
 /// `BulkAcks` records a run of equal tags once with its count: the counts, bytes, histograms, failures and
