@@ -97,7 +97,7 @@ pub enum Tagged<F> {
 // A record's tag on the bulk path carries everything its outcome needs, so nothing is stored per record and
 // nothing is shared with the acks but one lock per batch:
 //   task (12 bits) | actual send time, µs since the point's start, modulo 2^34 (34 bits) | schedule lag (18 bits)
-// The send time is recovered from the ack time (a service time is far below 2^34 µs, 4.8 h), so the service time
+// The send time is recovered from the ack time (a service time is far below 2^33 µs, 2.4 h), so the service time
 // (send → ack) is exact to the µs. The lag is a small float (13-bit mantissa, 5-bit exponent: exact below
 // 8.192 ms, truncated by at most 2^-12 of itself above), so the response time (service time + lag) is within
 // 0.025 % of itself, inside HdrHistogram's 3 significant digits, however late a record was sent.
@@ -228,8 +228,11 @@ fn encode_tag(task: u32, sent_us: u64, lag_us: u64) -> u64 {
 fn decode_tag(tag: u64, at_us: u64) -> (usize, u64, u64) {
     let task = (tag >> (TAG_TIME_BITS + TAG_LAG_BITS)) as usize;
     let stored = (tag >> TAG_LAG_BITS) & TAG_TIME_MASK;
-    // The latest instant at or before the ack whose low 34 bits are `stored`.
-    let sent_us = at_us.saturating_sub(at_us.wrapping_sub(stored) & TAG_TIME_MASK);
+    // The latest instant at or before the ack whose low 34 bits are `stored`. A send stamped after its ack (the
+    // CPU counters of two cores a µs apart, `TagClock`) would come back 2^34 µs early: it is an instant send then,
+    // not a 4.8-hour one. So service times are exact up to 2^33 µs (2.4 h), far beyond any drain timeout.
+    let behind = at_us.wrapping_sub(stored) & TAG_TIME_MASK;
+    let sent_us = if behind > TAG_TIME_MASK / 2 { at_us } else { at_us.saturating_sub(behind) };
     (task, sent_us, decode_lag(tag & TAG_LAG_MASK))
 }
 

@@ -408,6 +408,10 @@ fn tags_carry_task_send_time_and_lag() {
         assert_eq!(lag, decode_lag(encode_lag(1_600_000)));
     }
     assert_eq!(decode_tag(encode_tag(7, 42, 0), 50).0, 7);
+    // A send stamped a little after its ack (two cores' counters apart) is an instant send, not a 4.8-hour one,
+    // also across the wrap.
+    assert_eq!(decode_tag(encode_tag(3, 1_002, 0), 1_000).1, 1_000);
+    assert_eq!(decode_tag(encode_tag(3, 1 << 34, 0), (1 << 34) - 1).1, (1 << 34) - 1);
 }
 
 /// The harness's own cost is measured at any outstanding bound, including one below the null target's chunk
