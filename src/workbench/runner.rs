@@ -174,7 +174,7 @@ impl SendClock {
 /// The clock a closed loop's tagged sends and their acknowledgements are timed with: the CPU's time-stamp counter
 /// through `quanta` (calibrated once per process against the OS's monotonic clock), or that OS clock where the
 /// counter is not invariant. On this VM `Instant::now()` (the vDSO's `clock_gettime`) cost ~30 ns in the send
-/// loop, ~7 ns per record at one reading per 4 sends; the counter reads in a few. Both ends of a record's service
+/// loop, ~7 ns per record at one reading per 4 sends; the counter reads in ~10. Both ends of a record's service
 /// time come from this one clock, so the calibration's error scales a latency (parts per million) and never mixes
 /// two clocks. Scheduled sends keep tokio's clock: their lag is measured against timers that run on it.
 #[derive(Debug, Clone)]
