@@ -281,6 +281,47 @@ fn lz4_frame_has_kafka_settings() {
     assert_eq!(&out[out.len() - 4..], &[0, 0, 0, 0], "end mark, no content checksum after it");
 }
 
+/// The frame written around the block compressor reads back, through `lz4_flex`'s own frame decoder, at every size
+/// around the 64 KiB block boundary, for data that compresses and data that does not (stored blocks).
+/// Also run against Java's reader: the real-broker tests produce lz4 batches a Kafka broker decompresses.
+#[test]
+fn lz4_frames_read_back_at_block_boundaries_compressed_or_stored() {
+    use std::io::Read;
+    let mut noise = Vec::with_capacity(200_001);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    while noise.len() < 200_001 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    let text: Vec<u8> = (0..200_001u32).map(|i| b"kafka record batch "[(i % 19) as usize]).collect();
+    for data in [&noise, &text] {
+        for len in [0, 1, 15, 65_535, 65_536, 65_537, 131_072, 200_001] {
+            let input = &data[..len];
+            let mut out = BytesMut::new();
+            compression::lz4::Lz4::compress(input, 9, &mut out).unwrap();
+            let mut back = Vec::new();
+            lz4_flex::frame::FrameDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, input, "{len} bytes");
+            // Every block's size word: stored (high bit) exactly when the data is noise.
+            let (mut at, mut block) = (7, 0);
+            while at + 4 <= out.len() - 4 {
+                let word = u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+                // (Text too short to hold a match is stored too.)
+                let noisy = std::ptr::eq(data, &noise);
+                if noisy || input[block * 65_536..].len().min(65_536) >= 64 {
+                    assert_eq!(word >> 31 == 1, noisy, "{len} bytes, block at {at}");
+                }
+                at += 4 + (word & !(1 << 31)) as usize;
+                block += 1;
+            }
+            assert_eq!(block, len.div_ceil(65_536), "{len} bytes: 64 KiB blocks");
+            assert_eq!(at, out.len() - 4, "{len} bytes: blocks end at the end mark");
+        }
+    }
+}
+
 /// xxHash32 (seed 0), written from the spec for the header-checksum check above.
 fn twox_xxh32(input: &[u8]) -> u32 {
     const P1: u32 = 2654435761;
