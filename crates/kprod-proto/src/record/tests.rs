@@ -322,6 +322,24 @@ fn lz4_frames_read_back_at_block_boundaries_compressed_or_stored() {
     }
 }
 
+/// zstd reuses one context per thread: every frame still decodes, and a new level on the same thread takes effect
+/// (a context kept across levels would compress level 19 as level 1).
+#[test]
+fn zstd_context_reused_per_thread_honours_each_level() {
+    let text: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 27) as u8 + b'a').collect();
+    let frame = |level| {
+        let mut out = BytesMut::from(&b"prefix"[..]);
+        compression::zstd::Zstd::compress(&text, level, &mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix", "appended after what the buffer held");
+        let back = compression::zstd::Zstd::decompress(&out[6..], 1 << 20).unwrap();
+        assert_eq!(back, text, "level {level}");
+        out.len()
+    };
+    let (fast, best, fast_again) = (frame(1), frame(19), frame(1));
+    assert!(best < fast, "level 19 ({best} B) compresses better than level 1 ({fast} B)");
+    assert_eq!(fast_again, fast, "back at level 1");
+}
+
 /// xxHash32 (seed 0), written from the spec for the header-checksum check above.
 fn twox_xxh32(input: &[u8]) -> u32 {
     const P1: u32 = 2654435761;
