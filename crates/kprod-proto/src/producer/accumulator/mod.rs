@@ -374,7 +374,7 @@ impl RecordAccumulator {
         abort_on_new_batch: bool,
         now: Instant,
     ) -> AppendOutcome {
-        self.append_with_clock(topic, partition, rec, callback, want_completion, abort_on_new_batch, || now)
+        self.append_with_clock(topic, partition, rec, callback, want_completion, abort_on_new_batch, move || now)
     }
 
     /// [`append`](Self::append) with the clock read only when a new batch is created (its linger starts then):
