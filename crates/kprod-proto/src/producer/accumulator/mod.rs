@@ -10,15 +10,17 @@
 
 pub mod batch;
 pub mod pool;
+pub mod queue;
 pub mod seal;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use batch::{BatchAck, BatchCompletion, Callback, DeliveryFuture, ProducerBatch, RecordInfo};
 pub use pool::BufferPool;
+pub use queue::BatchQueue;
 pub use seal::Sealer;
 
 use crate::producer::record::TopicPartition;
@@ -47,8 +49,8 @@ pub struct AccumulatorConfig {
 /// One partition's queue of batches.
 #[derive(Debug, Default)]
 pub struct PartitionQueue {
-    /// Batches, oldest first.
-    pub batches: VecDeque<ProducerBatch>,
+    /// Batches, oldest first; the last one apart, for the append path ([`BatchQueue`]).
+    pub batches: BatchQueue,
     /// Muted while a request for this partition is in flight and ordering must be kept (in-flight = 1).
     pub muted: bool,
     /// The topic grew and this queue's batches moved to the replacement table: nothing may be appended here any
@@ -403,7 +405,7 @@ impl RecordAccumulator {
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
-            let older_waiting = q.batches.len() > 1;
+            let older_waiting = q.batches.has_older();
             return AppendOutcome::Appended {
                 new_batch: false,
                 batch_full: a.full || older_waiting,
@@ -493,7 +495,7 @@ impl RecordAccumulator {
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
         NewBatch::Appended {
-            batch_full: a.full || q.batches.len() > 1,
+            batch_full: a.full || q.batches.has_older(),
             appended_bytes: a.size,
             index: a.index,
             completion,
@@ -567,7 +569,7 @@ impl RecordAccumulator {
                     out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
                     continue;
                 }
-                let full = q.batches.len() > 1 || first.full;
+                let full = q.batches.has_older() || first.full;
                 let waited = now.saturating_duration_since(first.created);
                 let linger_done = waited >= self.cfg.linger || first.attempts > 0;
                 if full || linger_done || exhausted || flushing || closing {
@@ -823,7 +825,7 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         for t in self.topics() {
             for q in t.partitions.iter() {
-                out.extend(q.lock().batches.drain(..));
+                out.extend(q.lock().batches.drain());
             }
         }
         out
