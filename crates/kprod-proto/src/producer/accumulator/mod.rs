@@ -518,13 +518,18 @@ impl RecordAccumulator {
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
         let limit = self.cfg.batch_size;
         let empty = b.is_empty();
+        // The estimate of the batch with the record, once: for the check, and as the batch's after the append
+        // (`after` is the size the batch then has).
+        let mut written = 0;
         let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
-            empty || batch::estimate_written(after, ratio) <= limit
+            written = batch::estimate_written(after, ratio);
+            empty || written <= limit
         }) else {
             batch.full = true;
             return None;
         };
-        let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= limit;
+        debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
+        let full = written >= limit;
         batch.full = full;
         let index = index as u32;
         batch.appended = index + 1;
