@@ -401,7 +401,7 @@ impl RecordAccumulator {
         }
         // The common case, kept small: the record joins the partition's open batch.
         if let Some(last) = q.batches.back_mut()
-            && let Some(a) = self.try_append(last, rec, callback, ratio)
+            && let Some(a) = self.try_append(last, rec, callback, ratio, false)
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
@@ -491,7 +491,8 @@ impl RecordAccumulator {
         };
         // The first record of a batch always fits (the buffer was sized for it; `try_append` takes it into an
         // empty batch whatever its size).
-        let a = self.try_append(&mut batch, rec, callback, ratio).expect("first record of a new batch always fits");
+        let a =
+            self.try_append(&mut batch, rec, callback, ratio, true).expect("first record of a new batch always fits");
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
         NewBatch::Appended {
@@ -502,8 +503,12 @@ impl RecordAccumulator {
         }
     }
 
-    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not. An empty batch takes
-    /// any record.
+    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not. A `new` batch (just
+    /// made for this record, empty) takes any record.
+    ///
+    /// `new` is a constant at each call, not `batch.is_empty()`: a batch is queued with its first record, so the
+    /// open batch of the common case is never empty, and the test would cost its compare on every record. (Were an
+    /// empty batch ever queued, a record too large for it would go to a new batch made for it: still correct.)
     #[inline(always)]
     fn try_append(
         &self,
@@ -511,19 +516,20 @@ impl RecordAccumulator {
         rec: &AppendRecord<'_>,
         callback: &mut Option<Callback>,
         ratio: f32,
+        new: bool,
     ) -> Option<Appended> {
         if batch.full {
             return None;
         }
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
         let limit = self.cfg.batch_size;
-        let empty = b.is_empty();
+        debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
         // The estimate of the batch with the record, once: for the check, and as the batch's after the append
         // (`after` is the size the batch then has).
         let mut written = 0;
         let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
             written = batch::estimate_written(after, ratio);
-            empty || written <= limit
+            new || written <= limit
         }) else {
             batch.full = true;
             return None;
