@@ -394,8 +394,8 @@ impl RecordAccumulator {
         now: impl FnOnce() -> Instant,
     ) -> AppendOutcome {
         let ratio = topic.compression_ratio();
-        let mut q = topic.lock(partition);
-        let q = &mut *q;
+        let mut guard = topic.lock(partition);
+        let q = &mut *guard;
         if q.retired {
             return AppendOutcome::Retired;
         }
@@ -405,10 +405,13 @@ impl RecordAccumulator {
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
-            let older_waiting = q.batches.has_older();
+            let batch_full = a.full || q.batches.has_older();
+            // Unlocked before the outcome is built, not after (as a `return` would): the outcome of every path
+            // was otherwise built in memory before one shared unlock and read back after it (issue 19).
+            drop(guard);
             return AppendOutcome::Appended {
                 new_batch: false,
-                batch_full: a.full || older_waiting,
+                batch_full,
                 appended_bytes: a.size,
                 index: a.index,
                 completion,
