@@ -8,7 +8,9 @@
 //! `scripts/callgrind-check.sh --update` when one of those changes on purpose.
 //!
 //! - `append/*`: 1000 `RecordAccumulator::append` of 100-byte values (keyless, and with 16-byte keys) into one
-//!   partition, full batches drained and released in place, as in `benches/append.rs`.
+//!   partition, full batches drained and released in place, as in `benches/append.rs`. The accumulator is set up
+//!   as a producer without hooks or `on_acknowledgement` interceptors sets it up (batches keep no per-record facts,
+//!   `with_record_infos(false)`); `*_infos` as one with them (every record's facts kept).
 //! - `batch_encode/*`: a `BatchBuilder` filled with 1000 × 100-byte records then closed (uncompressed, lz4).
 //! - `partition/*`: 1000 partition choices: sticky keyless with `after_append_with`, murmur2 of 16-byte keys.
 //!
@@ -81,7 +83,7 @@ fn append_all(f: &AppendFixture) {
     }
 }
 
-fn append_setup(keyed: bool) -> AppendFixture {
+fn append_setup(keyed: bool, record_infos: bool) -> AppendFixture {
     let acc = RecordAccumulator::new(AccumulatorConfig {
         batch_size: 16384,
         linger: Duration::from_millis(5),
@@ -90,7 +92,8 @@ fn append_setup(keyed: bool) -> AppendFixture {
         retry_backoff: Duration::from_millis(100),
         retry_backoff_max: Duration::from_secs(1),
         buffer_memory: 32 << 20,
-    });
+    })
+    .with_record_infos(record_infos);
     let topic = acc.topic("t", 1);
     let f = AppendFixture {
         acc,
@@ -106,8 +109,10 @@ fn append_setup(keyed: bool) -> AppendFixture {
 }
 
 #[library_benchmark]
-#[bench::keyless_100b_x1000(args = (false), setup = append_setup)]
-#[bench::keyed16_100b_x1000(args = (true), setup = append_setup)]
+#[bench::keyless_100b_x1000(args = (false, false), setup = append_setup)]
+#[bench::keyed16_100b_x1000(args = (true, false), setup = append_setup)]
+#[bench::keyless_100b_x1000_infos(args = (false, true), setup = append_setup)]
+#[bench::keyed16_100b_x1000_infos(args = (true, true), setup = append_setup)]
 fn append(f: AppendFixture) -> AppendFixture {
     append_all(black_box(&f));
     f

@@ -376,6 +376,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
                 }
             }))
         };
+        // Every record's facts are read only by hooks (`BatchEvent::records`) and `on_acknowledgement` interceptors
+        // (each record's metadata); callbacks carry their own record's. Without either, batches do not keep them.
+        let acc = acc.with_record_infos(self.hooks.is_some() || ack_interceptors.is_some());
         let txn = TxnShared::from_config(&cfg);
         let shared = Arc::new(Shared {
             id: send_cache::next_producer_id(),

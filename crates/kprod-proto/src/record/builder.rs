@@ -478,7 +478,11 @@ impl BatchBuilder {
             encode_record(&mut self.buf, body, size, timestamp_delta, offset_delta, key, value, headers);
             size
         };
-        self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
+        // A store only when the maximum moves (records mostly come in time order, each batch's first sets it), not a
+        // compare, a conditional move and a store on every record.
+        if timestamp_ms > self.max_timestamp_ms {
+            self.max_timestamp_ms = timestamp_ms;
+        }
         self.record_count += 1;
         Some((offset_delta, size))
     }

@@ -388,8 +388,8 @@ impl SenderCore {
         let mut start = 0u32;
         for p in pieces.iter_mut() {
             let end = start + p.record_count() as u32;
-            let (mine, rest): (Vec<_>, Vec<_>) = callbacks.into_iter().partition(|(i, _)| *i < end);
-            p.callbacks = mine.into_iter().map(|(i, cb)| (i - start, cb)).collect();
+            let (mine, rest): (Vec<_>, Vec<_>) = callbacks.into_iter().partition(|(i, _, _)| *i < end);
+            p.callbacks = mine.into_iter().map(|(i, info, cb)| (i - start, info, cb)).collect();
             callbacks = rest;
             start = end;
         }
@@ -447,12 +447,10 @@ fn split_batch(
             (i as u32, BatchBuilder::new(BytesMut::with_capacity(batch_size), compression, ts), Vec::new())
         });
         b.append(ts, key, value, &r.headers);
-        infos.push(batch.records.get(i).copied().unwrap_or(RecordInfo {
-            timestamp_ms: ts,
-            key_size: -1,
-            value_size: -1,
-            user_data: 0,
-        }));
+        // The pieces keep their records' facts when the batch did (the accumulator keeps all or none).
+        if let Some(info) = batch.records.get(i) {
+            infos.push(*info);
+        }
     }
     if let Some((start, b, infos)) = builder.take() {
         out.push((start, piece(batch, start, b, infos)?));
@@ -470,6 +468,7 @@ fn piece(
     Ok(ProducerBatch {
         tp: parent.tp.clone(),
         id: parent.id,
+        appended: closed.record_count as u32,
         bytes: BatchBytes::Sealed { uncompressed: closed.uncompressed_bytes, bytes: closed.bytes.freeze() },
         records,
         callbacks: Vec::new(),
@@ -527,9 +526,9 @@ pub(crate) fn complete_batch(
         }
     }
     let callbacks = std::mem::take(&mut batch.callbacks);
-    for (i, cb) in callbacks {
+    for (i, info, cb) in callbacks {
         cb(match &result {
-            Ok(ack) => Ok(batch.record_metadata(i as usize, ack)),
+            Ok(ack) => Ok(batch.record_metadata_with(i as usize, &info, ack)),
             Err(e) => Err(e.clone()),
         });
     }

@@ -218,3 +218,93 @@ fn backoff_grows_and_is_capped() {
         assert!(b10 <= Duration::from_millis(1200), "{b10:?}");
     }
 }
+
+/// What `on_batch_acked` was given of each record: (`user_data`, key size, value size).
+#[derive(Default)]
+struct AckedRecords(std::sync::Mutex<Vec<(u64, i32, i32)>>);
+
+impl crate::producer::hooks::ProducerHooks for AckedRecords {
+    fn on_batch_acked(&self, ev: &crate::producer::hooks::BatchEvent<'_>) {
+        self.0.lock().unwrap().extend(ev.records.iter().map(|r| (r.user_data, r.key_size, r.value_size)));
+    }
+}
+
+/// The value sizes `on_acknowledgement` was given.
+struct AckedSizes(Arc<std::sync::Mutex<Vec<i32>>>);
+
+impl crate::producer::interceptor::ProducerInterceptor<Bytes, Bytes> for AckedSizes {
+    fn on_acknowledgement(&self, outcome: Result<&crate::producer::RecordMetadata, &crate::producer::ProducerError>) {
+        self.0.lock().unwrap().push(outcome.unwrap().serialized_value_size);
+    }
+}
+
+/// Issue 19: a batch keeps every record's facts only when hooks or `on_acknowledgement` interceptors read them.
+/// Hooks then get all of them and interceptors each record's metadata, as before; without either the batch keeps
+/// its record count only, and a record's callback still gets its own metadata (its facts travel with it).
+#[test]
+fn record_facts_are_kept_for_hooks_and_interceptors_only() {
+    use crate::producer::accumulator::{BatchAck, Callback, OpenGate};
+    type Outcome = Result<crate::producer::RecordMetadata, crate::producer::ProducerError>;
+    for (hooked, intercepted) in [(false, false), (true, false), (false, true)] {
+        let hook = Arc::new(AckedRecords::default());
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut cfg = ProducerConfig::default();
+        cfg.set("bootstrap.servers", "127.0.0.1:19092").unwrap();
+        let mut builder = Producer::<Bytes, Bytes>::builder(cfg);
+        if hooked {
+            builder = builder.hooks(hook.clone());
+        }
+        if intercepted {
+            builder = builder.interceptor(AckedSizes(sizes.clone()));
+        }
+        let sh = builder.into_shared().unwrap();
+        let keeps = hooked || intercepted;
+        assert_eq!(sh.acc.keeps_record_infos(), keeps, "hooks {hooked}, interceptors {intercepted}");
+        let t = sh.acc.topic(TOPIC, 1);
+        let now = Instant::now();
+        let called: Arc<std::sync::Mutex<Option<Outcome>>> = Arc::default();
+        for i in 0..3u64 {
+            let value = vec![2u8; 10 + i as usize];
+            let rec = AppendRecord {
+                timestamp_ms: 1_000 + i as i64,
+                key: Some(b"four"),
+                value: Some(&value),
+                headers: &[],
+                user_data: i,
+            };
+            let mut cb: Option<Callback> = (i == 1).then(|| {
+                let called = called.clone();
+                Box::new(move |r: Outcome| *called.lock().unwrap() = Some(r)) as Callback
+            });
+            let out = sh.acc.append(&t, 0, &rec, &mut cb, false, false, now);
+            assert!(matches!(out, AppendOutcome::Appended { index, .. } if index == i as u32), "{out:?}");
+        }
+        let cluster = Cluster::new(
+            vec![BrokerInfo { id: 0, host: "127.0.0.1".into(), port: 19092 }],
+            vec![TopicInfo {
+                name: Arc::from(TOPIC),
+                partitions: vec![PartitionInfo { partition: 0, leader: 0, leader_epoch: 0 }],
+                available: vec![0],
+                error: ErrorCode::None,
+            }],
+            None,
+            Some(now),
+        );
+        let mut drained = sh.acc.drain(&cluster, 0, usize::MAX, &mut OpenGate, now);
+        assert_eq!(drained.len(), 1);
+        let batch = drained.pop().unwrap();
+        assert_eq!(batch.record_count(), 3);
+        assert_eq!(batch.records.len(), if keeps { 3 } else { 0 }, "hooks {hooked}, interceptors {intercepted}");
+        let ack = BatchAck { base_offset: 100, log_append_time_ms: -1 };
+        super::produce::complete_batch(&sh, batch, Ok(ack), now, false);
+        let expected_hook = if hooked { vec![(0, 4, 10), (1, 4, 11), (2, 4, 12)] } else { vec![] };
+        assert_eq!(*hook.0.lock().unwrap(), expected_hook);
+        assert_eq!(*sizes.lock().unwrap(), if intercepted { vec![10, 11, 12] } else { vec![] });
+        let md = called.lock().unwrap().take().expect("the callback ran").unwrap();
+        assert_eq!(
+            (md.offset, md.timestamp_ms, md.serialized_key_size, md.serialized_value_size),
+            (101, 1_001, 4, 11),
+            "the callback's record, hooks {hooked}, interceptors {intercepted}"
+        );
+    }
+}

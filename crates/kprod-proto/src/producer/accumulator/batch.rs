@@ -104,10 +104,15 @@ pub struct ProducerBatch {
     pub id: u64,
     /// Open (a builder), sealed (the wire bytes) or released.
     pub bytes: BatchBytes,
-    /// Per-record facts, in append order.
+    /// Records appended (the batch's record count).
+    pub appended: u32,
+    /// Per-record facts, in append order, when the accumulator keeps them
+    /// ([`RecordAccumulator::with_record_infos`](super::RecordAccumulator::with_record_infos): hooks and
+    /// `on_acknowledgement` interceptors read them); empty otherwise.
     pub records: Vec<RecordInfo>,
-    /// Callbacks to run with the outcome: (record index, callback).
-    pub callbacks: Vec<(u32, Callback)>,
+    /// Callbacks to run with the outcome: (record index, the record's facts, callback). The facts travel with the
+    /// callback, so a callback gets its record's metadata whether or not the batch keeps every record's.
+    pub callbacks: Vec<(u32, RecordInfo, Callback)>,
     /// The completion slot every record's future waits on.
     pub completion: Arc<BatchCompletion>,
     /// Bytes reserved from `buffer.memory` for this batch.
@@ -151,7 +156,7 @@ impl std::fmt::Debug for ProducerBatch {
         f.debug_struct("ProducerBatch")
             .field("tp", &self.tp)
             .field("id", &self.id)
-            .field("records", &self.records.len())
+            .field("records", &self.appended)
             .field("attempts", &self.attempts)
             .field("stamped", &self.stamped)
             .finish()
@@ -161,7 +166,7 @@ impl std::fmt::Debug for ProducerBatch {
 impl ProducerBatch {
     /// Records in the batch.
     pub fn record_count(&self) -> usize {
-        self.records.len()
+        self.appended as usize
     }
 
     /// Bytes the batch will take on the wire (estimate while open, exact when closed).
@@ -229,9 +234,18 @@ impl ProducerBatch {
         }
     }
 
-    /// Metadata of record `i` given the batch outcome.
+    /// Metadata of record `i` given the batch outcome, from the facts the batch keeps of it.
+    ///
+    /// # Panics
+    /// When the batch keeps no facts of record `i` (the accumulator does not keep them, see
+    /// [`RecordAccumulator::with_record_infos`](super::RecordAccumulator::with_record_infos)): use
+    /// [`record_metadata_with`](Self::record_metadata_with) with the facts a callback carries.
     pub fn record_metadata(&self, i: usize, ack: &BatchAck) -> RecordMetadata {
-        let info = &self.records[i];
+        self.record_metadata_with(i, &self.records[i], ack)
+    }
+
+    /// Metadata of record `i`, whose facts are `info`, given the batch outcome.
+    pub fn record_metadata_with(&self, i: usize, info: &RecordInfo, ack: &BatchAck) -> RecordMetadata {
         RecordMetadata {
             topic: self.tp.topic.clone(),
             partition: self.tp.partition,

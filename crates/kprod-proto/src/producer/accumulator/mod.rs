@@ -10,15 +10,17 @@
 
 pub mod batch;
 pub mod pool;
+pub mod queue;
 pub mod seal;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use batch::{BatchAck, BatchCompletion, Callback, DeliveryFuture, ProducerBatch, RecordInfo};
 pub use pool::BufferPool;
+pub use queue::BatchQueue;
 pub use seal::Sealer;
 
 use crate::producer::record::TopicPartition;
@@ -47,8 +49,8 @@ pub struct AccumulatorConfig {
 /// One partition's queue of batches.
 #[derive(Debug, Default)]
 pub struct PartitionQueue {
-    /// Batches, oldest first.
-    pub batches: VecDeque<ProducerBatch>,
+    /// Batches, oldest first; the last one apart, for the append path ([`BatchQueue`]).
+    pub batches: BatchQueue,
     /// Muted while a request for this partition is in flight and ordering must be kept (in-flight = 1).
     pub muted: bool,
     /// The topic grew and this queue's batches moved to the replacement table: nothing may be appended here any
@@ -254,6 +256,8 @@ pub struct RecordAccumulator {
     /// Worker threads that seal a drain's compressed batches in parallel ([`seal`]); `None`: the drain seals them
     /// one after the other on the caller's thread.
     sealer: Option<Sealer>,
+    /// Keep every record's facts ([`RecordInfo`]) in its batch ([`with_record_infos`](Self::with_record_infos)).
+    record_infos: bool,
 }
 
 impl RecordAccumulator {
@@ -271,7 +275,25 @@ impl RecordAccumulator {
             closing: AtomicBool::new(false),
             drain_index: Mutex::new(HashMap::new()),
             sealer: None,
+            record_infos: true,
         }
+    }
+
+    /// Whether each batch keeps every record's facts ([`RecordInfo`]: timestamp, key and value sizes,
+    /// `user_data`) in [`ProducerBatch::records`], for hooks ([`BatchEvent::records`]) and `on_acknowledgement`
+    /// interceptors ([`ProducerBatch::record_metadata`]). On by default. Off, a batch keeps only its record count
+    /// and the facts of the records appended with a callback (beside the callback), reserves no room for the facts
+    /// in `buffer.memory`, and an append does not store them: issue 19, ~20 instructions of the ~350 per record.
+    ///
+    /// [`BatchEvent::records`]: crate::producer::hooks::BatchEvent::records
+    pub fn with_record_infos(mut self, keep: bool) -> Self {
+        self.record_infos = keep;
+        self
+    }
+
+    /// Whether batches keep every record's facts (see [`with_record_infos`](Self::with_record_infos)).
+    pub fn keeps_record_infos(&self) -> bool {
+        self.record_infos
     }
 
     /// Seals the compressed batches of each drain on `sealer`'s threads as well as the caller's (see [`seal`]).
@@ -354,7 +376,7 @@ impl RecordAccumulator {
         abort_on_new_batch: bool,
         now: Instant,
     ) -> AppendOutcome {
-        self.append_with_clock(topic, partition, rec, callback, want_completion, abort_on_new_batch, || now)
+        self.append_with_clock(topic, partition, rec, callback, want_completion, abort_on_new_batch, move || now)
     }
 
     /// [`append`](Self::append) with the clock read only when a new batch is created (its linger starts then):
@@ -372,21 +394,24 @@ impl RecordAccumulator {
         now: impl FnOnce() -> Instant,
     ) -> AppendOutcome {
         let ratio = topic.compression_ratio();
-        let mut q = topic.lock(partition);
-        let q = &mut *q;
+        let mut guard = topic.lock(partition);
+        let q = &mut *guard;
         if q.retired {
             return AppendOutcome::Retired;
         }
         // The common case, kept small: the record joins the partition's open batch.
         if let Some(last) = q.batches.back_mut()
-            && let Some(a) = self.try_append(last, rec, callback, ratio)
+            && let Some(a) = self.try_append(last, rec, callback, ratio, false)
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
-            let older_waiting = q.batches.len() > 1;
+            let batch_full = a.full || q.batches.has_older();
+            // Unlocked before the outcome is built, not after (as a `return` would): the outcome of every path
+            // was otherwise built in memory before one shared unlock and read back after it (issue 19).
+            drop(guard);
             return AppendOutcome::Appended {
                 new_batch: false,
-                batch_full: a.full || older_waiting,
+                batch_full,
                 appended_bytes: a.size,
                 index: a.index,
                 completion,
@@ -435,7 +460,7 @@ impl RecordAccumulator {
         // A record alone gets what it needs; a compressed batch's buffer is sized for the records it will take,
         // within what `buffer.memory` holds, so it does not grow (reallocate and copy) while it fills.
         let size = needed.max(target.min(total));
-        let infos = record_infos_capacity(target, needed);
+        let infos = if self.record_infos { record_infos_capacity(target, needed) } else { 0 };
         // Never more than the budget leaves beside the buffer: a `buffer.memory` that holds one buffer but not
         // its metadata still takes one batch at a time instead of none.
         let info_bytes = (infos * std::mem::size_of::<RecordInfo>()).min(total.saturating_sub(size));
@@ -449,7 +474,9 @@ impl RecordAccumulator {
             tp: TopicPartition { topic: topic.name.clone(), partition: partition as i32 },
             id,
             bytes: batch::BatchBytes::Open(builder),
-            // One allocation per batch, sized for records like this one, instead of a doubling series.
+            appended: 0,
+            // One allocation per batch, sized for records like this one, instead of a doubling series (none when
+            // the facts are not kept).
             records: Vec::with_capacity(infos),
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
@@ -467,19 +494,24 @@ impl RecordAccumulator {
         };
         // The first record of a batch always fits (the buffer was sized for it; `try_append` takes it into an
         // empty batch whatever its size).
-        let a = self.try_append(&mut batch, rec, callback, ratio).expect("first record of a new batch always fits");
+        let a =
+            self.try_append(&mut batch, rec, callback, ratio, true).expect("first record of a new batch always fits");
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
         NewBatch::Appended {
-            batch_full: a.full || q.batches.len() > 1,
+            batch_full: a.full || q.batches.has_older(),
             appended_bytes: a.size,
             index: a.index,
             completion,
         }
     }
 
-    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not. An empty batch takes
-    /// any record.
+    /// Appends to `batch` if the record fits (Java's `hasRoomFor`); `None` when it does not. A `new` batch (just
+    /// made for this record, empty) takes any record.
+    ///
+    /// `new` is a constant at each call, not `batch.is_empty()`: a batch is queued with its first record, so the
+    /// open batch of the common case is never empty, and the test would cost its compare on every record. (Were an
+    /// empty batch ever queued, a record too large for it would go to a new batch made for it: still correct.)
     #[inline(always)]
     fn try_append(
         &self,
@@ -487,32 +519,42 @@ impl RecordAccumulator {
         rec: &AppendRecord<'_>,
         callback: &mut Option<Callback>,
         ratio: f32,
+        new: bool,
     ) -> Option<Appended> {
         if batch.full {
             return None;
         }
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
         let limit = self.cfg.batch_size;
-        let empty = b.is_empty();
+        debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
+        // The estimate of the batch with the record, once: for the check, and as the batch's after the append
+        // (`after` is the size the batch then has).
+        let mut written = 0;
         let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
-            empty || batch::estimate_written(after, ratio) <= limit
+            written = batch::estimate_written(after, ratio);
+            new || written <= limit
         }) else {
             batch.full = true;
             return None;
         };
-        let full = batch::estimate_written(b.uncompressed_bytes(), ratio) >= limit;
+        debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
+        let full = written >= limit;
         batch.full = full;
-        batch.records.push(RecordInfo {
+        let index = index as u32;
+        batch.appended = index + 1;
+        let info = || RecordInfo {
             timestamp_ms: rec.timestamp_ms,
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
             value_size: rec.value.map_or(-1, |v| v.len() as i32),
             user_data: rec.user_data,
-        });
-        let index = index as u32;
+        };
+        if self.record_infos {
+            batch.records.push(info());
+        }
         if callback.is_some()
             && let Some(cb) = callback.take()
         {
-            batch.callbacks.push((index, cb));
+            batch.callbacks.push((index, info(), cb));
         }
         Some(Appended { index, size, full })
     }
@@ -541,7 +583,7 @@ impl RecordAccumulator {
                     out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
                     continue;
                 }
-                let full = q.batches.len() > 1 || first.full;
+                let full = q.batches.has_older() || first.full;
                 let waited = now.saturating_duration_since(first.created);
                 let linger_done = waited >= self.cfg.linger || first.attempts > 0;
                 if full || linger_done || exhausted || flushing || closing {
@@ -797,7 +839,7 @@ impl RecordAccumulator {
         let mut out = Vec::new();
         for t in self.topics() {
             for q in t.partitions.iter() {
-                out.extend(q.lock().batches.drain(..));
+                out.extend(q.lock().batches.drain());
             }
         }
         out

@@ -470,3 +470,49 @@ fn a_retried_batch_keeps_its_reservation() {
     acc.deallocate(&mut again[0]);
     assert_eq!(acc.pool.available_bytes(), 64 << 20);
 }
+
+/// Issue 19: without [`RecordAccumulator::with_record_infos`] a batch keeps its record count only, reserves no room
+/// for the facts, and keeps a callback's record's facts beside the callback; by default it keeps every record's.
+#[test]
+fn record_facts_are_kept_only_when_asked_and_a_callback_carries_its_own() {
+    let t0 = Instant::now();
+    let cluster = OneNode::new("t", 1);
+    for keep in [true, false] {
+        let acc = RecordAccumulator::new(cfg(1024, 0, 1 << 20));
+        let acc = if keep { acc } else { acc.with_record_infos(false) };
+        assert_eq!(acc.keeps_record_infos(), keep);
+        let t = acc.topic("t", 1);
+        for i in 0..3u64 {
+            let value = vec![1u8; 10 + i as usize];
+            let rec = AppendRecord {
+                timestamp_ms: 1_000 + i as i64,
+                key: (i == 1).then_some(&b"key"[..]),
+                value: Some(&value),
+                headers: &[],
+                user_data: 40 + i,
+            };
+            let mut cb: Option<Callback> = (i == 1).then(|| Box::new(|_| ()) as Callback);
+            acc.append(&t, 0, &rec, &mut cb, false, false, t0);
+            assert!(cb.is_none(), "the callback was taken");
+        }
+        let (reserved, slots) = {
+            let q = t.lock(0);
+            (q.batches[0].reserved_bytes, q.batches[0].records.capacity())
+        };
+        assert_eq!(slots == 0, !keep, "room for the facts only when they are kept");
+        assert_eq!(reserved, 1024 + slots * std::mem::size_of::<RecordInfo>());
+        let mut drained = acc.drain(&cluster, 1, 1 << 20, &mut OpenGate, t0);
+        let b = &mut drained[0];
+        assert_eq!(b.record_count(), 3);
+        let facts: Vec<_> = b.records.iter().map(|r| (r.timestamp_ms, r.key_size, r.value_size, r.user_data)).collect();
+        let all = vec![(1_000, -1, 10, 40), (1_001, 3, 11, 41), (1_002, -1, 12, 42)];
+        assert_eq!(facts, if keep { all } else { vec![] });
+        assert_eq!(b.callbacks.len(), 1);
+        let (index, info, _) = &b.callbacks[0];
+        assert_eq!((*index, info.timestamp_ms, info.key_size, info.value_size, info.user_data), (1, 1_001, 3, 11, 41));
+        let md = b.record_metadata_with(1, info, &BatchAck { base_offset: 7, log_append_time_ms: -1 });
+        assert_eq!((md.offset, md.timestamp_ms, md.serialized_key_size, md.serialized_value_size), (8, 1_001, 3, 11));
+        acc.deallocate(b);
+        assert_eq!(acc.pool.available_bytes(), 1 << 20, "everything came back");
+    }
+}
