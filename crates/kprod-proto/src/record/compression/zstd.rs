@@ -31,7 +31,7 @@ const WINDOW_LOG_MIN: u32 = 10;
 impl Codec for Zstd {
     const NAME: &'static str = "zstd";
 
-    /// One-shot, with the compressing thread's context (see [`CONTEXT`]). zstd knows the whole input, so it sizes
+    /// One-shot, with the compressing thread's context (see `CONTEXT`). zstd knows the whole input, so it sizes
     /// its window and tables for it and writes the size in the frame header, which every zstd reader accepts.
     fn compress(input: &[u8], level: i32, out: &mut BytesMut) -> Result<(), RecordError> {
         CONTEXT.with(|cell| {
