@@ -35,8 +35,8 @@ impl Codec for Lz4 {
 
     /// The frame is written here around `lz4_flex`'s block compressor, which compresses each 64 KiB block straight
     /// into `out`. Its `FrameEncoder` first copies the input into a window buffer of its own and allocates that
-    /// buffer and its hash table per frame: on 256 KiB batches of 100-byte records (the perf-test payload) it ran at
-    /// ~0.7 times the block compressor's speed (issue 19, measured 2026-12-05).
+    /// buffer and its hash table per frame: on 256 KiB batches of 100-byte records (perf-test's former payload, which
+    /// lz4 shrank to 0.57) it ran at ~0.7 times the block compressor's speed (issue 19, measured 2026-12-05).
     fn compress(input: &[u8], _level: i32, out: &mut BytesMut) -> Result<(), RecordError> {
         let blocks = input.len().div_ceil(BLOCK_MAX);
         out.reserve(FRAME_HEADER.len() + blocks * (4 + lz4_flex::block::get_maximum_output_size(BLOCK_MAX)) + 4);
