@@ -169,6 +169,19 @@ impl SendClock {
         }
         (self.last, self.last_us)
     }
+
+    /// How many more back-to-back sends may share the current reading (0 once it is spent, or when the next send
+    /// must read the clock).
+    #[inline]
+    fn spare(&self) -> u32 {
+        if self.fresh { 0 } else { self.every.saturating_sub(self.age) }
+    }
+
+    /// `n` more sends used the current reading (at most [`spare`](Self::spare)).
+    #[inline]
+    fn shared_by(&mut self, n: u32) {
+        self.age += n;
+    }
 }
 
 /// The clock a closed loop's tagged sends and their acknowledgements are timed with: the CPU's time-stamp counter
@@ -685,6 +698,17 @@ impl LagBuffer {
         }
     }
 
+    /// `n` records sent when due (closed loop: lag 0).
+    #[inline]
+    fn push_on_time(&mut self, measured: bool, n: u64) {
+        self.pushed += n as usize;
+        if measured {
+            self.zero_measured += n;
+        } else {
+            self.zero_warm += n;
+        }
+    }
+
     #[inline]
     fn due(&self, epoch: &AtomicU64) -> bool {
         self.pushed >= LAG_CHUNK || epoch.load(Ordering::Relaxed) != self.epoch
@@ -787,8 +811,9 @@ struct TaskPlan {
     tag_clock: Option<TagClock>,
 }
 
-/// One sending task. Per record it reads the clock once, checks for room with one atomic load, publishes its
-/// count with one store and sends; it takes no lock and allocates nothing (the bulk path).
+/// One sending task. Per clock reading it checks stop, quota, room (one atomic load) and deadline; in closed loop
+/// the records that share the reading then go out in a burst, each costing one store of the count and the send;
+/// it takes no lock and allocates nothing (the bulk path).
 async fn run_task<T: LoadTarget>(
     target: Arc<T>,
     mut records: Generator,
@@ -880,12 +905,53 @@ async fn run_task<T: LoadTarget>(
             // The record is made here, right into the call: a record kept in the task's state across the awaits
             // below was copied out of it with wider loads than it was written with (a store-forwarding stall:
             // a fifth of the runner's time in `perf annotate`).
-            match target.send_tagged(records.next_record(), encode_tag(index, sent_us, lag_us)) {
-                Tagged::Done(r) => r.map(|()| None),
+            let tag = encode_tag(index, sent_us, lag_us);
+            let first = match target.send_tagged(records.next_record(), tag) {
+                Tagged::Done(r) => r,
                 Tagged::Wait(sending) => {
                     clock.waited();
-                    sending.await.map(|()| None)
+                    sending.await
                 }
+            };
+            match first {
+                // Closed loop: the records that may share this clock reading go out in a burst, with this one's
+                // tag (same task, send time and lag 0), checking stop, quota, room, deadline and the collector's
+                // epoch once for the burst instead of once per record. The burst is what the loop would do record
+                // by record without the checks: at most `spare` sends (≤ 16, ~1 µs), within the room and quota.
+                // (After a wait `spare` is 0: the next send reads the clock.)
+                Ok(()) if scheduled.is_none() => {
+                    let room = max_outstanding.saturating_sub(sent - shared.completed.load(Ordering::Acquire));
+                    let left = quota.map_or(u64::MAX, |q| q - sent);
+                    let burst = u64::from(clock.spare()).min(room).min(left);
+                    let mut outcome = Ok(None);
+                    let mut n = 0;
+                    while n < burst {
+                        n += 1;
+                        sent += 1;
+                        shared.sent.store(sent, Ordering::Release);
+                        let r = match target.send_tagged(records.next_record(), tag) {
+                            Tagged::Done(r) => r,
+                            // The reading is stale after a wait: the burst ends here.
+                            Tagged::Wait(sending) => {
+                                clock.waited();
+                                let r = sending.await;
+                                if r.is_ok() {
+                                    break;
+                                }
+                                r
+                            }
+                        };
+                        if let Err(e) = r {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                    clock.shared_by(n as u32);
+                    lags.push_on_time(measured, n);
+                    unreported += n;
+                    outcome
+                }
+                r => r.map(|()| None),
             }
         } else {
             let record = records.next_record();

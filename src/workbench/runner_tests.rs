@@ -559,3 +559,81 @@ async fn counter_clock_times_a_closed_loop_as_tokios_clock_does() {
     // Both clocks see the same 3 ms delay (within the scheduler's noise, not a unit or an origin apart).
     assert!(p50[0].abs_diff(p50[1]) < 2_500, "{p50:?}");
 }
+
+/// Logs every tagged send: its tag, whether it had to wait, and how many records were outstanding with it.
+struct BurstProbe {
+    acks: std::sync::Mutex<Option<Arc<BulkAcks>>>,
+    log: std::sync::Mutex<Vec<(u64, bool)>>,
+    calls: AtomicU64,
+    outstanding: Arc<AtomicU64>,
+    most_outstanding: AtomicU64,
+}
+
+impl LoadTarget for BurstProbe {
+    type Ack = BoxAck;
+
+    async fn send(&self, _record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
+        unreachable!("the probe is bulk only")
+    }
+
+    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
+        *self.acks.lock().unwrap() = acks;
+        true
+    }
+
+    fn send_tagged(
+        &self,
+        _record: GenRecord<'_>,
+        tag: u64,
+    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let outstanding = self.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most_outstanding.fetch_max(outstanding, Ordering::Relaxed);
+        let waits = n.is_multiple_of(23);
+        self.log.lock().unwrap().push((tag, waits));
+        let acks = self.acks.lock().unwrap().clone().expect("attached");
+        let left = self.outstanding.clone();
+        let ack = async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            left.fetch_sub(1, Ordering::Relaxed);
+            acks.acked([(tag, 100)], Instant::now());
+        };
+        if waits {
+            Tagged::Wait(async move {
+                tokio::time::sleep(Duration::from_micros(700)).await;
+                tokio::spawn(ack);
+                Ok(())
+            })
+        } else {
+            tokio::spawn(ack);
+            Tagged::Done(Ok(()))
+        }
+    }
+}
+
+/// A closed loop sends the records that share a clock reading in a burst, and the burst keeps every rule the loop
+/// keeps record by record: never more outstanding than the bound, never past the quota, and a send that had to wait
+/// ends it (the next one reads the clock).
+#[tokio::test(start_paused = true)]
+async fn a_closed_loops_bursts_keep_to_the_bound_the_quota_and_a_wait() {
+    let probe = Arc::new(BurstProbe {
+        acks: std::sync::Mutex::new(None),
+        log: std::sync::Mutex::new(Vec::new()),
+        calls: AtomicU64::new(0),
+        outstanding: Arc::new(AtomicU64::new(0)),
+        most_outstanding: AtomicU64::new(0),
+    });
+    let p = workload(None, StopAfter::Records(1001), Duration::ZERO, 40);
+    let r = run_point(probe.clone(), &p, &opts()).await.unwrap().result;
+    assert_eq!((r.records_sent, r.records_acked), (1001, 1001));
+    assert_eq!(probe.calls.load(Ordering::Relaxed), 1001, "the quota holds inside a burst");
+    assert!(probe.most_outstanding.load(Ordering::Relaxed) <= 40, "the bound holds inside a burst");
+    let log = probe.log.lock().unwrap();
+    let shared = log.windows(2).filter(|w| w[0].0 == w[1].0).count();
+    assert!(shared > 100, "sends share readings (paused time: up to 16 a reading): {shared} of 1000");
+    for (i, w) in log.windows(2).enumerate() {
+        if w[0].1 {
+            assert_ne!(w[0].0, w[1].0, "send {} waited 0.7 ms: the next one reads the clock", i + 1);
+        }
+    }
+}
