@@ -306,3 +306,23 @@ async fn in_flight_one_keeps_order_under_retries_without_idempotence() {
     p.close(Duration::from_secs(5)).await.unwrap();
     c.shutdown().await;
 }
+
+/// A loop of `send_and_forget` that never waits for memory still lets the producer's sender (and here the broker)
+/// run as it goes: on a one-thread runtime nothing else runs unless the send yields now and then.
+#[tokio::test]
+async fn a_loop_of_sends_that_never_wait_lets_the_sender_run() {
+    let c = cluster(1, 1).await;
+    let p = Producer::new(config(&c.bootstrap(), &[("linger.ms", "0"), ("acks", "1")])).unwrap();
+    // Metadata first, so every send below takes the fast path.
+    p.send_and_forget(ProducerRecord::new("t", Bytes::from_static(b"first"))).await.unwrap();
+    p.flush().await.unwrap();
+    let stored = |c: &MockCluster| c.records("t", 0).map(|r| r.len()).unwrap_or(0);
+    assert_eq!(stored(&c), 1);
+    for i in 0..50_000u32 {
+        p.send_and_forget(ProducerRecord::new("t", Bytes::from(i.to_be_bytes().to_vec()))).await.unwrap();
+    }
+    let during = stored(&c);
+    p.close(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(stored(&c), 50_001);
+    assert!(during > 10_000, "only {during} of 50,001 records reached the broker while the loop sent");
+}

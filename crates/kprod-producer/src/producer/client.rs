@@ -490,7 +490,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         let data = prepared.data();
         // The fast path: the topic's queues, partition count and partitioner state from this thread's cache.
         let resume = match self.append_cached(record, &data, callback, want_future) {
-            Cached::Done(out) => return Ok(out),
+            Cached::Done(out) => {
+                // A loop of sends that never wait would otherwise never give its worker back: the sender task a
+                // full batch wakes sits in this worker's LIFO slot, which other workers do not steal, and on a
+                // one-thread runtime nothing else runs at all. Tokio's cooperative budget yields once every 128
+                // budgeted operations, as its own channels do.
+                tokio::task::consume_budget().await;
+                return Ok(out);
+            }
             Cached::Miss => None,
             Cached::NeedMemory(state) => Some(state),
         };
@@ -540,6 +547,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     /// path, as a plain function call: no future is built. [`TrySend::WouldWait`] hands the record back when the
     /// append would wait for metadata or buffer memory; send it with `send_and_forget` then. A caller on a hot
     /// loop saves the construction of `send_and_forget`'s future, which is large because its slow path is.
+    /// Being a plain call, it never yields: an async loop of it must yield to its runtime now and then (the
+    /// workbench does every 1,024 records), or the sender task it wakes waits until the loop does.
     pub fn try_send_and_forget(&self, record: ProducerRecord<K, V>) -> TrySend<K, V> {
         let record = if self.interceptors.is_empty() { record } else { run_on_send(&self.interceptors, record) };
         let outcome =
