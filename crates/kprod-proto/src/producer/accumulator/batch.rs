@@ -104,7 +104,9 @@ pub struct ProducerBatch {
     pub id: u64,
     /// Open (a builder), sealed (the wire bytes) or released.
     pub bytes: BatchBytes,
-    /// Records appended (the batch's record count).
+    /// The batch's record count once its builder is gone (sealed or released): while the batch is open its builder
+    /// counts the records, and [`record_count`](Self::record_count) reads that count (issue 19: the append path
+    /// kept the count in both, ~2 instructions per record).
     pub appended: u32,
     /// Per-record facts, in append order, when the accumulator keeps them
     /// ([`RecordAccumulator::with_record_infos`](super::RecordAccumulator::with_record_infos): hooks and
@@ -156,7 +158,7 @@ impl std::fmt::Debug for ProducerBatch {
         f.debug_struct("ProducerBatch")
             .field("tp", &self.tp)
             .field("id", &self.id)
-            .field("records", &self.appended)
+            .field("records", &self.record_count())
             .field("attempts", &self.attempts)
             .field("stamped", &self.stamped)
             .finish()
@@ -166,7 +168,21 @@ impl std::fmt::Debug for ProducerBatch {
 impl ProducerBatch {
     /// Records in the batch.
     pub fn record_count(&self) -> usize {
-        self.appended as usize
+        match &self.bytes {
+            BatchBytes::Open(b) => b.record_count() as usize,
+            _ => self.appended as usize,
+        }
+    }
+
+    /// Takes the open batch's builder out, leaving [`BatchBytes::Released`] (to be replaced by the sealed bytes),
+    /// its record count kept in `appended`. `None` (and nothing changed) when the batch is not open.
+    pub fn take_builder(&mut self) -> Option<BatchBuilder> {
+        if !matches!(self.bytes, BatchBytes::Open(_)) {
+            return None;
+        }
+        let BatchBytes::Open(b) = std::mem::replace(&mut self.bytes, BatchBytes::Released) else { unreachable!() };
+        self.appended = b.record_count() as u32;
+        Some(b)
     }
 
     /// Bytes the batch will take on the wire (estimate while open, exact when closed).
@@ -181,8 +197,7 @@ impl ProducerBatch {
     /// Seals the batch (compresses it); a no-op if already sealed. Returns what [`set_sealed`](Self::set_sealed)
     /// returns (`(0, None)` when it was sealed already).
     pub fn close(&mut self) -> Result<(usize, Option<BytesMut>), crate::record::RecordError> {
-        if let BatchBytes::Open(_) = self.bytes {
-            let BatchBytes::Open(b) = std::mem::replace(&mut self.bytes, BatchBytes::Released) else { unreachable!() };
+        if let Some(b) = self.take_builder() {
             let closed: ClosedBatch = b.close()?;
             return Ok(self.set_sealed(closed));
         }
@@ -228,6 +243,8 @@ impl ProducerBatch {
 
     /// Takes the buffer back for the pool (when no request still holds it).
     pub fn take_buffer(&mut self) -> Option<BytesMut> {
+        // An open batch's builder is dropped: its record count stays in `appended`.
+        self.take_builder();
         match std::mem::replace(&mut self.bytes, BatchBytes::Released) {
             BatchBytes::Sealed { bytes, .. } => bytes.try_into_mut().ok(),
             BatchBytes::Open(_) | BatchBytes::Released => None,

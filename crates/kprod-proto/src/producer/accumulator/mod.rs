@@ -550,7 +550,6 @@ impl RecordAccumulator {
         let full = written >= limit;
         batch.full = full;
         let index = index as u32;
-        batch.appended = index + 1;
         let info = || RecordInfo {
             timestamp_ms: rec.timestamp_ms,
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
@@ -739,11 +738,7 @@ impl RecordAccumulator {
         }
         let mut jobs = Vec::with_capacity(open);
         for (i, b) in batches.iter_mut().enumerate() {
-            if matches!(b.bytes, batch::BatchBytes::Open(_)) {
-                let batch::BatchBytes::Open(builder) = std::mem::replace(&mut b.bytes, batch::BatchBytes::Released)
-                else {
-                    unreachable!("matched above")
-                };
+            if let Some(builder) = b.take_builder() {
                 jobs.push((i, builder));
             }
         }
