@@ -399,14 +399,13 @@ impl RecordAccumulator {
         abort_on_new_batch: bool,
         now: impl FnOnce() -> Instant,
     ) -> AppendOutcome {
-        let ratio = topic.compression_ratio();
         let mut guard = topic.lock(partition);
         let q = &mut *guard;
         // The common case, kept small: the record joins the partition's open batch. A retired queue has none
         // (`PartitionQueue::retired`): its flag is tested in `append_new_batch`, not here on every record (issue 19,
         // 2 instructions per record).
         if let Some(last) = q.batches.back_mut()
-            && let Some(a) = self.try_append(last, rec, callback, ratio, false)
+            && let Some(a) = self.try_append(last, rec, callback, topic, false)
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
@@ -426,7 +425,7 @@ impl RecordAccumulator {
         // memory, and were it returned as it is, the common case above would write its outcome to that same
         // memory too (six stores the caller's `match` reads back, issue 19); converted, the common case's
         // outcome stays in registers.
-        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
+        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, now)
         {
             NewBatch::Appended { batch_full, appended_bytes, index, completion } => {
                 AppendOutcome::Appended { new_batch: true, batch_full, appended_bytes, index, completion }
@@ -450,7 +449,6 @@ impl RecordAccumulator {
         callback: &mut Option<Callback>,
         want_completion: bool,
         abort_on_new_batch: bool,
-        ratio: f32,
         now: impl FnOnce() -> Instant,
     ) -> NewBatch {
         if q.retired {
@@ -464,7 +462,7 @@ impl RecordAccumulator {
         }
         let needed =
             crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
-        let target = records_target(self.cfg.batch_size, ratio);
+        let target = records_target(self.cfg.batch_size, topic.compression_ratio());
         let total = usize::try_from(self.pool.total_bytes()).unwrap_or(usize::MAX);
         // A record alone gets what it needs; a compressed batch's buffer is sized for the records it will take,
         // within what `buffer.memory` holds, so it does not grow (reallocate and copy) while it fills.
@@ -504,7 +502,7 @@ impl RecordAccumulator {
         // The first record of a batch always fits (the buffer was sized for it; `try_append` takes it into an
         // empty batch whatever its size).
         let a =
-            self.try_append(&mut batch, rec, callback, ratio, true).expect("first record of a new batch always fits");
+            self.try_append(&mut batch, rec, callback, topic, true).expect("first record of a new batch always fits");
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
         NewBatch::Appended {
@@ -527,7 +525,7 @@ impl RecordAccumulator {
         batch: &mut ProducerBatch,
         rec: &AppendRecord<'_>,
         callback: &mut Option<Callback>,
-        ratio: f32,
+        topic: &TopicQueues,
         new: bool,
     ) -> Option<Appended> {
         if batch.full {
@@ -537,9 +535,12 @@ impl RecordAccumulator {
         let limit = self.cfg.batch_size;
         debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
         // The estimate of the batch with the record, once: for the check, and as the batch's after the append
-        // (`after` is the size the batch then has).
+        // (`after` is the size the batch then has). The topic's compression ratio is read here, where it is used,
+        // not before the lock: kept from there, it was stored to the stack and read back on every record (issue 19).
         let mut written = 0;
+        let mut ratio = 1.0;
         let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
+            ratio = topic.compression_ratio();
             written = batch::estimate_written(after, ratio);
             new || written <= limit
         }) else {
