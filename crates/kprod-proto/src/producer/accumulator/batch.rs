@@ -119,8 +119,11 @@ pub struct ProducerBatch {
     pub completion: Arc<BatchCompletion>,
     /// Bytes reserved from `buffer.memory` for this batch.
     pub reserved_bytes: usize,
-    /// Set when no further record fits (Java's `isFull`).
-    pub full: bool,
+    /// The batch's estimated written size up to which it takes records: `batch.size` while it takes them, 0 once
+    /// no further record fits (Java's `isFull`, [`is_full`](Self::is_full)). One field for both, so the append path
+    /// tests whether the batch is full and whether the record fits with one compare (issue 19: a flag tested
+    /// beside the limit cost ~2 instructions per record).
+    pub limit: usize,
     /// When the first record was appended.
     pub created: Instant,
     /// When the batch was last drained into a request (for queue time and retry backoff).
@@ -147,6 +150,18 @@ pub struct ProducerBatch {
 }
 
 impl ProducerBatch {
+    /// No further record fits (Java's `isFull`): the batch takes no more records.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.limit == 0
+    }
+
+    /// Marks the batch full: it takes no more records.
+    #[inline]
+    pub fn set_full(&mut self) {
+        self.limit = 0;
+    }
+
     /// The batch's place in its partition's send order.
     pub fn send_order(&self) -> (u64, u32) {
         (self.id, self.split_offset)

@@ -458,7 +458,7 @@ impl RecordAccumulator {
             return NewBatch::Aborted;
         }
         if let Some(last) = q.batches.back_mut() {
-            last.full = true;
+            last.set_full();
         }
         let needed =
             crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
@@ -488,7 +488,7 @@ impl RecordAccumulator {
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
             reserved_bytes: reserved,
-            full: false,
+            limit: self.cfg.batch_size,
             created: now(),
             last_attempt: None,
             drained_at: None,
@@ -528,11 +528,9 @@ impl RecordAccumulator {
         topic: &TopicQueues,
         new: bool,
     ) -> Option<Appended> {
-        if batch.full {
-            return None;
-        }
+        // `batch.size`, or 0 once the batch is full: no record fits then (`written` counts the batch header).
+        let limit = batch.limit;
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
-        let limit = self.cfg.batch_size;
         debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
         // The estimate of the batch with the record, once: for the check, and as the batch's after the append
         // (`after` is the size the batch then has). The topic's compression ratio is read here, where it is used,
@@ -544,12 +542,14 @@ impl RecordAccumulator {
             written = batch::estimate_written(after, ratio);
             new || written <= limit
         }) else {
-            batch.full = true;
+            batch.set_full();
             return None;
         };
         debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
         let full = written >= limit;
-        batch.full = full;
+        if full {
+            batch.set_full();
+        }
         let index = index as u32;
         let info = || RecordInfo {
             timestamp_ms: rec.timestamp_ms,
@@ -592,7 +592,7 @@ impl RecordAccumulator {
                     out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
                     continue;
                 }
-                let full = q.batches.has_older() || first.full;
+                let full = q.batches.has_older() || first.is_full();
                 let waited = now.saturating_duration_since(first.created);
                 let linger_done = waited >= self.cfg.linger || first.attempts > 0;
                 if full || linger_done || exhausted || flushing || closing {
