@@ -530,6 +530,7 @@ impl RecordAccumulator {
     ) -> Option<Appended> {
         // `batch.size`, or 0 once the batch is full: no record fits then (`written` counts the batch header).
         let limit = batch.limit;
+        let batch_limit = &mut batch.limit;
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
         debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
         // The estimate of the batch with the record, once: for the check, and as the batch's after the append
@@ -540,16 +541,17 @@ impl RecordAccumulator {
         let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
             ratio = topic.compression_ratio();
             written = batch::estimate_written(after, ratio);
+            // Full once the estimate reaches the limit: with this record, or because the record does not fit.
+            // Marked here, before the encoding, so the estimate is not kept across it (issue 19).
+            if written >= limit {
+                *batch_limit = 0;
+            }
             new || written <= limit
         }) else {
-            batch.set_full();
             return None;
         };
         debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
-        let full = written >= limit;
-        if full {
-            batch.set_full();
-        }
+        let full = batch.is_full();
         let index = index as u32;
         let info = || RecordInfo {
             timestamp_ms: rec.timestamp_ms,
