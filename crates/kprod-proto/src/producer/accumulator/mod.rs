@@ -425,8 +425,7 @@ impl RecordAccumulator {
         // memory, and were it returned as it is, the common case above would write its outcome to that same
         // memory too (six stores the caller's `match` reads back, issue 19); converted, the common case's
         // outcome stays in registers.
-        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, now)
-        {
+        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, now) {
             NewBatch::Appended { batch_full, appended_bytes, index, completion } => {
                 AppendOutcome::Appended { new_batch: true, batch_full, appended_bytes, index, completion }
             }
