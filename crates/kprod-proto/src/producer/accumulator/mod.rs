@@ -537,7 +537,7 @@ impl RecordAccumulator {
         // not before the lock: kept from there, it was stored to the stack and read back on every record (issue 19).
         let mut written = 0;
         let mut ratio = 1.0;
-        let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
+        let (index, size) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
             ratio = topic.compression_ratio();
             written = batch::estimate_written(after, ratio);
             // Full once the estimate reaches the limit: with this record, or because the record does not fit.
@@ -546,9 +546,7 @@ impl RecordAccumulator {
                 *batch_limit = 0;
             }
             new || written <= limit
-        }) else {
-            return None;
-        };
+        })?;
         debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
         let full = batch.is_full();
         let index = index as u32;
