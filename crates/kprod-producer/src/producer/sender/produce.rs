@@ -474,7 +474,7 @@ fn piece(
         callbacks: Vec::new(),
         completion: Arc::new(BatchCompletion::default()),
         reserved_bytes: 0,
-        full: true,
+        limit: 0,
         created: parent.created,
         last_attempt: parent.last_attempt,
         drained_at: None,

@@ -55,6 +55,10 @@ pub struct PartitionQueue {
     pub muted: bool,
     /// The topic grew and this queue's batches moved to the replacement table: nothing may be appended here any
     /// more (a thread holding the old table would otherwise leave its record where no one drains it).
+    ///
+    /// A retired queue holds no batch (its batches moved, and nothing puts one back: a new batch checks this flag
+    /// first, [`RecordAccumulator::reenqueue`] takes the replacement queue), so the append path tests the flag only
+    /// when it has no open batch to append to.
     pub retired: bool,
 }
 
@@ -156,6 +160,8 @@ enum NewBatch {
     NeedMemory { size: usize },
     /// `AppendOutcome::AbortedForNewBatch`.
     Aborted,
+    /// `AppendOutcome::Retired`.
+    Retired,
 }
 
 /// What [`RecordAccumulator::try_append`] reports of a record it took.
@@ -393,15 +399,13 @@ impl RecordAccumulator {
         abort_on_new_batch: bool,
         now: impl FnOnce() -> Instant,
     ) -> AppendOutcome {
-        let ratio = topic.compression_ratio();
         let mut guard = topic.lock(partition);
         let q = &mut *guard;
-        if q.retired {
-            return AppendOutcome::Retired;
-        }
-        // The common case, kept small: the record joins the partition's open batch.
+        // The common case, kept small: the record joins the partition's open batch. A retired queue has none
+        // (`PartitionQueue::retired`): its flag is tested in `append_new_batch`, not here on every record (issue 19,
+        // 2 instructions per record).
         if let Some(last) = q.batches.back_mut()
-            && let Some(a) = self.try_append(last, rec, callback, ratio, false)
+            && let Some(a) = self.try_append(last, rec, callback, topic, false)
         {
             let completion = want_completion.then(|| last.completion.clone());
             // Read after the append, not before: one value less to keep alive across the encoding.
@@ -421,13 +425,13 @@ impl RecordAccumulator {
         // memory, and were it returned as it is, the common case above would write its outcome to that same
         // memory too (six stores the caller's `match` reads back, issue 19); converted, the common case's
         // outcome stays in registers.
-        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, ratio, now)
-        {
+        match self.append_new_batch(q, topic, partition, rec, callback, want_completion, abort_on_new_batch, now) {
             NewBatch::Appended { batch_full, appended_bytes, index, completion } => {
                 AppendOutcome::Appended { new_batch: true, batch_full, appended_bytes, index, completion }
             }
             NewBatch::NeedMemory { size } => AppendOutcome::NeedMemory { size },
             NewBatch::Aborted => AppendOutcome::AbortedForNewBatch,
+            NewBatch::Retired => AppendOutcome::Retired,
         }
     }
 
@@ -444,18 +448,20 @@ impl RecordAccumulator {
         callback: &mut Option<Callback>,
         want_completion: bool,
         abort_on_new_batch: bool,
-        ratio: f32,
         now: impl FnOnce() -> Instant,
     ) -> NewBatch {
+        if q.retired {
+            return NewBatch::Retired;
+        }
         if abort_on_new_batch {
             return NewBatch::Aborted;
         }
         if let Some(last) = q.batches.back_mut() {
-            last.full = true;
+            last.set_full();
         }
         let needed =
             crate::record::batch_size_upper_bound(rec.key.map(<[u8]>::len), rec.value.map(<[u8]>::len), rec.headers);
-        let target = records_target(self.cfg.batch_size, ratio);
+        let target = records_target(self.cfg.batch_size, topic.compression_ratio());
         let total = usize::try_from(self.pool.total_bytes()).unwrap_or(usize::MAX);
         // A record alone gets what it needs; a compressed batch's buffer is sized for the records it will take,
         // within what `buffer.memory` holds, so it does not grow (reallocate and copy) while it fills.
@@ -481,7 +487,7 @@ impl RecordAccumulator {
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
             reserved_bytes: reserved,
-            full: false,
+            limit: self.cfg.batch_size,
             created: now(),
             last_attempt: None,
             drained_at: None,
@@ -495,7 +501,7 @@ impl RecordAccumulator {
         // The first record of a batch always fits (the buffer was sized for it; `try_append` takes it into an
         // empty batch whatever its size).
         let a =
-            self.try_append(&mut batch, rec, callback, ratio, true).expect("first record of a new batch always fits");
+            self.try_append(&mut batch, rec, callback, topic, true).expect("first record of a new batch always fits");
         let completion = want_completion.then(|| batch.completion.clone());
         q.batches.push_back(batch);
         NewBatch::Appended {
@@ -518,30 +524,32 @@ impl RecordAccumulator {
         batch: &mut ProducerBatch,
         rec: &AppendRecord<'_>,
         callback: &mut Option<Callback>,
-        ratio: f32,
+        topic: &TopicQueues,
         new: bool,
     ) -> Option<Appended> {
-        if batch.full {
-            return None;
-        }
+        // `batch.size`, or 0 once the batch is full: no record fits then (`written` counts the batch header).
+        let limit = batch.limit;
+        let batch_limit = &mut batch.limit;
         let batch::BatchBytes::Open(b) = &mut batch.bytes else { return None };
-        let limit = self.cfg.batch_size;
         debug_assert!(new || !b.is_empty(), "a queued batch holds its first record");
         // The estimate of the batch with the record, once: for the check, and as the batch's after the append
-        // (`after` is the size the batch then has).
+        // (`after` is the size the batch then has). The topic's compression ratio is read here, where it is used,
+        // not before the lock: kept from there, it was stored to the stack and read back on every record (issue 19).
         let mut written = 0;
-        let Some((index, size)) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
+        let mut ratio = 1.0;
+        let (index, size) = b.append_if(rec.timestamp_ms, rec.key, rec.value, rec.headers, |after| {
+            ratio = topic.compression_ratio();
             written = batch::estimate_written(after, ratio);
+            // Full once the estimate reaches the limit: with this record, or because the record does not fit.
+            // Marked here, before the encoding, so the estimate is not kept across it (issue 19).
+            if written >= limit {
+                *batch_limit = 0;
+            }
             new || written <= limit
-        }) else {
-            batch.full = true;
-            return None;
-        };
+        })?;
         debug_assert_eq!(written, batch::estimate_written(b.uncompressed_bytes(), ratio));
-        let full = written >= limit;
-        batch.full = full;
+        let full = batch.is_full();
         let index = index as u32;
-        batch.appended = index + 1;
         let info = || RecordInfo {
             timestamp_ms: rec.timestamp_ms,
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
@@ -583,7 +591,7 @@ impl RecordAccumulator {
                     out.next_ready_in = Some(out.next_ready_in.map_or(wait, |w| w.min(wait)));
                     continue;
                 }
-                let full = q.batches.has_older() || first.full;
+                let full = q.batches.has_older() || first.is_full();
                 let waited = now.saturating_duration_since(first.created);
                 let linger_done = waited >= self.cfg.linger || first.attempts > 0;
                 if full || linger_done || exhausted || flushing || closing {
@@ -730,11 +738,7 @@ impl RecordAccumulator {
         }
         let mut jobs = Vec::with_capacity(open);
         for (i, b) in batches.iter_mut().enumerate() {
-            if matches!(b.bytes, batch::BatchBytes::Open(_)) {
-                let batch::BatchBytes::Open(builder) = std::mem::replace(&mut b.bytes, batch::BatchBytes::Released)
-                else {
-                    unreachable!("matched above")
-                };
+            if let Some(builder) = b.take_builder() {
                 jobs.push((i, builder));
             }
         }
@@ -791,10 +795,19 @@ impl RecordAccumulator {
         batch.retry_at = Some(now + backoff);
         batch.last_attempt = Some(now);
         batch.in_retry = true;
-        let t = self.topic(&batch.tp.topic.clone(), batch.tp.partition as u32 + 1);
-        let mut q = t.lock(batch.tp.partition as u32);
-        let pos = q.batches.iter().position(|b| b.send_order() > batch.send_order()).unwrap_or(q.batches.len());
-        q.batches.insert(pos, batch);
+        loop {
+            let t = self.topic(&batch.tp.topic.clone(), batch.tp.partition as u32 + 1);
+            let mut q = t.lock(batch.tp.partition as u32);
+            // The topic grew between `topic()` and the lock: its batches moved to the replacement queue, where this
+            // one belongs too (a batch put back in a retired queue would never be drained, and the append path,
+            // which tests `retired` only without an open batch, would add records to it).
+            if q.retired {
+                continue;
+            }
+            let pos = q.batches.iter().position(|b| b.send_order() > batch.send_order()).unwrap_or(q.batches.len());
+            q.batches.insert(pos, batch);
+            return;
+        }
     }
 
     /// Removes and returns every queued batch for which `pred` holds.

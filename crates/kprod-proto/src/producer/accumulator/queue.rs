@@ -156,7 +156,7 @@ mod tests {
             callbacks: Vec::new(),
             completion: Arc::new(BatchCompletion::default()),
             reserved_bytes: 0,
-            full: false,
+            limit: 0,
             created: Instant::now(),
             last_attempt: None,
             drained_at: None,

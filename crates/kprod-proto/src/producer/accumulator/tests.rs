@@ -400,7 +400,7 @@ fn record_facts_are_sized_for_the_records_and_counted_in_buffer_memory() {
     }
     let q = t.lock(0);
     let first = &q.batches[0];
-    assert!(first.full);
+    assert!(first.is_full());
     assert_eq!(first.records.capacity(), cap, "the vector grew while the batch filled");
     let len = first.records.len();
     assert!(len > 240 && cap <= len + len / 7, "{len} records, {cap} slots");
