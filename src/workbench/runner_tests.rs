@@ -562,96 +562,28 @@ async fn counter_clock_times_a_closed_loop_as_tokios_clock_does() {
     assert!(p50[0].abs_diff(p50[1]) < 2_500, "{p50:?}");
 }
 
-/// Logs every tagged send: its tag, whether it had to wait, and how many records were outstanding with it.
-struct BurstProbe {
+/// What each tagged send of a [`BulkOnly`] test target does, given the attached acks.
+trait OnTagged: Send + Sync + 'static {
+    fn on_tagged(&self, acks: Arc<BulkAcks>, tag: u64) -> Tagged<BoxAck>;
+}
+
+/// A test target with the bulk path only, whose sends `S` decides.
+struct BulkOnly<S> {
     acks: std::sync::Mutex<Option<Arc<BulkAcks>>>,
-    log: std::sync::Mutex<Vec<(u64, bool)>>,
-    calls: AtomicU64,
-    outstanding: Arc<AtomicU64>,
-    most_outstanding: AtomicU64,
+    state: S,
 }
 
-impl LoadTarget for BurstProbe {
-    type Ack = BoxAck;
-
-    async fn send(&self, _record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
-        unreachable!("the probe is bulk only")
+impl<S> BulkOnly<S> {
+    fn new(state: S) -> Arc<BulkOnly<S>> {
+        Arc::new(BulkOnly { acks: std::sync::Mutex::new(None), state })
     }
 
-    fn attach_bulk(&self, acks: Option<Arc<BulkAcks>>) -> bool {
-        *self.acks.lock().unwrap() = acks;
-        true
-    }
-
-    fn send_tagged(
-        &self,
-        _record: GenRecord<'_>,
-        tag: u64,
-    ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
-        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        let outstanding = self.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
-        self.most_outstanding.fetch_max(outstanding, Ordering::Relaxed);
-        let waits = n.is_multiple_of(23);
-        self.log.lock().unwrap().push((tag, waits));
-        let acks = self.acks.lock().unwrap().clone().expect("attached");
-        let left = self.outstanding.clone();
-        let ack = async move {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            left.fetch_sub(1, Ordering::Relaxed);
-            acks.acked([(tag, 100)], Instant::now());
-        };
-        if waits {
-            Tagged::Wait(async move {
-                tokio::time::sleep(Duration::from_micros(700)).await;
-                tokio::spawn(ack);
-                Ok(())
-            })
-        } else {
-            tokio::spawn(ack);
-            Tagged::Done(Ok(()))
-        }
+    fn acks(&self) -> Option<Arc<BulkAcks>> {
+        self.acks.lock().unwrap().clone()
     }
 }
 
-/// A closed loop sends the records that share a clock reading in a burst, and the burst keeps every rule the loop
-/// keeps record by record: never more outstanding than the bound, never past the quota, and a send that had to wait
-/// ends it (the next one reads the clock).
-#[tokio::test(start_paused = true)]
-async fn a_closed_loops_bursts_keep_to_the_bound_the_quota_and_a_wait() {
-    let probe = Arc::new(BurstProbe {
-        acks: std::sync::Mutex::new(None),
-        log: std::sync::Mutex::new(Vec::new()),
-        calls: AtomicU64::new(0),
-        outstanding: Arc::new(AtomicU64::new(0)),
-        most_outstanding: AtomicU64::new(0),
-    });
-    let p = workload(None, StopAfter::Records(1001), Duration::ZERO, 40);
-    let r = run_point(probe.clone(), &p, &opts()).await.unwrap().result;
-    assert_eq!((r.records_sent, r.records_acked), (1001, 1001));
-    assert_eq!(probe.calls.load(Ordering::Relaxed), 1001, "the quota holds inside a burst");
-    assert!(probe.most_outstanding.load(Ordering::Relaxed) <= 40, "the bound holds inside a burst");
-    let log = probe.log.lock().unwrap();
-    let shared = log.windows(2).filter(|w| w[0].0 == w[1].0).count();
-    assert!(shared > 100, "sends share readings (paused time: up to 16 a reading): {shared} of 1000");
-    for (i, w) in log.windows(2).enumerate() {
-        if w[0].1 {
-            assert_ne!(w[0].0, w[1].0, "send {} waited 0.7 ms: the next one reads the clock", i + 1);
-        }
-    }
-}
-
-/// Acknowledges on a task of its own, woken by the sends (as a producer's sender is): logs how many records were
-/// sent before each time it ran.
-struct WokenAcker {
-    acks: std::sync::Mutex<Option<Arc<BulkAcks>>>,
-    held: std::sync::Mutex<Vec<u64>>,
-    calls: AtomicU64,
-    wake: tokio::sync::Notify,
-    /// The most records sent between two runs of the acking task.
-    most_unseen: AtomicU64,
-}
-
-impl LoadTarget for WokenAcker {
+impl<S: OnTagged> LoadTarget for BulkOnly<S> {
     type Ack = BoxAck;
 
     async fn send(&self, _record: GenRecord<'_>) -> Result<BoxAck, TargetError> {
@@ -668,10 +600,84 @@ impl LoadTarget for WokenAcker {
         _record: GenRecord<'_>,
         tag: u64,
     ) -> Tagged<impl Future<Output = Result<(), TargetError>> + Send> {
+        self.state.on_tagged(self.acks().expect("attached while the point runs"), tag)
+    }
+}
+
+/// Logs every tagged send: its tag, whether it had to wait, and how many records were outstanding with it.
+#[derive(Default)]
+struct BurstProbe {
+    log: std::sync::Mutex<Vec<(u64, bool)>>,
+    calls: AtomicU64,
+    outstanding: Arc<AtomicU64>,
+    most_outstanding: AtomicU64,
+}
+
+impl OnTagged for BurstProbe {
+    fn on_tagged(&self, acks: Arc<BulkAcks>, tag: u64) -> Tagged<BoxAck> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let outstanding = self.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most_outstanding.fetch_max(outstanding, Ordering::Relaxed);
+        let waits = n.is_multiple_of(23);
+        self.log.lock().unwrap().push((tag, waits));
+        let left = self.outstanding.clone();
+        let ack = async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            left.fetch_sub(1, Ordering::Relaxed);
+            acks.acked([(tag, 100)], Instant::now());
+        };
+        if waits {
+            Tagged::Wait(Box::pin(async move {
+                tokio::time::sleep(Duration::from_micros(700)).await;
+                tokio::spawn(ack);
+                Ok(())
+            }))
+        } else {
+            tokio::spawn(ack);
+            Tagged::Done(Ok(()))
+        }
+    }
+}
+
+/// A closed loop sends the records that share a clock reading in a burst, and the burst keeps every rule the loop
+/// keeps record by record: never more outstanding than the bound, never past the quota, and a send that had to wait
+/// ends it (the next one reads the clock).
+#[tokio::test(start_paused = true)]
+async fn a_closed_loops_bursts_keep_to_the_bound_the_quota_and_a_wait() {
+    let target = BulkOnly::new(BurstProbe::default());
+    let p = workload(None, StopAfter::Records(1001), Duration::ZERO, 40);
+    let r = run_point(target.clone(), &p, &opts()).await.unwrap().result;
+    let probe = &target.state;
+    assert_eq!((r.records_sent, r.records_acked), (1001, 1001));
+    assert_eq!(probe.calls.load(Ordering::Relaxed), 1001, "the quota holds inside a burst");
+    assert!(probe.most_outstanding.load(Ordering::Relaxed) <= 40, "the bound holds inside a burst");
+    let log = probe.log.lock().unwrap();
+    let shared = log.windows(2).filter(|w| w[0].0 == w[1].0).count();
+    assert!(shared > 100, "sends share readings (paused time: up to 16 a reading): {shared} of 1000");
+    for (i, w) in log.windows(2).enumerate() {
+        if w[0].1 {
+            assert_ne!(w[0].0, w[1].0, "send {} waited 0.7 ms: the next one reads the clock", i + 1);
+        }
+    }
+}
+
+/// Acknowledges on a task of its own, woken by the sends (as a producer's sender is): logs how many records were
+/// sent before each time it ran.
+#[derive(Default)]
+struct WokenAcker {
+    held: std::sync::Mutex<Vec<u64>>,
+    calls: AtomicU64,
+    wake: tokio::sync::Notify,
+    /// The most records sent between two runs of the acking task.
+    most_unseen: AtomicU64,
+}
+
+impl OnTagged for WokenAcker {
+    fn on_tagged(&self, _acks: Arc<BulkAcks>, tag: u64) -> Tagged<BoxAck> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.held.lock().unwrap().push(tag);
         self.wake.notify_one();
-        Tagged::Done::<std::future::Ready<_>>(Ok(()))
+        Tagged::Done(Ok(()))
     }
 }
 
@@ -679,24 +685,19 @@ impl LoadTarget for WokenAcker {
 /// a producer's sender must: else they ran only once the loop reached its outstanding bound.
 #[tokio::test(start_paused = true)]
 async fn a_closed_loop_lets_the_tasks_it_wakes_run() {
-    let t = Arc::new(WokenAcker {
-        acks: std::sync::Mutex::new(None),
-        held: std::sync::Mutex::new(Vec::new()),
-        calls: AtomicU64::new(0),
-        wake: tokio::sync::Notify::new(),
-        most_unseen: AtomicU64::new(0),
-    });
+    let t = BulkOnly::new(WokenAcker::default());
     let acker = {
         let t = t.clone();
         tokio::spawn(async move {
             let mut seen = 0;
             loop {
-                t.wake.notified().await;
-                let tags = std::mem::take(&mut *t.held.lock().unwrap());
-                let calls = t.calls.load(Ordering::Relaxed);
-                t.most_unseen.fetch_max(calls - seen, Ordering::Relaxed);
+                let w = &t.state;
+                w.wake.notified().await;
+                let tags = std::mem::take(&mut *w.held.lock().unwrap());
+                let calls = w.calls.load(Ordering::Relaxed);
+                w.most_unseen.fetch_max(calls - seen, Ordering::Relaxed);
                 seen = calls;
-                if let Some(acks) = t.acks.lock().unwrap().clone() {
+                if let Some(acks) = t.acks() {
                     acks.acked(tags.into_iter().map(|tag| (tag, 100)), Instant::now());
                 }
             }
@@ -707,6 +708,6 @@ async fn a_closed_loop_lets_the_tasks_it_wakes_run() {
     let r = run_point(t.clone(), &p, &opts()).await.unwrap().result;
     acker.abort();
     assert_eq!(r.records_acked, 50_000);
-    let most = t.most_unseen.load(Ordering::Relaxed);
+    let most = t.state.most_unseen.load(Ordering::Relaxed);
     assert!(most <= 2 * LAG_CHUNK as u64, "{most} records were sent before the woken task could run");
 }
