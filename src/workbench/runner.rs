@@ -177,6 +177,12 @@ impl SendClock {
         if self.fresh { 0 } else { self.every.saturating_sub(self.age) }
     }
 
+    /// The next send must read the clock (it follows a wait).
+    #[inline]
+    fn is_stale(&self) -> bool {
+        self.fresh
+    }
+
     /// `n` more sends used the current reading (at most [`spare`](Self::spare)).
     #[inline]
     fn shared_by(&mut self, n: u32) {
@@ -914,53 +920,38 @@ async fn run_task<T: LoadTarget>(
             // below was copied out of it with wider loads than it was written with (a store-forwarding stall:
             // a fifth of the runner's time in `perf annotate`).
             let tag = encode_tag(index, sent_us, lag_us);
-            let first = match target.send_tagged(records.next_record(), tag) {
-                Tagged::Done(r) => r,
-                Tagged::Wait(sending) => {
-                    clock.waited();
-                    sending.await
-                }
-            };
-            match first {
-                // Closed loop: the records that may share this clock reading go out in a burst, with this one's
-                // tag (same task, send time and lag 0), checking stop, quota, room, deadline and the collector's
-                // epoch once for the burst instead of once per record. The burst is what the loop would do record
-                // by record without the checks: at most `spare` sends (≤ 16, ~1 µs), within the room and quota.
-                // (After a wait `spare` is 0: the next send reads the clock.)
-                Ok(()) if scheduled.is_none() => {
+            // Closed loop: the records that may share this clock reading go out in a burst, with this one's tag
+            // (same task, send time and lag 0), checking stop, quota, room, deadline and the collector's epoch once
+            // for the burst instead of once per record. The burst is what the loop would do record by record
+            // without the checks: at most `spare` more sends (≤ 16, ~1 µs), within the room and quota, and a send
+            // that had to wait ends it (the reading is stale then).
+            let extra = match scheduled {
+                None => {
                     let room = max_outstanding.saturating_sub(sent - shared.completed.load(Ordering::Acquire));
-                    let left = quota.map_or(u64::MAX, |q| q - sent);
-                    let burst = u64::from(clock.spare()).min(room).min(left);
-                    let mut outcome = Ok(None);
-                    let mut n = 0;
-                    while n < burst {
-                        n += 1;
-                        sent += 1;
-                        shared.sent.store(sent, Ordering::Release);
-                        let r = match target.send_tagged(records.next_record(), tag) {
-                            Tagged::Done(r) => r,
-                            // The reading is stale after a wait: the burst ends here.
-                            Tagged::Wait(sending) => {
-                                clock.waited();
-                                let r = sending.await;
-                                if r.is_ok() {
-                                    break;
-                                }
-                                r
-                            }
-                        };
-                        if let Err(e) = r {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                    clock.shared_by(n as u32);
-                    lags.push_on_time(measured, n);
-                    unreported += n;
-                    outcome
+                    u64::from(clock.spare()).min(room).min(quota.map_or(u64::MAX, |q| q - sent))
                 }
-                r => r.map(|()| None),
-            }
+                Some(_) => 0,
+            };
+            let mut n = 0;
+            let outcome = loop {
+                let r = match target.send_tagged(records.next_record(), tag) {
+                    Tagged::Done(r) => r,
+                    Tagged::Wait(sending) => {
+                        clock.waited();
+                        sending.await
+                    }
+                };
+                if r.is_err() || n == extra || clock.is_stale() {
+                    break r.map(|()| None);
+                }
+                n += 1;
+                sent += 1;
+                shared.sent.store(sent, Ordering::Release);
+            };
+            clock.shared_by(n as u32);
+            lags.push_on_time(measured, n);
+            unreported += n;
+            outcome
         } else {
             let record = records.next_record();
             let bytes = record.value.len() as u64 + record.key.as_ref().map_or(0, |k| k.len() as u64);
