@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "kprod", version, about = "A Kafka producer in Rust, and the workbench that measures it")]
 struct Cli {
     /// Worker threads of the process's async runtime (default: one per core, or TOKIO_WORKER_THREADS). `1` keeps
-    /// the producer, the load and an embedded broker on one thread: on a small machine often faster, and steadier,
-    /// than tasks handed between cores. A workload's `worker_threads` field sets it per point for `kprod run`.
+    /// the load and an embedded broker on one thread (and the producer's sender too with `sender.thread=false`;
+    /// by default it has a thread of its own). A workload's `worker_threads` field sets it per point for
+    /// `kprod run`.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_threads: Option<u16>,
     #[command(subcommand)]

@@ -307,6 +307,60 @@ async fn in_flight_one_keeps_order_under_retries_without_idempotence() {
     c.shutdown().await;
 }
 
+/// With its sender on a thread of its own (the default), the producer delivers while the application's runtime is
+/// blocked by a loop that never yields; as a task (`sender.thread=false`) it cannot. The broker runs on a runtime
+/// of its own, so only the sender's placement decides.
+#[test]
+fn a_sender_on_its_own_thread_delivers_while_the_application_never_yields() {
+    let broker_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let c = broker_rt.block_on(cluster(1, 1));
+    let stored = |c: &MockCluster, topic: &str| c.records(topic, 0).map(|r| r.len()).unwrap_or(0);
+    for (on_thread, topic) in [(true, "on-thread"), (false, "as-task")] {
+        let app_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let outcome = app_rt.block_on(async {
+            let setting = on_thread.to_string();
+            let extra = [("linger.ms", "0"), ("acks", "1"), ("sender.thread", setting.as_str())];
+            let p = Producer::new(config(&c.bootstrap(), &extra)).unwrap();
+            // Metadata first, through the same call, until it appends without waiting.
+            let mut warm = 0usize;
+            for _ in 0..100 {
+                warm += 1;
+                match p.try_send_and_forget(ProducerRecord::new(topic, Bytes::from_static(b"warm"))) {
+                    kprod::producer::TrySend::Appended => break,
+                    kprod::producer::TrySend::WouldWait(w) => p.send_and_forget_after(w).await.unwrap(),
+                    kprod::producer::TrySend::Failed(e) => panic!("{e}"),
+                }
+            }
+            p.flush().await.unwrap();
+            assert_eq!(stored(&c, topic), warm);
+            // The runtime's only thread is held from here until the loop ends: no await. A record that would have
+            // to wait is left out (counted), not awaited.
+            let mut appended = 0usize;
+            for i in 0..20_000u32 {
+                let r = ProducerRecord::new(topic, Bytes::from(i.to_be_bytes().to_vec()));
+                appended += usize::from(matches!(p.try_send_and_forget(r), kprod::producer::TrySend::Appended));
+            }
+            assert!(appended >= 19_000, "only {appended} of 20,000 appended without waiting");
+            let total = warm + appended;
+            let give_up = Instant::now() + Duration::from_millis(if on_thread { 10_000 } else { 500 });
+            while stored(&c, topic) < total && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let during = stored(&c, topic);
+            p.close(Duration::from_secs(10)).await.unwrap();
+            assert_eq!(stored(&c, topic), total, "sender.thread={on_thread}: every record after close");
+            (during, warm, total)
+        });
+        let (during, warm, total) = outcome;
+        if on_thread {
+            assert_eq!(during, total, "the sender's thread delivered everything while the runtime was held");
+        } else {
+            assert_eq!(during, warm, "a sender task cannot run while its runtime's only thread is held");
+        }
+    }
+    broker_rt.block_on(c.shutdown());
+}
+
 /// A loop of `send_and_forget` that never waits for memory still lets the producer's sender (and here the broker)
 /// run as it goes: on a one-thread runtime nothing else runs unless the send yields now and then.
 #[tokio::test]

@@ -289,14 +289,26 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         self
     }
 
-    /// Validates the config, starts the sender task on the current tokio runtime and returns the producer.
+    /// Validates the config, starts the sender (on a thread of its own, or with `sender.thread=false` as a task on
+    /// the current tokio runtime) and returns the producer.
     pub fn build(self) -> Result<Producer<K, V>, ProducerError> {
         let (key_serializer, value_serializer) = (self.key_serializer.clone(), self.value_serializer.clone());
         let interceptors: Arc<[Arc<dyn ProducerInterceptor<K, V>>]> = self.interceptors.clone().into();
         let shared = self.into_shared()?;
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ProducerError::config("Producer::new must be called inside a tokio runtime"))?;
-        let task = handle.spawn(crate::producer::sender::run(shared.clone()));
+        let on_thread = if shared.config.sender_thread {
+            match spawn_sender_thread(shared.clone()) {
+                Ok(task) => Some(task),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the sender's thread; the sender runs as a task instead");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let task = on_thread.unwrap_or_else(|| handle.spawn(crate::producer::sender::run(shared.clone())));
         *shared.sender_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(Producer {
             _owner: Arc::new(OwnerGuard(shared.clone())),
@@ -548,7 +560,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     /// append would wait for metadata or buffer memory; send it with `send_and_forget` then. A caller on a hot
     /// loop saves the construction of `send_and_forget`'s future, which is large because its slow path is.
     /// Being a plain call, it never yields: an async loop of it must yield to its runtime now and then (the
-    /// workbench does every 1,024 records), or the sender task it wakes waits until the loop does.
+    /// workbench does every 1,024 records), or the tasks it wakes on that runtime wait until the loop does (the
+    /// sender itself with `sender.thread=false`).
     pub fn try_send_and_forget(&self, record: ProducerRecord<K, V>) -> TrySend<K, V> {
         let record = if self.interceptors.is_empty() { record } else { run_on_send(&self.interceptors, record) };
         let outcome =
@@ -979,6 +992,37 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
     pub fn config(&self) -> &ProducerConfig {
         &self.shared.config
     }
+}
+
+/// Starts the sender on a thread of its own (`sender.thread=true`), driving a one-thread tokio runtime that also
+/// holds its connections' reader and writer tasks: Java's `Sender` thread, librdkafka's broker threads.
+///
+/// Why not a task on the caller's runtime: a send that fills a batch wakes the sender from the sending worker, and
+/// tokio runs a task woken from a worker in that worker's LIFO slot, which other workers do not steal. The sender
+/// then waits for the sending task to yield and runs on the same core, after it, never beside it. A closed loop of
+/// 100-byte records with lz4 and 256 KiB batches reached 4.8 M records/s that way and 7.4 M with this thread
+/// (README, "The sender's thread"). The returned handle is the sender's task on that runtime: awaiting, aborting
+/// and `is_finished` work from any runtime. The thread ends when the sender does (close, or the last producer
+/// handle dropped), dropping the runtime and with it the connections' tasks.
+fn spawn_sender_thread(shared: Arc<Shared>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(async move {
+        crate::producer::sender::run(shared).await;
+        let _ = done_tx.send(());
+    });
+    // The builder's log subscriber goes along (a thread starts with the global one only), so a subscriber set for
+    // the building thread (`tracing::subscriber::set_default`) still sees the sender's events, as it did a task's
+    // on that thread.
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    // The runtime runs its tasks only inside `block_on`: the thread drives it until the sender's task ends or is
+    // aborted (either drops `done_tx`).
+    std::thread::Builder::new().name("kprod-sender".into()).spawn(move || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let _ = rt.block_on(done_rx);
+        })
+    })?;
+    Ok(task)
 }
 
 fn sender_finished(sh: &Shared) -> bool {

@@ -169,6 +169,7 @@ pub const TYPED_KEYS: &[&str] = &[
     "compression.lz4.level",
     "compression.zstd.level",
     "compression.threads",
+    "sender.thread",
     "partitioner.class",
     "partitioner.adaptive.partitioning.enable",
     "partitioner.availability.timeout.ms",
@@ -194,7 +195,7 @@ pub const TYPED_KEYS: &[&str] = &[
 /// assert_eq!(c.compression_threads, Some(2));
 /// # Ok::<(), kprod_proto::producer::config::ConfigError>(())
 /// ```
-pub const KPROD_KEYS: &[&str] = &["compression.threads"];
+pub const KPROD_KEYS: &[&str] = &["compression.threads", "sender.thread"];
 
 /// Most threads `compression.threads` accepts.
 pub const COMPRESSION_THREADS_MAX: usize = 64;
@@ -318,6 +319,11 @@ pub struct ProducerConfig {
     /// [`COMPRESSION_THREADS_MAX`]; 0 = the sender compresses alone. `None` (unset) = none without a codec, else
     /// one per core beyond the first, at most 3. Ignored without a codec.
     pub compression_threads: Option<usize>,
+    /// `sender.thread` (kprod's own key, not Java's): `true` (the default) runs the sender and its connections on a
+    /// thread of their own, with a one-thread tokio runtime, as Java's `Sender` thread and librdkafka's broker
+    /// threads run: the producer's progress then never waits on how the application schedules its tasks. `false`
+    /// runs the sender as a task on the runtime that builds the producer.
+    pub sender_thread: bool,
     /// `partitioner.class`: `None` = built-in; resolved against
     /// [`PartitionerRegistry`](crate::producer::partitioner::PartitionerRegistry) when the producer starts.
     pub partitioner_class: Option<String>,
@@ -382,6 +388,7 @@ impl Default for ProducerConfig {
             compression_lz4_level: 9,
             compression_zstd_level: 3,
             compression_threads: None,
+            sender_thread: true,
             partitioner_class: None,
             partitioner_adaptive_partitioning_enable: true,
             partitioner_availability_timeout: Duration::ZERO,
@@ -564,6 +571,7 @@ impl ProducerConfig {
             "compression.threads" => {
                 self.compression_threads = Some(parse_i64(key, v, 0, COMPRESSION_THREADS_MAX as i64)? as usize)
             }
+            "sender.thread" => self.sender_thread = parse_bool(key, v)?,
             "partitioner.class" => self.partitioner_class = opt_string(v),
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(key, v)?
@@ -826,6 +834,7 @@ impl ProducerConfig {
         put("compression.lz4.level", self.compression_lz4_level.to_string());
         put("compression.zstd.level", self.compression_zstd_level.to_string());
         put("compression.threads", self.compression_threads.map_or_else(|| "null".to_string(), |n| n.to_string()));
+        put("sender.thread", self.sender_thread.to_string());
         put("partitioner.class", opt(&self.partitioner_class));
         put("partitioner.adaptive.partitioning.enable", self.partitioner_adaptive_partitioning_enable.to_string());
         put("partitioner.availability.timeout.ms", ms(self.partitioner_availability_timeout));

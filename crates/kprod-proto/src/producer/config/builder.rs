@@ -81,6 +81,14 @@ impl ProducerConfigBuilder {
         usize
     );
     setter!(
+        /// kprod's own key: `true` (the default) runs the sender on a thread of its own, `false` as a task on the
+        /// runtime that builds the producer.
+        sender_thread,
+        sender_thread,
+        "sender.thread",
+        bool
+    );
+    setter!(
         partitioner_adaptive,
         partitioner_adaptive_partitioning_enable,
         "partitioner.adaptive.partitioning.enable",

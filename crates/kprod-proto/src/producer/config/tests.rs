@@ -331,6 +331,20 @@ fn every_known_key_accepts_its_java_default() {
 }
 
 #[test]
+fn sender_thread_is_kprods_own_key_and_on_by_default() {
+    let d = ProducerConfig::from_pairs(Vec::<(&str, &str)>::new()).unwrap();
+    assert!(d.sender_thread, "the sender runs on a thread of its own unless asked otherwise");
+    assert_eq!(d.to_properties()["sender.thread"], "true");
+    let c = ProducerConfig::from_pairs([("sender.thread", "false")]).unwrap();
+    assert!(!c.sender_thread);
+    assert_eq!(c.to_properties()["sender.thread"], "false");
+    assert!(!ProducerConfig::builder().sender_thread(false).build().unwrap().sender_thread);
+    let e = ProducerConfig::from_pairs([("sender.thread", "yes")]).unwrap_err();
+    assert!(matches!(&e, ConfigError::BadValue { key, value, .. } if key == "sender.thread" && value == "yes"), "{e}");
+    assert!(crate::producer::config::KPROD_KEYS.contains(&"sender.thread"), "never passed to a Java client");
+}
+
+#[test]
 fn compression_threads_is_kprods_own_key() {
     let c = ProducerConfig::from_pairs([("compression.threads", " 4 ")]).unwrap();
     assert_eq!(c.compression_threads, Some(4));
