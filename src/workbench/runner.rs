@@ -905,13 +905,14 @@ async fn run_task<T: LoadTarget>(
         if lags.due(&epoch) {
             lags.hand_over(&shared.lags, &epoch);
             target.tagged_sent(index, std::mem::take(&mut unreported));
-            // Let the worker run what the sends woke. A send that fills a batch wakes the producer's sender task,
-            // and a task woken from a worker goes to that worker's LIFO slot, which no other worker steals: a loop
-            // whose sends never wait would keep the sender parked there until the loop next waited for room, so
-            // the producer ran in bursts behind the outstanding bound. At 100 B, 8 partitions, one task on two
-            // workers this was the closed loop's "slow mode": 16 KiB batches with acks=all 3.0 → 5.3 M records/s
-            // and p99 52 → 2.5 ms; 256 KiB batches with acks=1 4.65 → 5.45 M and p99 35 → 1.3 ms (medians of 4–5,
-            // alternating, issue 16). Once per `LAG_CHUNK` records (~0.2 ms at 5 M/s) costs nothing measurable.
+            // Let the worker run what the sends woke. A task woken from a worker goes to that worker's LIFO slot,
+            // which no other worker steals, so a loop whose sends never wait keeps it parked there until the loop
+            // next waits for room. With the producer's sender as a task (`sender.thread=false`) the producer then
+            // ran in bursts behind the outstanding bound: at 100 B, 8 partitions, one task on two workers, 16 KiB
+            // batches with acks=all 3.0 → 5.3 M records/s and p99 52 → 2.5 ms; 256 KiB batches with acks=1
+            // 4.65 → 5.45 M and p99 35 → 1.3 ms (medians of 4–5, alternating, issue 16). The sender now has a
+            // thread of its own by default, but a target's other tasks (hooks, an embedded broker) still wake here.
+            // Once per `LAG_CHUNK` records (~0.2 ms at 5 M/s) costs nothing measurable.
             tokio::task::yield_now().await;
         }
         let outcome = if bulk {
