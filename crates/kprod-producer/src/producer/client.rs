@@ -297,18 +297,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         let shared = self.into_shared()?;
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ProducerError::config("Producer::new must be called inside a tokio runtime"))?;
-        let on_thread = if shared.config.sender_thread {
-            match spawn_sender_thread(shared.clone()) {
-                Ok(task) => Some(task),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start the sender's thread; the sender runs as a task instead");
-                    None
-                }
+        let task = match shared.config.sender_thread.then(|| spawn_sender_thread(shared.clone())) {
+            Some(Ok(task)) => task,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot start the sender's thread; the sender runs as a task instead");
+                handle.spawn(crate::producer::sender::run(shared.clone()))
             }
-        } else {
-            None
+            None => handle.spawn(crate::producer::sender::run(shared.clone())),
         };
-        let task = on_thread.unwrap_or_else(|| handle.spawn(crate::producer::sender::run(shared.clone())));
         *shared.sender_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(Producer {
             _owner: Arc::new(OwnerGuard(shared.clone())),
@@ -503,10 +499,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
         // The fast path: the topic's queues, partition count and partitioner state from this thread's cache.
         let resume = match self.append_cached(record, &data, callback, want_future) {
             Cached::Done(out) => {
-                // A loop of sends that never wait would otherwise never give its worker back: the sender task a
-                // full batch wakes sits in this worker's LIFO slot, which other workers do not steal, and on a
-                // one-thread runtime nothing else runs at all. Tokio's cooperative budget yields once every 128
-                // budgeted operations, as its own channels do.
+                // A loop of sends that never wait would otherwise never give its worker back: a task the sends
+                // wake (an embedded broker, hooks' tasks, the sender itself with `sender.thread=false`) sits in
+                // this worker's LIFO slot, which other workers do not steal, and on a one-thread runtime nothing
+                // else runs at all. Tokio's cooperative budget yields once every 128 budgeted operations, as its
+                // own channels do.
                 tokio::task::consume_budget().await;
                 return Ok(out);
             }
@@ -1001,7 +998,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Producer<K, V> {
 /// tokio runs a task woken from a worker in that worker's LIFO slot, which other workers do not steal. The sender
 /// then waits for the sending task to yield and runs on the same core, after it, never beside it. A closed loop of
 /// 100-byte records with lz4 and 256 KiB batches reached 4.8 M records/s that way and 7.4 M with this thread
-/// (README, "The sender's thread"). The returned handle is the sender's task on that runtime: awaiting, aborting
+/// (README, "The sender's own thread"). The returned handle is the sender's task on that runtime: awaiting, aborting
 /// and `is_finished` work from any runtime. The thread ends when the sender does (close, or the last producer
 /// handle dropped), dropping the runtime and with it the connections' tasks.
 fn spawn_sender_thread(shared: Arc<Shared>) -> std::io::Result<tokio::task::JoinHandle<()>> {
